@@ -1,0 +1,5 @@
+"""Attention-level adversarial training for AllenNLP (Kitada & Iyatomi, IEEE Access 2021).
+
+Importing the package registers every reader, tokenizer, module, perturbation, model and callback.
+"""
+from attention_perturb import data, modules, perturbations, models, training  # noqa: F401

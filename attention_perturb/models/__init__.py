@@ -1,0 +1,2 @@
+from attention_perturb.models.adversarial import AdversarialAttentionModel  # noqa: F401
+from attention_perturb.models.attention_classifier import AttentionClassifier  # noqa: F401

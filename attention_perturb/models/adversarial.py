@@ -1,0 +1,162 @@
+import math
+from typing import Dict, NamedTuple, Optional, Tuple
+
+import torch
+from allennlp.common.checks import ConfigurationError
+from allennlp.data import Vocabulary
+from allennlp.models import Model
+from allennlp.nn import RegularizerApplicator
+
+from attention_perturb.modules.attention import ScoreAttention
+from attention_perturb.perturbations import Perturbation
+from attention_perturb.perturbations.base import ATTENTION, EMBEDDING
+
+
+class EmbeddedText(NamedTuple):
+    """The word embeddings e of one text input, its mask and token ids (the Word AT/iAT stage)."""
+
+    embeddings: torch.Tensor
+    mask: torch.BoolTensor
+    token_ids: torch.LongTensor
+
+
+class EncodedText(NamedTuple):
+    """Encoder states h of the attended sequence, its mask and an optional query (pair model)."""
+
+    states: torch.Tensor
+    mask: torch.BoolTensor
+    query: Optional[torch.Tensor] = None
+
+
+class AdversarialAttentionModel(Model):
+    """
+    Base of every attention model here. A model is four stages, so that a perturbation can re-enter
+    the computation where it acts:
+
+        embed(inputs)          -> {name: EmbeddedText}   Word AT/iAT add δ here, then re-run encode + head
+        encode(embedded)       -> EncodedText            states h, mask, query q
+        score(encoded)         -> ã                      Attention RP/AT/iAT add δ here, then re-run head
+        head(encoded, ã)       -> logits, attention      softmax(ã) pooling + decoder
+
+    `objective` computes the training loss L + λ·L_adv of Eq. 20 for every method, once for all
+    models. The gradient for the perturbation is taken with `torch.autograd.grad(...,
+    retain_graph=True)`, so parameter gradients are untouched and the clean graph is reused.
+
+    # Parameters
+
+    vocab : `Vocabulary`
+    attention : `ScoreAttention`
+    perturbation : `Perturbation`, optional (default = `none`)
+    adversarial_weight : `float`, optional (default = `1.0`)
+        λ of Eq. 20.
+    regularizer : `RegularizerApplicator`, optional
+    """
+
+    def __init__(
+        self,
+        vocab: Vocabulary,
+        attention: ScoreAttention,
+        perturbation: Optional[Perturbation] = None,
+        adversarial_weight: float = 1.0,
+        regularizer: Optional[RegularizerApplicator] = None,
+    ) -> None:
+        super().__init__(vocab, regularizer)
+        if not math.isfinite(adversarial_weight) or adversarial_weight < 0:
+            raise ConfigurationError(
+                f"model.adversarial_weight must be a finite number >= 0, got {adversarial_weight!r}"
+            )
+        self._attention = attention
+        self._perturbation = perturbation or Perturbation.by_name("none")()
+        self._adversarial_weight = adversarial_weight
+
+    @property
+    def perturbation(self) -> Perturbation:
+        return self._perturbation
+
+    # The four stages.
+    def encode(self, embedded: Dict[str, EmbeddedText]) -> EncodedText:
+        raise NotImplementedError
+
+    def score(self, encoded: EncodedText) -> torch.Tensor:
+        return self._attention.scores(encoded.states, encoded.query)
+
+    def head(self, encoded: EncodedText, scores: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    def loss(self, logits: torch.Tensor, label: torch.LongTensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def embedding_matrix(self) -> torch.Tensor:
+        """The word embedding matrix, for Word iAT's neighbour directions."""
+        raise NotImplementedError
+
+    def objective(
+        self, embedded: Dict[str, EmbeddedText], label: Optional[torch.LongTensor]
+    ) -> Dict[str, torch.Tensor]:
+        """
+        Eq. 20: L̃ = L(X_ã, y; θ) + λ·L(X_ã_adv, y; θ), where the adversarial input is built by the
+        configured perturbation. Without a label only the clean forward pass runs; outside
+        training L̃ = L.
+        """
+        encoded = self.encode(embedded)
+        scores = self.score(encoded)
+        logits, attention = self.head(encoded, scores)
+        output = {"logits": logits, "attention": attention, "attention_scores": scores}
+        if label is None:
+            return output
+        clean_loss = self.loss(logits, label)
+        output["loss"] = clean_loss
+        if self.training and torch.is_grad_enabled() and self._perturbation.target is not None:
+            adversarial_loss, perturbation_norm = self.adversarial_loss(
+                embedded, encoded, scores, clean_loss, label
+            )
+            output["loss"] = clean_loss + self._adversarial_weight * adversarial_loss
+            output["clean_loss"] = clean_loss.detach()
+            output["adversarial_loss"] = adversarial_loss.detach()
+            output["perturbation_norm"] = perturbation_norm
+        return output
+
+    def adversarial_loss(
+        self,
+        embedded: Dict[str, EmbeddedText],
+        encoded: EncodedText,
+        scores: torch.Tensor,
+        clean_loss: torch.Tensor,
+        label: torch.LongTensor,
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """L(X_adv, y; θ) and the batch's mean perturbation norm. Attention perturbations re-run
+        only the head on the clean encoder states; word perturbations re-run encoder and head."""
+        perturbation = self._perturbation
+        if perturbation.target == ATTENTION:
+            gradient = (
+                torch.autograd.grad(clean_loss, scores, retain_graph=True)[0]
+                if perturbation.needs_gradient
+                else None
+            )
+            delta = perturbation(scores.detach(), gradient, encoded.mask)
+            logits, _ = self.head(encoded, scores + delta)
+            squared_norms = delta.pow(2).flatten(1).sum(1)
+        elif perturbation.target == EMBEDDING:
+            names = list(embedded)
+            gradients = (
+                torch.autograd.grad(clean_loss, [embedded[n].embeddings for n in names], retain_graph=True)
+                if perturbation.needs_gradient
+                else [None] * len(names)
+            )
+            perturbed, squared_norms = {}, 0.0
+            for name, gradient in zip(names, gradients):
+                text = embedded[name]
+                delta = perturbation(
+                    text.embeddings.detach(),
+                    gradient,
+                    text.mask,
+                    token_ids=text.token_ids,
+                    embedding_matrix=self.embedding_matrix(),
+                )
+                perturbed[name] = text._replace(embeddings=text.embeddings + delta)
+                squared_norms = squared_norms + delta.pow(2).flatten(1).sum(1)
+            encoded_adversarial = self.encode(perturbed)
+            logits, _ = self.head(encoded_adversarial, self.score(encoded_adversarial))
+        else:
+            raise ConfigurationError(f"unknown perturbation target {perturbation.target!r}")
+        return self.loss(logits, label), squared_norms.sqrt().mean().detach()

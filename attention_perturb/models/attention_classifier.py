@@ -1,0 +1,142 @@
+from typing import Any, Dict, List, Optional, Tuple
+
+import torch
+from allennlp.data import TextFieldTensors, Vocabulary
+from allennlp.models import Model
+from allennlp.modules import Seq2SeqEncoder, TextFieldEmbedder
+from allennlp.nn import RegularizerApplicator, util
+from allennlp.training.metrics import CategoricalAccuracy, F1Measure, FBetaMeasure
+
+from attention_perturb.models.adversarial import AdversarialAttentionModel, EmbeddedText, EncodedText
+from attention_perturb.modules.attention import ScoreAttention, masked_attention_weights
+from attention_perturb.perturbations import Perturbation
+
+
+@Model.register("attention_classifier")
+class AttentionClassifier(AdversarialAttentionModel):
+    """
+    Single-sequence classifier of the paper (Eq. 2-5): embeddings -> BiLSTM states h_t -> attention
+    scores ã_t -> a = softmax(ã) over valid tokens -> h_a = Σ a_t h_t -> linear decoder -> sigmoid
+    (two labels, one logit for the positive label) or softmax (more labels). Trained with any
+    `Perturbation` through Eq. 20.
+
+    Metrics: `accuracy`, `macro_f1`, and for two labels `f1`, the F1 of the positive label (the
+    paper's Table 2 "F1", as in the authors' code).
+
+    # Parameters
+
+    vocab : `Vocabulary`
+    text_field_embedder : `TextFieldEmbedder`
+        Must hold one token embedder with a `weight` matrix (used by Word iAT).
+    encoder : `Seq2SeqEncoder`
+        E.g. a one-layer bidirectional LSTM.
+    attention : `ScoreAttention`
+        Scores ã from the encoder states (`additive` is Eq. 2).
+    perturbation : `Perturbation`, optional (default = `none`)
+    adversarial_weight : `float`, optional (default = `1.0`)
+        λ of Eq. 20.
+    positive_label : `str`, optional (default = `"positive"`)
+        With two labels, the label whose probability the sigmoid gives.
+    namespace : `str`, optional (default = `"tokens"`)
+    label_namespace : `str`, optional (default = `"labels"`)
+    regularizer : `RegularizerApplicator`, optional
+    """
+
+    def __init__(
+        self,
+        vocab: Vocabulary,
+        text_field_embedder: TextFieldEmbedder,
+        encoder: Seq2SeqEncoder,
+        attention: ScoreAttention,
+        perturbation: Optional[Perturbation] = None,
+        adversarial_weight: float = 1.0,
+        positive_label: str = "positive",
+        namespace: str = "tokens",
+        label_namespace: str = "labels",
+        regularizer: Optional[RegularizerApplicator] = None,
+    ) -> None:
+        super().__init__(vocab, attention, perturbation, adversarial_weight, regularizer)
+        self._text_field_embedder = text_field_embedder
+        self._encoder = encoder
+        self._namespace = namespace
+        self._label_namespace = label_namespace
+        self._num_labels = vocab.get_vocab_size(label_namespace)
+        self._binary = self._num_labels == 2
+        self._decoder = torch.nn.Linear(encoder.get_output_dim(), 1 if self._binary else self._num_labels)
+        self._accuracy = CategoricalAccuracy()
+        self._macro_f1 = FBetaMeasure(average="macro")
+        if self._binary:
+            self._positive_index = vocab.get_token_index(positive_label, label_namespace)
+            self._f1 = F1Measure(self._positive_index)
+
+    def embedding_matrix(self) -> torch.Tensor:
+        (embedder,) = self._text_field_embedder._token_embedders.values()  # type: ignore
+        return embedder.weight
+
+    def embed(self, tokens: TextFieldTensors) -> EmbeddedText:
+        return EmbeddedText(
+            self._text_field_embedder(tokens),
+            util.get_text_field_mask(tokens),
+            util.get_token_ids_from_text_field_tensors(tokens),
+        )
+
+    def encode(self, embedded: Dict[str, EmbeddedText]) -> EncodedText:
+        text = embedded["tokens"]
+        return EncodedText(self._encoder(text.embeddings, text.mask), text.mask)
+
+    def head(self, encoded: EncodedText, scores: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Eq. 3-5 up to the logits: weights, weighted sum of states, linear decoder."""
+        attention = masked_attention_weights(scores, encoded.mask)
+        pooled = torch.bmm(attention.unsqueeze(1), encoded.states).squeeze(1)
+        return self._decoder(pooled), attention
+
+    def loss(self, logits: torch.Tensor, label: torch.LongTensor) -> torch.Tensor:
+        if self._binary:
+            target = (label == self._positive_index).to(logits.dtype)
+            return torch.nn.functional.binary_cross_entropy_with_logits(logits.squeeze(-1), target)
+        return torch.nn.functional.cross_entropy(logits, label)
+
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """(batch, num_labels) class probabilities, in the label vocabulary's order."""
+        if not self._binary:
+            return torch.softmax(logits, dim=-1)
+        positive = torch.sigmoid(logits)
+        return torch.cat([1 - positive, positive], dim=-1) if self._positive_index == 1 else torch.cat(
+            [positive, 1 - positive], dim=-1
+        )
+
+    def forward(  # type: ignore
+        self,
+        tokens: TextFieldTensors,
+        label: Optional[torch.LongTensor] = None,
+        metadata: Optional[List[Dict[str, Any]]] = None,
+    ) -> Dict[str, torch.Tensor]:
+        output = self.objective({"tokens": self.embed(tokens)}, label)
+        output["probs"] = self.probabilities(output["logits"])
+        output["token_ids"] = util.get_token_ids_from_text_field_tensors(tokens)
+        if label is not None:
+            self._accuracy(output["probs"], label)
+            self._macro_f1(output["probs"], label)
+            if self._binary:
+                self._f1(output["probs"], label)
+        if metadata is not None:
+            output["words"] = [instance["words"] for instance in metadata]
+        return output
+
+    def make_output_human_readable(self, output_dict: Dict[str, torch.Tensor]) -> Dict[str, Any]:
+        predictions = output_dict["probs"].argmax(dim=-1).tolist()
+        output_dict["label"] = [
+            self.vocab.get_token_from_index(index, self._label_namespace) for index in predictions
+        ]
+        return output_dict
+
+    def get_metrics(self, reset: bool = False) -> Dict[str, float]:
+        metrics = {
+            "accuracy": self._accuracy.get_metric(reset),
+            "macro_f1": self._macro_f1.get_metric(reset)["fscore"],
+        }
+        if self._binary:
+            metrics["f1"] = self._f1.get_metric(reset)["f1"]
+        return metrics
+
+    default_predictor = "text_classifier"

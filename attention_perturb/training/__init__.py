@@ -1,0 +1,1 @@
+from attention_perturb.training.callbacks import AdversarialStatisticsCallback  # noqa: F401

@@ -1,0 +1,86 @@
+import os
+from collections import defaultdict
+from typing import Any, Dict, List, Optional
+
+from allennlp.common.util import dump_metrics
+from allennlp.training.callbacks import TrainerCallback
+
+STATISTICS = ("clean_loss", "adversarial_loss", "perturbation_norm")
+
+
+@TrainerCallback.register("adversarial_statistics")
+class AdversarialStatisticsCallback(TrainerCallback):
+    """
+    Records, per training epoch, the mean clean loss L, adversarial loss L_adv and perturbation norm
+    ‖δ‖₂ that an `AdversarialAttentionModel` reports for each batch. They are added to the epoch's
+    metrics as `training_clean_loss`, `training_adversarial_loss` and `training_perturbation_norm`
+    (so they reach `metrics_epoch_N.json` and `metrics.json`) and written to TensorBoard under
+    `<serialization_dir>/log/adversarial`. Vanilla training reports nothing and adds nothing.
+
+    # Parameters
+
+    serialization_dir : `str`
+    tensorboard : `bool`, optional (default = `True`)
+    """
+
+    def __init__(self, serialization_dir: str, tensorboard: bool = True) -> None:
+        super().__init__(serialization_dir)
+        self._tensorboard = tensorboard
+        self._writer = None
+        self._sums: Dict[str, float] = defaultdict(float)
+        self._batches = 0
+        self._epoch: Optional[int] = None
+
+    def on_batch(
+        self,
+        trainer,
+        batch_inputs: List[Dict[str, Any]],
+        batch_outputs: List[Dict[str, Any]],
+        batch_metrics: Dict[str, Any],
+        epoch: int,
+        batch_number: int,
+        is_training: bool,
+        is_primary: bool = True,
+        batch_grad_norm: Optional[float] = None,
+        **kwargs,
+    ) -> None:
+        if not is_training:
+            return
+        if epoch != self._epoch:
+            # Batches replayed while recovering a checkpoint never reach on_epoch; start afresh.
+            self._sums.clear()
+            self._batches = 0
+            self._epoch = epoch
+        for output in batch_outputs:
+            if all(name in output for name in STATISTICS):
+                for name in STATISTICS:
+                    self._sums[name] += float(output[name])
+                self._batches += 1
+
+    def on_epoch(self, trainer, metrics: Dict[str, Any], epoch: int, is_primary: bool = True, **kwargs) -> None:
+        if self._batches and epoch >= 0:
+            means = {f"training_{name}": self._sums[name] / self._batches for name in STATISTICS}
+            metrics.update(means)
+            if is_primary:
+                # The trainer wrote this file just before calling us; rewrite it with our numbers.
+                dump_metrics(os.path.join(self.serialization_dir, f"metrics_epoch_{epoch}.json"), metrics)
+                self._log_to_tensorboard(means, epoch)
+        self._sums.clear()
+        self._batches = 0
+
+    def _log_to_tensorboard(self, means: Dict[str, float], epoch: int) -> None:
+        if not self._tensorboard:
+            return
+        if self._writer is None:
+            from tensorboardX import SummaryWriter
+
+            self._writer = SummaryWriter(os.path.join(self.serialization_dir, "log", "adversarial"))
+        for name, value in means.items():
+            self._writer.add_scalar(name, value, epoch)
+        self._writer.flush()
+
+    def on_end(self, trainer, metrics: Optional[Dict[str, Any]] = None, epoch: Optional[int] = None,
+               is_primary: bool = True, **kwargs) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None

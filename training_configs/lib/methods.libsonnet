@@ -1,0 +1,11 @@
+// The six training methods of the paper as `model.perturbation` blocks.
+// ε defaults: the paper's 5 (Word AT) and 15 (Word iAT); 1.0 for the attention methods until an
+// ε search picks better values. Override with e.g. --overrides '{"model.perturbation.epsilon": 3}'.
+{
+  vanilla: { type: 'none' },
+  word_at: { type: 'word_adversarial', epsilon: 5.0 },
+  word_iat: { type: 'word_interpretable', epsilon: 15.0, num_neighbours: 15 },
+  attention_rp: { type: 'attention_random', epsilon: 1.0 },
+  attention_at: { type: 'attention_adversarial', epsilon: 1.0 },
+  attention_iat: { type: 'attention_interpretable', epsilon: 1.0, normalization: 'sentence' },
+}

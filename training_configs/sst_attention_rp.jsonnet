@@ -1,0 +1,1 @@
+(import 'lib/sst.libsonnet')('attention_rp')

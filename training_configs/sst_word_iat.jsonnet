@@ -1,0 +1,1 @@
+(import 'lib/sst.libsonnet')('word_iat')
