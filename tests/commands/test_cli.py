@@ -1,0 +1,92 @@
+"""The stock allennlp CLI end to end, in subprocesses, exactly as a user runs it."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ALLENNLP = [sys.executable, "-m", "allennlp"]
+CONFIG = "fixtures/sst_tiny.jsonnet"
+
+
+def allennlp(*args, method="attention_iat", check=True, timeout=300):
+    environment = {**os.environ, "METHOD": method}
+    result = subprocess.run(
+        [*ALLENNLP, *args], env=environment, capture_output=True, text=True, timeout=timeout
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"allennlp {' '.join(args)} failed:\n{result.stderr[-3000:]}")
+    return result
+
+
+def test_train_then_evaluate_through_the_cli(tmp_path):
+    run = tmp_path / "run"
+    allennlp("train", CONFIG, "-s", str(run))
+    metrics = json.loads((run / "metrics.json").read_text())
+    for key in ("training_clean_loss", "training_adversarial_loss", "training_perturbation_norm",
+                "best_validation_f1", "test_f1", "test_accuracy"):
+        assert key in metrics, key
+    epoch_metrics = json.loads((run / "metrics_epoch_1.json").read_text())
+    assert epoch_metrics["training_loss"] == pytest.approx(
+        epoch_metrics["training_clean_loss"] + epoch_metrics["training_adversarial_loss"], rel=1e-4
+    )
+    assert list((run / "log" / "adversarial").glob("events.out.tfevents.*"))
+
+    output = tmp_path / "test_metrics.json"
+    result = allennlp("evaluate", str(run / "model.tar.gz"), "fixtures/sst/test.txt", "--output-file", str(output))
+    evaluated = json.loads(output.read_text())
+    assert 0.0 <= evaluated["accuracy"] <= 1.0 and "f1" in evaluated and "macro_f1" in evaluated
+    assert "accuracy" in result.stderr + result.stdout
+
+
+def test_killed_training_recovers_and_finishes(tmp_path):
+    run = tmp_path / "run"
+    overrides = '{"trainer.num_epochs": 40}'
+    environment = {**os.environ, "METHOD": "word_at"}
+    process = subprocess.Popen(
+        [*ALLENNLP, "train", CONFIG, "-s", str(run), "-o", overrides],
+        env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    deadline = time.time() + 240
+    while not list(run.glob("training_state_e*")) and time.time() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    assert process.poll() is None, "training ended before it could be interrupted"
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (run / "metrics.json").exists()
+
+    result = allennlp("train", CONFIG, "-s", str(run), "-o", overrides, "--recover", method="word_at")
+    assert "Recovering from" in result.stderr or "recover" in result.stderr.lower()
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["epoch"] == 39
+    assert (run / "model.tar.gz").exists()
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ('{"model.perturbation.epsilon": -1}', "model.perturbation.epsilon must be a finite number >= 0"),
+        ('{"model.perturbation.type": "attention_magic"}', "attention_magic"),
+        ('{"model.adversarial_weight": -2}', "model.adversarial_weight must be a finite number >= 0"),
+    ],
+)
+def test_bad_configuration_fails_with_the_key_named(tmp_path, overrides, message):
+    result = allennlp("train", CONFIG, "-s", str(tmp_path / "run"), "-o", overrides, check=False)
+    assert result.returncode != 0
+    assert "ConfigurationError" in result.stderr and message in result.stderr
+    assert not (tmp_path / "run" / "model.tar.gz").exists()
+
+
+def test_malformed_tree_fails_naming_file_and_line(tmp_path):
+    bad = tmp_path / "bad.txt"
+    bad.write_text(Path("fixtures/sst/train.txt").read_text() + "(3 (2 broken (3 tree)\n")
+    line = len(bad.read_text().splitlines())
+    result = allennlp(
+        "train", CONFIG, "-s", str(tmp_path / "run"), "-o", json.dumps({"train_data_path": str(bad)}), check=False
+    )
+    assert result.returncode != 0
+    assert f"{bad}:{line}: unbalanced parentheses" in result.stderr

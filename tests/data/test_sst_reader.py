@@ -1,0 +1,68 @@
+import csv
+from collections import Counter
+
+import pytest
+
+from attention_perturb.data.dataset_readers.sst import SstTreesReader, parse_sst_tree
+from attention_perturb.data.errors import DatasetFormatError
+from attention_perturb.data.tokenizers import JainWallaceTokenizer
+
+
+def test_shipped_sst_has_the_paper_split_sizes_and_matches_jain_wallace_csv():
+    reader = SstTreesReader()
+    counts = {split: Counter() for split in ("train", "dev", "test")}
+    for split in counts:
+        for instance in reader.read(f"data/sst/{split}.txt"):
+            counts[split][instance["label"].label] += 1
+    assert {split: sum(c.values()) for split, c in counts.items()} == {"train": 6920, "dev": 872, "test": 1821}
+    with open("data/sst/jain_wallace_sst_dataset.csv", newline="") as csv_file:
+        rows = list(csv.DictReader(csv_file))
+    for split in counts:
+        labels = Counter(row["label"] for row in rows if row["exp_split"] == split)
+        assert labels["1"] == counts[split]["positive"]
+        assert labels["0"] == counts[split]["negative"]
+
+
+def test_root_label_decides_and_neutral_is_dropped(tmp_path):
+    trees = tmp_path / "trees.txt"
+    trees.write_text(
+        "(0 (1 Awful) (2 film))\n"
+        "(2 (2 A) (2 film))\n"
+        "(4 (3 (2 It) (4 (2 -LRB-) (4 great) (2 -RRB-))) (2 (2 in) (2 1999)))\n"
+        "(3 (2 co-writer\\/director) (3 shines))\n"
+    )
+    instances = list(SstTreesReader().read(str(trees)))
+    assert [i["label"].label for i in instances] == ["negative", "positive", "positive"]
+    assert [t.text for t in instances[1]["tokens"].tokens] == ["it", "(", "great", ")", "in", "qq"]
+    assert "co" in [t.text for t in instances[2]["tokens"].tokens]
+
+
+def test_tokenizer_lowercases_and_maps_numbers_to_qq():
+    tokens = [t.text for t in JainWallaceTokenizer().tokenize("The 2nd Film of 1999 costs $5, Wow!")]
+    assert tokens == ["the", "qq", "film", "of", "qq", "costs", "$", "qq", ",", "wow", "!"]
+
+
+@pytest.mark.parametrize(
+    "bad_line, problem",
+    [
+        ("(3 (2 good) (3 film)", "unbalanced"),
+        ("3 (2 good) (3 film))", "expected a tree"),
+        ("(7 (2 good) (3 film))", "expected a tree"),
+        ("(3 )", "no words"),
+    ],
+)
+def test_malformed_tree_names_file_and_line(tmp_path, bad_line, problem):
+    trees = tmp_path / "trees.txt"
+    trees.write_text("(3 (2 good) (3 film))\n\n" + bad_line + "\n")
+    with pytest.raises(DatasetFormatError, match=rf"trees\.txt:3: .*{problem}") as error:
+        list(SstTreesReader().read(str(trees)))
+    assert "\n" not in str(error.value)
+
+
+def test_empty_sentence_is_rejected_clearly():
+    with pytest.raises(ValueError, match="empty sentence"):
+        SstTreesReader().text_to_instance("   ")
+
+
+def test_parse_returns_root_label_and_unescaped_leaves():
+    assert parse_sst_tree("(1 (2 -LRB-) (1 bad\\/worse))") == (1, ["(", "bad/worse"])

@@ -1,0 +1,125 @@
+import pytest
+import torch
+from allennlp.common.testing import ModelTestCase
+from allennlp.data import Batch
+from allennlp.nn import util
+
+from attention_perturb.modules.attention import masked_attention_weights
+from tests.conftest import METHODS
+
+CONFIG = "fixtures/sst_tiny.jsonnet"
+ATTENTION_METHODS = ["attention_rp", "attention_at", "attention_iat"]
+WORD_METHODS = ["word_at", "word_iat"]
+
+
+class TestAttentionClassifier(ModelTestCase):
+    def configure(self, monkeypatch, method):
+        monkeypatch.setenv("METHOD", method)
+        self.set_up_model(CONFIG, "fixtures/sst/train.txt", seed=7)
+
+    def training_batch(self, size=8):
+        batch = Batch(self.instances[:size])
+        batch.index_instances(self.vocab)
+        return batch.as_tensor_dict()
+
+    @pytest.mark.parametrize("method", METHODS)
+    def test_can_train_save_and_load(self, monkeypatch, method):
+        self.configure(monkeypatch, method)
+        # Unshuffled batches, so the trained and the reloaded model see the same first batch.
+        self.ensure_model_can_train_save_and_load(
+            self.param_file, seed=7, overrides='{"data_loader.batch_sampler.shuffle": false}'
+        )
+
+    @pytest.mark.parametrize("method", METHODS)
+    def test_training_step_gradient_equals_independent_autograd_of_eq20(self, monkeypatch, method):
+        """The model's loss.backward() must equal ∇θ[L(x) + λ·L(x + δ)] with δ held fixed, where the
+        adversarial pass is recomputed here from the raw embeddings, without the model's reuse of
+        encoder states."""
+        self.configure(monkeypatch, method)
+        model, batch = self.model, self.training_batch()
+        model.train()
+        weight = 0.5
+        model._adversarial_weight = weight
+        torch.manual_seed(11)
+        model.zero_grad()
+        model(**batch)["loss"].backward()
+        model_gradients = {name: p.grad.clone() for name, p in model.named_parameters()}
+
+        tokens, label = batch["tokens"], batch["label"]
+        mask = util.get_text_field_mask(tokens)
+        token_ids = util.get_token_ids_from_text_field_tensors(tokens)
+        parameters = dict(model.named_parameters())
+
+        def loss_from(embeddings, score_delta=None):
+            states = model._encoder(embeddings, mask)
+            scores = model._attention.scores(states)
+            if score_delta is not None:
+                scores = scores + score_delta
+            pooled = (masked_attention_weights(scores, mask).unsqueeze(-1) * states).sum(1)
+            target = (label == model._positive_index).float()
+            logits = model._decoder(pooled).squeeze(-1)
+            return torch.nn.functional.binary_cross_entropy_with_logits(logits, target), scores
+
+        torch.manual_seed(11)
+        embeddings = model.embedding_matrix()[token_ids]
+        clean, scores = loss_from(embeddings)
+        total = clean
+        perturbation = model.perturbation
+        if method in ATTENTION_METHODS:
+            gradient = torch.autograd.grad(clean, scores, retain_graph=True)[0]
+            delta = perturbation(scores.detach(), gradient, mask)
+            total = clean + weight * loss_from(embeddings, score_delta=delta)[0]
+        elif method in WORD_METHODS:
+            gradient = torch.autograd.grad(clean, embeddings, retain_graph=True)[0]
+            delta = perturbation(
+                embeddings.detach(), gradient, mask,
+                token_ids=token_ids, embedding_matrix=model.embedding_matrix(),
+            )
+            total = clean + weight * loss_from(embeddings + delta)[0]
+        reference = torch.autograd.grad(total, list(parameters.values()), retain_graph=True)
+        for (name, _), expected in zip(parameters.items(), reference):
+            torch.testing.assert_close(model_gradients[name], expected, rtol=1e-5, atol=1e-6, msg=name)
+        if method != "vanilla":
+            assert not torch.allclose(
+                model_gradients["_decoder.weight"], torch.autograd.grad(clean, parameters["_decoder.weight"])[0]
+            ), "the adversarial term changed nothing"
+
+    @pytest.mark.parametrize("method", METHODS)
+    def test_encoder_runs_once_for_attention_methods_twice_for_word_methods(self, monkeypatch, method):
+        self.configure(monkeypatch, method)
+        calls = []
+        self.model._encoder.register_forward_hook(lambda *args: calls.append(1))
+        self.model.train()
+        self.model(**self.training_batch())["loss"].backward()
+        assert len(calls) == (2 if method in WORD_METHODS else 1)
+
+    def test_padding_gets_no_attention_and_batching_does_not_change_predictions(self, monkeypatch):
+        self.configure(monkeypatch, "attention_iat")
+        self.model.eval()
+        batch = self.training_batch(size=20)
+        output = self.model(**batch)
+        mask = util.get_text_field_mask(batch["tokens"])
+        assert torch.all(output["attention"][~mask] == 0)
+        torch.testing.assert_close(output["attention"].sum(1), torch.ones(len(mask)))
+        self.ensure_batch_predictions_are_consistent(keys_to_ignore=["words", "token_ids"])
+
+    def test_reports_training_statistics_only_when_perturbed(self, monkeypatch):
+        self.configure(monkeypatch, "attention_at")
+        self.model.train()
+        output = self.model(**self.training_batch())
+        assert output["perturbation_norm"].item() == pytest.approx(1.0, rel=1e-4)  # AT: ‖r‖ = ε
+        torch.testing.assert_close(
+            output["loss"], output["clean_loss"] + output["adversarial_loss"], rtol=1e-5, atol=1e-6
+        )
+        self.model.eval()
+        output = self.model(**self.training_batch())
+        assert "adversarial_loss" not in output
+
+    def test_binary_probabilities_follow_the_positive_label(self, monkeypatch):
+        self.configure(monkeypatch, "vanilla")
+        self.model.eval()
+        output = self.model(**self.training_batch())
+        positive = self.vocab.get_token_index("positive", "labels")
+        torch.testing.assert_close(output["probs"][:, positive], torch.sigmoid(output["logits"].squeeze(-1)))
+        readable = self.model.make_output_human_readable(output)
+        assert set(readable["label"]) <= {"positive", "negative"}

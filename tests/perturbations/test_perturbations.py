@@ -1,0 +1,232 @@
+import math
+
+import pytest
+import torch
+from allennlp.common import Params
+from allennlp.common.checks import ConfigurationError
+
+from attention_perturb.perturbations import Perturbation
+from attention_perturb.perturbations.attention_interpretable import normalized_score_differences
+from attention_perturb.perturbations.word_interpretable import nearest_neighbours
+
+EPSILON = 0.7
+
+
+def make_batch(seed=0):
+    """Three instances of lengths 4, 2 and 1 (padded to 4), with a small attention head."""
+    generator = torch.Generator().manual_seed(seed)
+    mask = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0], [1, 0, 0, 0]], dtype=torch.bool)
+    scores = torch.randn(3, 4, generator=generator)
+    states = torch.randn(3, 4, 5, generator=generator)
+    decoder = torch.randn(5, generator=generator)
+    labels = torch.tensor([1.0, 0.0, 1.0])
+    return scores, states, decoder, labels, mask
+
+
+def head_loss(scores, states, decoder, labels, mask):
+    weights = torch.softmax(scores.masked_fill(~mask, -1e30), dim=-1)
+    logits = (weights.unsqueeze(-1) * states).sum(1) @ decoder
+    return torch.nn.functional.binary_cross_entropy_with_logits(logits, labels, reduction="sum")
+
+
+def score_gradient(scores, states, decoder, labels, mask):
+    scores = scores.clone().requires_grad_(True)
+    (gradient,) = torch.autograd.grad(head_loss(scores, states, decoder, labels, mask), scores)
+    return gradient
+
+
+def build(name, **kwargs):
+    return Perturbation.from_params(Params({"type": name, **kwargs}))
+
+
+def test_attention_adversarial_is_normalised_autograd_gradient():
+    scores, states, decoder, labels, mask = make_batch()
+    gradient = score_gradient(scores, states, decoder, labels, mask)
+    delta = build("attention_adversarial", epsilon=EPSILON)(scores, gradient, mask)
+    for i in range(2):  # instance 2 has one token: softmax is constant, the gradient is zero
+        valid = mask[i]
+        expected = EPSILON * gradient[i][valid] / gradient[i][valid].norm()
+        torch.testing.assert_close(delta[i][valid], expected)
+        assert delta[i].norm().item() == pytest.approx(EPSILON, rel=1e-5)
+    assert torch.all(delta[~mask] == 0)
+    assert torch.all(delta[2] == 0)
+
+
+def test_attention_random_has_norm_epsilon_and_spares_padding():
+    scores, _, _, _, mask = make_batch()
+    torch.manual_seed(3)
+    delta = build("attention_random", epsilon=EPSILON)(scores, None, mask)
+    torch.testing.assert_close(delta.norm(dim=1), torch.full((3,), EPSILON))
+    assert torch.all(delta[~mask] == 0)
+
+
+def explicit_interpretable_perturbation(scores, states, decoder, labels, mask, epsilon, normalization):
+    """Eq. 13-19 written out with loops, α as a leaf tensor and ∇_α L from autograd at α = 0."""
+    batch, length = scores.shape
+    directions = torch.zeros(batch, length, length)
+    for b in range(batch):
+        valid = [t for t in range(length) if mask[b, t]]
+        for t in valid:
+            for k in valid:
+                directions[b, t, k] = scores[b, t] - scores[b, k]  # Eq. 13
+        if normalization == "token":
+            for t in valid:
+                norm = directions[b, t].norm()
+                if norm > 0:
+                    directions[b, t] /= norm  # Eq. 14
+        else:
+            norm = directions[b].norm()
+            if norm > 0:
+                directions[b] /= norm
+    alpha = torch.zeros(batch, length, length, requires_grad=True)
+    perturbation = torch.stack(
+        [torch.stack([alpha[b, t] @ directions[b, t] for t in range(length)]) for b in range(batch)]
+    )  # Eq. 15-16
+    loss = head_loss(scores + perturbation, states, decoder, labels, mask)
+    (gradient,) = torch.autograd.grad(loss, alpha)  # Eq. 18
+    result = torch.zeros(batch, length)
+    for b in range(batch):
+        norm = gradient[b].norm()
+        if norm == 0:
+            continue
+        alpha_b = epsilon * gradient[b] / norm
+        for t in range(length):
+            if mask[b, t]:
+                result[b, t] = alpha_b[t] @ directions[b, t]  # Eq. 19: r_iAT
+    return result
+
+
+@pytest.mark.parametrize("normalization", ["sentence", "token"])
+def test_attention_interpretable_matches_explicit_loops(normalization):
+    scores, states, decoder, labels, mask = make_batch(seed=1)
+    gradient = score_gradient(scores, states, decoder, labels, mask)
+    perturbation = build("attention_interpretable", epsilon=EPSILON, normalization=normalization)
+    delta = perturbation(scores, gradient, mask)
+    expected = explicit_interpretable_perturbation(scores, states, decoder, labels, mask, EPSILON, normalization)
+    torch.testing.assert_close(delta, expected)
+    assert torch.all(delta[~mask] == 0)
+
+
+def test_token_normalisation_collapses_to_attention_at():
+    """g_{t,k} = (∂L/∂ã_t)·d̃_{t,k} and Σ_k d̃²_{t,k} = 1 give r_t = ε·(∂L/∂ã_t)/‖∇_ã L‖ = r_AT."""
+    scores, states, decoder, labels, mask = make_batch(seed=2)
+    gradient = score_gradient(scores, states, decoder, labels, mask)
+    token = build("attention_interpretable", epsilon=EPSILON, normalization="token")(scores, gradient, mask)
+    adversarial = build("attention_adversarial", epsilon=EPSILON)(scores, gradient, mask)
+    torch.testing.assert_close(token, adversarial)
+
+
+def test_sentence_normalisation_scales_steps_by_squared_difference_norm():
+    """With d̃ = d/‖d‖_F: r_t = ε·G_t·‖d_t‖² / (‖d‖_F·sqrt(Σ_s G_s²‖d_s‖²)), G = ∇_ã L."""
+    scores, states, decoder, labels, mask = make_batch(seed=4)
+    gradient = score_gradient(scores, states, decoder, labels, mask)
+    delta = build("attention_interpretable", epsilon=EPSILON)(scores, gradient, mask)
+    differences = scores[0].unsqueeze(1) - scores[0].unsqueeze(0)
+    row_norms = differences.norm(dim=1) ** 2
+    expected = EPSILON * gradient[0] * row_norms / (
+        differences.norm() * (gradient[0] ** 2 * row_norms).sum().sqrt()
+    )
+    torch.testing.assert_close(delta[0], expected)
+    assert not torch.allclose(delta[0], EPSILON * gradient[0] / gradient[0].norm())
+    torch.testing.assert_close(
+        normalized_score_differences(scores, mask, "sentence")[0], differences / differences.norm()
+    )
+
+
+@pytest.mark.parametrize(
+    "name", ["attention_adversarial", "attention_interpretable", "word_adversarial", "word_interpretable"]
+)
+def test_zero_gradient_gives_zero_perturbation(name):
+    mask = torch.tensor([[1, 1, 0], [1, 1, 1]], dtype=torch.bool)
+    if name.startswith("attention"):
+        values = torch.tensor([[0.5, 0.5, 0.0], [1.0, 2.0, 3.0]])
+    else:
+        values = torch.randn(2, 3, 4)
+    context = {"token_ids": torch.tensor([[2, 3, 0], [4, 5, 6]]), "embedding_matrix": torch.randn(8, 4)}
+    if name.startswith("word"):
+        values = context["embedding_matrix"][context["token_ids"]]
+    delta = build(name)(values, torch.zeros_like(values), mask, **context)
+    assert torch.all(delta == 0) and not torch.isnan(delta).any()
+
+
+def test_word_adversarial_is_normalised_gradient_over_valid_positions():
+    mask = torch.tensor([[1, 1, 1], [1, 1, 0]], dtype=torch.bool)
+    gradient = torch.randn(2, 3, 4)
+    delta = build("word_adversarial", epsilon=EPSILON)(torch.randn(2, 3, 4), gradient, mask)
+    expected = EPSILON * gradient[1, :2] / gradient[1, :2].norm()
+    torch.testing.assert_close(delta[1, :2], expected)
+    assert torch.all(delta[1, 2] == 0)
+    torch.testing.assert_close(delta.flatten(1).norm(dim=1), torch.full((2,), EPSILON))
+
+
+def test_word_interpretable_matches_explicit_neighbour_loops():
+    generator = torch.Generator().manual_seed(5)
+    matrix = torch.randn(12, 4, generator=generator)
+    token_ids = torch.tensor([[3, 7, 3], [5, 2, 0]])
+    mask = token_ids != 0
+    gradient = torch.randn(2, 3, 4, generator=generator)
+    values = matrix[token_ids]
+    k = 3
+    delta = build("word_interpretable", epsilon=EPSILON, num_neighbours=k)(
+        values, gradient, mask, token_ids=token_ids, embedding_matrix=matrix
+    )
+    expected = torch.zeros(2, 3, 4)
+    for b in range(2):
+        alphas, directions = {}, {}
+        for t in range(3):
+            if not mask[b, t]:
+                continue
+            word = token_ids[b, t].item()
+            distances = sorted(
+                ((matrix[j] - matrix[word]).norm().item(), j) for j in range(1, 12) if j != word
+            )
+            for _, j in distances[:k]:
+                direction = matrix[j] - matrix[word]
+                directions[t, j] = direction / direction.norm()
+                alphas[t, j] = gradient[b, t] @ directions[t, j]
+        norm = math.sqrt(sum(a.item() ** 2 for a in alphas.values()))
+        for (t, j), a in alphas.items():
+            expected[b, t] += EPSILON * a / norm * directions[t, j]
+    torch.testing.assert_close(delta, expected)
+    neighbours = nearest_neighbours(token_ids, matrix, k)
+    assert not (neighbours == token_ids.unsqueeze(-1)).any() and not (neighbours == 0).any()
+
+
+def test_adversarial_direction_raises_loss_more_than_random():
+    """First-order check: for small ε the AT step increases the loss more than random steps of the
+    same norm, on average over a batch."""
+    torch.manual_seed(0)
+    batch, length = 64, 6
+    mask = torch.ones(batch, length, dtype=torch.bool)
+    mask[::3, 4:] = False
+    scores, states = torch.randn(batch, length), torch.randn(batch, length, 5)
+    decoder, labels = torch.randn(5), torch.randint(0, 2, (batch,)).float()
+
+    def per_instance_loss(s):
+        weights = torch.softmax(s.masked_fill(~mask, -1e30), dim=-1)
+        logits = (weights.unsqueeze(-1) * states).sum(1) @ decoder
+        return torch.nn.functional.binary_cross_entropy_with_logits(logits, labels, reduction="none")
+
+    gradient = score_gradient(scores, states, decoder, labels, mask)
+    clean = per_instance_loss(scores)
+    epsilon = 1e-2
+    increases = {}
+    for name in ["attention_adversarial", "attention_interpretable", "attention_random"]:
+        delta = build(name, epsilon=epsilon)(scores, gradient, mask)
+        increases[name] = (per_instance_loss(scores + delta) - clean).mean().item()
+    assert increases["attention_adversarial"] > 0
+    assert increases["attention_interpretable"] > 0
+    assert increases["attention_adversarial"] > 10 * abs(increases["attention_random"])
+
+
+@pytest.mark.parametrize("epsilon", [-1.0, float("nan"), float("inf")])
+def test_invalid_epsilon_names_the_config_key(epsilon):
+    with pytest.raises(ConfigurationError, match="model.perturbation.epsilon"):
+        build("attention_adversarial", epsilon=epsilon)
+
+
+def test_unknown_perturbation_and_normalisation_are_configuration_errors():
+    with pytest.raises(ConfigurationError, match="no_such_method"):
+        build("no_such_method")
+    with pytest.raises(ConfigurationError, match="model.perturbation.normalization"):
+        build("attention_interpretable", normalization="row")
