@@ -2,4 +2,4 @@
 
 Importing the package registers every reader, tokenizer, module, perturbation, model and callback.
 """
-from attention_perturb import data, modules, perturbations, models, training  # noqa: F401
+from attention_perturb import commands, data, modules, perturbations, interpret, models, predictors, training  # noqa: F401

@@ -7,6 +7,8 @@ from allennlp.data import Vocabulary
 from allennlp.models import Model
 from allennlp.nn import RegularizerApplicator
 
+from attention_perturb.interpret.agreement import AttentionAgreement
+from attention_perturb.interpret.importance import gradient_word_importance
 from attention_perturb.modules.attention import ScoreAttention
 from attention_perturb.perturbations import Perturbation
 from attention_perturb.perturbations.base import ATTENTION, EMBEDDING
@@ -39,7 +41,14 @@ class AdversarialAttentionModel(Model):
         head(encoded, ã)       -> logits, attention      softmax(ã) pooling + decoder
 
     `objective` computes the training loss L + λ·L_adv of Eq. 20 for every method, once for all
-    models. The gradient for the perturbation is taken with `torch.autograd.grad(...,
+    models.
+
+    In evaluation (not training, gradients globally off, as in `allennlp evaluate`, validation and
+    `Predictor.predict_*`) the model also computes the gradient word importance of the attended
+    text, returns it as `gradient_importance` and accumulates the attention/importance Pearson
+    agreement metric (`pearson`), unless `measure_agreement` is False (the `validation_agreement`
+    callback switches it off during training by default). It never does so when the caller has
+    gradients on (e.g. allennlp's own interpreters), so their embedding hooks see one backward pass. The gradient for the perturbation is taken with `torch.autograd.grad(...,
     retain_graph=True)`, so parameter gradients are untouched and the clean graph is reused.
 
     # Parameters
@@ -68,6 +77,8 @@ class AdversarialAttentionModel(Model):
         self._attention = attention
         self._perturbation = perturbation or Perturbation.by_name("none")()
         self._adversarial_weight = adversarial_weight
+        self._agreement = AttentionAgreement()
+        self.measure_agreement = True
 
     @property
     def perturbation(self) -> Perturbation:
@@ -90,6 +101,25 @@ class AdversarialAttentionModel(Model):
         """The word embedding matrix, for Word iAT's neighbour directions."""
         raise NotImplementedError
 
+    def attended_text(self, embedded: Dict[str, EmbeddedText]) -> EmbeddedText:
+        """The text whose tokens the attention weights."""
+        return embedded["tokens"]
+
+    def predicted_labels(self, logits: torch.Tensor) -> torch.LongTensor:
+        raise NotImplementedError
+
+    def should_measure_agreement(self) -> bool:
+        return self.measure_agreement and not self.training and not torch.is_grad_enabled()
+
+    def add_gradient_importance(self, embedded: Dict[str, EmbeddedText], output: Dict[str, torch.Tensor]) -> None:
+        """Adds `gradient_importance` (see `gradient_word_importance`) for the predicted labels and
+        updates the agreement metric. Call with gradients enabled on a graph built for it."""
+        text = self.attended_text(embedded)
+        predicted_loss = self.loss(output["logits"], self.predicted_labels(output["logits"]))
+        importance = gradient_word_importance(predicted_loss, text.embeddings, text.mask)
+        output["gradient_importance"] = importance
+        self._agreement(output["attention"], importance, text.mask)
+
     def objective(
         self, embedded: Dict[str, EmbeddedText], label: Optional[torch.LongTensor]
     ) -> Dict[str, torch.Tensor]:
@@ -107,10 +137,10 @@ class AdversarialAttentionModel(Model):
         clean_loss = self.loss(logits, label)
         output["loss"] = clean_loss
         if self.training and torch.is_grad_enabled() and self._perturbation.target is not None:
-            adversarial_loss, perturbation_norm = self.adversarial_loss(
+            adversarial_loss, perturbation_norm, clean_term = self.adversarial_loss(
                 embedded, encoded, scores, clean_loss, label
             )
-            output["loss"] = clean_loss + self._adversarial_weight * adversarial_loss
+            output["loss"] = clean_term + self._adversarial_weight * adversarial_loss
             output["clean_loss"] = clean_loss.detach()
             output["adversarial_loss"] = adversarial_loss.detach()
             output["perturbation_norm"] = perturbation_norm
@@ -123,9 +153,16 @@ class AdversarialAttentionModel(Model):
         scores: torch.Tensor,
         clean_loss: torch.Tensor,
         label: torch.LongTensor,
-    ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """L(X_adv, y; θ) and the batch's mean perturbation norm. Attention perturbations re-run
-        only the head on the clean encoder states; word perturbations re-run encoder and head."""
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """
+        L(X_adv, y; θ), the batch's mean perturbation norm, and the clean-loss term to add to it.
+
+        Attention perturbations take ∇_ã L through the head only, then re-run only the head on the
+        clean encoder states; the clean term is L itself. Word perturbations need ∇_e L, which
+        costs a backward pass through the encoder: that same pass also yields ∇_θ L, so the clean
+        term returned is a surrogate with L's value and gradient ∇_θ L that does not traverse the
+        clean graph a second time when the trainer calls backward.
+        """
         perturbation = self._perturbation
         if perturbation.target == ATTENTION:
             gradient = (
@@ -136,12 +173,14 @@ class AdversarialAttentionModel(Model):
             delta = perturbation(scores.detach(), gradient, encoded.mask)
             logits, _ = self.head(encoded, scores + delta)
             squared_norms = delta.pow(2).flatten(1).sum(1)
+            clean_term = clean_loss
         elif perturbation.target == EMBEDDING:
             names = list(embedded)
-            gradients = (
-                torch.autograd.grad(clean_loss, [embedded[n].embeddings for n in names], retain_graph=True)
-                if perturbation.needs_gradient
-                else [None] * len(names)
+            embeddings = [embedded[name].embeddings for name in names]
+            parameters = [p for p in self.parameters() if p.requires_grad]
+            # retain_graph: the embedding lookup is shared with the adversarial graph.
+            gradients = torch.autograd.grad(
+                clean_loss, embeddings + parameters, retain_graph=True, allow_unused=True
             )
             perturbed, squared_norms = {}, 0.0
             for name, gradient in zip(names, gradients):
@@ -157,6 +196,10 @@ class AdversarialAttentionModel(Model):
                 squared_norms = squared_norms + delta.pow(2).flatten(1).sum(1)
             encoded_adversarial = self.encode(perturbed)
             logits, _ = self.head(encoded_adversarial, self.score(encoded_adversarial))
+            surrogate = sum(
+                (p * g.detach()).sum() for p, g in zip(parameters, gradients[len(names):]) if g is not None
+            )
+            clean_term = clean_loss.detach() + (surrogate - surrogate.detach())
         else:
             raise ConfigurationError(f"unknown perturbation target {perturbation.target!r}")
-        return self.loss(logits, label), squared_norms.sqrt().mean().detach()
+        return self.loss(logits, label), squared_norms.sqrt().mean().detach(), clean_term

@@ -1,5 +1,7 @@
 from typing import Any, Dict, List, Optional, Tuple
 
+import contextlib
+
 import torch
 from allennlp.data import TextFieldTensors, Vocabulary
 from allennlp.models import Model
@@ -21,7 +23,8 @@ class AttentionClassifier(AdversarialAttentionModel):
     `Perturbation` through Eq. 20.
 
     Metrics: `accuracy`, `macro_f1`, and for two labels `f1`, the F1 of the positive label (the
-    paper's Table 2 "F1", as in the authors' code).
+    paper's Table 2 "F1", as in the authors' code); in evaluation also `pearson`, the mean
+    attention/gradient-importance correlation (Table 2 "Corr."), and `pearson_skipped`.
 
     # Parameters
 
@@ -96,6 +99,9 @@ class AttentionClassifier(AdversarialAttentionModel):
             return torch.nn.functional.binary_cross_entropy_with_logits(logits.squeeze(-1), target)
         return torch.nn.functional.cross_entropy(logits, label)
 
+    def predicted_labels(self, logits: torch.Tensor) -> torch.LongTensor:
+        return self.probabilities(logits).argmax(dim=-1)
+
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         """(batch, num_labels) class probabilities, in the label vocabulary's order."""
         if not self._binary:
@@ -111,7 +117,13 @@ class AttentionClassifier(AdversarialAttentionModel):
         label: Optional[torch.LongTensor] = None,
         metadata: Optional[List[Dict[str, Any]]] = None,
     ) -> Dict[str, torch.Tensor]:
-        output = self.objective({"tokens": self.embed(tokens)}, label)
+        measure_agreement = self.should_measure_agreement()
+        with torch.enable_grad() if measure_agreement else contextlib.nullcontext():
+            embedded = {"tokens": self.embed(tokens)}
+            output = self.objective(embedded, label)
+            if measure_agreement:
+                self.add_gradient_importance(embedded, output)
+                output = {key: value.detach() for key, value in output.items()}
         output["probs"] = self.probabilities(output["logits"])
         output["token_ids"] = util.get_token_ids_from_text_field_tensors(tokens)
         if label is not None:
@@ -137,6 +149,8 @@ class AttentionClassifier(AdversarialAttentionModel):
         }
         if self._binary:
             metrics["f1"] = self._f1.get_metric(reset)["f1"]
+        if self._agreement.measured:
+            metrics.update(self._agreement.get_metric(reset))
         return metrics
 
     default_predictor = "text_classifier"

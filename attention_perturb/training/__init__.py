@@ -1,1 +1,1 @@
-from attention_perturb.training.callbacks import AdversarialStatisticsCallback  # noqa: F401
+from attention_perturb.training.callbacks import AdversarialStatisticsCallback, ValidationAgreementCallback  # noqa: F401

@@ -84,3 +84,28 @@ class AdversarialStatisticsCallback(TrainerCallback):
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+
+@TrainerCallback.register("validation_agreement")
+class ValidationAgreementCallback(TrainerCallback):
+    """
+    Chooses whether validation during training computes the attention/gradient agreement
+    (`validation_pearson`), which costs one extra backward pass per validation batch. Off by
+    default; after training it is switched back on, so the final test evaluation and the archived
+    model report it.
+
+    # Parameters
+
+    serialization_dir : `str`
+    enabled : `bool`, optional (default = `False`)
+    """
+
+    def __init__(self, serialization_dir: str, enabled: bool = False) -> None:
+        super().__init__(serialization_dir)
+        self._enabled = enabled
+
+    def on_start(self, trainer, is_primary: bool = True, **kwargs) -> None:
+        trainer.model.measure_agreement = self._enabled
+
+    def on_end(self, trainer, metrics=None, epoch=None, is_primary: bool = True, **kwargs) -> None:
+        trainer.model.measure_agreement = True

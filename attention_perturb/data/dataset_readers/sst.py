@@ -84,6 +84,11 @@ class SstTreesReader(DatasetReader):
                 except ValueError as error:
                     raise DatasetFormatError(file_path, line_number, str(error)) from None
 
+    def parse_line(self, line: str) -> Dict[str, Optional[str]]:
+        """One tree line as a predictor input: its sentence and binary label (`None` if neutral)."""
+        fine_label, words = parse_sst_tree(line)
+        return {"sentence": " ".join(words), "label": binary_sentiment(fine_label)}
+
     def text_to_instance(self, sentence: str, label: Optional[str] = None) -> Instance:  # type: ignore
         tokens = self._tokenizer.tokenize(sentence)
         if not tokens:

@@ -1,0 +1,1 @@
+from attention_perturb.commands.visualize import Visualize  # noqa: F401

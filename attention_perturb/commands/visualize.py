@@ -1,0 +1,155 @@
+import argparse
+import html
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Dict, List, Sequence
+
+from allennlp.commands.subcommand import Subcommand
+
+ROWS = (("attention", "attention"), ("gradient", "gradient_importance"))
+
+
+@Subcommand.register("visualize")
+class Visualize(Subcommand):
+    """`allennlp visualize dump.jsonl [dump2.jsonl ...] -o figures/`: Figure-3 style heatmaps of
+    `attention_saliency` predictor dumps. Per sentence, one row coloured by attention and one by
+    gradient importance for each model, side by side; written as one self-contained
+    `heatmaps.html` and as `heatmaps.png` (matplotlib)."""
+
+    def add_subparser(self, parser: argparse._SubParsersAction) -> argparse.ArgumentParser:
+        subparser = parser.add_parser(self.name, description=self.__doc__, help="Draw attention/gradient heatmaps.")
+        subparser.add_argument("dumps", nargs="+", help="JSON-lines outputs of the attention_saliency predictor")
+        subparser.add_argument("-o", "--output-dir", required=True)
+        subparser.add_argument("--names", nargs="+", help="one model name per dump (default: file names)")
+        subparser.add_argument("--max-sentences", type=int, default=10, help="sentences in the PNG")
+        subparser.set_defaults(func=visualize_from_args)
+        return subparser
+
+
+def load_dump(path: str) -> List[Dict]:
+    records = []
+    with open(path, encoding="utf-8") as dump:
+        for line_number, line in enumerate(dump, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"{path}:{line_number}: malformed JSON ({error.msg})") from None
+            if "error" in record:
+                continue
+            missing = [key for key in ("tokens", "attention", "gradient_importance") if key not in record]
+            if missing:
+                raise ValueError(f"{path}:{line_number}: not an attention_saliency record (missing {missing})")
+            records.append(record)
+    if not records:
+        raise ValueError(f"{path}: no predictions to draw")
+    return records
+
+
+def aligned_dumps(paths: Sequence[str]) -> List[List[Dict]]:
+    dumps = [load_dump(path) for path in paths]
+    for path, dump in zip(paths[1:], dumps[1:]):
+        if [r["tokens"] for r in dump] != [r["tokens"] for r in dumps[0]]:
+            raise ValueError(f"{path}: its sentences differ from {paths[0]}; dump the same inputs with each model")
+    return dumps
+
+
+def _cell_colour(value: float, peak: float, rgb: str) -> str:
+    return f"rgba({rgb},{(value / peak if peak > 0 else 0):.3f})"
+
+
+def render_html(names: Sequence[str], dumps: List[List[Dict]]) -> str:
+    colours = {"attention": "214,39,40", "gradient": "31,119,180"}
+    blocks = []
+    for index, records in enumerate(zip(*dumps)):
+        rows = []
+        for name, record in zip(names, records):
+            for row_name, key in ROWS:
+                values = record[key]
+                peak = max(values) if values else 0.0
+                cells = "".join(
+                    f'<span class="tok" style="background:{_cell_colour(v, peak, colours[row_name])}" '
+                    f'title="{v:.4f}">{html.escape(token)}</span>'
+                    for token, v in zip(record["tokens"], values)
+                )
+                rows.append(
+                    f'<tr><th>{html.escape(name)}</th><td class="kind">{row_name}</td><td>{cells}</td></tr>'
+                )
+            pearson = record.get("pearson")
+            rows.append(
+                f'<tr class="meta"><td></td><td></td><td>{html.escape(name)}: label {html.escape(str(record.get("label")))}, '
+                f'Pearson {"n/a" if pearson is None else f"{pearson:.3f}"}</td></tr>'
+            )
+        blocks.append(f'<div class="heatmap" id="sentence-{index + 1}"><table>{"".join(rows)}</table></div>')
+    return (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Attention and gradient importance</title><style>"
+        "body{font-family:sans-serif;margin:1.5em}.heatmap{margin:0 0 1.2em 0;padding:.5em;border-bottom:1px solid #ddd}"
+        "th{text-align:left;padding-right:1em;font-weight:600}.kind{color:#555;padding-right:1em}"
+        ".tok{display:inline-block;padding:2px 3px;margin:1px;border-radius:2px}.meta td{color:#777;font-size:85%}"
+        "</style></head><body><h1>Attention (red) and gradient importance (blue)</h1>"
+        + "".join(blocks)
+        + "</body></html>"
+    )
+
+
+def render_png(names: Sequence[str], dumps: List[List[Dict]], path: str, max_sentences: int) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sentences = list(zip(*dumps))[:max_sentences]
+    rows_per_sentence = 2 * len(names)
+    longest = max(len(records[0]["tokens"]) for records in sentences)
+    figure, axes = plt.subplots(
+        len(sentences), 1, figsize=(max(6, 0.55 * longest + 2), 0.42 * rows_per_sentence * len(sentences) + 0.5),
+        squeeze=False,
+    )
+    for axis, records in zip(axes[:, 0], sentences):
+        tokens = records[0]["tokens"]
+        labels, matrix = [], []
+        for name, record in zip(names, records):
+            for row_name, key in ROWS:
+                values = record[key]
+                peak = max(values) or 1.0
+                matrix.append([v / peak for v in values])
+                labels.append(f"{name} {row_name}")
+        axis.imshow(matrix, cmap="Reds", aspect="auto", vmin=0, vmax=1)
+        axis.set_yticks(range(len(labels)), labels, fontsize=7)
+        axis.set_xticks(range(len(tokens)), tokens, rotation=45, ha="right", fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def _write_atomically(path: Path, write) -> None:
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=path.suffix, delete=False) as temporary:
+        temporary_path = temporary.name
+    try:
+        write(temporary_path)
+        os.replace(temporary_path, path)
+    except BaseException:
+        os.unlink(temporary_path)
+        raise
+
+
+def visualize(dump_paths: Sequence[str], output_dir: str, names=None, max_sentences: int = 10) -> Dict[str, str]:
+    names = list(names or [Path(p).stem for p in dump_paths])
+    if len(names) != len(dump_paths):
+        raise ValueError(f"--names gives {len(names)} names for {len(dump_paths)} dumps")
+    dumps = aligned_dumps(dump_paths)
+    output = Path(output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    html_path, png_path = output / "heatmaps.html", output / "heatmaps.png"
+    page = render_html(names, dumps)
+    _write_atomically(html_path, lambda p: Path(p).write_text(page, encoding="utf-8"))
+    _write_atomically(png_path, lambda p: render_png(names, dumps, p, max_sentences))
+    return {"html": str(html_path), "png": str(png_path)}
+
+
+def visualize_from_args(args: argparse.Namespace) -> None:
+    written = visualize(args.dumps, args.output_dir, args.names, args.max_sentences)
+    print(f"wrote {written['html']} and {written['png']}")

@@ -1,0 +1,21 @@
+import torch
+
+
+def gradient_word_importance(
+    loss: torch.Tensor, embeddings: torch.Tensor, mask: torch.BoolTensor, retain_graph: bool = False
+) -> torch.Tensor:
+    """
+    Gradient word importance (Simonyan et al. 2014, the paper's [26]) for a whole batch from one
+    backward pass: with g_t = ∂L(x, ŷ)/∂e_t the gradient of the loss at the *predicted* label,
+    importance_t = |g_t · e_t| / Σ_s |g_s · e_s| over the valid tokens (0 at padding).
+
+    This is exactly what allennlp Interpret's `SimpleGradient` computes (gradient × input, absolute
+    value, L1-normalised), which the paper's authors used ("implemented using AllenNLP with
+    Interpret"), so our numbers are comparable to theirs. `loss` must be a sum or mean of
+    per-instance losses, so that each instance's gradient is its own (scale cancels in the
+    normalisation).
+    """
+    (gradient,) = torch.autograd.grad(loss, embeddings, retain_graph=retain_graph)
+    scores = (gradient * embeddings).sum(-1).abs() * mask
+    totals = scores.sum(1, keepdim=True)
+    return torch.where(totals > 0, scores / totals.clamp_min(torch.finfo(scores.dtype).tiny), scores).detach()

@@ -1,0 +1,116 @@
+import json
+from typing import Any, Dict, List, Optional
+
+import numpy
+import torch
+from allennlp.common.util import JsonDict, sanitize
+from allennlp.data import DatasetReader, Instance
+from allennlp.models import Model
+from allennlp.predictors import Predictor
+from allennlp.predictors.text_classifier import TextClassifierPredictor
+
+from attention_perturb.interpret.agreement import kendall_tau, pearson_per_instance
+
+
+@Predictor.register("attention_saliency")
+class AttentionSaliencyPredictor(TextClassifierPredictor):
+    """
+    Predicts and explains in one batched pass: for each input, the tokens, predicted label and
+    probabilities, attention weights, gradient word importance (see `gradient_word_importance`),
+    and their Pearson correlation and Kendall τ (`null` where undefined: one token, or a constant
+    vector).
+
+    Input lines are JSON (`{"sentence": "..."}`) or, for readers that define `parse_line`, the
+    dataset's own line format (e.g. an SST tree). A malformed line or an empty sentence stops the
+    run with an error naming the input line, unless the predictor is built with
+    `skip_invalid=True` (`--predictor-args '{"skip_invalid": true}'`): then that line's output is
+    `{"line": n, "error": "..."}` and the rest of the file is processed.
+
+    # Parameters
+
+    model : `Model`
+    dataset_reader : `DatasetReader`
+    frozen : `bool`, optional (default = `True`)
+    skip_invalid : `bool`, optional (default = `False`)
+    """
+
+    def __init__(
+        self, model: Model, dataset_reader: DatasetReader, frozen: bool = True, skip_invalid: bool = False
+    ) -> None:
+        super().__init__(model, dataset_reader, frozen)
+        self._skip_invalid = skip_invalid
+        self._line_number = 0
+
+    def load_line(self, line: str) -> JsonDict:
+        self._line_number += 1
+        try:
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError as error:
+                parse_line = getattr(self._dataset_reader, "parse_line", None)
+                if parse_line is None or line.lstrip().startswith(("{", "[")):
+                    raise ValueError(f"malformed JSON ({error.msg}, column {error.colno})") from None
+                data = parse_line(line)
+            if not isinstance(data, dict) or "sentence" not in data:
+                raise ValueError('expected a JSON object with a "sentence" key')
+        except ValueError as error:
+            return self._invalid(f"input line {self._line_number}: {error}", {})
+        return {**data, "_line": self._line_number}
+
+    def _invalid(self, message: str, data: JsonDict) -> JsonDict:
+        if not self._skip_invalid:
+            raise ValueError(message)
+        return {**data, "_error": message, "_line": self._line_number}
+
+    def predict_json(self, inputs: JsonDict) -> JsonDict:
+        return self.predict_batch_json([inputs])[0]
+
+    def predict_batch_json(self, inputs: List[JsonDict]) -> List[JsonDict]:
+        results: List[Optional[JsonDict]] = [None] * len(inputs)
+        valid = []
+        for position, data in enumerate(inputs):
+            if "_error" in data:
+                results[position] = {"line": data["_line"], "error": data["_error"]}
+                continue
+            try:
+                valid.append((position, self._json_to_instance(data)))
+            except ValueError as error:
+                message = f"input line {data.get('_line', position + 1)}: {error}"
+                if not self._skip_invalid:
+                    raise ValueError(message) from None
+                results[position] = {"line": data.get("_line"), "error": message}
+        explained = self.predict_batch_instance([instance for _, instance in valid]) if valid else []
+        for (position, _), output in zip(valid, explained):
+            gold = inputs[position].get("label")
+            results[position] = {**({"gold_label": gold} if gold is not None else {}), **output}
+        return results  # type: ignore
+
+    def predict_instance(self, instance: Instance) -> JsonDict:
+        return self.predict_batch_instance([instance])[0]
+
+    def predict_batch_instance(self, instances: List[Instance]) -> List[JsonDict]:
+        outputs = self._model.forward_on_instances(instances)
+        return [self.explanation(output) for output in outputs]
+
+    def explanation(self, output: Dict[str, Any]) -> JsonDict:
+        length = len(output["words"])
+        attention = numpy.asarray(output["attention"][:length], dtype=float)
+        importance = numpy.asarray(output["gradient_importance"][:length], dtype=float)
+        pearson = float(
+            pearson_per_instance(
+                torch.from_numpy(attention)[None], torch.from_numpy(importance)[None],
+                torch.ones(1, length, dtype=torch.bool),
+            )[0]
+        )
+        labels = self._model.vocab.get_index_to_token_vocabulary("labels")
+        return sanitize(
+            {
+                "tokens": output["words"],
+                "label": output["label"],
+                "probs": {labels[index]: float(p) for index, p in enumerate(output["probs"])},
+                "attention": attention.tolist(),
+                "gradient_importance": importance.tolist(),
+                "pearson": None if numpy.isnan(pearson) else pearson,
+                "kendall_tau": kendall_tau(attention, importance),
+            }
+        )

@@ -1,0 +1,36 @@
+import math
+
+import pytest
+import torch
+from scipy import stats
+
+from attention_perturb.interpret.agreement import AttentionAgreement, kendall_tau, pearson_per_instance
+
+
+def test_pearson_matches_scipy_per_instance_over_valid_tokens():
+    first = torch.tensor([[0.1, 0.5, 0.4, 9.0], [0.3, 0.3, 0.2, 0.2]], dtype=torch.float64)
+    second = torch.tensor([[0.2, 0.3, 0.5, -7.0], [0.9, 0.1, 0.4, 0.3]], dtype=torch.float64)
+    mask = torch.tensor([[1, 1, 1, 0], [1, 1, 1, 1]], dtype=torch.bool)
+    result = pearson_per_instance(first, second, mask)
+    assert result[0].item() == pytest.approx(stats.pearsonr([0.1, 0.5, 0.4], [0.2, 0.3, 0.5]).statistic)
+    assert result[1].item() == pytest.approx(stats.pearsonr(first[1].numpy(), second[1].numpy()).statistic)
+
+
+def test_degenerate_instances_are_nan_and_skipped_by_the_metric():
+    first = torch.tensor([[1.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.2, 0.8, 0.0], [0.3, 0.7, 0.0]])
+    second = torch.tensor([[0.7, 0.0, 0.0], [0.1, 0.9, 0.0], [0.4, 0.4, 0.0], [0.2, 0.9, 0.0]])
+    mask = torch.tensor([[1, 0, 0], [1, 1, 0], [1, 1, 0], [1, 1, 0]], dtype=torch.bool)
+    result = pearson_per_instance(first, second, mask)
+    assert math.isnan(result[0]) and math.isnan(result[1]) and math.isnan(result[2])  # length 1, constants
+    assert result[3].item() == pytest.approx(1.0)
+    metric = AttentionAgreement()
+    metric(first, second, mask)
+    assert metric.get_metric(reset=True) == {"pearson": pytest.approx(1.0), "pearson_skipped": 3.0}
+    assert not metric.measured
+
+
+def test_kendall_tau_matches_scipy_and_is_none_when_undefined():
+    first, second = [0.1, 0.4, 0.4, 0.3], [0.2, 0.1, 0.5, 0.6]
+    assert kendall_tau(first, second) == pytest.approx(stats.kendalltau(first, second).statistic)
+    assert kendall_tau([0.3], [0.2]) is None
+    assert kendall_tau([0.5, 0.5], [0.1, 0.9]) is None

@@ -1,0 +1,102 @@
+import json
+import os
+import subprocess
+import sys
+
+import numpy
+import pytest
+from allennlp.commands.train import train_model_from_file
+from allennlp.interpret.saliency_interpreters import SaliencyInterpreter
+from allennlp.predictors import Predictor
+
+ALLENNLP = [sys.executable, "-m", "allennlp"]
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory):
+    os.environ["METHOD"] = "attention_iat"
+    try:
+        run = tmp_path_factory.mktemp("saliency") / "run"
+        train_model_from_file("fixtures/sst_tiny.jsonnet", str(run))
+    finally:
+        del os.environ["METHOD"]
+    return run / "model.tar.gz"
+
+
+@pytest.fixture
+def predictor(archive):
+    return Predictor.from_path(str(archive), predictor_name="attention_saliency")
+
+
+def cli(*args):
+    return subprocess.run([*ALLENNLP, *args], capture_output=True, text=True, timeout=300)
+
+
+def test_prediction_holds_tokens_label_attention_importance_and_agreement(predictor):
+    result = predictor.predict_json({"sentence": "A gorgeous, witty film."})
+    assert result["tokens"] == ["a", "gorgeous", ",", "witty", "film", "."]
+    assert result["label"] in result["probs"] and sum(result["probs"].values()) == pytest.approx(1.0)
+    assert len(result["attention"]) == len(result["gradient_importance"]) == 6
+    assert sum(result["attention"]) == pytest.approx(1.0) and sum(result["gradient_importance"]) == pytest.approx(1.0)
+    expected = numpy.corrcoef(result["attention"], result["gradient_importance"])[0, 1]
+    assert result["pearson"] == pytest.approx(expected, abs=1e-6)
+    assert -1 <= result["kendall_tau"] <= 1
+    single = predictor.predict_json({"sentence": "Great."})
+    assert single["pearson"] is None and single["kendall_tau"] is None
+
+
+def test_stock_and_batched_interpreters_agree(predictor):
+    inputs = {"sentence": "the plot is thin but the acting is wonderful ."}
+    ours = SaliencyInterpreter.by_name("batched_gradient")(predictor).saliency_interpret_from_json(inputs)
+    stock = SaliencyInterpreter.by_name("simple_gradient")(predictor).saliency_interpret_from_json(inputs)
+    numpy.testing.assert_allclose(
+        ours["instance_1"]["grad_input_1"], stock["instance_1"]["grad_input_1"], atol=1e-5
+    )
+    for name in ("integrated_gradient", "smooth_gradient"):
+        maps = SaliencyInterpreter.by_name(name)(predictor).saliency_interpret_from_json(inputs)
+        assert len(maps["instance_1"]["grad_input_1"]) == 10
+    attention = SaliencyInterpreter.by_name("attention")(predictor).saliency_interpret_batch([inputs, inputs])
+    assert sum(attention["instance_2"]["grad_input_1"]) == pytest.approx(1.0)
+
+
+def test_predict_and_visualize_through_the_cli(archive, tmp_path):
+    inputs = tmp_path / "inputs.jsonl"
+    lines = ['{"sentence": "a gorgeous , witty film ."}', '{"sentence": "dull and far too long ."}']
+    tree = open("fixtures/sst/test.txt").readline().strip()
+    inputs.write_text("\n".join(lines + [tree]) + "\n")
+    dumps = []
+    for name in ("first", "second"):
+        dump = tmp_path / f"dump_{name}.jsonl"
+        result = cli("predict", str(archive), str(inputs), "--predictor", "attention_saliency",
+                     "--batch-size", "2", "--output-file", str(dump), "--silent")
+        assert result.returncode == 0, result.stderr[-2000:]
+        records = [json.loads(line) for line in dump.read_text().splitlines()]
+        assert len(records) == 3 and records[2]["gold_label"] in ("positive", "negative")
+        dumps.append(str(dump))
+    result = cli("visualize", *dumps, "-o", str(tmp_path / "figures"), "--names", "A", "B")
+    assert result.returncode == 0, result.stderr[-2000:]
+    page = (tmp_path / "figures" / "heatmaps.html").read_text()
+    assert page.count('class="heatmap"') == 3 and "gorgeous" in page
+    png = tmp_path / "figures" / "heatmaps.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 1000
+
+
+def test_bad_predict_input_names_the_line_and_skipping_is_opt_in(archive, tmp_path):
+    inputs = tmp_path / "inputs.jsonl"
+    inputs.write_text('{"sentence": "fine film ."}\n{"sentence": "broken\n{"sentence": "   "}\n{"sentence": "ok ."}\n')
+    output = tmp_path / "out.jsonl"
+    result = cli("predict", str(archive), str(inputs), "--predictor", "attention_saliency", "--output-file", str(output), "--silent")
+    assert result.returncode != 0 and "input line 2: malformed JSON" in result.stderr
+    result = cli("predict", str(archive), str(inputs), "--predictor", "attention_saliency", "--output-file",
+                 str(output), "--silent", "--predictor-args", '{"skip_invalid": true}')
+    assert result.returncode == 0, result.stderr[-2000:]
+    records = [json.loads(line) for line in output.read_text().splitlines()]
+    assert [r.get("line") for r in records] == [None, 2, 3, None]
+    assert "malformed JSON" in records[1]["error"] and "empty sentence" in records[2]["error"]
+    assert records[3]["tokens"] == ["ok", "."]
+
+
+def test_evaluate_reports_the_pearson_agreement(archive):
+    result = cli("evaluate", str(archive), "fixtures/sst/test.txt")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert '"pearson"' in result.stdout + result.stderr
