@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 METHODS := vanilla word_at word_iat attention_rp attention_at attention_iat
 
-.PHONY: install test benchmark $(addprefix sst_,$(METHODS))
+.PHONY: install test benchmark figures/heatmaps.png figures/screenshot.png $(addprefix sst_,$(METHODS))
 
 install: $(STAMP)
 
@@ -28,3 +28,18 @@ $(addprefix sst_,$(METHODS)): install
 
 benchmark: install
 	$(BIN)/python benchmarks/step_time.py
+
+# Figure-3 heatmaps of the vanilla, Attention AT and Attention iAT SST models, and a screenshot of
+# the page in headless Chromium (Debian package `chromium`). Needs the three runs of benchmarks/sst_methods.sh.
+HEATMAP_MODELS := vanilla attention_at attention_iat
+figures/heatmaps.png: install
+	mkdir -p figures
+	head -n 12 data/sst/test.txt > figures/inputs.txt
+	for m in $(HEATMAP_MODELS); do \
+	  $(BIN)/allennlp predict runs/sst_methods/$$m/model.tar.gz figures/inputs.txt --predictor attention_saliency \
+	    --batch-size 64 --output-file figures/dump_$$m.jsonl --silent || exit 1; done
+	$(BIN)/allennlp visualize $(foreach m,$(HEATMAP_MODELS),figures/dump_$(m).jsonl) -o figures --names $(HEATMAP_MODELS)
+
+figures/screenshot.png: figures/heatmaps.png
+	chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1400,2200 \
+	  --screenshot=$(CURDIR)/figures/screenshot.png file://$(CURDIR)/figures/heatmaps.html

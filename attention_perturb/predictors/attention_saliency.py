@@ -5,6 +5,7 @@ import numpy
 import torch
 from allennlp.common.util import JsonDict, sanitize
 from allennlp.data import DatasetReader, Instance
+from allennlp.data.fields import LabelField
 from allennlp.models import Model
 from allennlp.predictors import Predictor
 from allennlp.predictors.text_classifier import TextClassifierPredictor
@@ -85,12 +86,37 @@ class AttentionSaliencyPredictor(TextClassifierPredictor):
             results[position] = {**({"gold_label": gold} if gold is not None else {}), **output}
         return results  # type: ignore
 
+    def _register_embedding_gradient_hooks(self, embedding_gradients: List[torch.Tensor]):
+        """
+        allennlp 2.10 records embedding gradients with a module `register_backward_hook`, which
+        torch 2.x warns is not guaranteed to see the output gradient of a module made of several ops
+        (as `Embedding` is). A tensor hook on the embedder's output records ∂L/∂e exactly, in the
+        same (backward) order allennlp expects. Our models use no wordpiece offsets.
+        """
+
+        def record_output_gradient(module, inputs, output):
+            output.register_hook(embedding_gradients.append)
+
+        return [self.get_interpretable_layer().register_forward_hook(record_output_gradient)]
+
+    def predictions_to_labeled_instances(self, instance: Instance, outputs: Dict[str, Any]) -> List[Instance]:
+        """For allennlp's interpreters and attackers: the instance labelled with its prediction."""
+        labeled = instance.duplicate()
+        label_index = self._model.vocab.get_token_index(outputs["label"], "labels")
+        labeled.add_field("label", LabelField(label_index, skip_indexing=True))
+        return [labeled]
+
     def predict_instance(self, instance: Instance) -> JsonDict:
         return self.predict_batch_instance([instance])[0]
 
     def predict_batch_instance(self, instances: List[Instance]) -> List[JsonDict]:
-        outputs = self._model.forward_on_instances(instances)
-        return [self.explanation(output) for output in outputs]
+        return [self.explanation(output) for output in self.forward_on_instances(instances)]
+
+    def forward_on_instances(self, instances: List[Instance]) -> List[Dict[str, Any]]:
+        """One batched forward (and, inside the model, one backward for the importance)."""
+        for instance in instances:
+            self._dataset_reader.apply_token_indexers(instance)
+        return self._model.forward_on_instances(instances)
 
     def explanation(self, output: Dict[str, Any]) -> JsonDict:
         length = len(output["words"])
@@ -103,14 +129,16 @@ class AttentionSaliencyPredictor(TextClassifierPredictor):
             )[0]
         )
         labels = self._model.vocab.get_index_to_token_vocabulary("labels")
-        return sanitize(
+        explanation = sanitize(
             {
                 "tokens": output["words"],
                 "label": output["label"],
                 "probs": {labels[index]: float(p) for index, p in enumerate(output["probs"])},
                 "attention": attention.tolist(),
                 "gradient_importance": importance.tolist(),
-                "pearson": None if numpy.isnan(pearson) else pearson,
-                "kendall_tau": kendall_tau(attention, importance),
             }
         )
+        # Set after sanitize(), which would turn None into the string "None".
+        explanation["pearson"] = None if numpy.isnan(pearson) else pearson
+        explanation["kendall_tau"] = kendall_tau(attention, importance)
+        return explanation

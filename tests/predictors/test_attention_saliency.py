@@ -41,20 +41,25 @@ def test_prediction_holds_tokens_label_attention_importance_and_agreement(predic
     expected = numpy.corrcoef(result["attention"], result["gradient_importance"])[0, 1]
     assert result["pearson"] == pytest.approx(expected, abs=1e-6)
     assert -1 <= result["kendall_tau"] <= 1
-    single = predictor.predict_json({"sentence": "Great."})
+    single = predictor.predict_json({"sentence": "Great"})
     assert single["pearson"] is None and single["kendall_tau"] is None
 
 
-def test_stock_and_batched_interpreters_agree(predictor):
+def test_batched_gradient_equals_allennlp_gradients_and_stock_interpreters_run(predictor):
     inputs = {"sentence": "the plot is thin but the acting is wonderful ."}
-    ours = SaliencyInterpreter.by_name("batched_gradient")(predictor).saliency_interpret_from_json(inputs)
-    stock = SaliencyInterpreter.by_name("simple_gradient")(predictor).saliency_interpret_from_json(inputs)
-    numpy.testing.assert_allclose(
-        ours["instance_1"]["grad_input_1"], stock["instance_1"]["grad_input_1"], atol=1e-5
-    )
-    for name in ("integrated_gradient", "smooth_gradient"):
+    ours = SaliencyInterpreter.by_name("batched-gradient")(predictor).saliency_interpret_from_json(inputs)
+    # allennlp's own gradient machinery, times the input, L1-normalised.
+    labeled = predictor.json_to_labeled_instances(inputs)
+    embeddings = []
+    handle = predictor.get_interpretable_layer().register_forward_hook(lambda m, i, o: embeddings.append(o.detach()))
+    gradient = predictor.get_gradients(labeled)[0]["grad_input_1"][0]
+    handle.remove()
+    scores = numpy.abs((gradient * embeddings[0][0].numpy()).sum(-1))
+    numpy.testing.assert_allclose(ours["instance_1"]["grad_input_1"], scores / scores.sum(), atol=1e-6)
+    for name in ("simple-gradient", "integrated-gradient", "smooth-gradient"):
         maps = SaliencyInterpreter.by_name(name)(predictor).saliency_interpret_from_json(inputs)
         assert len(maps["instance_1"]["grad_input_1"]) == 10
+        assert sum(maps["instance_1"]["grad_input_1"]) == pytest.approx(1.0)
     attention = SaliencyInterpreter.by_name("attention")(predictor).saliency_interpret_batch([inputs, inputs])
     assert sum(attention["instance_2"]["grad_input_1"]) == pytest.approx(1.0)
 
@@ -62,7 +67,7 @@ def test_stock_and_batched_interpreters_agree(predictor):
 def test_predict_and_visualize_through_the_cli(archive, tmp_path):
     inputs = tmp_path / "inputs.jsonl"
     lines = ['{"sentence": "a gorgeous , witty film ."}', '{"sentence": "dull and far too long ."}']
-    tree = open("fixtures/sst/test.txt").readline().strip()
+    tree = next(line.strip() for line in open("fixtures/sst/test.txt") if not line.startswith("(2 "))
     inputs.write_text("\n".join(lines + [tree]) + "\n")
     dumps = []
     for name in ("first", "second"):
@@ -96,7 +101,10 @@ def test_bad_predict_input_names_the_line_and_skipping_is_opt_in(archive, tmp_pa
     assert records[3]["tokens"] == ["ok", "."]
 
 
-def test_evaluate_reports_the_pearson_agreement(archive):
-    result = cli("evaluate", str(archive), "fixtures/sst/test.txt")
+def test_evaluate_reports_the_pearson_agreement(archive, tmp_path):
+    output = tmp_path / "metrics.json"
+    result = cli("evaluate", str(archive), "fixtures/sst/test.txt", "--output-file", str(output))
     assert result.returncode == 0, result.stderr[-2000:]
-    assert '"pearson"' in result.stdout + result.stderr
+    assert "pearson: " in result.stderr
+    metrics = json.loads(output.read_text())
+    assert -1 <= metrics["pearson"] <= 1 and metrics["pearson_skipped"] == 0

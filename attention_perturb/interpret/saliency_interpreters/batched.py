@@ -10,7 +10,8 @@ class BatchedSaliencyInterpreter(SaliencyInterpreter):
     A saliency interpreter for this package's models that explains a whole batch with one forward
     and one backward pass (the model computes its explanation outputs in evaluation mode). The
     output has allennlp's usual shape, `{"instance_i": {"grad_input_1": [...]}}`, one value per
-    token of the attended text. Subclasses name the model output to return.
+    token of the attended text. Needs an `attention_saliency` predictor. Subclasses name the model
+    output to return.
     """
 
     output_key: str
@@ -22,7 +23,7 @@ class BatchedSaliencyInterpreter(SaliencyInterpreter):
         return self.saliency_interpret_instances([self.predictor._json_to_instance(i) for i in inputs])
 
     def saliency_interpret_instances(self, instances: List[Instance]) -> JsonDict:
-        outputs = self.predictor._model.forward_on_instances(instances)
+        outputs = self.predictor.forward_on_instances(instances)
         return sanitize(
             {
                 f"instance_{position + 1}": {"grad_input_1": output[self.output_key][: len(output["words"])]}
