@@ -130,6 +130,7 @@ def _write_atomically(path: Path, write) -> None:
         temporary_path = temporary.name
     try:
         write(temporary_path)
+        os.chmod(temporary_path, 0o644)  # NamedTemporaryFile creates 0600; these are for sharing
         os.replace(temporary_path, path)
     except BaseException:
         os.unlink(temporary_path)
