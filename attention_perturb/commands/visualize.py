@@ -57,8 +57,10 @@ def aligned_dumps(paths: Sequence[str]) -> List[List[Dict]]:
     return dumps
 
 
-def _cell_colour(value: float, peak: float, rgb: str) -> str:
-    return f"rgba({rgb},{(value / peak if peak > 0 else 0):.3f})"
+def scaled_to_peak(values: Sequence[float]) -> List[float]:
+    """Values divided by the row's largest, so each heatmap row spans the full colour range."""
+    peak = max(values, default=0.0)
+    return [value / peak if peak > 0 else 0.0 for value in values]
 
 
 def render_html(names: Sequence[str], dumps: List[List[Dict]]) -> str:
@@ -68,12 +70,10 @@ def render_html(names: Sequence[str], dumps: List[List[Dict]]) -> str:
         rows = []
         for name, record in zip(names, records):
             for row_name, key in ROWS:
-                values = record[key]
-                peak = max(values) if values else 0.0
                 cells = "".join(
-                    f'<span class="tok" style="background:{_cell_colour(v, peak, colours[row_name])}" '
-                    f'title="{v:.4f}">{html.escape(token)}</span>'
-                    for token, v in zip(record["tokens"], values)
+                    f'<span class="tok" style="background:rgba({colours[row_name]},{shade:.3f})" '
+                    f'title="{value:.4f}">{html.escape(token)}</span>'
+                    for token, value, shade in zip(record["tokens"], record[key], scaled_to_peak(record[key]))
                 )
                 rows.append(
                     f'<tr><th>{html.escape(name)}</th><td class="kind">{row_name}</td><td>{cells}</td></tr>'
@@ -113,9 +113,7 @@ def render_png(names: Sequence[str], dumps: List[List[Dict]], path: str, max_sen
         labels, matrix = [], []
         for name, record in zip(names, records):
             for row_name, key in ROWS:
-                values = record[key]
-                peak = max(values) or 1.0
-                matrix.append([v / peak for v in values])
+                matrix.append(scaled_to_peak(record[key]))
                 labels.append(f"{name} {row_name}")
         axis.imshow(matrix, cmap="Reds", aspect="auto", vmin=0, vmax=1)
         axis.set_yticks(range(len(labels)), labels, fontsize=7)

@@ -49,8 +49,8 @@ class AttentionAgreement(Metric):
         self._count = 0
         self._skipped = 0
 
-    def __call__(self, attention: torch.Tensor, importance: torch.Tensor, mask: torch.BoolTensor) -> None:
-        correlations = pearson_per_instance(attention.detach().double(), importance.detach().double(), mask)
+    def __call__(self, correlations: torch.Tensor) -> None:
+        """Accumulates a batch of per-instance correlations from `pearson_per_instance`."""
         defined = ~torch.isnan(correlations)
         self._total += float(correlations[defined].sum())
         self._count += int(defined.sum())

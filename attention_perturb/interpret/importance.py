@@ -1,9 +1,7 @@
 import torch
 
 
-def gradient_word_importance(
-    loss: torch.Tensor, embeddings: torch.Tensor, mask: torch.BoolTensor, retain_graph: bool = False
-) -> torch.Tensor:
+def gradient_word_importance(loss: torch.Tensor, embeddings: torch.Tensor, mask: torch.BoolTensor) -> torch.Tensor:
     """
     Gradient word importance (Simonyan et al. 2014, the paper's [26]) for a whole batch from one
     backward pass: with g_t = ∂L(x, ŷ)/∂e_t the gradient of the loss at the *predicted* label,
@@ -18,7 +16,7 @@ def gradient_word_importance(
     per-instance losses, so that each instance's gradient is its own (scale cancels in the
     normalisation).
     """
-    (gradient,) = torch.autograd.grad(loss, embeddings, retain_graph=retain_graph)
+    (gradient,) = torch.autograd.grad(loss, embeddings)
     scores = (gradient * embeddings).sum(-1).abs() * mask
     totals = scores.sum(1, keepdim=True)
     return torch.where(totals > 0, scores / totals.clamp_min(torch.finfo(scores.dtype).tiny), scores).detach()

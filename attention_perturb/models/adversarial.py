@@ -7,7 +7,7 @@ from allennlp.data import Vocabulary
 from allennlp.models import Model
 from allennlp.nn import RegularizerApplicator
 
-from attention_perturb.interpret.agreement import AttentionAgreement
+from attention_perturb.interpret.agreement import AttentionAgreement, pearson_per_instance
 from attention_perturb.interpret.importance import gradient_word_importance
 from attention_perturb.modules.attention import ScoreAttention
 from attention_perturb.perturbations import Perturbation
@@ -41,15 +41,15 @@ class AdversarialAttentionModel(Model):
         head(encoded, ã)       -> logits, attention      softmax(ã) pooling + decoder
 
     `objective` computes the training loss L + λ·L_adv of Eq. 20 for every method, once for all
-    models.
+    models. The gradient for the perturbation is taken with `torch.autograd.grad(...,
+    retain_graph=True)`, so parameter gradients are untouched and the clean graph is reused.
 
     In evaluation (not training, gradients globally off, as in `allennlp evaluate`, validation and
     `Predictor.predict_*`) the model also computes the gradient word importance of the attended
-    text, returns it as `gradient_importance` and accumulates the attention/importance Pearson
-    agreement metric (`pearson`), unless `measure_agreement` is False (the `validation_agreement`
+    text, returns it as `gradient_importance` with the per-instance Pearson correlation
+    `attention_pearson` (NaN where undefined), and accumulates the agreement metric (`pearson`), unless `measure_agreement` is False (the `validation_agreement`
     callback switches it off during training by default). It never does so when the caller has
-    gradients on (e.g. allennlp's own interpreters), so their embedding hooks see one backward pass. The gradient for the perturbation is taken with `torch.autograd.grad(...,
-    retain_graph=True)`, so parameter gradients are untouched and the clean graph is reused.
+    gradients on (e.g. allennlp's own interpreters), so their embedding hooks see one backward pass.
 
     # Parameters
 
@@ -118,7 +118,10 @@ class AdversarialAttentionModel(Model):
         predicted_loss = self.loss(output["logits"], self.predicted_labels(output["logits"]))
         importance = gradient_word_importance(predicted_loss, text.embeddings, text.mask)
         output["gradient_importance"] = importance
-        self._agreement(output["attention"], importance, text.mask)
+        output["attention_pearson"] = pearson_per_instance(
+            output["attention"].detach().double(), importance.double(), text.mask
+        )
+        self._agreement(output["attention_pearson"])
 
     def objective(
         self, embedded: Dict[str, EmbeddedText], label: Optional[torch.LongTensor]

@@ -10,7 +10,7 @@ from allennlp.models import Model
 from allennlp.predictors import Predictor
 from allennlp.predictors.text_classifier import TextClassifierPredictor
 
-from attention_perturb.interpret.agreement import kendall_tau, pearson_per_instance
+from attention_perturb.interpret.agreement import kendall_tau
 
 
 @Predictor.register("attention_saliency")
@@ -122,12 +122,7 @@ class AttentionSaliencyPredictor(TextClassifierPredictor):
         length = len(output["words"])
         attention = numpy.asarray(output["attention"][:length], dtype=float)
         importance = numpy.asarray(output["gradient_importance"][:length], dtype=float)
-        pearson = float(
-            pearson_per_instance(
-                torch.from_numpy(attention)[None], torch.from_numpy(importance)[None],
-                torch.ones(1, length, dtype=torch.bool),
-            )[0]
-        )
+        pearson = float(output["attention_pearson"])
         labels = self._model.vocab.get_index_to_token_vocabulary("labels")
         explanation = sanitize(
             {

@@ -24,7 +24,7 @@ def test_degenerate_instances_are_nan_and_skipped_by_the_metric():
     assert math.isnan(result[0]) and math.isnan(result[1]) and math.isnan(result[2])  # length 1, constants
     assert result[3].item() == pytest.approx(1.0)
     metric = AttentionAgreement()
-    metric(first, second, mask)
+    metric(result)
     assert metric.get_metric(reset=True) == {"pearson": pytest.approx(1.0), "pearson_skipped": 3.0}
     assert not metric.measured
 
