@@ -3,7 +3,6 @@ from typing import Optional, Sequence
 import numpy
 import torch
 from allennlp.training.metrics import Metric
-from scipy import stats
 
 
 def pearson_per_instance(first: torch.Tensor, second: torch.Tensor, mask: torch.BoolTensor) -> torch.Tensor:
@@ -28,12 +27,20 @@ def pearson_per_instance(first: torch.Tensor, second: torch.Tensor, mask: torch.
 
 
 def kendall_tau(first: Sequence[float], second: Sequence[float]) -> Optional[float]:
-    """Kendall's τ-b (scipy) of two equally long vectors, or `None` where it is undefined (fewer than
-    two values, or a constant vector)."""
+    """
+    Kendall's τ-b of two equally long vectors (scipy's default variant), or `None` where it is
+    undefined (fewer than two values, or a constant vector). Over all pairs i < j with
+    s_x = sign(x_i − x_j), s_y = sign(y_i − y_j): τ_b = Σ s_x·s_y / √(#{s_x ≠ 0}·#{s_y ≠ 0}).
+    Written out because scipy's per-call overhead (about 1 ms) dominated a whole prediction.
+    """
     first, second = numpy.asarray(first, dtype=float), numpy.asarray(second, dtype=float)
     if len(first) < 2 or numpy.ptp(first) == 0 or numpy.ptp(second) == 0:
         return None
-    return float(stats.kendalltau(first, second).statistic)
+    upper = numpy.triu_indices(len(first), k=1)
+    first_signs = numpy.sign(first[:, None] - first[None, :])[upper]
+    second_signs = numpy.sign(second[:, None] - second[None, :])[upper]
+    untied = numpy.count_nonzero(first_signs) * numpy.count_nonzero(second_signs)
+    return float((first_signs * second_signs).sum() / numpy.sqrt(untied))
 
 
 @Metric.register("attention_agreement")

@@ -29,8 +29,18 @@ def test_degenerate_instances_are_nan_and_skipped_by_the_metric():
     assert not metric.measured
 
 
-def test_kendall_tau_matches_scipy_and_is_none_when_undefined():
-    first, second = [0.1, 0.4, 0.4, 0.3], [0.2, 0.1, 0.5, 0.6]
+@pytest.mark.parametrize(
+    "first, second",
+    [
+        ([0.1, 0.4, 0.4, 0.3], [0.2, 0.1, 0.5, 0.6]),  # a tie in the first
+        ([0.3, 0.3, 0.1, 0.9, 0.9], [0.5, 0.5, 0.5, 0.1, 0.2]),  # ties in both, some shared
+        ([0.9, 0.1, 0.5, 0.7, 0.2, 0.4], [0.8, 0.3, 0.1, 0.6, 0.2, 0.9]),
+    ],
+)
+def test_kendall_tau_matches_scipy(first, second):
     assert kendall_tau(first, second) == pytest.approx(stats.kendalltau(first, second).statistic)
+
+
+def test_kendall_tau_is_none_when_undefined():
     assert kendall_tau([0.3], [0.2]) is None
     assert kendall_tau([0.5, 0.5], [0.1, 0.9]) is None
