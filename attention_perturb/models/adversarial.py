@@ -101,6 +101,10 @@ class AdversarialAttentionModel(Model):
         """The word embedding matrix, for Word iAT's neighbour directions."""
         raise NotImplementedError
 
+    def embedder_parameters(self):
+        """The parameters that produce the word embeddings (upstream of Word AT/iAT's δ)."""
+        raise NotImplementedError
+
     def attended_text(self, embedded: Dict[str, EmbeddedText]) -> EmbeddedText:
         """The text whose tokens the attention weights."""
         return embedded["tokens"]
@@ -180,7 +184,10 @@ class AdversarialAttentionModel(Model):
         elif perturbation.target == EMBEDDING:
             names = list(embedded)
             embeddings = [embedded[name].embeddings for name in names]
-            parameters = [p for p in self.parameters() if p.requires_grad]
+            # Parameters after the embeddings; the embedder's own get their clean gradient through
+            # ∇_e L below, in the one backward pass through the (shared) embedding lookup.
+            embedder_parameters = {id(p) for p in self.embedder_parameters()}
+            parameters = [p for p in self.parameters() if p.requires_grad and id(p) not in embedder_parameters]
             # retain_graph: the embedding lookup is shared with the adversarial graph.
             gradients = torch.autograd.grad(
                 clean_loss, embeddings + parameters, retain_graph=True, allow_unused=True
@@ -200,7 +207,9 @@ class AdversarialAttentionModel(Model):
             encoded_adversarial = self.encode(perturbed)
             logits, _ = self.head(encoded_adversarial, self.score(encoded_adversarial))
             surrogate = sum(
-                (p * g.detach()).sum() for p, g in zip(parameters, gradients[len(names):]) if g is not None
+                (value * gradient.detach()).sum()
+                for value, gradient in zip(embeddings + parameters, gradients)
+                if gradient is not None
             )
             clean_term = clean_loss.detach() + (surrogate - surrogate.detach())
         else:

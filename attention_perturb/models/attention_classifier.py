@@ -76,6 +76,9 @@ class AttentionClassifier(AdversarialAttentionModel):
         (embedder,) = self._text_field_embedder._token_embedders.values()  # type: ignore
         return embedder.weight
 
+    def embedder_parameters(self):
+        return self._text_field_embedder.parameters()
+
     def embed(self, tokens: TextFieldTensors) -> EmbeddedText:
         return EmbeddedText(
             self._text_field_embedder(tokens),
