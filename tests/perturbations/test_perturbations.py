@@ -192,6 +192,21 @@ def test_word_interpretable_matches_explicit_neighbour_loops():
     assert not (neighbours == token_ids.unsqueeze(-1)).any() and not (neighbours == 0).any()
 
 
+def test_word_interpretable_reuses_neighbours_until_they_are_stale():
+    generator = torch.Generator().manual_seed(6)
+    matrix = torch.randn(10, 4, generator=generator)
+    token_ids = torch.tensor([[2, 5]])
+    perturbation = build("word_interpretable", num_neighbours=2, neighbour_refresh=2)
+    first = perturbation.neighbours(token_ids, matrix)
+    torch.testing.assert_close(first, nearest_neighbours(token_ids, matrix, 2))
+    moved = matrix.clone()
+    moved[first[0, 0, 0]] += 100.0  # word 2's nearest neighbour moves far away
+    assert torch.equal(perturbation.neighbours(token_ids, moved), first)  # one call old: cached
+    refreshed = perturbation.neighbours(token_ids, moved)  # two calls old: recomputed
+    torch.testing.assert_close(refreshed, nearest_neighbours(token_ids, moved, 2))
+    assert not torch.equal(refreshed, first)
+
+
 def test_adversarial_direction_raises_loss_more_than_random():
     """First-order check: for small ε the AT step increases the loss more than random steps of the
     same norm, on average over a batch."""
@@ -230,3 +245,5 @@ def test_unknown_perturbation_and_normalisation_are_configuration_errors():
         build("no_such_method")
     with pytest.raises(ConfigurationError, match="model.perturbation.normalization"):
         build("attention_interpretable", normalization="row")
+    with pytest.raises(ConfigurationError, match="model.perturbation.neighbour_refresh"):
+        build("word_interpretable", neighbour_refresh=0)

@@ -4,7 +4,7 @@
 {
   vanilla: { type: 'none' },
   word_at: { type: 'word_adversarial', epsilon: 5.0 },
-  word_iat: { type: 'word_interpretable', epsilon: 15.0, num_neighbours: 15 },
+  word_iat: { type: 'word_interpretable', epsilon: 15.0, num_neighbours: 15, neighbour_refresh: 200 },
   attention_rp: { type: 'attention_random', epsilon: 1.0 },
   attention_at: { type: 'attention_adversarial', epsilon: 1.0 },
   attention_iat: { type: 'attention_interpretable', epsilon: 1.0, normalization: 'sentence' },
