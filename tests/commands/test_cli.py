@@ -28,8 +28,9 @@ def test_train_then_evaluate_through_the_cli(tmp_path):
     allennlp("train", CONFIG, "-s", str(run))
     metrics = json.loads((run / "metrics.json").read_text())
     for key in ("training_clean_loss", "training_adversarial_loss", "training_perturbation_norm",
-                "best_validation_f1", "test_f1", "test_accuracy"):
+                "best_validation_f1", "test_f1", "test_accuracy", "test_pearson"):
         assert key in metrics, key
+    assert "validation_pearson" not in metrics  # the validation_agreement callback's default
     epoch_metrics = json.loads((run / "metrics_epoch_1.json").read_text())
     assert epoch_metrics["training_loss"] == pytest.approx(
         epoch_metrics["training_clean_loss"] + epoch_metrics["training_adversarial_loss"], rel=1e-4
@@ -45,7 +46,10 @@ def test_train_then_evaluate_through_the_cli(tmp_path):
 
 def test_killed_training_recovers_and_finishes(tmp_path):
     run = tmp_path / "run"
-    overrides = '{"trainer.num_epochs": 40}'
+    overrides = json.dumps({
+        "trainer.num_epochs": 40,
+        "trainer.callbacks": [{"type": "adversarial_statistics"}, {"type": "validation_agreement", "enabled": True}],
+    })
     environment = {**os.environ, "METHOD": "word_at"}
     process = subprocess.Popen(
         [*ALLENNLP, "train", CONFIG, "-s", str(run), "-o", overrides],
@@ -63,6 +67,7 @@ def test_killed_training_recovers_and_finishes(tmp_path):
     assert "Recovering from" in result.stderr or "recover" in result.stderr.lower()
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["epoch"] == 39
+    assert -1 <= metrics["validation_pearson"] <= 1
     assert (run / "model.tar.gz").exists()
 
 
