@@ -1,2 +1,3 @@
 from attention_perturb.models.adversarial import AdversarialAttentionModel  # noqa: F401
 from attention_perturb.models.attention_classifier import AttentionClassifier  # noqa: F401
+from attention_perturb.models.attention_pair_classifier import AttentionPairClassifier  # noqa: F401

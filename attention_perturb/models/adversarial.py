@@ -1,11 +1,14 @@
+import contextlib
 import math
-from typing import Dict, NamedTuple, Optional, Tuple
+from typing import Callable, Dict, NamedTuple, Optional, Tuple
 
 import torch
 from allennlp.common.checks import ConfigurationError
 from allennlp.data import Vocabulary
+from allennlp.data import TextFieldTensors
 from allennlp.models import Model
-from allennlp.nn import RegularizerApplicator
+from allennlp.modules import TextFieldEmbedder
+from allennlp.nn import RegularizerApplicator, util
 
 from attention_perturb.interpret.agreement import AttentionAgreement, pearson_per_instance
 from attention_perturb.interpret.importance import gradient_word_importance
@@ -54,6 +57,8 @@ class AdversarialAttentionModel(Model):
     # Parameters
 
     vocab : `Vocabulary`
+    text_field_embedder : `TextFieldEmbedder`
+        Shared by every text input; one token embedder with a `weight` matrix (used by Word iAT).
     attention : `ScoreAttention`
     perturbation : `Perturbation`, optional (default = `none`)
     adversarial_weight : `float`, optional (default = `1.0`)
@@ -64,12 +69,14 @@ class AdversarialAttentionModel(Model):
     def __init__(
         self,
         vocab: Vocabulary,
+        text_field_embedder: TextFieldEmbedder,
         attention: ScoreAttention,
         perturbation: Optional[Perturbation] = None,
         adversarial_weight: float = 1.0,
         regularizer: Optional[RegularizerApplicator] = None,
     ) -> None:
         super().__init__(vocab, regularizer)
+        self._text_field_embedder = text_field_embedder
         if not math.isfinite(adversarial_weight) or adversarial_weight < 0:
             raise ConfigurationError(
                 f"model.adversarial_weight must be a finite number >= 0, got {adversarial_weight!r}"
@@ -85,6 +92,13 @@ class AdversarialAttentionModel(Model):
         return self._perturbation
 
     # The four stages.
+    def embed(self, text: TextFieldTensors) -> EmbeddedText:
+        return EmbeddedText(
+            self._text_field_embedder(text),
+            util.get_text_field_mask(text),
+            util.get_token_ids_from_text_field_tensors(text),
+        )
+
     def encode(self, embedded: Dict[str, EmbeddedText]) -> EncodedText:
         raise NotImplementedError
 
@@ -99,11 +113,12 @@ class AdversarialAttentionModel(Model):
 
     def embedding_matrix(self) -> torch.Tensor:
         """The word embedding matrix, for Word iAT's neighbour directions."""
-        raise NotImplementedError
+        (embedder,) = self._text_field_embedder._token_embedders.values()  # type: ignore
+        return embedder.weight
 
     def embedder_parameters(self):
         """The parameters that produce the word embeddings (upstream of Word AT/iAT's δ)."""
-        raise NotImplementedError
+        return self._text_field_embedder.parameters()
 
     def attended_text(self, embedded: Dict[str, EmbeddedText]) -> EmbeddedText:
         """The text whose tokens the attention weights."""
@@ -126,6 +141,21 @@ class AdversarialAttentionModel(Model):
             output["attention"].detach().double(), importance.double(), text.mask
         )
         self._agreement(output["attention_pearson"])
+
+    def explained_objective(
+        self, embed: Callable[[], Dict[str, EmbeddedText]], label: Optional[torch.LongTensor]
+    ) -> Dict[str, torch.Tensor]:
+        """`objective` on the texts that `embed()` returns, plus `gradient_importance` and the
+        agreement metric when `should_measure_agreement()`: then the pass runs with gradients on,
+        and its outputs are detached."""
+        measure_agreement = self.should_measure_agreement()
+        with torch.enable_grad() if measure_agreement else contextlib.nullcontext():
+            embedded = embed()
+            output = self.objective(embedded, label)
+            if measure_agreement:
+                self.add_gradient_importance(embedded, output)
+                output = {key: value.detach() for key, value in output.items()}
+        return output
 
     def objective(
         self, embedded: Dict[str, EmbeddedText], label: Optional[torch.LongTensor]

@@ -1,7 +1,5 @@
 from typing import Any, Dict, List, Optional, Tuple
 
-import contextlib
-
 import torch
 from allennlp.data import TextFieldTensors, Vocabulary
 from allennlp.models import Model
@@ -58,8 +56,7 @@ class AttentionClassifier(AdversarialAttentionModel):
         label_namespace: str = "labels",
         regularizer: Optional[RegularizerApplicator] = None,
     ) -> None:
-        super().__init__(vocab, attention, perturbation, adversarial_weight, regularizer)
-        self._text_field_embedder = text_field_embedder
+        super().__init__(vocab, text_field_embedder, attention, perturbation, adversarial_weight, regularizer)
         self._encoder = encoder
         self._namespace = namespace
         self._label_namespace = label_namespace
@@ -71,20 +68,6 @@ class AttentionClassifier(AdversarialAttentionModel):
         if self._binary:
             self._positive_index = vocab.get_token_index(positive_label, label_namespace)
             self._f1 = F1Measure(self._positive_index)
-
-    def embedding_matrix(self) -> torch.Tensor:
-        (embedder,) = self._text_field_embedder._token_embedders.values()  # type: ignore
-        return embedder.weight
-
-    def embedder_parameters(self):
-        return self._text_field_embedder.parameters()
-
-    def embed(self, tokens: TextFieldTensors) -> EmbeddedText:
-        return EmbeddedText(
-            self._text_field_embedder(tokens),
-            util.get_text_field_mask(tokens),
-            util.get_token_ids_from_text_field_tensors(tokens),
-        )
 
     def encode(self, embedded: Dict[str, EmbeddedText]) -> EncodedText:
         text = embedded["tokens"]
@@ -120,13 +103,7 @@ class AttentionClassifier(AdversarialAttentionModel):
         label: Optional[torch.LongTensor] = None,
         metadata: Optional[List[Dict[str, Any]]] = None,
     ) -> Dict[str, torch.Tensor]:
-        measure_agreement = self.should_measure_agreement()
-        with torch.enable_grad() if measure_agreement else contextlib.nullcontext():
-            embedded = {"tokens": self.embed(tokens)}
-            output = self.objective(embedded, label)
-            if measure_agreement:
-                self.add_gradient_importance(embedded, output)
-                output = {key: value.detach() for key, value in output.items()}
+        output = self.explained_objective(lambda: {"tokens": self.embed(tokens)}, label)
         output["probs"] = self.probabilities(output["logits"])
         output["token_ids"] = util.get_token_ids_from_text_field_tensors(tokens)
         if label is not None:
