@@ -1,1 +1,2 @@
+from attention_perturb.commands.make_dataset import MakeDataset  # noqa: F401
 from attention_perturb.commands.visualize import Visualize  # noqa: F401

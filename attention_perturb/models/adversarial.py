@@ -112,9 +112,9 @@ class AdversarialAttentionModel(Model):
         raise NotImplementedError
 
     def embedding_matrix(self) -> torch.Tensor:
-        """The word embedding matrix, for Word iAT's neighbour directions."""
+        """Every word's embedding as the embed stage outputs it, for Word iAT's directions."""
         (embedder,) = self._text_field_embedder._token_embedders.values()  # type: ignore
-        return embedder.weight
+        return embedder.output_matrix() if hasattr(embedder, "output_matrix") else embedder.weight
 
     def embedder_parameters(self):
         """The parameters that produce the word embeddings (upstream of Word AT/iAT's δ)."""

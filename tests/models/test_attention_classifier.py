@@ -61,7 +61,7 @@ class TestAttentionClassifier(ModelTestCase):
             return torch.nn.functional.binary_cross_entropy_with_logits(logits, target), scores
 
         torch.manual_seed(11)
-        embeddings = model.embedding_matrix()[token_ids]
+        embeddings = model._text_field_embedder(tokens)
         clean, scores = loss_from(embeddings)
         total = clean
         perturbation = model.perturbation

@@ -56,5 +56,10 @@ def test_spacy_vectors_initialise_known_words_and_report_coverage():
     assert embedding.coverage == pytest.approx(2 / 4)  # @@UNKNOWN@@, movie, good, zzqxjv
     assert torch.all(embedding.weight[0] == 0) and embedding.weight.requires_grad
     assert embedding(torch.tensor([[movie]])).shape == (1, 1, 300)
+    embedding.normalize = True
+    normalised = embedding(torch.arange(1, 5).unsqueeze(0))[0]
+    torch.testing.assert_close(normalised.mean(0), torch.zeros(300), atol=1e-5, rtol=0)
+    torch.testing.assert_close(normalised.std(0), torch.ones(300), atol=1e-4, rtol=0)
+    torch.testing.assert_close(embedding.output_matrix()[1:5], normalised)
     with pytest.raises(FileNotFoundError, match="pretrained_file"):
         SpacyVectorsEmbedding(vocab, pretrained_file="no_such_vectors_package")

@@ -18,7 +18,7 @@ function(method, reader, train, validation, test=null, embedding_dim=300, pretra
       type: 'attention_classifier',
       text_field_embedder: {
         token_embedders: {
-          tokens: { type: 'spacy_vectors', embedding_dim: embedding_dim, pretrained_file: pretrained_file },
+          tokens: { type: 'spacy_vectors', embedding_dim: embedding_dim, pretrained_file: pretrained_file, normalize: true },
         },
       },
       encoder: { type: 'lstm', input_size: embedding_dim, hidden_size: hidden_size, bidirectional: true },

@@ -1,0 +1,1 @@
+(import 'lib/babi.libsonnet')('word_at', task=2)

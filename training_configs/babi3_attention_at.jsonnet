@@ -1,0 +1,1 @@
+(import 'lib/babi.libsonnet')('attention_at', task=3)

@@ -1,0 +1,1 @@
+(import 'lib/babi.libsonnet')('vanilla', task=3)

@@ -1,0 +1,16 @@
+// bAbI task N (make-dataset splits of the en-10k files; task 1 ships in data/babi_task1/).
+// Paper: 50-d embeddings trained from scratch, hidden size 64 (32 per direction).
+local pair = import 'pair.libsonnet';
+
+function(method, task=1) pair(
+  method,
+  reader={ type: 'babi_qa' },
+  train='data/babi_task%d/train.jsonl' % task,
+  validation='data/babi_task%d/validation.jsonl' % task,
+  test='data/babi_task%d/test.jsonl' % task,
+  embedding_dim=50,
+  pretrained_file=null,
+  hidden_size=32,
+  attention_hidden=64,
+  decoder_hidden=64,
+)

@@ -1,0 +1,12 @@
+// SNLI / MultiNLI from `allennlp make-dataset snli|multinli <raw> -o data/<name>`; micro-F1 as the paper.
+local pair = import 'pair.libsonnet';
+
+function(method, dataset) pair(
+  method,
+  reader={ type: 'nli' },
+  train='data/%s/train.jsonl' % dataset,
+  validation='data/%s/validation.jsonl' % dataset,
+  test='data/%s/test.jsonl' % dataset,
+  per_label_f1=true,
+  validation_metric='+micro_f1',
+)
