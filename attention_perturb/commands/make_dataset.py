@@ -71,12 +71,16 @@ DATASETS: Dict[str, Callable[[str, PairReader, argparse.Namespace], Splits]] = {
 READERS = {"babi": BabiReader, "snli": NliReader, "multinli": NliReader}
 
 
+def refuse_existing(output: Path) -> None:
+    if output.exists():
+        raise FileExistsError(f"{output} already exists; remove it or choose another -o")
+
+
 def write_splits(splits: Splits, output_dir: str, metadata: Dict) -> None:
     """Writes `<split>.jsonl` and `meta.json` into a fresh folder, all or nothing: the files go to a
     temporary folder beside `output_dir`, renamed into place only when complete."""
     output = Path(output_dir)
-    if output.exists():
-        raise FileExistsError(f"{output} already exists; remove it or choose another -o")
+    refuse_existing(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
     try:
@@ -94,6 +98,7 @@ def write_splits(splits: Splits, output_dir: str, metadata: Dict) -> None:
 
 def make_dataset(name: str, raw_dir: str, output_dir: str, seed: int = 16377, task: int = 1,
                  skip_invalid: bool = False) -> Dict[str, int]:
+    refuse_existing(Path(output_dir))  # before the reading, which can take minutes
     arguments = argparse.Namespace(seed=seed, task=task)
     reader = READERS[name](skip_invalid=skip_invalid)
     splits = DATASETS[name](raw_dir, reader, arguments)

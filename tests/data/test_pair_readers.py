@@ -1,0 +1,77 @@
+import json
+
+import pytest
+
+from attention_perturb.commands.make_dataset import make_dataset
+from attention_perturb.data.dataset_readers.babi_qa import BabiReader
+from attention_perturb.data.dataset_readers.nli import NliReader
+from attention_perturb.data.errors import DatasetFormatError
+
+
+def test_babi_raw_questions_carry_their_story_so_far():
+    instances = list(BabiReader().read("fixtures/babi/en-10k/qa1_single-supporting-fact_train.txt"))
+    assert len(instances) == 10
+    first, third = instances[0], instances[2]
+    assert [t.text for t in first["passage"].tokens] == "mary moved to the bathroom . john went to the hallway .".split()
+    assert [t.text for t in first["question"].tokens] == ["where", "is", "mary", "?"]
+    assert first["label"].label == "bathroom"
+    assert len(third["passage"].tokens) == 37 and third["label"].label == "hallway"
+
+
+def test_real_babi_task1_splits_have_the_paper_sizes_and_are_deterministic(tmp_path):
+    assert len(list(BabiReader().read("data/babi/en/qa1_single-supporting-fact_train.txt"))) == 1000
+    sizes = make_dataset("babi", "data/babi", str(tmp_path / "a"))
+    assert sizes == {"train": 8500, "validation": 1500, "test": 1000}
+    make_dataset("babi", "data/babi", str(tmp_path / "b"))
+    for split in ("train", "validation", "test"):
+        assert (tmp_path / "a" / f"{split}.jsonl").read_text() == (tmp_path / "b" / f"{split}.jsonl").read_text()
+    make_dataset("babi", "data/babi", str(tmp_path / "c"), seed=1)
+    assert (tmp_path / "a" / "validation.jsonl").read_text() != (tmp_path / "c" / "validation.jsonl").read_text()
+    # The shipped splits are exactly these.
+    assert (tmp_path / "a" / "test.jsonl").read_text() == open("data/babi_task1/test.jsonl").read()
+    assert len(list(BabiReader().read(str(tmp_path / "a" / "validation.jsonl")))) == 1500
+
+
+def test_nli_drops_pairs_without_gold_label_and_reads_processed_lines(tmp_path):
+    instances = list(NliReader().read("fixtures/nli/snli_1.0_train.jsonl"))
+    assert [i["label"].label for i in instances] == [
+        "neutral", "contradiction", "entailment", "entailment", "contradiction"
+    ]
+    assert [t.text for t in instances[3]["question"].tokens] == ["there", "are", "children", "present"]
+    sizes = make_dataset("snli", "fixtures/nli", str(tmp_path / "snli"))
+    assert sizes == {"train": 5, "validation": 5, "test": 5}
+    processed = list(NliReader().read(str(tmp_path / "snli" / "train.jsonl")))
+    assert [i["label"].label for i in processed] == [i["label"].label for i in instances]
+
+
+@pytest.mark.parametrize(
+    "reader, text, problem, line, valid",
+    [
+        (NliReader, '{"gold_label": "neutral", "sentence1": "a", "sentence2": "b"}\n{"gold_label": "ent', "malformed JSON", 2, 1),
+        (NliReader, '{"gold_label": "maybe", "sentence1": "a", "sentence2": "b"}\n', "unknown label 'maybe'", 1, 0),
+        (BabiReader, "1 Mary went home.\n2 John left.\n1 Sandra ran.\n2 Where is Sandra?\tgarden\t1\n", "story has no question", 1, 1),
+    ],
+)
+def test_bad_input_names_file_and_line_or_is_skipped_on_request(tmp_path, reader, text, problem, line, valid):
+    path = tmp_path / ("data.jsonl" if reader is NliReader else "qa1_train.txt")
+    path.write_text(text)
+    with pytest.raises(DatasetFormatError, match=rf"{path.name}:{line}: {problem}"):
+        list(reader().read(str(path)))
+    lenient = reader(skip_invalid=True)
+    assert len(list(lenient.read(str(path)))) == valid and lenient.skipped == 1
+
+
+def test_make_dataset_leaves_no_half_written_output(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "snli_1.0_train.jsonl").write_text(open("fixtures/nli/snli_1.0_train.jsonl").read())
+    (raw / "snli_1.0_dev.jsonl").write_text(open("fixtures/nli/snli_1.0_train.jsonl").read())
+    (raw / "snli_1.0_test.jsonl").write_text('{"gold_label": "neutral", "sentence1": "a", "sent')
+    with pytest.raises(DatasetFormatError, match="snli_1.0_test.jsonl:1: malformed JSON"):
+        make_dataset("snli", str(raw), str(tmp_path / "out"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["raw"]
+    sizes = make_dataset("snli", str(raw), str(tmp_path / "out"), skip_invalid=True)
+    assert sizes["test"] == 0
+    assert json.loads((tmp_path / "out" / "meta.json").read_text())["sizes"] == sizes
+    with pytest.raises(FileExistsError, match="already exists"):
+        make_dataset("snli", str(raw), str(tmp_path / "out"))

@@ -1,0 +1,80 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from allennlp.common.testing import ModelTestCase
+from allennlp.data import Batch
+from allennlp.nn import util
+
+from tests.conftest import METHODS
+
+CONFIG = "fixtures/babi_tiny.jsonnet"
+
+
+class TestAttentionPairClassifier(ModelTestCase):
+    def configure(self, monkeypatch, method):
+        monkeypatch.setenv("METHOD", method)
+        self.set_up_model(CONFIG, "fixtures/babi/en-10k/qa1_single-supporting-fact_train.txt", seed=5)
+
+    @pytest.mark.parametrize("method", METHODS)
+    def test_can_train_save_and_load(self, monkeypatch, method):
+        self.configure(monkeypatch, method)
+        self.ensure_model_can_train_save_and_load(
+            self.param_file, seed=5, overrides='{"data_loader.batch_sampler.shuffle": false}'
+        )
+
+    @pytest.mark.parametrize("method", ["word_at", "attention_iat"])
+    def test_perturbations_act_where_the_method_says(self, monkeypatch, method):
+        """Attention perturbations change only the passage scores; word perturbations both texts."""
+        self.configure(monkeypatch, method)
+        batch = Batch(self.instances[:4])
+        batch.index_instances(self.vocab)
+        tensors = batch.as_tensor_dict()
+        model = self.model.train()
+        calls = {"passage": 0, "question": 0}
+        model._passage_encoder.register_forward_hook(lambda *a: calls.__setitem__("passage", calls["passage"] + 1))
+        model._question_encoder.register_forward_hook(lambda *a: calls.__setitem__("question", calls["question"] + 1))
+        output = model(**tensors)
+        expected = 2 if method == "word_at" else 1
+        assert calls == {"passage": expected, "question": expected}
+        assert output["perturbation_norm"] > 0
+        assert torch.all(output["attention"][~util.get_text_field_mask(tensors["passage"])] == 0)
+
+    def test_evaluation_reports_agreement_on_the_passage(self, monkeypatch):
+        self.configure(monkeypatch, "vanilla")
+        batch = Batch(self.instances[:6])
+        batch.index_instances(self.vocab)
+        self.model.eval()
+        with torch.no_grad():
+            output = self.model(**batch.as_tensor_dict())
+        assert output["gradient_importance"].shape == output["attention"].shape
+        metrics = self.model.get_metrics(reset=True)
+        assert {"accuracy", "micro_f1", "macro_f1", "pearson"} <= set(metrics)
+
+
+def test_make_dataset_then_train_and_evaluate_through_the_cli(tmp_path):
+    environment = {**os.environ, "METHOD": "attention_iat"}
+
+    def allennlp(*args):
+        result = subprocess.run([sys.executable, "-m", "allennlp", *args], env=environment,
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr[-3000:]
+        return result
+
+    data = tmp_path / "babi"
+    allennlp("make-dataset", "babi", "fixtures/babi", "-o", str(data))
+    assert json.loads((data / "meta.json").read_text())["sizes"] == {"train": 8, "validation": 2, "test": 5}
+    overrides = json.dumps({
+        "train_data_path": str(data / "train.jsonl"),
+        "validation_data_path": str(data / "train.jsonl"),
+        "test_data_path": str(data / "train.jsonl"),
+        "evaluate_on_test": True,
+    })
+    allennlp("train", CONFIG, "-s", str(tmp_path / "run"), "-o", overrides)
+    output = tmp_path / "metrics.json"
+    allennlp("evaluate", str(tmp_path / "run" / "model.tar.gz"), str(data / "validation.jsonl"), "--output-file", str(output))
+    metrics = json.loads(output.read_text())
+    assert 0 <= metrics["accuracy"] <= 1 and -1 <= metrics["pearson"] <= 1
