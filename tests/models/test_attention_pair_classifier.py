@@ -78,3 +78,21 @@ def test_make_dataset_then_train_and_evaluate_through_the_cli(tmp_path):
     allennlp("evaluate", str(tmp_path / "run" / "model.tar.gz"), str(data / "validation.jsonl"), "--output-file", str(output))
     metrics = json.loads(output.read_text())
     assert 0 <= metrics["accuracy"] <= 1 and -1 <= metrics["pearson"] <= 1
+
+
+@pytest.mark.parametrize("method", ["attention_iat", "word_at"])
+def test_distributed_training_on_two_cpu_workers_matches_single_process_metrics(tmp_path, method):
+    environment = {**os.environ, "METHOD": method}
+
+    def train(run, overrides):
+        result = subprocess.run(
+            [sys.executable, "-m", "allennlp", "train", CONFIG, "-s", str(run), "-o", overrides],
+            env=environment, capture_output=True, text=True, timeout=300,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        return json.loads((run / "metrics.json").read_text())
+
+    single = train(tmp_path / "single", "{}")
+    distributed = train(tmp_path / "distributed", '{"distributed": {"cuda_devices": [-1, -1]}}')
+    assert set(distributed) - {"peak_worker_1_memory_MB", "training_worker_1_memory_MB"} == set(single)
+    assert distributed["training_perturbation_norm"] > 0
