@@ -1,12 +1,13 @@
 import argparse
 import html
-import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Dict, List, Sequence
 
 from allennlp.commands.subcommand import Subcommand
+
+from attention_perturb.data.jsonl import read_jsonl
 
 ROWS = (("attention", "attention"), ("gradient", "gradient_importance"))
 
@@ -30,20 +31,15 @@ class Visualize(Subcommand):
 
 def load_dump(path: str) -> List[Dict]:
     records = []
-    with open(path, encoding="utf-8") as dump:
-        for line_number, line in enumerate(dump, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{path}:{line_number}: malformed JSON ({error.msg})") from None
-            if "error" in record:
-                continue
-            missing = [key for key in ("tokens", "attention", "gradient_importance") if key not in record]
-            if missing:
-                raise ValueError(f"{path}:{line_number}: not an attention_saliency record (missing {missing})")
-            records.append(record)
+    for line_number, record in read_jsonl(path, ()):
+        if isinstance(record, ValueError):
+            raise ValueError(f"{path}:{line_number}: {record}")
+        if "error" in record:  # a line the predictor skipped
+            continue
+        missing = [key for key in ("tokens", "attention", "gradient_importance") if key not in record]
+        if missing:
+            raise ValueError(f"{path}:{line_number}: not an attention_saliency record (missing {missing})")
+        records.append(record)
     if not records:
         raise ValueError(f"{path}: no predictions to draw")
     return records

@@ -2,7 +2,8 @@ from typing import Iterator, Tuple
 
 from allennlp.data import DatasetReader
 
-from attention_perturb.data.dataset_readers.pair import ExampleOrProblem, PairReader, read_jsonl
+from attention_perturb.data.dataset_readers.pair import ExampleOrProblem, PairReader
+from attention_perturb.data.jsonl import read_jsonl
 
 NLI_LABELS = ("entailment", "neutral", "contradiction")
 NO_GOLD_LABEL = "-"

@@ -1,4 +1,3 @@
-import json
 import logging
 from typing import Dict, Iterable, Iterator, Optional, Sequence, Tuple, Union
 
@@ -8,6 +7,7 @@ from allennlp.data.token_indexers import SingleIdTokenIndexer, TokenIndexer
 from allennlp.data.tokenizers import Tokenizer
 
 from attention_perturb.data.errors import DatasetFormatError
+from attention_perturb.data.jsonl import read_jsonl
 from attention_perturb.data.tokenizers import JainWallaceTokenizer
 
 logger = logging.getLogger(__name__)
@@ -15,22 +15,6 @@ logger = logging.getLogger(__name__)
 Example = Dict[str, Optional[str]]  # {"passage": ..., "question": ..., "label": ...}
 # Readers yield a problem instead of raising it, so that reading can go on past it when asked.
 ExampleOrProblem = Union[Example, ValueError]
-
-
-def read_jsonl(path: str, keys: Sequence[str]) -> Iterator[Tuple[int, Union[Dict, ValueError]]]:
-    """(line number, object) for each non-blank JSON line, or (line number, the problem) for a
-    malformed line or one missing a key."""
-    with open(path, encoding="utf-8") as lines:
-        for line_number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError as error:
-                yield line_number, ValueError(f"malformed JSON ({error.msg})")
-                continue
-            missing = [key for key in keys if not isinstance(data, dict) or key not in data]
-            yield line_number, ValueError(f"missing key(s) {missing}") if missing else data
 
 
 class PairReader(DatasetReader):
