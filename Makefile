@@ -8,7 +8,9 @@ METHODS := vanilla word_at word_iat attention_rp attention_at attention_iat
 
 .PHONY: install test benchmark figures/heatmaps.png figures/screenshot.png $(addprefix sst_,$(METHODS))
 
-install: $(STAMP)
+WORDNET := $(VENV)/nltk_data/corpora/wordnet
+
+install: $(STAMP) $(WORDNET)/lexnames
 
 $(STAMP): requirements.txt setup.cfg
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +19,16 @@ $(STAMP): requirements.txt setup.cfg
 	$(BIN)/pip install --quiet --no-deps --ignore-requires-python -r requirements.txt
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
+
+# nltk's WordNet reader over Debian's WordNet 3.0 instead of an nltk download. Copies, because nltk
+# refuses symlinks out of its data root; Debian leaves out `lexnames`, so the repo ships it (lexnames(5WN)).
+$(WORDNET)/lexnames: data/wordnet/lexnames
+	test -f /usr/share/wordnet/data.noun -a -f /usr/share/wordnet/index.sense || \
+	  $(if $(filter 0,$(shell id -u)),,sudo) sh -c 'apt-get install -y --no-install-recommends wordnet-base wordnet-sense-index || \
+	    (apt-get update && apt-get install -y --no-install-recommends wordnet-base wordnet-sense-index)'
+	mkdir -p $(WORDNET)
+	cp $(addprefix /usr/share/wordnet/,data.* index.* *.exc) $(WORDNET)/
+	cp data/wordnet/lexnames $@
 
 test: install
 	$(BIN)/python -m pytest -q tests
