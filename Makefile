@@ -27,7 +27,7 @@ $(WORDNET)/lexnames: data/wordnet/lexnames
 	  $(if $(filter 0,$(shell id -u)),,sudo) sh -c 'apt-get install -y --no-install-recommends wordnet-base wordnet-sense-index || \
 	    (apt-get update && apt-get install -y --no-install-recommends wordnet-base wordnet-sense-index)'
 	mkdir -p $(WORDNET)
-	cp $(addprefix /usr/share/wordnet/,data.* index.* *.exc) $(WORDNET)/
+	cp $(addprefix /usr/share/wordnet/,data.* index.* *.exc cntlist.rev) $(WORDNET)/
 	cp data/wordnet/lexnames $@
 
 test: install
