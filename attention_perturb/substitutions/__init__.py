@@ -1,0 +1,1 @@
+from attention_perturb.substitutions.wordnet import WordNetSubstitutions  # noqa: F401

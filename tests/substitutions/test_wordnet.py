@@ -1,0 +1,99 @@
+import pytest
+import torch
+from allennlp.data import Vocabulary
+
+from attention_perturb.substitutions import WordNetSubstitutions
+
+
+@pytest.fixture(scope="module")
+def wordnet():
+    return WordNetSubstitutions()
+
+
+def test_antonyms_of_known_words(wordnet):
+    assert wordnet.antonyms("good")[0] == "bad"
+    assert wordnet.antonyms("bad")[0] == "good"
+    assert wordnet.antonyms("happy")[0] == "unhappy"
+    assert wordnet.antonyms("unhappy")[0] == "happy"
+    assert "ugly" in wordnet.antonyms("beautiful")
+    assert wordnet.antonyms("love") == ["hate"]  # the verb (most frequent) only: the noun adds nothing new
+
+
+def test_indirect_antonyms_of_satellite_adjectives_come_after_direct_ones(wordnet):
+    # "great" (satellite of "large") has no antonym of its own; "boring" has one via "interesting".
+    assert wordnet.antonyms("great")[0] == "small"
+    assert wordnet.antonyms("boring") == ["interesting"]
+
+
+def test_synonyms_of_known_words(wordnet):
+    assert {"movie", "picture", "flick"} <= set(wordnet.synonyms("film"))
+    assert "glad" in wordnet.synonyms("happy")
+    assert {"dull", "tedious", "tiresome"} <= set(wordnet.synonyms("boring"))
+    # An inflected word gets the lemmas of its base form's senses, without the base form itself.
+    assert "movie" in wordnet.synonyms("films") and "film" not in wordnet.synonyms("films")
+
+
+def test_substitutes_are_single_lowercase_words_without_the_word_itself(wordnet):
+    for word in ["good", "Good", "film", "run", "great", "cold", "set"]:
+        for kind in ["synonym", "antonym"]:
+            substitutes = wordnet.substitutes(word, kind)
+            assert word.lower() not in substitutes
+            assert len(substitutes) == len(set(substitutes))
+            assert all(s == s.lower() and "_" not in s and " " not in s for s in substitutes)
+
+
+def test_part_of_speech_is_the_most_frequent_one(wordnet):
+    assert wordnet.part_of_speech("good") == "a"
+    assert wordnet.part_of_speech("film") == "n"
+    assert wordnet.part_of_speech("run") == "v"
+    assert wordnet.part_of_speech("boring") == "a"  # the word as written, not the verb "bore"
+    assert wordnet.part_of_speech("the") is None
+    assert wordnet.synonyms("the") == [] and wordnet.antonyms("the") == []
+
+
+def test_explicit_part_of_speech(wordnet):
+    # The noun "good" (goodness) and its antonym; "s" (satellite) means adjective.
+    assert "goodness" in wordnet.synonyms("good", pos="n") and "goodness" not in wordnet.synonyms("good")
+    assert wordnet.antonyms("good", pos="n")[0] == "evil"
+    assert wordnet.synonyms("good", pos="s") == wordnet.synonyms("good", pos="a")
+    with pytest.raises(ValueError, match="part of speech 'x'"):
+        wordnet.synonyms("good", pos="x")
+    with pytest.raises(ValueError, match="unknown substitution kind 'hyponym'"):
+        wordnet.substitutes("good", "hyponym")
+
+
+def test_substitution_table_on_a_tiny_vocabulary(wordnet):
+    vocab = Vocabulary()
+    words = ["good", "bad", "evil", "film", "movie", "flick", "the", "happy", "unhappy", "glad"]
+    vocab.add_tokens_to_namespace(words, "tokens")
+    index = {word: vocab.get_token_index(word, "tokens") for word in words}
+    oov = vocab.get_token_index(vocab._oov_token, "tokens")
+
+    antonyms = wordnet.substitution_table(vocab, kind="antonym", max_candidates=3)
+    assert antonyms.shape == (vocab.get_vocab_size("tokens"), 3) and antonyms.dtype == torch.long
+    assert antonyms[index["good"]].tolist() == [index["bad"], index["evil"], 0]
+    assert antonyms[index["bad"]].tolist() == [index["good"], 0, 0]
+    assert antonyms[index["happy"]].tolist() == [index["unhappy"], 0, 0]
+    assert antonyms[index["film"]].tolist() == [0, 0, 0]
+
+    synonyms = wordnet.substitution_table(vocab, kind="synonym", max_candidates=2)
+    assert synonyms.shape == (vocab.get_vocab_size("tokens"), 2)
+    # WordNet's order ("movie", "picture", "pic", "flick"), restricted to the vocabulary, then cut.
+    assert synonyms[index["film"]].tolist() == [index["movie"], index["flick"]]
+    assert synonyms[index["movie"]].tolist() == [index["film"], index["flick"]]
+    assert synonyms[index["happy"]].tolist() == [index["glad"], 0]
+    # Every row equals the in-vocabulary synonyms, never padding/OOV, never the word itself.
+    for word in words:
+        expected = [index[s] for s in wordnet.synonyms(word) if s in index][:2]
+        assert synonyms[index[word]].tolist() == expected + [0] * (2 - len(expected))
+    assert synonyms[0].tolist() == [0, 0] and synonyms[oov].tolist() == [0, 0]
+    assert not ((synonyms == oov).any() or (antonyms == oov).any())
+
+
+def test_substitution_table_rejects_bad_arguments(wordnet):
+    vocab = Vocabulary()
+    vocab.add_tokens_to_namespace(["good"], "tokens")
+    with pytest.raises(ValueError, match="unknown substitution kind 'opposite'"):
+        wordnet.substitution_table(vocab, kind="opposite")
+    with pytest.raises(ValueError, match="max_candidates must be >= 1"):
+        wordnet.substitution_table(vocab, max_candidates=0)
