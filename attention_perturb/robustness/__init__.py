@@ -1,0 +1,1 @@
+"""Robustness of trained models: word-substitution attacks and stability/faithfulness measures."""
