@@ -6,32 +6,68 @@ import random
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Set
 
 from allennlp.commands.subcommand import Subcommand
+from allennlp.data import DatasetReader
 
 from attention_perturb.data.dataset_readers.babi_qa import BabiReader
+from attention_perturb.data.dataset_readers.cnn import CnnReader
 from attention_perturb.data.dataset_readers.nli import NliReader
-from attention_perturb.data.dataset_readers.pair import Example, PairReader
+from attention_perturb.data.dataset_readers.pair import PairReader
+from attention_perturb.data.dataset_readers.text_classification import TextClassificationReader
+from attention_perturb.data.raw_formats import (
+    ag_news_examples,
+    imdb_examples,
+    imdb_word_count,
+    newsgroup_examples,
+    remove_html_line_breaks,
+    sst_examples,
+)
 
 SPLITS = ("train", "validation", "test")
+Example = Dict[str, Optional[str]]
 Splits = Dict[str, List[Example]]
 
 
-def held_out(examples: List[Example], fraction: float, seed: int) -> Sequence[List[Example]]:
-    """(kept, held out): a deterministic random `fraction` of `examples` held out for validation."""
-    order = list(range(len(examples)))
-    random.Random(seed).shuffle(order)
-    cut = round(fraction * len(examples))
-    return [examples[i] for i in sorted(order[cut:])], [examples[i] for i in sorted(order[:cut])]
+def held_out(
+    examples: List[Example], fraction: float, seed: int, stratify_by: Optional[str] = None
+) -> Sequence[List[Example]]:
+    """(kept, held out): a deterministic random `fraction` of `examples` held out, both parts in
+    the original order. With `stratify_by` (a key, e.g. "label") the fraction is taken from each of
+    its values, so that both parts keep the class proportions."""
+    groups: Dict[Optional[str], List[int]] = {}
+    for index, example in enumerate(examples):
+        groups.setdefault(example[stratify_by] if stratify_by else None, []).append(index)
+    shuffler = random.Random(seed)
+    held: Set[int] = set()
+    for key in sorted(groups, key=str):
+        order = list(groups[key])
+        shuffler.shuffle(order)
+        held.update(order[: round(fraction * len(order))])
+    kept = [example for index, example in enumerate(examples) if index not in held]
+    return kept, [example for index, example in enumerate(examples) if index in held]
+
+
+def one_match(raw_dir: str, pattern: str, folder: bool = False) -> str:
+    """The one file (or folder) under `raw_dir` matching the glob `pattern`."""
+    kind = "folder" if folder else "file"
+    matches = [
+        path for path in sorted(glob.glob(os.path.join(raw_dir, pattern), recursive=True))
+        if os.path.isdir(path) == folder
+    ]
+    if len(matches) != 1:
+        found = "none" if not matches else ", ".join(matches)
+        raise FileNotFoundError(f"expected one {kind} matching {pattern} under {raw_dir}, found {found}")
+    return matches[0]
 
 
 def one_file(raw_dir: str, pattern: str) -> str:
-    matches = sorted(glob.glob(os.path.join(raw_dir, pattern), recursive=True))
-    if len(matches) != 1:
-        found = "none" if not matches else ", ".join(matches)
-        raise FileNotFoundError(f"expected one file matching {pattern} under {raw_dir}, found {found}")
-    return matches[0]
+    return one_match(raw_dir, pattern)
+
+
+def one_folder(raw_dir: str, pattern: str) -> str:
+    return one_match(raw_dir, pattern, folder=True)
 
 
 def babi(raw_dir: str, reader: PairReader, args: argparse.Namespace) -> Splits:
@@ -63,12 +99,86 @@ def multinli(raw_dir: str, reader: PairReader, args: argparse.Namespace) -> Spli
     return {"train": train, "validation": validation, "test": test}
 
 
-DATASETS: Dict[str, Callable[[str, PairReader, argparse.Namespace], Splits]] = {
+def sst(raw_dir: str, reader: TextClassificationReader, args: argparse.Namespace) -> Splits:
+    """Binary SST from `trainDevTestTrees_PTB` (`trees/{train,dev,test}.txt`), neutral sentences
+    dropped: 6,920 / 872 / 1,821."""
+    return {
+        split: list(reader.checked(sst_examples(one_file(raw_dir, f"**/{name}.txt"))))
+        for split, name in zip(SPLITS, ("train", "dev", "test"))
+    }
+
+
+def imdb(raw_dir: str, reader: TextClassificationReader, args: argparse.Namespace) -> Splits:
+    """IMDB from `aclImdb/{train,test}/{neg,pos}` as Jain & Wallace: reviews of more than 6 and
+    fewer than 400 words (counted as in the Keras `imdb_full.pkl` they start from); 20 % of train
+    held out for validation; the test set a random 20 % of the test reviews (the paper: 17,186 /
+    4,294 / 4,353)."""
+
+    def short_reviews(split_dir: str) -> List[Example]:
+        return [
+            {"text": remove_html_line_breaks(review["text"]), "label": review["label"]}
+            for review in reader.checked(imdb_examples(split_dir))
+            if 6 < imdb_word_count(review["text"]) < 400
+        ]
+
+    train, validation = held_out(short_reviews(one_folder(raw_dir, "**/train")), 0.2, args.seed)
+    _, test = held_out(short_reviews(one_folder(raw_dir, "**/test")), 0.2, args.seed)
+    return {"train": train, "validation": validation, "test": test}
+
+
+def newsgroups(raw_dir: str, reader: TextClassificationReader, args: argparse.Namespace) -> Splits:
+    """20 Newsgroups, rec.sport.baseball (negative) vs rec.sport.hockey (positive), from
+    `20news-bydate-{train,test}` pooled as Jain & Wallace and the authors do: 20 % held out for
+    test, then 20 % of the rest for validation, both stratified by label; then posts of more than
+    6 and fewer than 500 words kept (the paper: 1,145 / 278 / 357)."""
+    folders = [one_folder(raw_dir, f"**/20news-bydate-{part}") for part in ("train", "test")]
+    posts = list(reader.checked(newsgroup_examples(folders)))
+    rest, test = held_out(posts, 0.2, args.seed, stratify_by="label")
+    train, validation = held_out(rest, 0.2, args.seed, stratify_by="label")
+    return {
+        split: [post for post in examples if 6 < len(post["text"].split()) < 500]
+        for split, examples in zip(SPLITS, (train, validation, test))
+    }
+
+
+def agnews(raw_dir: str, reader: TextClassificationReader, args: argparse.Namespace) -> Splits:
+    """AG News (`ag_news_csv/{train,test}.csv`), World (negative) vs Business (positive), the
+    description column; 15 % of train held out for validation: 51,000 / 9,000 / 3,800."""
+    train = list(reader.checked(ag_news_examples(one_file(raw_dir, "**/train.csv"))))
+    train, validation = held_out(train, 0.15, args.seed)
+    test = list(reader.checked(ag_news_examples(one_file(raw_dir, "**/test.csv"))))
+    return {"train": train, "validation": validation, "test": test}
+
+
+def cnn(raw_dir: str, reader: CnnReader, args: argparse.Namespace) -> Splits:
+    """CNN (`cnn/questions/{training,validation,test}/*.question`) as released: 380,298 / 3,924 /
+    3,198 questions."""
+    return {
+        split: list(reader.checked_examples(one_folder(raw_dir, f"**/questions/{name}")))
+        for split, name in zip(SPLITS, ("training", "validation", "test"))
+    }
+
+
+DATASETS: Dict[str, Callable[[str, DatasetReader, argparse.Namespace], Splits]] = {
     "babi": babi,
     "snli": snli,
     "multinli": multinli,
+    "sst": sst,
+    "imdb": imdb,
+    "20news": newsgroups,
+    "agnews": agnews,
+    "cnn": cnn,
 }
-READERS = {"babi": BabiReader, "snli": NliReader, "multinli": NliReader}
+READERS = {
+    "babi": BabiReader,
+    "snli": NliReader,
+    "multinli": NliReader,
+    "sst": TextClassificationReader,
+    "imdb": TextClassificationReader,
+    "20news": TextClassificationReader,
+    "agnews": TextClassificationReader,
+    "cnn": CnnReader,
+}
 
 
 def refuse_existing(output: Path) -> None:
@@ -110,8 +220,9 @@ def make_dataset(name: str, raw_dir: str, output_dir: str, seed: int = 16377, ta
 @Subcommand.register("make-dataset")
 class MakeDataset(Subcommand):
     """`allennlp make-dataset <name> <raw folder> -o data/<name>`: the paper's train / validation /
-    test splits of a public raw download as JSON lines (`{"passage", "question", "label"}`),
-    deterministic for a seed, written all or nothing."""
+    test splits of a public raw download as JSON lines (`{"text", "label"}` for the binary
+    classification datasets, `{"passage", "question", "label"}` for QA and NLI), deterministic for
+    a seed, written all or nothing."""
 
     def add_subparser(self, parser: argparse._SubParsersAction) -> argparse.ArgumentParser:
         subparser = parser.add_parser(self.name, description=self.__doc__, help="Build a dataset's splits.")

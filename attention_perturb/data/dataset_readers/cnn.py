@@ -1,0 +1,119 @@
+import glob
+import os
+import re
+from typing import Dict, Iterator, List, Optional, Tuple
+
+from allennlp.data import DatasetReader, Instance
+from allennlp.data.token_indexers import TokenIndexer
+from allennlp.data.tokenizers import Token, Tokenizer
+
+from attention_perturb.data.dataset_readers.pair import Example, ExampleOrProblem, PairReader
+
+ENTITY = re.compile(r"@entity\d+")
+ANSWER_LINE = 7  # a question file: url, passage, question, answer on lines 1, 3, 5, 7, blank lines between
+
+
+def passage_entities(passage: str) -> List[str]:
+    """The answer candidates: the distinct entity markers of a passage, in order of appearance."""
+    return list(dict.fromkeys(word for word in passage.split() if ENTITY.fullmatch(word)))
+
+
+def cnn_question_example(path: str) -> Iterator[Tuple[int, ExampleOrProblem]]:
+    """
+    The question of one file of the CNN release (Hermann et al. 2015, `questions/*/*.question`):
+    url, passage, question (with `@placeholder`), answer (an `@entityN`), then the entity names
+    (`@entityN:name`, not used), each followed by a blank line. The example is located at the
+    answer line.
+    """
+    with open(path, encoding="utf-8") as question_file:
+        lines = question_file.read().split("\n")
+    layout_ok = len(lines) >= ANSWER_LINE and all(lines[n - 1].strip() == "" for n in (2, 4, 6))
+    if not layout_ok or not all(lines[n - 1].strip() for n in (3, 5, ANSWER_LINE)):
+        yield 1, ValueError("expected url, passage, question and answer on lines 1, 3, 5 and 7, blank lines between")
+        return
+    yield ANSWER_LINE, {"passage": lines[2].strip(), "question": lines[4].strip(), "label": lines[6].strip()}
+
+
+@Tokenizer.register("anonymised_entities")
+class AnonymisedEntityTokenizer(Tokenizer):
+    """
+    For the CNN release, whose text is already tokenised, lower-cased and anonymised: splits on
+    whitespace and applies Jain & Wallace's digit rule (a token containing a digit becomes
+    `number_token`) to every token but the entity markers `@entityN`, which are the answer
+    candidates and must stay distinct.
+
+    # Parameters
+
+    number_token : `str`, optional (default = `"qq"`)
+    """
+
+    def __init__(self, number_token: str = "qq") -> None:
+        self._number_token = number_token
+
+    def tokenize(self, text: str) -> List[Token]:
+        return [Token(self.normalize(word)) for word in text.split()]
+
+    def normalize(self, word: str) -> str:
+        if ENTITY.fullmatch(word) or not any(character.isdigit() for character in word):
+            return word.lower()
+        return self._number_token
+
+
+@DatasetReader.register("cnn")
+class CnnReader(PairReader):
+    """
+    CNN question answering (Hermann et al. 2015) for the pair model: the passage, the question
+    with its `@placeholder`, and the answer entity `@entityN` as label. The candidates are the
+    entities of the passage (kept in `metadata["candidates"]`); an answer that is not one of them
+    is an error naming file and line (or, with `skip_invalid`, counted and skipped).
+
+    Reads the JSON lines of `allennlp make-dataset cnn` (`.jsonl`), one raw `.question` file, or a
+    folder of them (`questions/test`), in file-name order.
+
+    # Parameters
+
+    tokenizer : `Tokenizer`, optional (default = `AnonymisedEntityTokenizer()`)
+    token_indexers : `Dict[str, TokenIndexer]`, optional (default = `{"tokens": SingleIdTokenIndexer()}`)
+    skip_invalid : `bool`, optional (default = `False`)
+    """
+
+    def __init__(
+        self,
+        tokenizer: Optional[Tokenizer] = None,
+        token_indexers: Optional[Dict[str, TokenIndexer]] = None,
+        skip_invalid: bool = False,
+        **kwargs,
+    ) -> None:
+        super().__init__(tokenizer or AnonymisedEntityTokenizer(), token_indexers, skip_invalid, **kwargs)
+
+    def examples(self, file_path: str) -> Iterator[Tuple[int, ExampleOrProblem]]:
+        if file_path.endswith(".jsonl"):
+            return super().examples(file_path)
+        return cnn_question_example(file_path)
+
+    def validate(self, example: Example) -> None:
+        super().validate(example)
+        candidates = passage_entities(example["passage"] or "")
+        if example["label"] is not None and example["label"] not in candidates:
+            shown = ", ".join(candidates[:5]) + (", ..." if len(candidates) > 5 else "")
+            raise ValueError(f"answer {example['label']!r} is not an entity of the passage ({shown or 'none'})")
+
+    def checked_examples(self, file_path: str) -> Iterator[Example]:
+        if not os.path.isdir(file_path):
+            yield from super().checked_examples(file_path)
+            return
+        question_files = sorted(glob.glob(os.path.join(file_path, "*.question")))
+        if not question_files:
+            raise FileNotFoundError(f"no .question files in {file_path}")
+        skipped = 0
+        for question_file in question_files:
+            yield from super().checked_examples(question_file)
+            skipped += self.skipped
+        self.skipped = skipped
+
+    def text_to_instance(  # type: ignore
+        self, passage: str, question: str, label: Optional[str] = None
+    ) -> Instance:
+        instance = super().text_to_instance(passage, question, label)
+        instance["metadata"].metadata["candidates"] = passage_entities(passage)  # type: ignore
+        return instance

@@ -1,0 +1,182 @@
+"""make-dataset and the readers for SST, IMDB, 20News, AGNews and CNN, on the raw-format fixtures
+(made up, in the exact layout of each public download) and on the shipped SST trees."""
+import glob
+import json
+import os
+import shutil
+
+import pytest
+
+from attention_perturb.commands.make_dataset import make_dataset
+from attention_perturb.data.dataset_readers.cnn import CnnReader
+from attention_perturb.data.dataset_readers.text_classification import TextClassificationReader
+from attention_perturb.data.errors import DatasetFormatError
+from attention_perturb.data.raw_formats import imdb_word_count, strip_newsgroup_post
+
+SPLITS = ("train", "validation", "test")
+
+
+def lines(folder, split):
+    with open(os.path.join(folder, f"{split}.jsonl"), encoding="utf-8") as jsonl:
+        return [json.loads(line) for line in jsonl]
+
+
+def test_real_sst_trees_give_the_paper_sizes_and_root_labels(tmp_path):
+    sizes = make_dataset("sst", "data/sst", str(tmp_path / "sst"))
+    assert sizes == {"train": 6920, "validation": 872, "test": 1821}
+    for split, name in zip(SPLITS, ("train", "dev", "test")):
+        roots = [line[1] for line in open(f"data/sst/{name}.txt") if line[1] != "2"]
+        expected = ["negative" if root in "01" else "positive" for root in roots]
+        assert [example["label"] for example in lines(tmp_path / "sst", split)] == expected
+    first = lines(tmp_path / "sst", "train")[0]["text"]
+    assert first.startswith("The Rock is destined to be the 21st Century 's new `` Conan ''")
+    instance = next(iter(TextClassificationReader().read(str(tmp_path / "sst" / "train.jsonl"))))
+    assert [t.text for t in instance["tokens"].tokens][:10] == "the rock is destined to be the qq century 's".split()
+    assert instance["label"].label == "positive"
+
+
+def test_imdb_follows_jain_wallace_length_rule_and_splits(tmp_path):
+    raw = "fixtures/imdb/aclImdb"
+    sizes = make_dataset("imdb", "fixtures/imdb", str(tmp_path / "imdb"))
+    # 26 train reviews less one of 400 words and one of 6 (both excluded) -> 24, 20 % held out; 26 test reviews -> 20 %.
+    assert imdb_word_count(open(f"{raw}/train/neg/12_1.txt").read()) == 400
+    assert imdb_word_count(open(f"{raw}/train/pos/12_10.txt").read()) == 6
+    assert sizes == {"train": 19, "validation": 5, "test": 5}
+    label_of = {}
+    for path in glob.glob(f"{raw}/*/*/*.txt"):
+        text = " ".join(open(path).read().replace("<br />", " ").split())
+        label_of[text] = {"pos": "positive", "neg": "negative", "unsup": None}[path.split(os.sep)[-2]]
+    seen = [example for split in SPLITS for example in lines(tmp_path / "imdb", split)]
+    assert all(label_of[example["text"]] == example["label"] for example in seen)
+    assert len({example["text"] for example in seen}) == len(seen)
+    assert not any("<br" in example["text"] or "boring boring" in example["text"] for example in seen)
+    train_texts = {example["text"] for split in ("train", "validation") for example in lines(tmp_path / "imdb", split)}
+    assert all(path.endswith(("12_1.txt", "12_10.txt", "0_0.txt")) or
+               (" ".join(open(path).read().replace("<br />", " ").split()) in train_texts)
+               for path in glob.glob(f"{raw}/train/*/*.txt"))
+
+    make_dataset("imdb", "fixtures/imdb", str(tmp_path / "same"))
+    make_dataset("imdb", "fixtures/imdb", str(tmp_path / "other"), seed=3)
+    for split in SPLITS:
+        assert lines(tmp_path / "same", split) == lines(tmp_path / "imdb", split)
+    assert lines(tmp_path / "other", "validation") != lines(tmp_path / "imdb", "validation")
+
+
+def test_newsgroup_posts_lose_header_quotes_and_signature():
+    post = (
+        "From: fan@school.edu\nSubject: Re: series\n\nIn article <1@x.edu> b@y.com writes:\n"
+        "> They will lose.\nThe Yankees won 4 games.\n| also quoted\nGreat pitching.\n\n--\nFan | fan@school.edu\n"
+    )
+    assert strip_newsgroup_post(post) == "The Yankees won 4 games.\nGreat pitching."
+
+
+def test_20news_keeps_baseball_and_hockey_stratified_and_cleaned(tmp_path):
+    sizes = make_dataset("20news", "fixtures/20news", str(tmp_path / "20news"))
+    # 40 posts, 20 per group: 4 + 4 held out for test, 3 + 3 of the rest for validation; the four
+    # posts of at most 6 words (two signature-only, two "Go team!") fall in train with this seed.
+    assert sizes == {"train": 22, "validation": 6, "test": 8}
+    examples = {split: lines(tmp_path / "20news", split) for split in SPLITS}
+    assert sorted(example["label"] for example in examples["test"]) == ["negative"] * 4 + ["positive"] * 4
+    assert sorted(example["label"] for example in examples["validation"]) == ["negative"] * 3 + ["positive"] * 3
+    texts = [example["text"] for split in SPLITS for example in examples[split]]
+    assert all(6 < len(text.split()) < 500 for text in texts)
+    assert not any(marker in text for text in texts for marker in ("from:", "writes", "university", "shuttle", "go team"))
+    assert all(text == text.lower() and not any(c.isdigit() for c in text) for text in texts)
+    assert any(" qq mph " in text for text in texts)
+    # Jain & Wallace's cleaning drops punctuation between words ("season. he" -> "season he");
+    # a final full stop stays.
+    assert not any(" . " in text for text in texts) and all(text.endswith(" .") for text in texts)
+
+
+def test_agnews_world_vs_business_from_the_description(tmp_path):
+    sizes = make_dataset("agnews", "fixtures/agnews", str(tmp_path / "agnews"))
+    # train: 11 World + 10 Business rows of 41 records, 15 % held out; test: 4 + 4 of 16 rows.
+    assert sizes == {"train": 18, "validation": 3, "test": 8}
+    examples = [example for split in SPLITS for example in lines(tmp_path / "agnews", split)]
+    assert all(not example["text"].startswith(("World news", "Business news")) for example in examples)
+    labels = {example["text"]: example["label"] for example in examples}
+    assert labels['Talks "resumed" in the capital,\nofficials said on Friday.'] == "negative"
+    assert labels["The central bank left interest rates unchanged."] == "positive"
+    assert not any("coach" in text or "chip" in text for text in labels)
+
+
+def bad_agnews(tmp_path, row):
+    raw = tmp_path / "raw"
+    shutil.copytree("fixtures/agnews", raw)
+    with open(raw / "ag_news_csv" / "train.csv", "a") as table:
+        table.write(row)
+    return raw
+
+
+@pytest.mark.parametrize(
+    "row, problem",
+    [('"5","Title","Text"\n', r"unknown class '5' \(expected 1..4\)"),
+     ('"1","Only a title"\n', "expected 3 columns")],
+)
+def test_agnews_bad_row_names_file_and_line_and_leaves_no_output(tmp_path, row, problem):
+    raw = bad_agnews(tmp_path, row)
+    with pytest.raises(DatasetFormatError, match=rf"train.csv:43: {problem}"):  # after a 2-line record
+        make_dataset("agnews", str(raw), str(tmp_path / "out"))
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["raw"]
+    assert make_dataset("agnews", str(raw), str(tmp_path / "out"), skip_invalid=True)["train"] == 18
+
+
+@pytest.mark.parametrize(
+    "text, problem, line",
+    [('{"text": "fine", "label": "positive"}\n{"text": "cut sh', "malformed JSON", 2),
+     ('{"text": "so so", "label": "neutral"}\n', r"unknown label 'neutral' \(expected one of \['negative', 'positive'\]\)", 1),
+     ('{"text": "   ", "label": "negative"}\n', "empty text", 1),
+     ('{"label": "negative"}\n', r"missing key\(s\) \['text'\]", 1)],
+)
+def test_text_classification_bad_lines_name_file_and_line_or_are_skipped(tmp_path, text, problem, line):
+    path = tmp_path / "train.jsonl"
+    path.write_text('{"text": "A 2nd look.", "label": "negative"}\n' + text)
+    with pytest.raises(DatasetFormatError, match=rf"train.jsonl:{line + 1}: {problem}"):
+        list(TextClassificationReader().read(str(path)))
+    lenient = TextClassificationReader(skip_invalid=True)
+    instances = list(lenient.read(str(path)))
+    assert lenient.skipped == 1
+    assert [t.text for t in instances[0]["tokens"].tokens] == ["a", "qq", "look", "."]
+
+
+def test_cnn_reader_keeps_entities_maps_numbers_and_lists_candidates(tmp_path):
+    sizes = make_dataset("cnn", "fixtures/cnn", str(tmp_path / "cnn"))
+    assert sizes == {"train": 12, "validation": 4, "test": 4}
+    question_files = sorted(glob.glob("fixtures/cnn/cnn/questions/training/*.question"))
+    raw = open(question_files[0]).read().split("\n")
+    first = lines(tmp_path / "cnn", "train")[0]
+    assert first == {"passage": raw[2], "question": raw[4], "label": raw[6]}
+
+    from_jsonl = list(CnnReader().read(str(tmp_path / "cnn" / "train.jsonl")))
+    from_folder = list(CnnReader().read("fixtures/cnn/cnn/questions/training"))
+    from_file = list(CnnReader().read(question_files[0]))
+    assert len(from_jsonl) == len(from_folder) == 12
+    instance = from_jsonl[0]
+    for other in (from_folder[0], from_file[0]):
+        assert [t.text for t in other["passage"].tokens] == [t.text for t in instance["passage"].tokens]
+    passage = [t.text for t in instance["passage"].tokens]
+    expected = ["qq" if any(c.isdigit() for c in w) and not w.startswith("@entity") else w for w in raw[2].split()]
+    assert passage == expected and "qq" in passage
+    entities = [w for w in raw[2].split() if w.startswith("@entity")]
+    assert instance["metadata"]["candidates"] == list(dict.fromkeys(entities))
+    assert "@placeholder" in [t.text for t in instance["question"].tokens]
+    assert instance["label"].label == raw[6] and raw[6] in entities
+
+
+def test_cnn_answer_that_is_not_an_entity_is_an_error_or_skipped(tmp_path):
+    raw = tmp_path / "raw"
+    shutil.copytree("fixtures/cnn", raw)
+    test_files = sorted((raw / "cnn" / "questions" / "test").glob("*.question"))
+    content = test_files[1].read_text().split("\n")
+    content[6] = "@entity999"
+    test_files[1].write_text("\n".join(content))
+    with pytest.raises(DatasetFormatError, match=rf"{test_files[1].name}:7: answer '@entity999' is not an entity of the passage"):
+        make_dataset("cnn", str(raw), str(tmp_path / "out"))
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["raw"]
+    test_files[2].write_text("http://example.com\n\nonly a passage\n")
+    lenient = CnnReader(skip_invalid=True)
+    assert len(list(lenient.read(str(raw / "cnn" / "questions" / "test")))) == 2 and lenient.skipped == 2
+    with pytest.raises(DatasetFormatError, match=rf"{test_files[2].name}:1: expected url, passage, question and answer"):
+        list(CnnReader().read(str(test_files[2])))
+    sizes = make_dataset("cnn", str(raw), str(tmp_path / "out"), skip_invalid=True)
+    assert sizes == {"train": 12, "validation": 4, "test": 2}
