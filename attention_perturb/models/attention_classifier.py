@@ -76,8 +76,13 @@ class AttentionClassifier(AdversarialAttentionModel):
     def head(self, encoded: EncodedText, scores: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """Eq. 3-5 up to the logits: weights, weighted sum of states, linear decoder."""
         attention = masked_attention_weights(scores, encoded.mask)
+        return self.decode(encoded, attention), attention
+
+    def decode(self, encoded: EncodedText, attention: torch.Tensor) -> torch.Tensor:
+        """Eq. 4-5 for any weights a: h_a = Σ a_t h_t -> linear decoder -> logits (SEAT perturbs a
+        itself, after the softmax)."""
         pooled = torch.bmm(attention.unsqueeze(1), encoded.states).squeeze(1)
-        return self._decoder(pooled), attention
+        return self._decoder(pooled)
 
     def loss(self, logits: torch.Tensor, label: torch.LongTensor) -> torch.Tensor:
         if self._binary:
