@@ -1,0 +1,170 @@
+import json
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from allennlp.common import Params
+from allennlp.common.checks import ConfigurationError
+from allennlp.common.testing import ModelTestCase
+from allennlp.data import Batch
+from allennlp.models import Model
+from allennlp.models.archival import load_archive
+from allennlp.nn import util
+
+from attention_perturb.models.seat_classifier import (
+    prediction_divergence,
+    projected_gradient_ascent,
+    top_k_overlap,
+    top_k_surrogate_loss,
+)
+from attention_perturb.modules.attention import masked_attention_weights
+from tests.archives import vanilla_archive  # noqa: F401  (fixture)
+
+CONFIG = "fixtures/sst_seat_tiny.jsonnet"
+
+
+def test_prediction_divergence_is_the_cross_entropy_to_the_target_distribution():
+    predicted = torch.tensor([[0.2, 0.8], [0.6, 0.4]])
+    target = torch.tensor([[0.5, 0.5], [1.0, 0.0]])
+    expected = (-(0.5 * math.log(0.2) + 0.5 * math.log(0.8)) - math.log(0.6)) / 2
+    assert prediction_divergence(predicted, target).item() == pytest.approx(expected, rel=1e-6)
+    # Two classes: exactly binary cross entropy on the positive probability.
+    bce = torch.nn.functional.binary_cross_entropy(predicted[:, 1], target[:, 1])
+    assert prediction_divergence(predicted, target).item() == pytest.approx(bce.item(), rel=1e-6)
+
+
+def test_top_k_surrogate_and_overlap_by_hand():
+    vanilla = torch.tensor([[0.5, 0.3, 0.2, 0.0], [1.0, 0.0, 0.0, 0.0]])
+    stable = torch.tensor([[0.2, 0.3, 0.5, 0.0], [1.0, 0.0, 0.0, 0.0]], requires_grad=True)
+    mask = torch.tensor([[True, True, True, False], [True, False, False, False]])
+    # Instance 1, k = 2: T_k(w) = {0, 1}: |0.5-0.2| + 0 = 0.3; T_k(w̃) = {2, 1}: 0.3 + 0; / (2·2).
+    # Instance 2 has one token: k is capped at 1 and the vectors agree: 0.
+    loss = top_k_surrogate_loss(vanilla, stable, mask, k=2)
+    assert loss.item() == pytest.approx((0.6 / 4 + 0.0) / 2)
+    (gradient,) = torch.autograd.grad(loss, stable)
+    # Only w̃'s values on the two top-k sets get gradient: ±1/(2k)/batch where they differ.
+    torch.testing.assert_close(gradient, torch.tensor([[-0.125, 0.0, 0.125, 0.0], [0.0, 0.0, 0.0, 0.0]]))
+    torch.testing.assert_close(top_k_overlap(vanilla, stable.detach(), mask, k=2), torch.tensor([0.5, 1.0]))
+    torch.testing.assert_close(top_k_overlap(vanilla, vanilla, mask, k=2), torch.tensor([1.0, 1.0]))
+
+
+def test_projected_gradient_ascent_never_leaves_the_ball_and_finds_the_linear_maximum():
+    direction = torch.tensor([[3.0, 4.0, 7.0], [0.0, -2.0, 0.0]])
+    mask = torch.tensor([[True, True, False], [True, True, True]])
+    radius = 0.5
+    iterates = list(projected_gradient_ascent(
+        lambda delta: (delta * direction).sum(), direction.shape, mask, radius, steps=6, step_size=0.2
+    ))
+    assert len(iterates) == 6
+    for delta in iterates:
+        assert torch.all(delta.norm(dim=1) <= radius * (1 + 1e-6))
+        assert torch.all(delta[~mask] == 0)
+    # max over ‖δ‖ ≤ R of ⟨δ, c⟩ (on the valid positions) is R·c/‖c‖.
+    expected = radius * (direction * mask) / (direction * mask).norm(dim=1, keepdim=True)
+    torch.testing.assert_close(iterates[-1], expected)
+
+
+class TestSeatClassifier(ModelTestCase):
+    @pytest.fixture(autouse=True)
+    def set_up(self, monkeypatch, vanilla_archive):  # noqa: F811
+        monkeypatch.setenv("METHOD", "vanilla")
+        monkeypatch.setenv("VANILLA_ARCHIVE", vanilla_archive)
+        self.vanilla_archive = vanilla_archive
+        self.set_up_model(CONFIG, "fixtures/sst/train.txt", seed=7)
+
+    def batch(self, size=8):
+        batch = Batch(self.instances[:size])
+        batch.index_instances(self.vocab)
+        return batch.as_tensor_dict()
+
+    def test_can_train_save_and_load(self):
+        self.ensure_model_can_train_save_and_load(
+            self.param_file, seed=7, overrides='{"data_loader.batch_sampler.shuffle": false}'
+        )
+
+    def test_starts_as_the_vanilla_model_and_trains_only_the_attention(self):
+        vanilla = load_archive(self.vanilla_archive).model.eval()
+        self.model.eval()
+        batch = self.batch()
+        with torch.no_grad():
+            torch.testing.assert_close(self.model(**batch)["probs"], vanilla(**batch)["probs"])
+        trainable = {name for name, p in self.model.named_parameters() if p.requires_grad}
+        assert trainable and all(name.startswith("_attention.") for name in trainable)
+        assert self.model.get_metrics()["seat_topk_overlap"] == 1.0
+
+    def test_training_loss_is_eq6_with_the_pgd_perturbation(self):
+        model, batch = self.model, self.batch()
+        model.train()
+        calls = []
+        model._encoder.register_forward_hook(lambda *args: calls.append(1))
+        output = model(**batch)
+        assert len(calls) == 1  # the frozen encoder runs once; PGD re-runs only the decoder
+
+        tokens = batch["tokens"]
+        mask = util.get_text_field_mask(tokens)
+        states = model._encoder(model._text_field_embedder(tokens), mask)
+        stable = masked_attention_weights(model._attention.scores(states), mask)
+        vanilla = masked_attention_weights(model._vanilla_attention.scores(states), mask)
+
+        def probabilities(weights):
+            positive = torch.sigmoid(model._decoder((weights.unsqueeze(-1) * states).sum(1)))
+            return torch.cat([1 - positive, positive], -1) if model._positive_index == 1 else torch.cat(
+                [positive, 1 - positive], -1)
+
+        def d2(delta):
+            return prediction_divergence(probabilities(stable), probabilities(stable + delta))
+
+        delta = model.worst_attention_perturbation(model.encode({"tokens": model.embed(tokens)}), stable)
+        assert torch.all(delta.norm(dim=1) <= model.radius * (1 + 1e-6))
+        assert d2(delta).item() > d2(torch.zeros_like(delta)).item()  # the ascent found a worse δ
+        expected = (
+            prediction_divergence(probabilities(stable), probabilities(vanilla).detach())
+            + model.stability_weight * d2(delta)
+            + model.top_k_weight * top_k_surrogate_loss(vanilla, stable, mask, model.top_k)
+        )
+        torch.testing.assert_close(output["loss"], expected)
+        output["loss"].backward()
+        assert all(p.grad is None for name, p in model.named_parameters() if not name.startswith("_attention."))
+        metrics = model.get_metrics(reset=True)
+        assert {"seat_d1", "seat_d2", "seat_topk_loss", "seat_topk_overlap"} <= set(metrics)
+
+    @pytest.mark.parametrize("problem, message", [
+        ("missing", "model.vanilla_archive: .*does not exist"),
+        ("none", "model.vanilla_archive is required to train a seat_classifier"),
+    ])
+    def test_bad_vanilla_archive(self, problem, message, tmp_path):
+        params = Params.from_file(CONFIG).get("model").as_dict()
+        params["vanilla_archive"] = str(tmp_path / "missing.tar.gz") if problem == "missing" else None
+        if problem == "missing":
+            with pytest.raises(ConfigurationError, match=message):
+                Model.from_params(vocab=self.vocab, params=Params(params))
+            return
+        model = Model.from_params(vocab=self.vocab, params=Params(params))
+        model.train()
+        with pytest.raises(ConfigurationError, match=message):
+            model(**self.batch())
+
+
+def test_train_and_evaluate_through_the_cli(tmp_path, vanilla_archive):  # noqa: F811
+    environment = {**os.environ, "METHOD": "vanilla", "VANILLA_ARCHIVE": vanilla_archive}
+    run = tmp_path / "seat"
+    result = subprocess.run(
+        [sys.executable, "-m", "allennlp", "train", CONFIG, "-s", str(run)],
+        env=environment, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((run / "metrics.json").read_text())
+    for key in ("training_seat_d2", "training_seat_topk_loss", "validation_seat_topk_overlap", "test_f1"):
+        assert key in metrics, key
+    output = tmp_path / "evaluation.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "allennlp", "evaluate", str(run / "model.tar.gz"), "fixtures/sst/test.txt",
+         "--output-file", str(output)],
+        env={**environment, "VANILLA_ARCHIVE": str(tmp_path / "gone.tar.gz")}, capture_output=True, text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert 0 <= json.loads(output.read_text())["seat_topk_overlap"] <= 1
