@@ -1,0 +1,57 @@
+"""Every shipped training config parses and names registered components; the new datasets have
+one per method."""
+import functools
+import glob
+import os
+
+import pytest
+from allennlp.common import Params
+from allennlp.data import DatasetReader
+from allennlp.models import Model
+
+from attention_perturb.perturbations import Perturbation
+from tests.conftest import METHODS
+
+CONFIGS = sorted(glob.glob("training_configs/*.jsonnet", root_dir=os.path.dirname(os.path.dirname(os.path.dirname(__file__)))))
+PERTURBATIONS = {
+    "vanilla": "none", "word_at": "word_adversarial", "word_iat": "word_interpretable",
+    "attention_rp": "attention_random", "attention_at": "attention_adversarial", "attention_iat": "attention_interpretable",
+}
+
+
+@functools.lru_cache(maxsize=None)
+def parsed(config):
+    return Params.from_file(config).as_dict()
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_config_parses_and_names_registered_types(config):
+    params = parsed(config)
+    assert Model.by_name(params["model"]["type"])
+    assert DatasetReader.by_name(params["dataset_reader"]["type"])
+    perturbation = params["model"].get("perturbation")
+    if perturbation is not None:
+        assert Perturbation.by_name(perturbation["type"])
+
+
+@pytest.mark.parametrize("dataset, reader, model, min_count", [
+    ("imdb", "text_classification", "attention_classifier", 10),
+    ("20news", "text_classification", "attention_classifier", 2),
+    ("agnews", "text_classification", "attention_classifier", 5),
+    ("cnn", "cnn", "attention_pair_classifier", 8),
+])
+def test_new_datasets_have_a_config_per_method_with_the_paper_settings(dataset, reader, model, min_count):
+    for method in METHODS:
+        params = parsed(f"training_configs/{dataset}_{method}.jsonnet")
+        assert params["dataset_reader"]["type"] == reader and params["model"]["type"] == model
+        assert params["model"]["perturbation"]["type"] == PERTURBATIONS[method]
+        assert params["train_data_path"] == f"data/{dataset}/train.jsonl"
+        assert params["test_data_path"] == f"data/{dataset}/test.jsonl"
+        assert params["vocabulary"]["min_count"] == {"tokens": min_count}
+        embedder = params["model"]["text_field_embedder"]["token_embedders"]["tokens"]
+        assert embedder["embedding_dim"] == 300 and embedder["pretrained_file"] is not None
+        encoders = [params["model"][key] for key in ("encoder", "passage_encoder", "question_encoder") if key in params["model"]]
+        assert encoders and all(e["bidirectional"] and 2 * e["hidden_size"] == 256 for e in encoders)
+    if dataset == "cnn":
+        added = params["vocabulary"]["tokens_to_add"]
+        assert added["tokens"] == added["labels"] and "@entity0" in added["labels"] and "@entity583" in added["labels"]

@@ -1,0 +1,1 @@
+(import 'lib/20news.libsonnet')('word_at')

@@ -1,0 +1,1 @@
+(import 'lib/agnews.libsonnet')('attention_iat')

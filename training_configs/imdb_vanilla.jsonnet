@@ -1,0 +1,1 @@
+(import 'lib/imdb.libsonnet')('vanilla')
