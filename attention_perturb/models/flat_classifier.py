@@ -1,0 +1,202 @@
+import math
+from typing import Dict, Optional, Tuple
+
+import torch
+from allennlp.common.checks import ConfigurationError
+from allennlp.data import Vocabulary
+from allennlp.models import Model
+from allennlp.modules import Seq2SeqEncoder, TextFieldEmbedder
+from allennlp.nn import RegularizerApplicator
+from allennlp.training.metrics import Average
+
+from attention_perturb.models.adversarial import EmbeddedText
+from attention_perturb.models.attention_classifier import AttentionClassifier
+from attention_perturb.modules.attention import ScoreAttention
+from attention_perturb.modules.word_masks import VariationalWordMask
+
+
+def mask_entropy(importance: torch.Tensor, mask: torch.BoolTensor) -> torch.Tensor:
+    """
+    H_q(W | x) of FLAT's L_pred for independent Bernoulli(φ_i) masks, as the mean entropy per
+    valid word of the batch, −φ log φ − (1 − φ) log(1 − φ) (the per-word mean of the authors'
+    VMASK code, so β does not scale with sentence length).
+    """
+    tiny = torch.finfo(importance.dtype).tiny
+    entropy = -(importance * importance.clamp_min(tiny).log() + (1 - importance) * (1 - importance).clamp_min(tiny).log())
+    return (entropy * mask).sum() / mask.sum().clamp_min(1)
+
+
+def importance_consistency_loss(
+    importance: torch.Tensor, adversarial_importance: torch.Tensor, substituted: torch.BoolTensor
+) -> torch.Tensor:
+    """FLAT's Eq. 3, L_imp = E_(x,x') Σ_{i: x_i ≠ x'_i} |φ_{x_i} − φ_{x'_i}|: summed over each pair's
+    substituted positions, averaged over the pairs of the batch."""
+    return ((importance - adversarial_importance).abs() * substituted).sum(1).mean()
+
+
+def first_order_substitutions(
+    token_ids: torch.LongTensor,
+    embeddings: torch.Tensor,
+    gradient: torch.Tensor,
+    embedding_matrix: torch.Tensor,
+    table: torch.LongTensor,
+    mask: torch.BoolTensor,
+    rate: float,
+) -> Tuple[torch.LongTensor, torch.BoolTensor]:
+    """
+    The adversarial x' of an input x from its synonym table: each position's synonym s with the
+    largest first-order loss increase (e_s − e_i) · ∂L/∂e_i is a candidate, and the ⌈rate · n⌉
+    positions with the largest positive increases are substituted. Returns x' token ids and the
+    substituted positions (x_i ≠ x'_i).
+    """
+    candidates = table[token_ids]  # (batch, length, K), 0 = no candidate
+    gains = torch.einsum("btkd,btd->btk", embedding_matrix[candidates] - embeddings.unsqueeze(2), gradient)
+    gains = gains.masked_fill((candidates == 0) | ~mask.unsqueeze(-1), -math.inf)
+    best_gain, best = gains.max(-1)
+    budget = torch.ceil(rate * mask.sum(1).to(gains.dtype)).long()
+    order = best_gain.argsort(dim=1, descending=True)
+    rank = torch.empty_like(order).scatter_(1, order, torch.arange(order.size(1), device=order.device).expand_as(order))
+    substituted = (rank < budget.unsqueeze(1)) & (best_gain > 0)
+    adversarial_ids = torch.where(substituted, candidates.gather(2, best.unsqueeze(-1)).squeeze(-1), token_ids)
+    return adversarial_ids, substituted
+
+
+@Model.register("flat_classifier")
+class FlatClassifier(AttentionClassifier):
+    """
+    FLAT (Chen & Ji, AAAI 2022), feature-level adversarial training, on the attention classifier:
+    variational word masks (`VariationalWordMask`) gate the word embeddings before the encoder,
+    and each training batch is paired with its adversarial synonym-substituted version x' (WordNet
+    synonyms of `attention_perturb.substitutions`, chosen on the fly by `first_order_substitutions`
+    against the current model, in place of the paper's offline TextFooler/PWWS rounds). The loss
+    is FLAT's Eq. 1-3:
+
+        L_pred + γ·L_imp,   L_pred = L(f(W ⊙ x), y) − β·H(W | x) + L(f(W' ⊙ x'), y) − β·H(W' | x')
+
+    Outside training only the clean input runs, with W = φ. Reports `flat_substituted` (share of
+    words substituted), `flat_importance_loss` (L_imp) and `flat_entropy` during training.
+
+    # Parameters
+
+    vocab, text_field_embedder, encoder, attention, positive_label, namespace, label_namespace, regularizer
+        As for `attention_classifier`.
+    mask_hidden_dim : `int`, optional (default = `100`)
+        Hidden size of the word masks' inference network.
+    temperature : `float`, optional (default = `0.5`)
+        Gumbel-softmax temperature.
+    entropy_weight : `float`, optional (default = `0.1`)
+        β (the paper's best LSTM setting on SST-2).
+    importance_weight : `float`, optional (default = `0.001`)
+        γ (idem).
+    substitution_rate : `float`, optional (default = `0.25`)
+        The share of each sentence's words (rounded up) that x' may substitute.
+    max_synonyms : `int`, optional (default = `8`)
+        Synonyms considered per word.
+    """
+
+    def __init__(
+        self,
+        vocab: Vocabulary,
+        text_field_embedder: TextFieldEmbedder,
+        encoder: Seq2SeqEncoder,
+        attention: ScoreAttention,
+        mask_hidden_dim: int = 100,
+        temperature: float = 0.5,
+        entropy_weight: float = 0.1,
+        importance_weight: float = 0.001,
+        substitution_rate: float = 0.25,
+        max_synonyms: int = 8,
+        positive_label: str = "positive",
+        namespace: str = "tokens",
+        label_namespace: str = "labels",
+        regularizer: Optional[RegularizerApplicator] = None,
+    ) -> None:
+        super().__init__(
+            vocab, text_field_embedder, encoder, attention,
+            positive_label=positive_label, namespace=namespace, label_namespace=label_namespace,
+            regularizer=regularizer,
+        )
+        for key, value in (("temperature", temperature), ("entropy_weight", entropy_weight),
+                           ("importance_weight", importance_weight)):
+            if not math.isfinite(value) or value < 0 or (key == "temperature" and value == 0):
+                raise ConfigurationError(f"model.{key} must be a finite number {'>' if key == 'temperature' else '>='} 0, got {value!r}")
+        if not 0 <= substitution_rate <= 1:
+            raise ConfigurationError(f"model.substitution_rate must be in [0, 1], got {substitution_rate!r}")
+        if max_synonyms < 1:
+            raise ConfigurationError(f"model.max_synonyms must be >= 1, got {max_synonyms!r}")
+        self._word_mask = VariationalWordMask(text_field_embedder.get_output_dim(), mask_hidden_dim, temperature)
+        self.entropy_weight = entropy_weight
+        self.importance_weight = importance_weight
+        self.substitution_rate = substitution_rate
+        self.max_synonyms = max_synonyms
+        self._synonym_table: Optional[torch.LongTensor] = None
+        self._averages: Dict[str, Average] = {}
+
+    def synonym_table(self) -> torch.LongTensor:
+        """(vocab size, max_synonyms) in-vocabulary WordNet synonym ids, built on first use."""
+        if self._synonym_table is None:
+            from attention_perturb.substitutions.wordnet import WordNetSubstitutions
+
+            self._synonym_table = WordNetSubstitutions().substitution_table(
+                self.vocab, self._namespace, kind="synonym", max_candidates=self.max_synonyms
+            )
+        return self._synonym_table
+
+    def masked_forward(self, text: EmbeddedText) -> Dict[str, torch.Tensor]:
+        """f(W ⊙ x): the word masks, then the classifier's encode, score and head stages."""
+        masked, importance = self._word_mask(text.embeddings, text.mask)
+        encoded = self.encode({"tokens": text._replace(embeddings=masked)})
+        scores = self.score(encoded)
+        logits, attention = self.head(encoded, scores)
+        return {"logits": logits, "attention": attention, "attention_scores": scores, "word_importance": importance}
+
+    def adversarial_text(self, text: EmbeddedText, clean_loss: torch.Tensor) -> Tuple[EmbeddedText, torch.BoolTensor]:
+        """x' for the batch (see `first_order_substitutions`), embedded as the embed stage would."""
+        (gradient,) = torch.autograd.grad(clean_loss, text.embeddings, retain_graph=True)
+        matrix = self.embedding_matrix()
+        with torch.no_grad():
+            table = self.synonym_table().to(text.token_ids.device)
+            adversarial_ids, substituted = first_order_substitutions(
+                text.token_ids, text.embeddings, gradient, matrix, table, text.mask, self.substitution_rate
+            )
+        return EmbeddedText(matrix[adversarial_ids], text.mask, adversarial_ids), substituted
+
+    def objective(
+        self, embedded: Dict[str, EmbeddedText], label: Optional[torch.LongTensor]
+    ) -> Dict[str, torch.Tensor]:
+        text = embedded["tokens"]
+        training = self.training and torch.is_grad_enabled() and label is not None
+        if training and not text.embeddings.requires_grad:  # a frozen embedder: x' still needs ∂L/∂e
+            text = text._replace(embeddings=text.embeddings.detach().requires_grad_())
+        output = self.masked_forward(text)
+        if label is None:
+            return output
+        clean_loss = self.loss(output["logits"], label)
+        output["loss"] = clean_loss
+        if training:
+            adversarial, substituted = self.adversarial_text(text, clean_loss)
+            adversarial_output = self.masked_forward(adversarial)
+            entropy = mask_entropy(output["word_importance"], text.mask)
+            adversarial_entropy = mask_entropy(adversarial_output["word_importance"], text.mask)
+            prediction_loss = (
+                clean_loss - self.entropy_weight * entropy
+                + self.loss(adversarial_output["logits"], label) - self.entropy_weight * adversarial_entropy
+            )
+            importance_loss = importance_consistency_loss(
+                output["word_importance"], adversarial_output["word_importance"], substituted
+            )
+            output["loss"] = prediction_loss + self.importance_weight * importance_loss
+            self._average("flat_substituted", (substituted.sum() / text.mask.sum().clamp_min(1)).item())
+            self._average("flat_importance_loss", importance_loss.item())
+            self._average("flat_entropy", entropy.item())
+        return output
+
+    def _average(self, name: str, value: float) -> None:
+        self._averages.setdefault(name, Average())(value)
+
+    def get_metrics(self, reset: bool = False) -> Dict[str, float]:
+        metrics = super().get_metrics(reset)
+        metrics.update({name: average.get_metric(reset) for name, average in self._averages.items()})
+        if reset:  # training-only terms must not linger into validation's metrics
+            self._averages.clear()
+        return metrics

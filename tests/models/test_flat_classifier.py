@@ -1,0 +1,165 @@
+import json
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from allennlp.common.testing import ModelTestCase
+from allennlp.data import Batch
+from allennlp.nn import util
+
+from attention_perturb.models.flat_classifier import (
+    first_order_substitutions,
+    importance_consistency_loss,
+    mask_entropy,
+)
+from attention_perturb.modules.attention import masked_attention_weights
+from attention_perturb.substitutions.wordnet import WordNetSubstitutions
+
+CONFIG = "fixtures/sst_flat_tiny.jsonnet"
+
+
+def entropy(p):
+    return -(p * math.log(p) + (1 - p) * math.log(1 - p))
+
+
+def test_mask_entropy_is_the_mean_bernoulli_entropy_over_valid_words():
+    importance = torch.tensor([[0.5, 0.9, 0.0], [0.2, 0.0, 0.0]])
+    mask = torch.tensor([[True, True, False], [True, False, False]])
+    expected = (math.log(2) + entropy(0.9) + entropy(0.2)) / 3
+    assert mask_entropy(importance, mask).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_importance_consistency_sums_over_substituted_words_and_averages_over_pairs():
+    importance = torch.tensor([[0.2, 0.7, 0.4], [0.5, 0.5, 0.1]])
+    adversarial = torch.tensor([[0.6, 0.7, 0.1], [0.5, 0.9, 0.1]])
+    substituted = torch.tensor([[True, False, True], [False, True, False]])
+    assert importance_consistency_loss(importance, adversarial, substituted).item() == pytest.approx(
+        ((0.4 + 0.3) + 0.4) / 2
+    )
+
+
+def test_first_order_substitutions_by_hand():
+    # Words 1..4 in 2-d; word 1 has synonyms 2 and 3, word 4 has synonym 1, word 2 has none.
+    matrix = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [3.0, 0.0], [0.0, 0.0]])
+    table = torch.tensor([[0, 0], [2, 3], [0, 0], [0, 0], [1, 0]])
+    token_ids = torch.tensor([[1, 4, 2, 1], [4, 1, 0, 0]])
+    mask = token_ids > 0
+    embeddings = matrix[token_ids]
+    gradient = torch.tensor([
+        [[1.0, 0.0], [1.0, 0.0], [5.0, 5.0], [-1.0, 0.0]],
+        [[-1.0, 0.0], [0.0, 1.0], [9.0, 9.0], [9.0, 9.0]],
+    ])
+    # Gains (e_s - e_i)·g: instance 1: pos 0 -> word 3 (+2) over word 2 (-1+0=-1); pos 1 -> word 1 (+1);
+    # pos 2 none; pos 3: word 2 (+1) over word 3 (-2). Budget ⌈0.5·4⌉ = 2: positions 0 and 1.
+    # Instance 2: pos 0 -> word 1 gains -1 (never substituted); pos 1 -> word 2 (+1). Budget 1.
+    adversarial, substituted = first_order_substitutions(token_ids, embeddings, gradient, matrix, table, mask, 0.5)
+    assert substituted.tolist() == [[True, True, False, False], [False, True, False, False]]
+    assert adversarial.tolist() == [[3, 1, 2, 1], [4, 2, 0, 0]]
+
+
+class TestFlatClassifier(ModelTestCase):
+    @pytest.fixture(autouse=True)
+    def set_up(self, monkeypatch):
+        monkeypatch.setenv("METHOD", "vanilla")
+        self.set_up_model(CONFIG, "fixtures/sst/train.txt", seed=7)
+
+    def batch(self, size=16):
+        batch = Batch(self.instances[:size])
+        batch.index_instances(self.vocab)
+        return batch.as_tensor_dict()
+
+    def test_can_train_save_and_load(self):
+        self.ensure_model_can_train_save_and_load(
+            self.param_file, seed=7, overrides='{"data_loader.batch_sampler.shuffle": false}'
+        )
+
+    def test_adversarial_words_are_wordnet_synonyms_of_the_substituted_words(self):
+        model, batch = self.model, self.batch()
+        model.train()
+        text = model.embed(batch["tokens"])
+        loss = model.loss(model.masked_forward(text)["logits"], batch["label"])
+        adversarial, substituted = model.adversarial_text(text, loss)
+        assert substituted.any()
+        assert torch.equal(adversarial.token_ids[~substituted], text.token_ids[~substituted])
+        wordnet = WordNetSubstitutions()
+        for original, replacement in zip(text.token_ids[substituted].tolist(), adversarial.token_ids[substituted].tolist()):
+            original, replacement = (self.vocab.get_token_from_index(i, "tokens") for i in (original, replacement))
+            assert replacement in wordnet.synonyms(original), (original, replacement)
+        budget = torch.ceil(model.substitution_rate * text.mask.sum(1))
+        assert torch.all(substituted.sum(1) <= budget)
+
+    def test_training_loss_is_eq1_recomputed_from_the_raw_modules(self):
+        model, batch = self.model, self.batch()
+        model.train()
+        model.entropy_weight, model.importance_weight = 0.3, 0.7
+        torch.manual_seed(3)
+        output = model(**batch)
+
+        tokens, label = batch["tokens"], batch["label"]
+        mask = util.get_text_field_mask(tokens)
+        token_ids = util.get_token_ids_from_text_field_tensors(tokens)
+        target = (label == model._positive_index).float()
+        word_mask = model._word_mask
+        torch.manual_seed(3)
+
+        def loss_and_importance(embeddings):
+            logits = word_mask.output(torch.tanh(word_mask.hidden(embeddings)))
+            selection = torch.nn.functional.gumbel_softmax(logits, tau=word_mask.temperature)[..., 1]
+            states = model._encoder(embeddings * (selection * mask).unsqueeze(-1), mask)
+            weights = masked_attention_weights(model._attention.scores(states), mask)
+            prediction = model._decoder((weights.unsqueeze(-1) * states).sum(1)).squeeze(-1)
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(prediction, target)
+            return loss, torch.softmax(logits, -1)[..., 1] * mask
+
+        embeddings = model._text_field_embedder(tokens)
+        clean, importance = loss_and_importance(embeddings)
+        (gradient,) = torch.autograd.grad(clean, embeddings, retain_graph=True)
+        matrix = model.embedding_matrix()
+        adversarial_ids, substituted = first_order_substitutions(
+            token_ids, embeddings.detach(), gradient, matrix.detach(), model.synonym_table(), mask, model.substitution_rate
+        )
+        adversarial, adversarial_importance = loss_and_importance(matrix[adversarial_ids])
+
+        def mean_entropy(p):
+            h = -(p * p.clamp_min(1e-30).log() + (1 - p) * (1 - p).clamp_min(1e-30).log())
+            return (h * mask).sum() / mask.sum()
+
+        expected = (
+            clean - 0.3 * mean_entropy(importance) + adversarial - 0.3 * mean_entropy(adversarial_importance)
+            + 0.7 * ((importance - adversarial_importance).abs() * substituted).sum(1).mean()
+        )
+        torch.testing.assert_close(output["loss"], expected)
+        assert substituted.any()
+        metrics = model.get_metrics(reset=True)
+        assert 0 < metrics["flat_substituted"] <= model.substitution_rate + 1 / mask.sum(1).min().item()
+
+    def test_inference_multiplies_embeddings_by_the_importance(self):
+        model, batch = self.model, self.batch()
+        model.eval()
+        with torch.no_grad():
+            first, second = model(**batch)["probs"], model(**batch)["probs"]
+        torch.testing.assert_close(first, second)  # no sampling outside training
+
+
+def test_train_and_evaluate_through_the_cli(tmp_path):
+    environment = {**os.environ, "METHOD": "vanilla"}
+    run = tmp_path / "flat"
+    result = subprocess.run(
+        [sys.executable, "-m", "allennlp", "train", CONFIG, "-s", str(run)],
+        env=environment, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((run / "metrics.json").read_text())
+    for key in ("training_flat_substituted", "training_flat_importance_loss", "training_flat_entropy", "test_f1"):
+        assert key in metrics, key
+    output = tmp_path / "evaluation.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "allennlp", "evaluate", str(run / "model.tar.gz"), "fixtures/sst/test.txt",
+         "--output-file", str(output)],
+        env=environment, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert 0 <= json.loads(output.read_text())["accuracy"] <= 1

@@ -1,0 +1,1 @@
+(import 'lib/flat.libsonnet')((import 'lib/sst.libsonnet')('vanilla'))
