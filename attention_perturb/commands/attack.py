@@ -1,0 +1,99 @@
+import argparse
+import itertools
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Dict, Optional
+
+from allennlp.commands.subcommand import Subcommand
+from allennlp.common.checks import ConfigurationError
+from allennlp.models.archival import load_archive
+
+from attention_perturb.robustness.attack import AttackReport, attack_instances, attackable_model
+from attention_perturb.substitutions.wordnet import KINDS
+
+
+@Subcommand.register("attack")
+class Attack(Subcommand):
+    """`allennlp attack model.tar.gz data --kind synonym|antonym`: a greedy WordNet
+    word-substitution attack (PWWS for synonyms, BAT's one-word antonym attack) on an
+    `attention_classifier` archive. Prints after-attack accuracy, the attack success rate, mean
+    words changed and queries, and FLAT's interpretation consistency (Kendall τ, top-k
+    intersection) of attention and gradient importance between inputs and their adversarial
+    examples, as JSON; `--output-file` writes one JSON line per instance."""
+
+    def add_subparser(self, parser: argparse._SubParsersAction) -> argparse.ArgumentParser:
+        subparser = parser.add_parser(self.name, description=self.__doc__, help="Attack a classifier with WordNet substitutions.")
+        subparser.add_argument("archive_file", help="model.tar.gz of an attention_classifier")
+        subparser.add_argument("input_file", help="data in the format of the archive's dataset reader")
+        subparser.add_argument("--kind", required=True, choices=KINDS, help="synonym (oversensitivity) or antonym (undersensitivity)")
+        subparser.add_argument("--budget", type=positive_int, help="model queries per instance (default: no limit)")
+        subparser.add_argument("--max-instances", type=positive_int, help="attack only the first N instances")
+        subparser.add_argument("--max-candidates", type=positive_int, help="substitutes per word (default: all in the vocabulary)")
+        subparser.add_argument("--top-k", type=positive_int, default=5, help="k of the top-k intersection (FLAT: 5)")
+        subparser.add_argument("--batch-size", type=positive_int, default=256, help="sentences per forward pass")
+        subparser.add_argument("--output-file", help="JSON lines: tokens, adversarial tokens, changed positions, labels")
+        subparser.add_argument("--metrics-file", help="also write the metrics here as JSON")
+        subparser.add_argument("--cuda-device", type=int, default=-1)
+        subparser.set_defaults(func=attack_from_args)
+        return subparser
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def attack_file(
+    archive_file: str,
+    input_file: str,
+    kind: str,
+    budget: Optional[int] = None,
+    max_instances: Optional[int] = None,
+    max_candidates: Optional[int] = None,
+    top_k: int = 5,
+    batch_size: int = 256,
+    cuda_device: int = -1,
+) -> AttackReport:
+    if kind not in KINDS:
+        raise ConfigurationError(f"--kind: unknown attack kind {kind!r}; expected one of {', '.join(KINDS)}")
+    archive = load_archive(archive_file, cuda_device=cuda_device)
+    attackable_model(archive.model, archive_file)
+    instances = list(itertools.islice(archive.validation_dataset_reader.read(input_file), max_instances))
+    if not instances:
+        raise ConfigurationError(f"{input_file}: no instances to attack")
+    return attack_instances(
+        archive.model, instances, kind, budget, max_candidates=max_candidates, batch_size=batch_size,
+        top_k=top_k, source=archive_file,
+    )
+
+
+def write_atomically(path: str, text: str) -> None:
+    """Writes next to `path` and renames, so that an interrupted run leaves no half-written file."""
+    directory = Path(path).resolve().parent
+    handle, staging = tempfile.mkstemp(dir=directory, prefix=f".{Path(path).name}.")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as output:
+            output.write(text)
+        os.chmod(staging, 0o644)
+        os.replace(staging, path)
+    except BaseException:
+        Path(staging).unlink(missing_ok=True)
+        raise
+
+
+def attack_from_args(args: argparse.Namespace) -> Dict[str, float]:
+    report = attack_file(
+        args.archive_file, args.input_file, args.kind, args.budget, args.max_instances, args.max_candidates,
+        args.top_k, args.batch_size, args.cuda_device,
+    )
+    metrics = report.metrics()
+    if args.output_file:
+        write_atomically(args.output_file, "".join(json.dumps(record) + "\n" for record in report.records()))
+    if args.metrics_file:
+        write_atomically(args.metrics_file, json.dumps(metrics, indent=2) + "\n")
+    print(json.dumps(metrics, indent=2))
+    return metrics

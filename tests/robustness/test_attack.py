@@ -1,0 +1,226 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from allennlp.commands import main as allennlp_main
+from allennlp.commands.train import train_model
+from allennlp.common import Params
+from allennlp.common.checks import ConfigurationError
+from allennlp.models.archival import load_archive
+
+from attention_perturb.data.dataset_readers.sst import SstTreesReader
+from attention_perturb.robustness.attack import SKIPPED, SUCCEEDED, ModelQueries, attack_instances
+from attention_perturb.substitutions import WordNetSubstitutions
+from tests.conftest import REPO_ROOT
+
+DATA = "fixtures/sst/train.txt"
+
+
+@pytest.fixture(scope="module")
+def wordnet():
+    return WordNetSubstitutions()
+
+
+def substitutes_of_training_words(wordnet):
+    """Some WordNet substitutes of the fixture's words, added to the vocabulary (with random
+    embeddings, like every word of the tiny config) so that the attacks have candidates."""
+    words = {token.text for instance in SstTreesReader().read(DATA) for token in instance["tokens"].tokens}
+    return sorted({s for word in words for kind in ("synonym", "antonym") for s in wordnet.substitutes(word, kind)[:2]})
+
+
+@pytest.fixture(scope="module")
+def archive_file(tmp_path_factory, wordnet):
+    """The tiny SST classifier, trained for a few epochs on the training fixture it is attacked on
+    (so that most of those instances are classified correctly)."""
+    config = Params.from_file(
+        str(REPO_ROOT / "fixtures/sst_tiny.jsonnet"),
+        json.dumps({
+            "vocabulary": {"tokens_to_add": {"tokens": substitutes_of_training_words(wordnet)}},
+            "trainer": {"num_epochs": 3, "optimizer": {"lr": 0.02}},
+            "validation_data_path": None, "test_data_path": None, "evaluate_on_test": False,
+        }),
+        ext_vars={"METHOD": "vanilla"},
+    )
+    directory = tmp_path_factory.mktemp("attacked")
+    train_model(config, str(directory))
+    return str(directory / "model.tar.gz")
+
+
+@pytest.fixture(scope="module")
+def archive(archive_file):
+    return load_archive(archive_file)
+
+
+@pytest.fixture(scope="module")
+def instances(archive):
+    return list(archive.dataset_reader.read(DATA))
+
+
+@pytest.fixture(scope="module")
+def reports(archive, instances, wordnet):
+    """Unlimited synonym and antonym attacks on the training fixture."""
+    return {kind: attack_instances(archive.model, instances, kind, substitutions=wordnet) for kind in ("synonym", "antonym")}
+
+
+def rescored_predictions(model, sequences):
+    queries = ModelQueries(model, "tokens", "tokens")
+    return queries(sequences).argmax(-1).tolist()
+
+
+def check_results(report, model, wordnet, kind):
+    vocab = model.vocab
+    substitutes = wordnet.synonyms if kind == "synonym" else wordnet.antonyms
+    attacked = [r for r in report.results if r.status != SKIPPED]
+    # Each result's predictions are what the model says on its original and adversarial text.
+    assert [r.original_prediction for r in report.results] == rescored_predictions(model, [r.token_ids for r in report.results])
+    assert [r.adversarial_prediction for r in report.results] == rescored_predictions(
+        model, [r.adversarial_ids for r in report.results]
+    )
+    for result in report.results:
+        assert len(result.adversarial_ids) == len(result.token_ids) == len(result.words)
+        differing = [i for i, (a, b) in enumerate(zip(result.token_ids, result.adversarial_ids)) if a != b]
+        assert differing == result.changed_positions
+        for position in result.changed_positions:
+            new = result.adversarial_words[position]
+            assert new == vocab.get_token_from_index(result.adversarial_ids[position], "tokens")
+            assert new in substitutes(result.words[position])
+            assert result.adversarial_ids[position] not in (0, 1)  # never padding or OOV
+        assert [w for i, w in enumerate(result.adversarial_words) if i not in differing] == [
+            w for i, w in enumerate(result.words) if i not in differing
+        ]
+        if result.status == SKIPPED:
+            assert result.original_prediction != result.label and not result.changed_positions
+    metrics = report.metrics()
+    succeeded = [r for r in attacked if r.status == SUCCEEDED]
+    assert metrics["after_attack_accuracy"] <= metrics["clean_accuracy"]
+    assert metrics["clean_accuracy"] == len(attacked) / len(report.results)
+    assert metrics["after_attack_accuracy"] == pytest.approx((len(attacked) - len(succeeded)) / len(report.results))
+    assert metrics[f"{kind}_attack_success_rate"] == pytest.approx(len(succeeded) / len(attacked))
+    # Every query is counted: the model scored exactly the sentences the results account for.
+    assert report.model_queries == sum(r.queries for r in report.results)
+    return attacked, succeeded
+
+
+def test_synonym_attack_flips_predictions_with_wordnet_synonyms_only(archive, instances, wordnet, reports):
+    report = reports["synonym"]
+    attacked, succeeded = check_results(report, archive.model, wordnet, "synonym")
+    assert len(attacked) > len(instances) / 2 and succeeded, report.metrics()
+    for result in attacked:
+        # Success means the prediction left the gold label; failure that it never did.
+        assert (result.adversarial_prediction != result.label) == (result.status == SUCCEEDED)
+    assert report.metrics()["after_attack_accuracy"] < report.metrics()["clean_accuracy"]
+
+
+def test_antonym_attack_changes_one_word_and_keeps_the_prediction(archive, wordnet, reports):
+    report = reports["antonym"]
+    attacked, succeeded = check_results(report, archive.model, wordnet, "antonym")
+    assert succeeded
+    for result in succeeded:
+        assert result.words_changed == 1
+        assert result.adversarial_prediction == result.original_prediction == result.label
+    for result in attacked:
+        if result.status != SUCCEEDED and result.changed_positions:
+            assert result.adversarial_prediction != result.label  # every antonym tried changed it
+
+
+@pytest.mark.parametrize("kind", ["synonym", "antonym"])
+def test_the_query_budget_is_respected(archive, instances, wordnet, reports, kind):
+    assert max(r.queries for r in reports[kind].results) > 6
+    report = attack_instances(archive.model, instances, kind, budget=6, substitutions=wordnet)
+    check_results(report, archive.model, wordnet, kind)
+    assert max(r.queries for r in report.results) == 6
+    # One query only scores the clean input: nothing can succeed.
+    report = attack_instances(archive.model, instances, kind, budget=1, substitutions=wordnet)
+    assert report.model_queries == len(instances) and not any(r.changed_positions for r in report.results)
+
+
+def test_interpretation_consistency_is_reported_for_each_changed_pair(reports):
+    report = reports["synonym"]
+    pairs = [r for r in report.results if r.changed_positions]
+    assert pairs
+    metrics = report.metrics()
+    for name in ("attention", "gradient"):
+        for measure in ("kendall_tau", "top5_intersection"):
+            assert -1 <= metrics[f"{name}_{measure}"] <= 1
+    intersections = [r.consistency["attention_top5_intersection"] for r in pairs]
+    assert metrics["attention_top5_intersection"] == pytest.approx(sum(intersections) / len(intersections))
+    assert all(r.consistency == {} for r in report.results if not r.changed_positions)
+
+
+def test_bad_arguments(archive, instances):
+    with pytest.raises(ConfigurationError, match="unknown attack kind 'hyponym'"):
+        attack_instances(archive.model, instances, "hyponym")
+    with pytest.raises(ConfigurationError, match="query budget must be >= 1"):
+        attack_instances(archive.model, instances, "synonym", budget=0)
+    with pytest.raises(ConfigurationError, match="no instances to attack"):
+        attack_instances(archive.model, [], "synonym")
+
+
+def run_cli(*args):
+    return subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "allennlp"), *args],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+    )
+
+
+def test_cli_writes_adversarial_examples_and_metrics(archive_file, tmp_path, wordnet):
+    output = tmp_path / "adversarial.jsonl"
+    result = run_cli("attack", archive_file, DATA, "--kind", "synonym", "--budget", "40", "--output-file", str(output))
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads(result.stdout[result.stdout.index("{"):])
+    records = [json.loads(line) for line in output.read_text().splitlines()]
+    assert metrics["instances"] == len(records) == 40
+    assert metrics["max_queries"] <= 40
+    assert metrics["succeeded"] == sum(r["status"] == SUCCEEDED for r in records) > 0
+    for record in records:
+        assert record["queries"] <= 40
+        assert [i for i, (a, b) in enumerate(zip(record["tokens"], record["adversarial_tokens"])) if a != b] == record[
+            "changed_positions"
+        ]
+        for position, original, substitute in record["substitutions"]:
+            assert substitute in wordnet.synonyms(original)
+        if record["status"] == SUCCEEDED:
+            assert record["adversarial_prediction"] != record["label"]
+
+
+def allennlp_in_process(monkeypatch, *args):
+    """allennlp's own `main`, in this process (a subprocess costs seconds of imports)."""
+    monkeypatch.setattr(sys, "argv", ["allennlp", *args])
+    allennlp_main(prog="allennlp")
+
+
+def test_cli_rejects_an_unknown_kind(archive_file, monkeypatch, capsys):
+    with pytest.raises(SystemExit) as exit:
+        allennlp_in_process(monkeypatch, "attack", archive_file, DATA, "--kind", "hyponym")
+    assert exit.value.code == 2
+    assert "argument --kind: invalid choice: 'hyponym'" in capsys.readouterr().err
+
+
+def test_cli_rejects_an_empty_data_file(archive_file, tmp_path, monkeypatch):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    output = tmp_path / "out.jsonl"
+    with pytest.raises(ConfigurationError, match=f"{empty}: no instances to attack"):
+        allennlp_in_process(monkeypatch, "attack", archive_file, str(empty), "--kind", "synonym", "--output-file", str(output))
+    assert not output.exists()
+
+
+def test_cli_rejects_a_model_without_attention(tmp_path, monkeypatch):
+    config = Params({
+        "dataset_reader": {"type": "sst_trees"},
+        "train_data_path": DATA,
+        "model": {
+            "type": "basic_classifier",
+            "text_field_embedder": {"token_embedders": {"tokens": {"type": "embedding", "embedding_dim": 4}}},
+            "seq2vec_encoder": {"type": "boe", "embedding_dim": 4},
+        },
+        "data_loader": {"batch_size": 16},
+        "trainer": {"num_epochs": 1, "optimizer": "adam", "cuda_device": -1},
+    })
+    train_model(config, str(tmp_path / "boe"))
+    archive = str(tmp_path / "boe" / "model.tar.gz")
+    with pytest.raises(ConfigurationError, match="the attack needs an attention_classifier model .* holds BasicClassifier"):
+        allennlp_in_process(monkeypatch, "attack", archive, DATA, "--kind", "antonym")
