@@ -1,0 +1,49 @@
+"""`allennlp make-dataset`, then `train` with a shipped config and `evaluate`, through the CLI."""
+import json
+import subprocess
+import sys
+
+ALLENNLP = [sys.executable, "-m", "allennlp"]
+
+
+def allennlp(*args):
+    result = subprocess.run([*ALLENNLP, *args], capture_output=True, text=True, timeout=300)
+    if result.returncode != 0:
+        raise AssertionError(f"allennlp {' '.join(args)} failed:\n{result.stderr[-3000:]}")
+    return result
+
+
+def test_make_dataset_then_train_and_evaluate_the_shipped_cnn_config(tmp_path):
+    data, run = tmp_path / "cnn", tmp_path / "run"
+    made = allennlp("make-dataset", "cnn", "fixtures/cnn", "-o", str(data))
+    assert f"wrote {data}: train 12, validation 4, test 4" in made.stdout
+    # The paper's config (training_configs/lib/cnn.libsonnet) with tiny dimensions and random vectors.
+    tiny = {
+        "embedding_dim": 8, "pretrained_file": None,  # of the tokens embedder
+        "input_size": 8, "hidden_size": 4,  # of both encoders
+        "input_dim": 8, "hidden_dim": 5, "query_dim": 8,  # of the attention
+    }
+    overrides = {
+        "train_data_path": str(data / "train.jsonl"),
+        "validation_data_path": str(data / "validation.jsonl"),
+        "test_data_path": str(data / "test.jsonl"),
+        "vocabulary.min_count.tokens": 1,
+        **{f"model.text_field_embedder.token_embedders.tokens.{key}": tiny[key] for key in ("embedding_dim", "pretrained_file")},
+        **{f"model.{encoder}.{key}": tiny[key] for encoder in ("passage_encoder", "question_encoder")
+           for key in ("input_size", "hidden_size")},
+        **{f"model.attention.{key}": tiny[key] for key in ("input_dim", "hidden_dim", "query_dim")},
+        "model.decoder_hidden": 6,
+        "data_loader.batch_sampler.batch_size": 4,
+        "trainer.num_epochs": 2,
+    }
+    allennlp("train", "training_configs/cnn_attention_iat.jsonnet", "-s", str(run), "-o", json.dumps(overrides))
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert {"best_validation_accuracy", "test_accuracy", "test_micro_f1", "training_adversarial_loss"} <= set(metrics)
+    labels = (run / "vocabulary" / "labels.txt").read_text().split()
+    assert len(labels) == 1000 and labels[0].startswith("@entity")
+
+    output = tmp_path / "evaluated.json"
+    allennlp("evaluate", str(run / "model.tar.gz"), str(data / "test.jsonl"), "--output-file", str(output))
+    evaluated = json.loads(output.read_text())
+    assert 0.0 <= evaluated["accuracy"] <= 1.0
+    assert evaluated["accuracy"] == metrics["test_accuracy"]
