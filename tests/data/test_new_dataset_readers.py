@@ -180,3 +180,13 @@ def test_cnn_answer_that_is_not_an_entity_is_an_error_or_skipped(tmp_path):
         list(CnnReader().read(str(test_files[2])))
     sizes = make_dataset("cnn", str(raw), str(tmp_path / "out"), skip_invalid=True)
     assert sizes == {"train": 12, "validation": 4, "test": 2}
+
+
+def test_cnn_truncated_jsonl_line_names_file_and_line(tmp_path):
+    path = tmp_path / "train.jsonl"
+    path.write_text('{"passage": "@entity1 met @entity2", "question": "@placeholder met @entity2", "label": "@entity1"}\n'
+                    '{"passage": "@entity1 met @entity2", "question": "@placeh')
+    with pytest.raises(DatasetFormatError, match="train.jsonl:2: malformed JSON"):
+        list(CnnReader().read(str(path)))
+    lenient = CnnReader(skip_invalid=True)
+    assert [i["label"].label for i in lenient.read(str(path))] == ["@entity1"] and lenient.skipped == 1
