@@ -2,6 +2,9 @@
 import json
 import subprocess
 import sys
+from collections import Counter
+
+from attention_perturb.data.tokenizers import JainWallaceTokenizer
 
 ALLENNLP = [sys.executable, "-m", "allennlp"]
 
@@ -47,3 +50,36 @@ def test_make_dataset_then_train_and_evaluate_the_shipped_cnn_config(tmp_path):
     evaluated = json.loads(output.read_text())
     assert 0.0 <= evaluated["accuracy"] <= 1.0
     assert evaluated["accuracy"] == metrics["test_accuracy"]
+
+
+def test_shipped_agnews_config_trains_on_made_splits_in_process(tmp_path):
+    from allennlp.commands.train import train_model_from_file
+
+    from attention_perturb.commands.make_dataset import make_dataset
+
+    data = tmp_path / "agnews"
+    make_dataset("agnews", "fixtures/agnews", str(data))
+    overrides = {
+        "train_data_path": str(data / "train.jsonl"),
+        "validation_data_path": str(data / "validation.jsonl"),
+        "test_data_path": str(data / "test.jsonl"),
+        "model.text_field_embedder.token_embedders.tokens.embedding_dim": 8,
+        "model.text_field_embedder.token_embedders.tokens.pretrained_file": None,
+        "model.encoder.input_size": 8,
+        "model.encoder.hidden_size": 4,
+        "model.attention.input_dim": 8,
+        "model.attention.hidden_dim": 5,
+        "trainer.num_epochs": 1,
+    }
+    model = train_model_from_file(
+        "training_configs/agnews_word_at.jsonnet", str(tmp_path / "run"), overrides=json.dumps(overrides)
+    )
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert {"test_f1", "test_accuracy", "best_validation_f1"} <= set(metrics)
+    assert sorted(model.vocab.get_token_to_index_vocabulary("labels")) == ["negative", "positive"]
+    # min_count 5 of the config: exactly the words seen at least 5 times in train are known.
+    tokenizer = JainWallaceTokenizer()
+    counts = Counter(t.text for line in open(data / "train.jsonl") for t in tokenizer.tokenize(json.loads(line)["text"]))
+    known = set(model.vocab.get_token_to_index_vocabulary("tokens")) - {"@@PADDING@@", "@@UNKNOWN@@"}
+    assert known == {word for word, count in counts.items() if count >= 5}
+    assert min(counts.values()) < 5 and "qq" in known
