@@ -1,12 +1,13 @@
 import functools
 import warnings
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Collection, Dict, List, Optional
 
 import nltk
 import torch
 from allennlp.data import Vocabulary
 from nltk.corpus.reader.wordnet import WordNetCorpusReader
+from spacy.lang.en.stop_words import STOP_WORDS
 
 # `make install` copies Debian's WordNet 3.0 here (no nltk download), so no NLTK_DATA is needed.
 NLTK_DATA = Path(__file__).resolve().parents[2] / ".venv" / "nltk_data"
@@ -48,14 +49,20 @@ class WordNetSubstitutions:
     substitutes come from the senses of that part of speech only, most frequent sense first.
     Antonyms are WordNet's direct ones, then for satellite adjectives the indirect ones of their
     head. Substitutes are lemmas, so an inflected word gets uninflected ones ("films" -> "movie").
+    Stop words neither get nor are substitutes (as in TextAttack's PWWS): WordNet would otherwise
+    offer "is" -> "live" (be, live) or "has" -> "lack".
 
     # Parameters
 
     wordnet : `WordNetCorpusReader`, optional (default = the one `make install` lays out)
+    stopwords : `Collection[str]`, optional (default = spaCy's English stop words)
     """
 
-    def __init__(self, wordnet: Optional[WordNetCorpusReader] = None) -> None:
+    def __init__(
+        self, wordnet: Optional[WordNetCorpusReader] = None, stopwords: Optional[Collection[str]] = None
+    ) -> None:
         self._wordnet = wordnet or shared_wordnet()
+        self._stopwords = frozenset(STOP_WORDS if stopwords is None else stopwords)
         self._candidates = functools.lru_cache(maxsize=None)(self._uncached_candidates)
 
     def synonyms(self, word: str, pos: Optional[str] = None) -> List[str]:
@@ -92,6 +99,8 @@ class WordNetSubstitutions:
     def _uncached_candidates(self, word: str, pos: Optional[str], kind: str) -> tuple:
         if pos is not None and _coarse(pos) not in PARTS_OF_SPEECH:
             raise ValueError(f"unknown WordNet part of speech {pos!r}; expected one of a, s, v, n, r")
+        if word in self._stopwords:
+            return ()
         own_pos = _coarse(pos) if pos is not None else self.part_of_speech(word)
         if own_pos is None:
             return ()
@@ -111,7 +120,7 @@ class WordNetSubstitutions:
         found: List[str] = []
         for lemma in lemmas:
             name = lemma.name().lower()
-            if "_" not in name and name not in excluded and name not in found:
+            if "_" not in name and name not in excluded and name not in self._stopwords and name not in found:
                 found.append(name)
         return tuple(found)
 

@@ -42,6 +42,13 @@ def test_substitutes_are_single_lowercase_words_without_the_word_itself(wordnet)
             assert all(s == s.lower() and "_" not in s and " " not in s for s in substitutes)
 
 
+def test_stop_words_neither_get_nor_are_substitutes(wordnet):
+    everything = WordNetSubstitutions(stopwords=())
+    assert "live" in everything.synonyms("is") and everything.antonyms("has") == ["lack"]
+    assert wordnet.synonyms("is") == [] and wordnet.antonyms("never") == []
+    assert "well" in everything.synonyms("good") and "well" not in wordnet.synonyms("good")
+
+
 def test_part_of_speech_is_the_most_frequent_one(wordnet):
     assert wordnet.part_of_speech("good") == "a"
     assert wordnet.part_of_speech("film") == "n"
