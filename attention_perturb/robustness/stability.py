@@ -1,0 +1,240 @@
+"""
+SEAT's stability measures (Hu et al. 2023, "Experiments"): how much a model's attention (JSD)
+and prediction (TVD) move under (a) Gaussian noise on the word embeddings, (b) substituting
+words by WordNet synonyms, (c) retraining with another random seed; plus ERASER's
+comprehensiveness and sufficiency of the attention's top-k tokens (`faithfulness`).
+"""
+import math
+import random
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+from allennlp.common.checks import ConfigurationError
+from allennlp.data import Batch, Instance
+from allennlp.data.fields import TextField
+from allennlp.models import Model
+from allennlp.nn import util
+
+from attention_perturb.models.attention_classifier import AttentionClassifier
+from attention_perturb.robustness.faithfulness import comprehensiveness_and_sufficiency
+from attention_perturb.substitutions.wordnet import WordNetSubstitutions
+
+
+def jensen_shannon_divergence(first: torch.Tensor, second: torch.Tensor, mask: torch.BoolTensor) -> torch.Tensor:
+    """Per-instance JSD (natural log, so at most ln 2) of two (batch, length) distributions over
+    the valid positions: ½ KL(p ‖ m) + ½ KL(q ‖ m) with m = ½ (p + q)."""
+    first, second = first * mask, second * mask
+    middle = (first + second) / 2
+
+    def kl_to_middle(values: torch.Tensor) -> torch.Tensor:
+        ratio = values / middle.clamp_min(torch.finfo(values.dtype).tiny)
+        return torch.where(values > 0, values * ratio.clamp_min(torch.finfo(values.dtype).tiny).log(), 0.0).sum(1)
+
+    return (kl_to_middle(first) + kl_to_middle(second)) / 2
+
+
+def total_variation_distance(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+    """Per-instance TVD of two (batch, classes) prediction distributions: ½ Σ_c |p_c − q_c|."""
+    return (first - second).abs().sum(-1) / 2
+
+
+def attention_model(model: Model, source: str = "model") -> AttentionClassifier:
+    """The model itself, or a one-line error: the measures need a model with one attended text."""
+    if not isinstance(model, AttentionClassifier):
+        raise ConfigurationError(
+            f"{source}: stability needs an attention model (attention_classifier, seat_classifier, "
+            f"flat_classifier); this archive holds a {type(model).__name__}, which has no attention"
+        )
+    return model
+
+
+class AttentionRunner:
+    """Runs a model's stages in eval mode on token ids (0 = padding): attention weights and class
+    probabilities, optionally with Gaussian noise added to the word embeddings."""
+
+    def __init__(self, model: AttentionClassifier, indexer: str, key: str) -> None:
+        self.model = model
+        self.indexer, self.key = indexer, key
+        self.device = next(model.parameters()).device
+
+    def __call__(
+        self, token_ids: torch.LongTensor, noise_std: float = 0.0, generator: Optional[torch.Generator] = None
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        tokens = {self.indexer: {self.key: token_ids.to(self.device)}}
+        with torch.no_grad():
+            embedded = self.model.embed(tokens)
+            if noise_std > 0:
+                noise = torch.randn(embedded.embeddings.shape, generator=generator).to(self.device)
+                embedded = embedded._replace(
+                    embeddings=embedded.embeddings + noise_std * noise * embedded.mask.unsqueeze(-1)
+                )
+            output = self.model.objective({"tokens": embedded}, None)
+        return output["attention"].cpu(), self.model.probabilities(output["logits"]).cpu()
+
+    def probabilities(self, token_ids: torch.LongTensor) -> torch.Tensor:
+        return self(token_ids)[1]
+
+
+def indexed_batches(
+    model: AttentionClassifier, instances: Sequence[Instance], batch_size: int, source: str
+) -> Tuple[str, str, List[Dict]]:
+    """The instances indexed with the model's vocabulary, `batch_size` at a time, as tensor dicts;
+    also the name of the single-id indexer and its key."""
+    batches = []
+    for start in range(0, len(instances), batch_size):
+        chunk = list(instances[start : start + batch_size])
+        for instance in chunk:
+            if not isinstance(instance.fields.get("tokens"), TextField):
+                raise ConfigurationError(f"{source}: instances need a `tokens` text field")
+        batch = Batch(chunk)
+        batch.index_instances(model.vocab)
+        batches.append(batch.as_tensor_dict())
+    tokens = batches[0]["tokens"]
+    if len(tokens) != 1 or len(next(iter(tokens.values()))) != 1:
+        raise ConfigurationError(f"{source}: stability needs one single-id token indexer, got {sorted(tokens)}")
+    indexer = next(iter(tokens))
+    return indexer, next(iter(tokens[indexer])), batches
+
+
+class SynonymSubstitution:
+    """
+    SEAT's word perturbation: `words` random positions of a sentence (among those with a
+    synonym) replaced by a synonym. The synonym is the word's first in-vocabulary WordNet synonym
+    (most frequent sense first), which does not depend on the model, so every method of a
+    comparison sees the same perturbed sentences.
+    """
+
+    def __init__(self, model: AttentionClassifier, words: int, seed: int, substitutions: Optional[WordNetSubstitutions] = None):
+        self.vocab, self.namespace = model.vocab, model._namespace
+        self.words = words
+        self.random = random.Random(seed)
+        self.substitutions = substitutions or WordNetSubstitutions()
+        token_to_index = self.vocab.get_token_to_index_vocabulary(self.namespace)
+        self.token_to_index = token_to_index
+        self.excluded = {0, token_to_index.get(self.vocab._oov_token, 0)}
+        self._synonym: Dict[int, Optional[int]] = {}
+
+    def synonym(self, token_id: int) -> Optional[int]:
+        if token_id not in self._synonym:
+            found = None
+            if token_id not in self.excluded:
+                word = self.vocab.get_token_from_index(token_id, self.namespace)
+                for candidate in self.substitutions.synonyms(word):
+                    index = self.token_to_index.get(candidate, 0)
+                    if index not in self.excluded and index != token_id:
+                        found = index
+                        break
+            self._synonym[token_id] = found
+        return self._synonym[token_id]
+
+    def __call__(self, token_ids: torch.LongTensor) -> Tuple[torch.LongTensor, torch.BoolTensor]:
+        """Perturbed ids, and which rows got at least one substitution."""
+        perturbed = token_ids.clone()
+        changed = torch.zeros(len(token_ids), dtype=torch.bool)
+        for row, ids in enumerate(token_ids.tolist()):
+            positions = [i for i, token_id in enumerate(ids) if self.synonym(token_id) is not None]
+            for position in self.random.sample(positions, min(self.words, len(positions))):
+                perturbed[row, position] = self.synonym(ids[position])
+                changed[row] = True
+        return perturbed, changed
+
+
+class MeanAccumulator:
+    def __init__(self) -> None:
+        self.sums: Dict[str, float] = {}
+        self.counts: Dict[str, int] = {}
+
+    def add(self, name: str, values: torch.Tensor) -> None:
+        self.sums[name] = self.sums.get(name, 0.0) + float(values.double().sum())
+        self.counts[name] = self.counts.get(name, 0) + values.numel()
+
+    def means(self) -> Dict[str, float]:
+        return {name: self.sums[name] / self.counts[name] if self.counts[name] else math.nan for name in self.sums}
+
+
+def stability_report(
+    model: Model,
+    instances: Sequence[Instance],
+    noise_std: float = 0.01,
+    synonym_words: int = 1,
+    second_model: Optional[Model] = None,
+    second_instances: Optional[Sequence[Instance]] = None,
+    top_k: int = 5,
+    batch_size: int = 64,
+    seed: int = 0,
+    substitutions: Optional[WordNetSubstitutions] = None,
+    source: str = "model",
+) -> Dict[str, float]:
+    """
+    SEAT's stability and ERASER's faithfulness of `model`'s attention on `instances`, as means over
+    instances:
+
+    - `noise_jsd`, `noise_tvd`: attention JSD and prediction TVD between each input and its
+      word embeddings plus N(0, noise_std²) noise (SEAT's embedding perturbation);
+    - `synonym_jsd`, `synonym_tvd`: the same with `synonym_words` words replaced by a synonym,
+      over the `synonym_instances` inputs that have a substitutable word (SEAT's word perturbation);
+    - `seed_jsd`, `seed_tvd`: between `model` and `second_model` (another random seed) on the
+      same inputs, when given (`second_instances` read with its own dataset reader);
+    - `comprehensiveness`, `sufficiency` of the top-k attended tokens (ERASER);
+    - `accuracy` when the instances have labels; `instances`.
+
+    Noise and substituted positions come from `seed`, so models compared on the same data see
+    the same perturbations.
+    """
+    model = attention_model(model, source)
+    if not instances:
+        raise ConfigurationError(f"{source}: no instances to measure")
+    if not math.isfinite(noise_std) or noise_std < 0:
+        raise ConfigurationError(f"--noise-std must be a finite number >= 0, got {noise_std!r}")
+    if top_k < 1 or synonym_words < 1:
+        raise ConfigurationError("--top-k and --synonym-words must be >= 1")
+    model.eval()
+    indexer, key, batches = indexed_batches(model, instances, batch_size, source)
+    run = AttentionRunner(model, indexer, key)
+    second_batches = None
+    if second_model is not None:
+        second_model = attention_model(second_model, "--second-archive")
+        second_model.eval()
+        if second_instances is None or len(second_instances) != len(instances):
+            raise ConfigurationError("--second-archive: its reader gives a different number of instances")
+        second_indexer, second_key, second_batches = indexed_batches(second_model, second_instances, batch_size, "--second-archive")
+        second_run = AttentionRunner(second_model, second_indexer, second_key)
+    substitute = SynonymSubstitution(model, synonym_words, seed, substitutions)
+    generator = torch.Generator().manual_seed(seed)
+    means = MeanAccumulator()
+    for number, batch in enumerate(batches):
+        token_ids = util.get_token_ids_from_text_field_tensors(batch["tokens"]).cpu()
+        mask = token_ids > 0
+        attention, probabilities = run(token_ids)
+        if "label" in batch:
+            means.add("accuracy", (probabilities.argmax(-1) == batch["label"].cpu()).float())
+
+        noisy_attention, noisy_probabilities = run(token_ids, noise_std, generator)
+        means.add("noise_jsd", jensen_shannon_divergence(attention, noisy_attention, mask))
+        means.add("noise_tvd", total_variation_distance(probabilities, noisy_probabilities))
+
+        perturbed, changed = substitute(token_ids)
+        means.add("synonym_jsd", torch.zeros(0))
+        means.add("synonym_tvd", torch.zeros(0))
+        if changed.any():
+            synonym_attention, synonym_probabilities = run(perturbed[changed])
+            means.add("synonym_jsd", jensen_shannon_divergence(attention[changed], synonym_attention, mask[changed]))
+            means.add("synonym_tvd", total_variation_distance(probabilities[changed], synonym_probabilities))
+
+        if second_batches is not None:
+            second_ids = util.get_token_ids_from_text_field_tensors(second_batches[number]["tokens"]).cpu()
+            if not torch.equal(second_ids > 0, mask):
+                raise ConfigurationError("--second-archive: its reader tokenizes the data differently")
+            second_attention, second_probabilities = second_run(second_ids)
+            means.add("seed_jsd", jensen_shannon_divergence(attention, second_attention, mask))
+            means.add("seed_tvd", total_variation_distance(probabilities, second_probabilities))
+
+        comprehensiveness, sufficiency = comprehensiveness_and_sufficiency(
+            run.probabilities, token_ids, mask, attention, probabilities, top_k
+        )
+        means.add("comprehensiveness", comprehensiveness)
+        means.add("sufficiency", sufficiency)
+    report = means.means()
+    report["synonym_instances"] = float(means.counts["synonym_jsd"])
+    report["instances"] = float(len(instances))
+    return report

@@ -1,0 +1,133 @@
+import math
+
+import pytest
+import torch
+from allennlp.common.checks import ConfigurationError
+from allennlp.models.archival import load_archive
+from allennlp.nn import util
+from scipy.spatial.distance import jensenshannon
+
+from attention_perturb.robustness.faithfulness import attention_rationale, comprehensiveness_and_sufficiency, erase
+from attention_perturb.robustness.stability import (
+    AttentionRunner,
+    SynonymSubstitution,
+    indexed_batches,
+    jensen_shannon_divergence,
+    stability_report,
+    total_variation_distance,
+)
+from attention_perturb.substitutions.wordnet import WordNetSubstitutions
+from tests.archives import archive_without_attention, second_seed_archive, vanilla_archive  # noqa: F401
+
+DATA = "fixtures/sst/test.txt"
+
+
+def test_jensen_shannon_divergence_by_hand_and_against_scipy():
+    first = torch.tensor([[0.5, 0.5, 0.0, 0.0], [0.2, 0.3, 0.5, 0.0], [1.0, 0.0, 0.0, 0.0]])
+    second = torch.tensor([[1.0, 0.0, 0.0, 0.0], [0.2, 0.3, 0.5, 0.0], [0.0, 1.0, 0.0, 0.0]])
+    mask = torch.tensor([[True, True, True, False], [True, True, True, False], [True, True, False, False]])
+    by_hand = 0.5 * (0.5 * math.log(0.5 / 0.75) + 0.5 * math.log(0.5 / 0.25)) + 0.5 * math.log(1 / 0.75)
+    divergence = jensen_shannon_divergence(first, second, mask)
+    torch.testing.assert_close(divergence, torch.tensor([by_hand, 0.0, math.log(2)]))
+    for row in range(3):
+        assert divergence[row].item() == pytest.approx(jensenshannon(first[row], second[row]) ** 2, abs=1e-6)
+
+
+def test_total_variation_distance_by_hand():
+    torch.testing.assert_close(
+        total_variation_distance(torch.tensor([[0.2, 0.8], [0.5, 0.5]]), torch.tensor([[0.6, 0.4], [0.5, 0.5]])),
+        torch.tensor([0.4, 0.0]),
+    )
+
+
+def test_rationale_and_erasure():
+    attention = torch.tensor([[0.1, 0.5, 0.4, 0.0], [0.7, 0.3, 0.0, 0.0]])
+    mask = torch.tensor([[True, True, True, False], [True, True, False, False]])
+    assert attention_rationale(attention, mask, 2).tolist() == [[False, True, True, False], [True, True, False, False]]
+    # Erasing the rationale always leaves a token: k is capped at the length minus one.
+    assert attention_rationale(attention, mask, 5, keep_one_out=True).tolist() == [
+        [False, True, True, False], [True, False, False, False]]
+    ids = torch.tensor([[5, 6, 7, 0], [8, 9, 0, 0]])
+    assert erase(ids, torch.tensor([[True, False, True, False], [False, True, False, False]])).tolist() == [[5, 7], [9, 0]]
+
+
+def test_comprehensiveness_and_sufficiency_by_hand():
+    weights = {0: 0.0, 5: 1.0, 6: 2.0, 7: -0.5}
+
+    def predict(ids):
+        positive = torch.sigmoid(torch.tensor([sum(weights[i] for i in row) for row in ids.tolist()]))
+        return torch.stack([1 - positive, positive], -1)
+
+    ids = torch.tensor([[5, 6, 7]])
+    mask = ids > 0
+    attention = torch.tensor([[0.2, 0.5, 0.3]])
+    comprehensiveness, sufficiency = comprehensiveness_and_sufficiency(predict, ids, mask, attention, predict(ids), k=1)
+    sigmoid = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
+    # Predicted class 1 (σ(2.5) > ½); rationale = {6}; x \ r = [5, 7]; r = [6].
+    assert comprehensiveness.item() == pytest.approx(sigmoid(2.5) - sigmoid(0.5), abs=1e-6)
+    assert sufficiency.item() == pytest.approx(sigmoid(2.5) - sigmoid(2.0), abs=1e-6)
+
+
+@pytest.fixture(scope="module")
+def vanilla(vanilla_archive):  # noqa: F811
+    archive = load_archive(vanilla_archive)
+    return archive.model.eval(), list(archive.validation_dataset_reader.read(DATA))
+
+
+def test_synonym_substitution_uses_the_first_in_vocabulary_wordnet_synonym(vanilla):
+    model, instances = vanilla
+    _, _, (batch,) = indexed_batches(model, instances, 64, "test")
+    ids = util.get_token_ids_from_text_field_tensors(batch["tokens"])
+    perturbed, changed = SynonymSubstitution(model, words=2, seed=1)(ids)
+    assert changed.any()
+    wordnet, vocab = WordNetSubstitutions(), model.vocab
+    for row in range(len(ids)):
+        differs = (perturbed[row] != ids[row]).nonzero().flatten().tolist()
+        assert bool(differs) == bool(changed[row]) and len(differs) <= 2
+        for position in differs:
+            word = vocab.get_token_from_index(int(ids[row, position]))
+            in_vocabulary = [s for s in wordnet.synonyms(word) if s in vocab.get_token_to_index_vocabulary()]
+            assert vocab.get_token_from_index(int(perturbed[row, position])) == in_vocabulary[0]
+
+
+def test_report_is_zero_without_perturbation_and_positive_with_it(vanilla, vanilla_archive, second_seed_archive):  # noqa: F811
+    model, instances = vanilla
+    unperturbed = stability_report(model, instances, noise_std=0.0, second_model=model, second_instances=instances)
+    assert unperturbed["noise_jsd"] == 0 and unperturbed["noise_tvd"] == 0
+    assert unperturbed["seed_jsd"] == 0 and unperturbed["seed_tvd"] == 0
+    second = load_archive(second_seed_archive)
+    second_instances = list(second.validation_dataset_reader.read(DATA))
+    report = stability_report(model, instances, noise_std=0.5, second_model=second.model, second_instances=second_instances)
+    for name in ("noise_jsd", "synonym_jsd", "seed_jsd"):
+        assert 0 < report[name] <= math.log(2), name
+    for name in ("noise_tvd", "synonym_tvd", "seed_tvd"):
+        assert 0 < report[name] <= 1, name
+    assert 0 < report["synonym_instances"] <= report["instances"] == len(instances)
+    assert 0 <= report["accuracy"] <= 1
+    # Same seed, same perturbations: the report is reproducible.
+    again = stability_report(model, instances, noise_std=0.5, second_model=second.model, second_instances=second_instances)
+    assert again == report
+
+
+def test_faithfulness_of_the_real_model_matches_erasing_by_hand(vanilla):
+    model, instances = vanilla
+    report = stability_report(model, instances[:1], top_k=2)
+    _, _, (batch,) = indexed_batches(model, instances[:1], 64, "test")
+    ids = util.get_token_ids_from_text_field_tensors(batch["tokens"])
+    run = AttentionRunner(model, "tokens", "tokens")
+    attention, probabilities = run(ids)
+    top = attention[0].argsort(descending=True)[:2].tolist()
+    predicted = int(probabilities[0].argmax())
+    kept = torch.tensor([[i for pos, i in enumerate(ids[0].tolist()) if pos not in top]])
+    rationale = torch.tensor([[i for pos, i in enumerate(ids[0].tolist()) if pos in top]])
+    full = probabilities[0, predicted].item()
+    assert report["comprehensiveness"] == pytest.approx(full - run(kept)[1][0, predicted].item(), abs=1e-6)
+    assert report["sufficiency"] == pytest.approx(full - run(rationale)[1][0, predicted].item(), abs=1e-6)
+
+
+def test_models_without_attention_and_empty_data_are_refused(vanilla, archive_without_attention):  # noqa: F811
+    model, _ = vanilla
+    with pytest.raises(ConfigurationError, match="no instances to measure"):
+        stability_report(model, [])
+    with pytest.raises(ConfigurationError, match="BasicClassifier, which has no attention"):
+        stability_report(load_archive(archive_without_attention).model, vanilla[1])
