@@ -1,0 +1,118 @@
+"""The on-disk layout of one search and the bookkeeping that makes it resumable.
+
+    <log-dir>/<experiment-name>/
+      search.json            what the search was started with and the trials it draws
+      run_000/environment.json   the trial's environment variables (its hyperparameters)
+      run_000/train.log      output of its `allennlp train`
+      run_000/trial/         its serialization dir (metrics.json, config.json, model.tar.gz)
+      results.jsonl          written by `allennlp tune report`
+
+allentune lays trials out as `run_*/trial/` too, so `report` reads either tool's experiments.
+A trial is finished once its serialization dir holds `metrics.json` and `model.tar.gz`, which
+`allennlp train` writes last; anything else in `run_*/trial/` is an interrupted trial to redo.
+"""
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Dict, List, NamedTuple, Optional
+
+if TYPE_CHECKING:  # importing ray is slow; only the search itself needs it
+    from attention_perturb.tune.search_space import SearchSpace
+
+PLAN_FILE = "search.json"
+ENVIRONMENT_FILE = "environment.json"
+
+
+class Trial(NamedTuple):
+    name: str
+    environment: Dict[str, str]
+    directory: Path
+
+    @property
+    def serialization_dir(self) -> Path:
+        return self.directory / "trial"
+
+    @property
+    def log_file(self) -> Path:
+        return self.directory / "train.log"
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Writes `text` to `path` through a temporary file in the same folder and a rename, so
+    readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "w") as file:
+            file.write(text)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+def is_finished(serialization_dir: Path) -> bool:
+    return (serialization_dir / "metrics.json").is_file() and (serialization_dir / "model.tar.gz").is_file()
+
+
+class Experiment:
+    """
+    One search's folder. `settings` are what a resumed search must share with the first run (base
+    config, raw search space, overrides, sampling seed); `plan(n)` gives trials 0..n-1, each
+    drawn from the search space with its own seed so they are identical on every run.
+
+    # Parameters
+
+    directory : `Path`
+        `<log-dir>/<experiment-name>`.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+
+    @property
+    def plan_file(self) -> Path:
+        return self.directory / PLAN_FILE
+
+    def saved_settings(self) -> Optional[Dict[str, Any]]:
+        if not self.plan_file.is_file():
+            return None
+        return json.loads(self.plan_file.read_text())["settings"]
+
+    def check_settings(self, settings: Dict[str, Any], flags: Dict[str, str]) -> None:
+        """Refuses to resume an experiment started with different settings; `flags` maps each
+        setting to the CLI flag that sets it, for the message."""
+        saved = self.saved_settings()
+        if saved is None:
+            return
+        for key, flag in flags.items():
+            if saved.get(key) != settings.get(key):
+                raise ValueError(
+                    f"{flag}: {settings.get(key)!r} differs from {saved.get(key)!r} that {self.plan_file} was "
+                    f"started with; rerun with the same value or choose another --experiment-name"
+                )
+
+    def plan(self, space: "SearchSpace", seed: int, num_samples: int) -> List[Trial]:
+        from attention_perturb.tune.search_space import sample_assignment
+
+        width = max(3, len(str(num_samples - 1)))
+        return [
+            Trial(f"run_{index:0{width}d}", sample_assignment(space, seed, index), self.directory / f"run_{index:0{width}d}")
+            for index in range(num_samples)
+        ]
+
+    def save_plan(self, settings: Dict[str, Any], trials: List[Trial]) -> None:
+        plan = {"settings": settings, "trials": [{"run": t.name, "environment": t.environment} for t in trials]}
+        write_atomically(self.plan_file, json.dumps(plan, indent=2) + "\n")
+
+    def trial_directories(self) -> List[Path]:
+        """Every `run_*/trial/` serialization dir that holds a finished trial, in name order."""
+        return [path for path in sorted(self.directory.glob("run_*/trial")) if is_finished(path)]
+
+
+def trial_environment(trial_directory: Path) -> Dict[str, str]:
+    """The environment variables a trial ran with (empty for allentune's own experiments)."""
+    path = trial_directory.parent / ENVIRONMENT_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}

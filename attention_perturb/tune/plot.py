@@ -1,0 +1,107 @@
+"""Figures from `results.jsonl` files: expected validation performance against the number of
+trials (Dodge et al. 2019, Fig. 1 style) and a hyperparameter against validation performance
+(the paper's Figure 4: ε against validation score, one series per method)."""
+from pathlib import Path
+from typing import Dict, List, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from attention_perturb.tune.expected_performance import expected_max_performance  # noqa: E402
+
+
+def read_results(paths: Sequence[str], model_field: str, required: Sequence[str]) -> pd.DataFrame:
+    frames = []
+    for path in paths:
+        frame = pd.read_json(path, lines=True)
+        missing = [field for field in (model_field, *required) if field not in frame]
+        if missing:
+            raise KeyError(f"{path}: no field(s) {missing} in its records")
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def resolve_field(frame: pd.DataFrame, name: str) -> str:
+    """`name` itself, else the one column matching it case-insensitively (`epsilon` -> `EPSILON`),
+    else the one dotted config key ending in it (`epsilon` -> `model.perturbation.epsilon`)."""
+    if name in frame:
+        return name
+    for candidates in (
+        [c for c in frame.columns if c.lower() == name.lower()],
+        [c for c in frame.columns if c.lower().endswith("." + name.lower())],
+    ):
+        if len(candidates) == 1:
+            return candidates[0]
+        if len(candidates) > 1:
+            raise KeyError(f"--x {name}: ambiguous, matches {candidates}")
+    raise KeyError(f"--x {name}: no such field in the result files")
+
+
+def plot_expected_performance(
+    axis, frame: pd.DataFrame, model_field: str, metric_field: str, duration_field: str,
+    x_axis_time: bool, errorbar: bool, linestyle: str, linewidth: float,
+) -> None:
+    for model, group in frame.groupby(model_field, sort=True):
+        expected = expected_max_performance(group[metric_field].to_numpy())
+        trials = np.arange(1, len(expected.mean) + 1)
+        x = trials * group[duration_field].mean() if x_axis_time else trials
+        line, = axis.plot(x, expected.mean, label=str(model), linestyle=linestyle, linewidth=linewidth)
+        if errorbar:
+            axis.fill_between(x, expected.mean - expected.std, np.minimum(expected.mean + expected.std, expected.best),
+                              alpha=0.15, color=line.get_color())
+    axis.set_xlabel("Training duration (s)" if x_axis_time else "Hyperparameter assignments")
+    if not x_axis_time:
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def plot_against_field(axis, frame: pd.DataFrame, model_field: str, metric_field: str, x_field: str) -> None:
+    """One scatter per model of `x_field` against `metric_field`, with a line through the means of
+    six equal-width bins of x to show the trend."""
+    for model, group in frame.groupby(model_field, sort=True):
+        group = group.sort_values(x_field)
+        points = axis.scatter(group[x_field], group[metric_field], s=14, alpha=0.6, label=str(model))
+        bins = pd.cut(group[x_field], bins=min(6, len(group)))
+        means = group.groupby(bins, observed=True)[[x_field, metric_field]].mean()
+        axis.plot(means[x_field], means[metric_field], color=points.get_facecolor()[0], linewidth=1.5)
+    axis.set_xlabel("ε" if x_field.lower().endswith("epsilon") else x_field)
+
+
+def draw(
+    groups: List[pd.DataFrame], output_file: Path, subplots, figsize, data_name: str, x: str,
+    model_field: str, metric_field: str, performance_metric: str, duration_field: str, x_axis_time: bool,
+    errorbar: bool, logx: bool, legend_location: str, fontsize: int, linestyle: str, linewidth: float,
+) -> Dict[str, str]:
+    """Draws one axis per group (all result files on one axis for a 1x1 grid) and saves the PNG
+    through a temporary file. Returns the x field used per axis."""
+    figure, axes = plt.subplots(*subplots, figsize=figsize, squeeze=False)
+    used = {}
+    for index, (axis, frame) in enumerate(zip(axes.flat, groups)):
+        if x == "trials":
+            plot_expected_performance(axis, frame, model_field, metric_field, duration_field, x_axis_time,
+                                      errorbar, linestyle, linewidth)
+            axis.set_ylabel(f"Expected validation {performance_metric}", fontsize=fontsize)
+        else:
+            field = resolve_field(frame, x)
+            plot_against_field(axis, frame, model_field, metric_field, field)
+            axis.set_ylabel(f"Validation {performance_metric}", fontsize=fontsize)
+            used[str(index)] = field
+        if logx:
+            axis.set_xscale("log")
+        axis.set_title(data_name, fontsize=fontsize)
+        axis.legend(loc=legend_location, fontsize=max(fontsize - 4, 6))
+        axis.grid(alpha=0.3)
+    for axis in list(axes.flat)[len(groups):]:
+        axis.set_visible(False)
+    figure.tight_layout()
+    output_file.parent.mkdir(parents=True, exist_ok=True)
+    temporary = output_file.with_name(f".{output_file.name}.tmp")
+    figure.savefig(temporary, dpi=150, format=output_file.suffix.lstrip(".") or "png")
+    plt.close(figure)
+    temporary.chmod(0o644)
+    temporary.replace(output_file)
+    return used

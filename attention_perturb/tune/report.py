@@ -1,0 +1,83 @@
+"""`results.jsonl` from an experiment folder, in allentune's format: one record per finished trial,
+its `config.json` flattened with dots (`model.perturbation.epsilon`) overlaid by its `metrics.json`,
+`training_duration` in seconds, plus the trial's environment variables under their own names,
+its run name (`trial`) and the experiment's name (`model`, the series name `plot` groups by)."""
+import json
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import pandas as pd
+
+from attention_perturb.tune.experiment import Experiment, trial_environment, write_atomically
+
+
+def trial_record(trial_directory: Path, model: str) -> Dict:
+    config = json.loads((trial_directory / "config.json").read_text())
+    metrics = json.loads((trial_directory / "metrics.json").read_text())
+    record = {**pd.json_normalize(config).iloc[0].to_dict(), **metrics}
+    for key, value in trial_environment(trial_directory).items():
+        record[key] = _number_or_string(value)
+    record["trial"] = trial_directory.parent.name
+    record["model"] = model
+    return record
+
+
+def _number_or_string(value: str):
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        return value
+
+
+def collect_results(experiment_directory: Path, model: Optional[str] = None) -> pd.DataFrame:
+    experiment = Experiment(experiment_directory)
+    trial_directories = experiment.trial_directories()
+    if not trial_directories:
+        raise FileNotFoundError(f"{experiment_directory}: no finished trials (run_*/trial/metrics.json)")
+    name = model or experiment.directory.resolve().name
+    frame = pd.DataFrame([trial_record(directory, name) for directory in trial_directories])
+    if "training_duration" in frame:
+        frame["training_duration"] = pd.to_timedelta(frame["training_duration"]).dt.total_seconds()
+    return frame
+
+
+def default_performance_metric(frame: pd.DataFrame) -> str:
+    """`best_validation_<m>` for the trainer's `validation_metric` (e.g. `+f1` -> `best_validation_f1`)."""
+    metrics = set(frame.get("trainer.validation_metric", pd.Series(dtype=object)).dropna())
+    if len(metrics) != 1:
+        raise ValueError(f"--performance-metric is needed: the trials' trainer.validation_metric is {sorted(metrics)}")
+    return "best_validation_" + metrics.pop().lstrip("+-")
+
+
+def write_results(frame: pd.DataFrame, path: Path) -> None:
+    write_atomically(path, frame.to_json(lines=True, orient="records").rstrip("\n") + "\n")
+
+
+def markdown_table(frame: pd.DataFrame, performance_metric: str, hyperparameters: Sequence[str]) -> str:
+    """Trials sorted best first: run, hyperparameters, performance metric, training seconds."""
+    if performance_metric not in frame:
+        raise KeyError(f"--performance-metric: {performance_metric!r} is not a recorded metric; "
+                       f"best_validation_* metrics are {sorted(c for c in frame if c.startswith('best_validation_'))}")
+    columns = ["trial", *hyperparameters, performance_metric]
+    if "training_duration" in frame:
+        columns.append("training_duration")
+    rows = frame.sort_values(performance_metric, ascending=False)[columns]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for _, row in rows.iterrows():
+        lines.append("| " + " | ".join(_cell(row[column]) for column in columns) + " |")
+    return "\n".join(lines)
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def sampled_hyperparameters(experiment_directory: Path, frame: pd.DataFrame) -> List[str]:
+    """The environment variables the search sampled (fixed ones left out), as recorded in search.json."""
+    plan_file = Experiment(experiment_directory).plan_file
+    if not plan_file.is_file():
+        return []
+    space = json.loads(plan_file.read_text())["settings"]["search_space"]
+    return [key for key, spec in space.items() if isinstance(spec, dict) and key in frame]

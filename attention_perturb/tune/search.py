@@ -1,0 +1,123 @@
+"""Runs the unfinished trials of an `Experiment` as Ray Tune trials, each a real `allennlp train`."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+import ray
+from ray import tune
+
+from attention_perturb.tune.experiment import ENVIRONMENT_FILE, Trial, is_finished, write_atomically
+
+# Keep a local Ray small: no dashboard, a minimal object store (trials exchange only metrics).
+OBJECT_STORE_BYTES = 100 * 1024 * 1024
+
+
+class TrialFailed(RuntimeError):
+    pass
+
+
+def train_command(base_config: str, serialization_dir: Path, include_packages: Sequence[str], overrides: str) -> List[str]:
+    command = [sys.executable, "-m", "allennlp", "train", base_config, "-s", str(serialization_dir)]
+    for package in include_packages:
+        command += ["--include-package", package]
+    if overrides:
+        command += ["-o", overrides]
+    return command
+
+
+def run_trial(config: Dict[str, Any]) -> None:
+    """Ray Tune trainable: one `allennlp train` with the trial's environment variables, started from
+    the directory the search was started in (configs name data paths relative to it)."""
+    trial, settings = config["trial"], config["settings"]
+    directory = Path(trial["directory"])
+    serialization_dir = directory / "trial"
+    if serialization_dir.exists():  # left by an interrupted run of this trial; train it afresh
+        shutil.rmtree(serialization_dir)
+    command = train_command(settings["base_config"], serialization_dir, settings["include_packages"], settings["overrides"])
+    with open(directory / "train.log", "w") as log:
+        completed = subprocess.run(
+            command, cwd=settings["cwd"], env={**os.environ, **trial["environment"]}, stdout=log, stderr=subprocess.STDOUT
+        )
+    if completed.returncode != 0 or not is_finished(serialization_dir):
+        raise TrialFailed(f"{trial['run']}: allennlp train exited with {completed.returncode}; see {directory / 'train.log'}")
+    metrics = json.loads((serialization_dir / "metrics.json").read_text())
+    tune.report({key: value for key, value in metrics.items() if isinstance(value, (int, float))})
+
+
+class TrialProgress(tune.Callback):
+    """Prints one line per finished or failed trial."""
+
+    def __init__(self, total: int, already_finished: int) -> None:
+        self._total = total
+        self._done = already_finished
+        self._started = time.time()
+
+    def on_trial_complete(self, iteration: int, trials, trial, **info) -> None:
+        self._done += 1
+        run = trial.config["trial"]
+        best = ", ".join(
+            f"{key}={value:.4f}" for key, value in sorted(trial.last_result.items())
+            if key.startswith("best_validation_") and "loss" not in key and isinstance(value, float)
+        )
+        hyperparameters = " ".join(f"{key}={value}" for key, value in run["environment"].items())
+        print(f"[{self._done}/{self._total}] {run['run']} finished after {time.time() - self._started:.0f} s: "
+              f"{hyperparameters} -> {best}", flush=True)
+
+    def on_trial_error(self, iteration: int, trials, trial, **info) -> None:
+        run = trial.config["trial"]
+        print(f"{run['run']} FAILED; see {Path(run['directory']) / 'train.log'}", flush=True)
+
+
+def start_ray(address: Optional[str], num_cpus: int, num_gpus: int) -> None:
+    if address:
+        ray.init(address=address, log_to_driver=False)
+    else:
+        ray.init(num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False,
+                 object_store_memory=OBJECT_STORE_BYTES, log_to_driver=False)
+
+
+def run_trials(
+    experiment_directory: Path,
+    trials: List[Trial],
+    settings: Dict[str, Any],
+    resources: Dict[str, float],
+    total: int,
+) -> None:
+    """Runs `trials` concurrently as far as `resources` per trial allow on the running Ray;
+    raises `TrialFailed` naming every failed trial and its log once all have ended."""
+    for trial in trials:
+        write_atomically(trial.directory / ENVIRONMENT_FILE, json.dumps(trial.environment, indent=2) + "\n")
+    param_space = {
+        "trial": tune.grid_search(
+            [{"run": t.name, "environment": t.environment, "directory": str(t.directory)} for t in trials]
+        ),
+        "settings": settings,
+    }
+    tuner = tune.Tuner(
+        tune.with_resources(run_trial, resources),
+        param_space=param_space,
+        tune_config=tune.TuneConfig(
+            num_samples=1,
+            trial_name_creator=lambda trial: trial.config["trial"]["run"],
+            trial_dirname_creator=lambda trial: trial.config["trial"]["run"],
+        ),
+        run_config=tune.RunConfig(
+            name="ray",
+            storage_path=str(experiment_directory.resolve()),
+            verbose=0,
+            failure_config=tune.FailureConfig(max_failures=0),
+            callbacks=[TrialProgress(total, total - len(trials))],
+        ),
+    )
+    results = tuner.fit()
+    failed = [
+        f"{result.config['trial']['run']}: see {Path(result.config['trial']['directory']) / 'train.log'}"
+        for result in results if result.error is not None
+    ]
+    if failed:
+        raise TrialFailed(f"{len(failed)} of {len(trials)} trials failed:\n" + "\n".join(failed))
