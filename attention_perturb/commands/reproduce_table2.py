@@ -1,0 +1,132 @@
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict, List
+
+from allennlp.commands.subcommand import Subcommand
+from allennlp.common.params import Params
+
+from attention_perturb.tune.experiment import write_atomically
+from attention_perturb.tune.table2 import (
+    METHODS, PAPER, EpsilonChoice, Run, choose_epsilons, plan_runs, run_scores, table2_markdown, trained_epsilon,
+)
+
+CONFIG_PATTERN = "training_configs/{dataset}_{method}.jsonnet"
+
+
+@Subcommand.register("reproduce-table2")
+class ReproduceTable2(Subcommand):
+    """`allennlp reproduce-table2 --dataset sst --seeds 3 -o runs/table2/sst`: trains each method
+    once per seed (seeds 1..N) into `<out>/<method>/seed_<n>/` and writes Table 2's rows (test score
+    and attention/gradient Pearson correlation, mean ± std over seeds, beside the paper's numbers)
+    to `<out>/table2.md`. ε per method: `--epsilon method=value`, else the best trial of a finished
+    `allennlp tune search` in `<search-log-dir>/<dataset>_<method>`, else the config's default.
+    Finished runs are kept, so rerunning resumes; `--dry-run` prints the plan only."""
+
+    def add_subparser(self, parser: argparse._SubParsersAction) -> argparse.ArgumentParser:
+        subparser = parser.add_parser(self.name, description=self.__doc__, help="Train the six methods and write Table 2.")
+        subparser.add_argument("--dataset", required=True, choices=sorted(PAPER["datasets"]))
+        subparser.add_argument("--seeds", type=int, default=1, help="number of seeds (1..N) per method")
+        subparser.add_argument("-o", "--output-dir", required=True, help="runs go to <out>/<method>/seed_<n>/")
+        subparser.add_argument("--methods", nargs="+", choices=METHODS, default=METHODS)
+        subparser.add_argument("--epsilon", nargs="+", default=[], metavar="METHOD=VALUE", help="ε for a method")
+        subparser.add_argument("--search-log-dir", default=None,
+                               help="--log-dir of the searches, one experiment per method named <dataset>_<method>")
+        subparser.add_argument("--config-pattern", default=CONFIG_PATTERN,
+                               help="training config per run; {dataset} and {method} are filled in (METHOD and "
+                               "DATASET are also set in the environment)")
+        subparser.add_argument("--overrides", default="", help="JSON overrides for every run")
+        subparser.add_argument("--dry-run", action="store_true", help="print the plan and exit")
+        subparser.set_defaults(func=reproduce_table2_from_args)
+        return subparser
+
+
+def parse_epsilons(pairs: List[str]) -> Dict[str, float]:
+    epsilons = {}
+    for pair in pairs:
+        method, _, value = pair.partition("=")
+        if method not in METHODS or method == "vanilla":
+            raise ValueError(f"--epsilon {pair}: method must be one of {METHODS[1:]}")
+        try:
+            epsilons[method] = float(value)
+        except ValueError as error:
+            raise ValueError(f"--epsilon {pair}: {value!r} is not a number") from error
+    return epsilons
+
+
+def config_epsilon(config: str, method: str, dataset: str) -> float:
+    params = Params.from_file(config, ext_vars={"METHOD": method, "DATASET": dataset})
+    return params.as_dict()["model"]["perturbation"]["epsilon"]
+
+
+def run_overrides(run: Run, user_overrides: Dict) -> str:
+    overrides = {"random_seed": run.seed, "numpy_seed": run.seed, "pytorch_seed": run.seed, **user_overrides}
+    if run.epsilon.value is not None:
+        overrides["model.perturbation.epsilon"] = run.epsilon.value
+    return json.dumps(overrides)
+
+
+def describe(run: Run, config: str) -> str:
+    epsilon = "no ε" if run.epsilon.value is None else f"ε={run.epsilon.value:g} ({run.epsilon.source})"
+    status = "finished" if run.finished else f"train {config}"
+    return f"{run.method} seed {run.seed}: {epsilon}; {status} -> {run.directory}"
+
+
+def train(run: Run, config: str, dataset: str, overrides: str, include_packages: List[str]) -> None:
+    if run.directory.exists():  # an interrupted run: start it again
+        shutil.rmtree(run.directory)
+    log_file = run.directory.with_suffix(".log")
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "allennlp", "train", config, "-s", str(run.directory), "-o", overrides]
+    for package in include_packages:
+        command += ["--include-package", package]
+    with open(log_file, "w") as log:
+        completed = subprocess.run(command, env={**os.environ, "METHOD": run.method, "DATASET": dataset},
+                                   stdout=log, stderr=subprocess.STDOUT)
+    if completed.returncode != 0 or not run.finished:
+        raise RuntimeError(f"{run.method} seed {run.seed}: allennlp train exited with {completed.returncode}; see {log_file}")
+
+
+def reproduce_table2_from_args(args: argparse.Namespace) -> None:
+    if args.seeds < 1:
+        raise ValueError(f"--seeds: must be at least 1, got {args.seeds}")
+    try:
+        user_overrides = json.loads(args.overrides) if args.overrides else {}
+    except json.JSONDecodeError as error:
+        raise ValueError(f"--overrides: not valid JSON ({error})") from error
+    configs = {method: args.config_pattern.format(dataset=args.dataset, method=method) for method in args.methods}
+    for method, config in configs.items():
+        if not Path(config).is_file():
+            raise FileNotFoundError(f"--config-pattern: {config} (for {method}) does not exist")
+    epsilons = choose_epsilons(args.dataset, args.methods, parse_epsilons(args.epsilon),
+                               Path(args.search_log_dir) if args.search_log_dir else None)
+    for method, choice in epsilons.items():
+        if method != "vanilla" and choice.value is None:
+            epsilons[method] = EpsilonChoice(config_epsilon(configs[method], method, args.dataset), choice.source)
+    output_dir = Path(args.output_dir)
+    runs = plan_runs(output_dir, args.methods, range(1, args.seeds + 1), epsilons)
+    for run in runs:
+        if run.finished and run.epsilon.value is not None and trained_epsilon(run.directory) != run.epsilon.value:
+            raise ValueError(f"{run.directory} was trained with ε={trained_epsilon(run.directory)}, not "
+                             f"{run.epsilon.value} ({run.epsilon.source}); remove it or choose another -o")
+        print(describe(run, configs[run.method]), flush=True)
+    if args.dry_run:
+        return
+
+    for index, run in enumerate(runs, 1):
+        if not run.finished:
+            train(run, configs[run.method], args.dataset, run_overrides(run, user_overrides), args.include_package)
+            score, corr = run_scores(run.directory, PAPER["datasets"][args.dataset]["metric"])
+            print(f"[{index}/{len(runs)}] {run.method} seed {run.seed}: test {score:.2f} %, Pearson {corr:.3f}", flush=True)
+    metric = PAPER["datasets"][args.dataset]["metric"]
+    scores = {method: [run_scores(run.directory, metric) for run in runs if run.method == method] for method in args.methods}
+    trained = {method: trained_epsilon(run_directory) for method, run_directory in
+               ((run.method, run.directory) for run in runs if run.seed == 1)}
+    table = table2_markdown(args.dataset, scores, trained)
+    write_atomically(output_dir / "table2.md", table)
+    print(table)
+    print(f"written to {output_dir / 'table2.md'}")

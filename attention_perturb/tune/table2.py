@@ -1,0 +1,130 @@
+"""Table 2 of the paper: test score and attention/gradient Pearson correlation per method, as mean ±
+std over seeds next to the paper's numbers (`paper_table2.json`).
+
+Runs live at `<out>/<method>/seed_<n>/` (an `allennlp train` serialization dir whose `metrics.json`
+holds `test_<metric>` and `test_pearson`); `robustness-table` reuses their `model.tar.gz`.
+"""
+import json
+import statistics
+from pathlib import Path
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+from attention_perturb.tune.experiment import Experiment, is_finished
+
+PAPER = json.loads((Path(__file__).parent / "paper_table2.json").read_text())
+METHODS: List[str] = PAPER["methods"]
+
+
+class EpsilonChoice(NamedTuple):
+    value: Optional[float]  # None: the config's own default
+    source: str
+
+
+class Run(NamedTuple):
+    method: str
+    seed: int
+    epsilon: EpsilonChoice
+    directory: Path
+
+    @property
+    def finished(self) -> bool:
+        return is_finished(self.directory)
+
+
+def run_directory(output_dir: Path, method: str, seed: int) -> Path:
+    return Path(output_dir) / method / f"seed_{seed}"
+
+
+def best_trial_epsilon(experiment_directory: Path, metric: str) -> EpsilonChoice:
+    """ε of the trial with the highest `best_validation_<metric>` (the first such trial on ties), read
+    from the config it trained with, as the paper reports the model with the best validation score."""
+    trials = Experiment(experiment_directory).trial_directories()
+    if not trials:
+        raise FileNotFoundError(f"--search-log-dir: {experiment_directory} has no finished trials")
+    key = f"best_validation_{metric}"
+
+    def score(trial: Path) -> float:
+        metrics = json.loads((trial / "metrics.json").read_text())
+        if key not in metrics:
+            raise KeyError(f"{trial / 'metrics.json'}: no {key}")
+        return metrics[key]
+
+    best = max(trials, key=score)
+    config = json.loads((best / "config.json").read_text())
+    epsilon = config["model"]["perturbation"].get("epsilon")
+    if epsilon is None:
+        raise KeyError(f"{best / 'config.json'}: model.perturbation has no epsilon")
+    return EpsilonChoice(float(epsilon), f"best of {len(trials)} trials in {experiment_directory}: {best.parent.name}")
+
+
+def choose_epsilons(
+    dataset: str, methods: Sequence[str], given: Dict[str, float], search_log_dir: Optional[Path]
+) -> Dict[str, EpsilonChoice]:
+    """Per method: `--epsilon method=value`, else the best trial of `<search-log-dir>/<dataset>_<method>`,
+    else the config's default. Vanilla has no ε."""
+    metric = PAPER["datasets"][dataset]["metric"]
+    choices = {}
+    for method in methods:
+        experiment = search_log_dir / f"{dataset}_{method}" if search_log_dir else None
+        if method == "vanilla":
+            choices[method] = EpsilonChoice(None, "no perturbation")
+        elif method in given:
+            choices[method] = EpsilonChoice(given[method], "--epsilon")
+        elif experiment is not None and experiment.is_dir():
+            choices[method] = best_trial_epsilon(experiment, metric)
+        else:
+            choices[method] = EpsilonChoice(None, "config default")
+    return choices
+
+
+def plan_runs(output_dir: Path, methods: Sequence[str], seeds: Sequence[int],
+              epsilons: Dict[str, EpsilonChoice]) -> List[Run]:
+    return [Run(method, seed, epsilons[method], run_directory(output_dir, method, seed))
+            for method in methods for seed in seeds]
+
+
+def run_scores(run_directory: Path, metric: str) -> Tuple[float, float]:
+    """(test score in %, test Pearson) of one finished run."""
+    path = run_directory / "metrics.json"
+    metrics = json.loads(path.read_text())
+    missing = [key for key in (f"test_{metric}", "test_pearson") if key not in metrics]
+    if missing:
+        raise KeyError(f"{path}: no {missing} (was the config trained with a test_data_path?)")
+    return 100.0 * metrics[f"test_{metric}"], metrics["test_pearson"]
+
+
+def trained_epsilon(run_directory: Path) -> Optional[float]:
+    """The ε a run trained with, from its config.json (None for vanilla)."""
+    config = json.loads((run_directory / "config.json").read_text())
+    return config["model"]["perturbation"].get("epsilon")
+
+
+def mean_std(values: Sequence[float], digits: int) -> str:
+    """`mean ± sample std` over seeds; one seed prints its value alone."""
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+
+
+def table2_markdown(dataset: str, scores: Dict[str, List[Tuple[float, float]]],
+                    epsilons: Dict[str, Optional[float]]) -> str:
+    """Rows in the paper's method order for each method in `scores` (a list of (score, corr) per seed)."""
+    paper = PAPER["datasets"][dataset]
+    header = paper["header"]
+    lines = [
+        f"{paper['title']}: test {header} and Pearson correlation (Corr.) between attention and gradient "
+        f"word importance; ours = mean ± std over seeds.",
+        "",
+        f"| Model | ε | seeds | {header} (ours) | {header} (paper) | Corr. (ours) | Corr. (paper) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for method in (m for m in METHODS if m in scores):
+        runs = scores[method]
+        epsilon = epsilons[method]
+        paper_score, paper_corr = paper["rows"][method]
+        lines.append(
+            f"| {PAPER['method_names'][method]} | {'-' if epsilon is None else f'{epsilon:g}'} | {len(runs)} | "
+            f"{mean_std([s for s, _ in runs], 2)} | {paper_score:.2f} | "
+            f"{mean_std([c for _, c in runs], 3)} | {paper_corr:.3f} |"
+        )
+    return "\n".join(lines) + "\n"

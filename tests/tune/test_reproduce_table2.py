@@ -1,0 +1,78 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from allennlp.commands import main
+
+
+def run_cli(monkeypatch, capsys, *args):
+    monkeypatch.setattr(sys, "argv", ["allennlp", *args])
+    main(prog="allennlp")
+    return capsys.readouterr().out
+
+
+def finished_run(directory, f1, pearson, epsilon):
+    """A run folder as `allennlp train` leaves it, with chosen test metrics."""
+    directory.mkdir(parents=True)
+    (directory / "metrics.json").write_text(json.dumps({"test_f1": f1, "test_pearson": pearson, "best_validation_f1": f1}))
+    perturbation = {"type": "none"} if epsilon is None else {"type": "attention_interpretable", "epsilon": epsilon}
+    (directory / "config.json").write_text(json.dumps({"model": {"perturbation": perturbation}}))
+    (directory / "model.tar.gz").write_bytes(b"")
+
+
+EXPECTED = """SST: test F1 [%] and Pearson correlation (Corr.) between attention and gradient word importance; ours = mean ± std over seeds.
+
+| Model | ε | seeds | F1 [%] (ours) | F1 [%] (paper) | Corr. (ours) | Corr. (paper) |
+|---|---|---|---|---|---|---|
+| Vanilla | - | 2 | 81.00 ± 1.41 | 79.27 | 0.620 ± 0.028 | 0.652 |
+| Attention iAT | 7.5 | 2 | 84.00 ± 1.41 | 82.20 | 0.880 ± 0.028 | 0.876 |
+"""
+
+
+def test_table2_from_finished_run_folders(tmp_path, monkeypatch, capsys):
+    # Hand values: F1 80 and 82 -> mean 81, sample std sqrt(2) = 1.41; Pearson 0.60 and 0.64 -> 0.620 ± 0.028.
+    finished_run(tmp_path / "vanilla" / "seed_1", 0.80, 0.60, None)
+    finished_run(tmp_path / "vanilla" / "seed_2", 0.82, 0.64, None)
+    finished_run(tmp_path / "attention_iat" / "seed_1", 0.83, 0.90, 7.5)
+    finished_run(tmp_path / "attention_iat" / "seed_2", 0.85, 0.86, 7.5)
+    output = run_cli(monkeypatch, capsys, "reproduce-table2", "--dataset", "sst", "--seeds", "2", "--methods",
+                     "attention_iat", "vanilla", "--epsilon", "attention_iat=7.5", "-o", str(tmp_path))
+    assert (tmp_path / "table2.md").read_text() == EXPECTED
+    assert EXPECTED in output
+    assert output.count("; finished ->") == 4
+    assert not list(tmp_path.rglob("*.log"))  # nothing was trained again
+
+
+def test_finished_run_with_another_epsilon_is_refused(tmp_path, monkeypatch, capsys):
+    finished_run(tmp_path / "attention_iat" / "seed_1", 0.83, 0.90, 7.5)
+    with pytest.raises(ValueError, match=r"attention_iat/seed_1 was trained with ε=7.5, not 3.0 \(--epsilon\)"):
+        run_cli(monkeypatch, capsys, "reproduce-table2", "--dataset", "sst", "--methods", "attention_iat",
+                "--epsilon", "attention_iat=3", "-o", str(tmp_path), "--dry-run")
+
+
+def test_bad_flags_are_named(tmp_path, monkeypatch, capsys):
+    with pytest.raises(ValueError, match="--epsilon vanilla=3"):
+        run_cli(monkeypatch, capsys, "reproduce-table2", "--dataset", "sst", "--epsilon", "vanilla=3", "-o", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="--config-pattern: nowhere/sst_vanilla.jsonnet"):
+        run_cli(monkeypatch, capsys, "reproduce-table2", "--dataset", "sst", "--config-pattern",
+                "nowhere/{dataset}_{method}.jsonnet", "-o", str(tmp_path))
+
+
+def test_trains_evaluates_and_writes_the_row_through_the_cli(tmp_path):
+    """One real run on the tiny SST fixture; the row's numbers are the run's own test metrics."""
+    command = [sys.executable, "-m", "allennlp", "reproduce-table2", "--dataset", "sst", "--seeds", "1",
+               "--methods", "attention_iat", "--epsilon", "attention_iat=2.5", "--config-pattern",
+               "fixtures/sst_tiny.jsonnet", "-o", str(tmp_path)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = tmp_path / "attention_iat" / "seed_1"
+    metrics = json.loads((run / "metrics.json").read_text())
+    config = json.loads((run / "config.json").read_text())
+    assert (run / "model.tar.gz").is_file()
+    assert config["model"]["perturbation"]["epsilon"] == 2.5 and config["random_seed"] == 1
+    row = (f"| Attention iAT | 2.5 | 1 | {100 * metrics['test_f1']:.2f} | 82.20 | "
+           f"{metrics['test_pearson']:.3f} | 0.876 |")
+    assert row in (tmp_path / "table2.md").read_text()
+    assert "[1/1] attention_iat seed 1: test" in result.stdout

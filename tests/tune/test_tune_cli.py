@@ -1,0 +1,92 @@
+"""`allennlp tune search` on a local Ray through the real CLI (two invocations: one trial, then the
+same search widened to three after an interruption), then report and plot."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from allennlp.commands import main
+
+RAY_ENVIRONMENT = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_DEDUP_LOGS": "0"}
+
+
+def search(log_dir, num_samples):
+    command = [
+        sys.executable, "-m", "allennlp", "tune", "search", "--experiment-name", "sst_attention_iat",
+        "--num-cpus", "2", "--num-gpus", "0", "--cpus-per-trial", "1", "--gpus-per-trial", "0",
+        "--search-space", "fixtures/tune/search_space.json", "--num-samples", str(num_samples),
+        "--base-config", "fixtures/tune/sst_tiny_search.jsonnet", "--include-package", "attention_perturb",
+        "--log-dir", str(log_dir),
+    ]
+    result = subprocess.run(command, env={**os.environ, **RAY_ENVIRONMENT}, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result.stdout
+
+
+def run_cli(monkeypatch, capsys, *args):
+    monkeypatch.setattr(sys, "argv", ["allennlp", *args])
+    main(prog="allennlp")
+    return capsys.readouterr().out
+
+
+def test_search_resume_report_and_plot(tmp_path, monkeypatch, capsys):
+    experiment = tmp_path / "sst_attention_iat"
+    output = search(tmp_path, 1)
+    assert "0 of 1 trials finished, running 1" in output
+    assert "[1/1] run_000 finished" in output
+    first_archive = experiment / "run_000" / "trial" / "model.tar.gz"
+    first_mtime = first_archive.stat().st_mtime_ns
+
+    # A search killed while run_001 was training leaves a serialization dir without metrics.
+    interrupted = experiment / "run_001" / "trial"
+    interrupted.mkdir(parents=True)
+    (interrupted / "config.json").write_text("{}")
+
+    output = search(tmp_path, 3)
+    assert "1 of 3 trials finished, running 2" in output
+    assert "run_000 finished" not in output
+    assert "run_001 finished" in output and "run_002 finished" in output
+    assert "[3/3]" in output
+    assert first_archive.stat().st_mtime_ns == first_mtime
+
+    plan = json.loads((experiment / "search.json").read_text())
+    assert [trial["run"] for trial in plan["trials"]] == ["run_000", "run_001", "run_002"]
+    for trial in plan["trials"]:
+        run = experiment / trial["run"]
+        environment = json.loads((run / "environment.json").read_text())
+        assert environment == trial["environment"]
+        config = json.loads((run / "trial" / "config.json").read_text())
+        assert config["model"]["perturbation"]["epsilon"] == pytest.approx(float(environment["EPSILON"]))
+        assert config["random_seed"] == int(environment["SEED"])
+        assert 0 <= float(environment["EPSILON"]) <= 30
+        assert config["trainer"]["cuda_device"] == -1
+
+    output = run_cli(monkeypatch, capsys, "tune", "report", "--log-dir", str(experiment))
+    records = [json.loads(line) for line in (experiment / "results.jsonl").read_text().splitlines()]
+    assert sorted(record["trial"] for record in records) == ["run_000", "run_001", "run_002"]
+    for record in records:
+        trial = experiment / record["trial"] / "trial"
+        metrics = json.loads((trial / "metrics.json").read_text())
+        assert record["best_validation_f1"] == pytest.approx(metrics["best_validation_f1"])
+        assert record["model.perturbation.epsilon"] == pytest.approx(record["EPSILON"])
+        assert record["model"] == "sst_attention_iat"
+        assert isinstance(record["training_duration"], float)
+    assert "| trial | EPSILON | SEED | best_validation_f1 | training_duration |" in output
+    best = max(records, key=lambda record: record["best_validation_f1"])
+    assert f"best perf: {best['best_validation_f1']}" in output
+
+    for x, name in (("trials", "expected.png"), ("epsilon", "figure4.png")):
+        output = run_cli(monkeypatch, capsys, "tune", "plot", "--result-file", str(experiment / "results.jsonl"),
+                         "--output-file", str(tmp_path / name), "--data-name", "SST", "--x", x)
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # reproduce-table2 takes each method's ε from the best trial of <search-log-dir>/<dataset>_<method>.
+    output = run_cli(monkeypatch, capsys, "reproduce-table2", "--dataset", "sst", "--seeds", "2", "--methods",
+                     "attention_iat", "vanilla", "--search-log-dir", str(tmp_path), "-o", str(tmp_path / "table2"),
+                     "--dry-run")
+    best_epsilon = json.loads((experiment / best["trial"] / "trial" / "config.json").read_text())
+    assert f"ε={best_epsilon['model']['perturbation']['epsilon']:g} (best of 3 trials in" in output
+    assert "vanilla seed 1" in output and "attention_iat seed 2" in output
+    assert not (tmp_path / "table2").exists()
