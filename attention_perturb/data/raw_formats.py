@@ -7,7 +7,7 @@ import csv
 import glob
 import os
 import re
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from attention_perturb.data.dataset_readers.sst import NEGATIVE, POSITIVE, binary_sentiment, parse_sst_tree
 from attention_perturb.data.dataset_readers.text_classification import LocatedExample
@@ -82,7 +82,7 @@ def clean_newsgroup_text(text: str, tokenizer: JainWallaceTokenizer) -> str:
     return " ".join(_NON_WORD_RUN.sub(r" \1 ", joined).split())
 
 
-def newsgroup_examples(bydate_dirs: Iterator[str]) -> Iterator[LocatedExample]:
+def newsgroup_examples(bydate_dirs: Iterable[str]) -> Iterator[LocatedExample]:
     """Baseball (negative) and hockey (positive) posts of the `20news-bydate-{train,test}` folders,
     stripped and cleaned; posts left empty are dropped, as in Jain & Wallace's notebook."""
     tokenizer = JainWallaceTokenizer()
