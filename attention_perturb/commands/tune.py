@@ -191,9 +191,11 @@ def plot_from_args(args: argparse.Namespace) -> None:
     rows, columns = args.subplots
     if rows * columns > 1 and len(args.result_file) > rows * columns:
         raise ValueError(f"--subplots {rows} {columns}: fewer axes than the {len(args.result_file)} result files")
-    frame = read_results(args.result_file, args.model_field, ())
-    metric_field = args.performance_metric_field or default_performance_metric(frame)
-    frames = [read_results([path], args.model_field, (metric_field,)) for path in args.result_file]
+    frames = [read_results(path, args.model_field) for path in args.result_file]
+    metric_field = args.performance_metric_field or default_performance_metric(pd.concat(frames, ignore_index=True))
+    for path, frame in zip(args.result_file, frames):
+        if metric_field not in frame:
+            raise KeyError(f"{path}: no field {metric_field!r} in its records (--performance-metric-field)")
     groups = [pd.concat(frames, ignore_index=True)] if rows * columns == 1 else frames
     label = args.performance_metric or metric_field.replace("best_validation_", "")
     draw(groups, Path(args.output_file), (rows, columns), tuple(args.figsize), args.data_name, args.x,

@@ -2,7 +2,7 @@
 trials (Dodge et al. 2019, Fig. 1 style) and a hyperparameter against validation performance
 (the paper's Figure 4: ε against validation score, one series per method)."""
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import List
 
 import matplotlib
 
@@ -15,15 +15,11 @@ import pandas as pd  # noqa: E402
 from attention_perturb.tune.expected_performance import expected_max_performance  # noqa: E402
 
 
-def read_results(paths: Sequence[str], model_field: str, required: Sequence[str]) -> pd.DataFrame:
-    frames = []
-    for path in paths:
-        frame = pd.read_json(path, lines=True)
-        missing = [field for field in (model_field, *required) if field not in frame]
-        if missing:
-            raise KeyError(f"{path}: no field(s) {missing} in its records")
-        frames.append(frame)
-    return pd.concat(frames, ignore_index=True)
+def read_results(path: str, model_field: str) -> pd.DataFrame:
+    frame = pd.read_json(path, lines=True)
+    if model_field not in frame:
+        raise KeyError(f"{path}: no field {model_field!r} in its records (--model-field)")
+    return frame
 
 
 def resolve_field(frame: pd.DataFrame, name: str) -> str:
@@ -75,12 +71,11 @@ def draw(
     groups: List[pd.DataFrame], output_file: Path, subplots, figsize, data_name: str, x: str,
     model_field: str, metric_field: str, performance_metric: str, duration_field: str, x_axis_time: bool,
     errorbar: bool, logx: bool, legend_location: str, fontsize: int, linestyle: str, linewidth: float,
-) -> Dict[str, str]:
-    """Draws one axis per group (all result files on one axis for a 1x1 grid) and saves the PNG
-    through a temporary file. Returns the x field used per axis."""
+) -> None:
+    """Draws one axis per group (all result files on one axis for a 1x1 grid) and saves the image
+    through a temporary file."""
     figure, axes = plt.subplots(*subplots, figsize=figsize, squeeze=False)
-    used = {}
-    for index, (axis, frame) in enumerate(zip(axes.flat, groups)):
+    for axis, frame in zip(axes.flat, groups):
         if x == "trials":
             plot_expected_performance(axis, frame, model_field, metric_field, duration_field, x_axis_time,
                                       errorbar, linestyle, linewidth)
@@ -89,7 +84,6 @@ def draw(
             field = resolve_field(frame, x)
             plot_against_field(axis, frame, model_field, metric_field, field)
             axis.set_ylabel(f"Validation {performance_metric}", fontsize=fontsize)
-            used[str(index)] = field
         if logx:
             axis.set_xscale("log")
         axis.set_title(data_name, fontsize=fontsize)
@@ -104,4 +98,3 @@ def draw(
     plt.close(figure)
     temporary.chmod(0o644)
     temporary.replace(output_file)
-    return used
