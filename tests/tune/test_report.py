@@ -1,0 +1,81 @@
+"""`allennlp tune report` and search's resume checks on hand-made experiment folders (in process, no Ray)."""
+import json
+import sys
+
+import pytest
+
+from allennlp.commands import main
+
+
+def run_cli(monkeypatch, capsys, *args):
+    monkeypatch.setattr(sys, "argv", ["allennlp", *args])
+    main(prog="allennlp")
+    return capsys.readouterr().out
+
+
+def trial(experiment, name, f1, epsilon, environment=True):
+    directory = experiment / name / "trial"
+    directory.mkdir(parents=True)
+    config = {"model": {"perturbation": {"type": "attention_adversarial", "epsilon": epsilon}},
+              "trainer": {"validation_metric": "+f1", "num_epochs": 2}}
+    (directory / "config.json").write_text(json.dumps(config))
+    (directory / "metrics.json").write_text(json.dumps(
+        {"best_validation_f1": f1, "best_validation_accuracy": f1 - 0.1, "training_duration": "0:01:30.500000"}))
+    (directory / "model.tar.gz").write_bytes(b"")
+    if environment:
+        (experiment / name / "environment.json").write_text(json.dumps({"EPSILON": str(epsilon), "NUM_EPOCHS": "2"}))
+
+
+def test_report_writes_allentune_records_and_a_ranked_table(tmp_path, monkeypatch, capsys):
+    experiment = tmp_path / "sst_attention_at"
+    trial(experiment, "run_000", 0.70, 3.0)
+    trial(experiment, "run_001", 0.80, 12.5)
+    (experiment / "run_002" / "trial").mkdir(parents=True)  # interrupted: not reported
+    (experiment / "search.json").write_text(json.dumps({"settings": {"search_space": {
+        "EPSILON": {"sampling strategy": "uniform", "bounds": [0, 30]}, "NUM_EPOCHS": 2}}}))
+
+    output = run_cli(monkeypatch, capsys, "tune", "report", "--log-dir", str(experiment))
+    records = [json.loads(line) for line in (experiment / "results.jsonl").read_text().splitlines()]
+    assert [r["trial"] for r in records] == ["run_000", "run_001"]
+    assert records[1]["model.perturbation.epsilon"] == 12.5 and records[1]["EPSILON"] == 12.5
+    assert records[1]["trainer.num_epochs"] == 2 and records[1]["NUM_EPOCHS"] == 2
+    assert records[0]["training_duration"] == 90.5
+    assert {r["model"] for r in records} == {"sst_attention_at"}
+    table = output[output.index("| trial"):].splitlines()
+    assert table[0] == "| trial | EPSILON | best_validation_f1 | training_duration |"
+    assert table[2] == "| run_001 | 12.5 | 0.8 | 90.5 |" and table[3] == "| run_000 | 3 | 0.7 | 90.5 |"
+    assert "best perf: 0.8 (run_001)" in output
+
+    output = run_cli(monkeypatch, capsys, "tune", "report", "--logdir", str(experiment), "--performance_metric",
+                     "best_validation_accuracy", "--model", "Attention AT")
+    assert "best perf: 0.7" in output
+    assert {json.loads(line)["model"] for line in (experiment / "results.jsonl").read_text().splitlines()} == {"Attention AT"}
+
+
+def test_report_reads_allentune_experiments_and_names_bad_input(tmp_path, monkeypatch, capsys):
+    experiment = tmp_path / "allentune_run"
+    with pytest.raises(FileNotFoundError, match=f"{experiment}: no finished trials"):
+        run_cli(monkeypatch, capsys, "tune", "report", "--log-dir", str(experiment))
+    trial(experiment, "run_0_seed=1", 0.75, 4.0, environment=False)
+    output = run_cli(monkeypatch, capsys, "tune", "report", "--log-dir", str(experiment))
+    assert "| run_0_seed=1 | 0.75 | 90.5 |" in output
+    with pytest.raises(KeyError, match="--performance-metric: 'best_validation_f2'"):
+        run_cli(monkeypatch, capsys, "tune", "report", "--log-dir", str(experiment), "--performance-metric",
+                "best_validation_f2")
+
+
+def test_search_refuses_to_resume_with_other_settings(tmp_path, monkeypatch, capsys):
+    experiment = tmp_path / "sst_attention_iat"
+    experiment.mkdir()
+    (experiment / "search.json").write_text(json.dumps({"settings": {
+        "base_config": str((tmp_path / "other.jsonnet").resolve()), "search_space": {"EPSILON": 1},
+        "overrides": "", "random_seed": 0}, "trials": []}))
+    with pytest.raises(ValueError, match="--base-config: .* differs from .*other.jsonnet"):
+        run_cli(monkeypatch, capsys, "tune", "search", "--experiment-name", "sst_attention_iat", "--search-space",
+                "fixtures/tune/search_space.json", "--base-config", "fixtures/tune/sst_tiny_search.jsonnet",
+                "--log-dir", str(tmp_path), "--num-gpus", "0")
+    with pytest.raises(ValueError, match="--search-strategy: only variant-generation"):
+        run_cli(monkeypatch, capsys, "tune", "search", "--experiment-name", "x", "--search-space",
+                "fixtures/tune/search_space.json", "--base-config", "fixtures/tune/sst_tiny_search.jsonnet",
+                "--log-dir", str(tmp_path), "--search-strategy", "hyperopt")
+    assert not (tmp_path / "x").exists()
