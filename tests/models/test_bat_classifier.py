@@ -1,0 +1,238 @@
+import json
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from allennlp.commands import main as allennlp_main
+from allennlp.common.checks import ConfigurationError
+from allennlp.common.testing import ModelTestCase
+from allennlp.data import Batch
+from allennlp.nn import util
+
+from attention_perturb.models.bat_classifier import (
+    antonym_perturbation,
+    cosine_distance,
+    pairwise_contrastive_loss,
+    synonym_perturbation,
+    triplet_contrastive_loss,
+)
+from attention_perturb.modules.attention import masked_attention_weights
+from attention_perturb.substitutions.wordnet import WordNetSubstitutions
+
+CONFIG = "fixtures/sst_bat_tiny.jsonnet"
+
+# Sentence representations of x, x̃_o, x̃_u for four instances, and which examples exist.
+CLEAN = torch.tensor([[1.0, 0.0], [0.0, 2.0], [3.0, 4.0], [1.0, 0.0]])
+OVER = torch.tensor([[1.0, 1.0], [0.0, 1.0], [-3.0, -4.0], [1.0, 1.0]])
+UNDER = torch.tensor([[0.0, 1.0], [2.0, 0.0], [3.0, 4.0], [-1.0, 0.0]])
+OVER_VALID = torch.tensor([True, True, False, True])
+UNDER_VALID = torch.tensor([True, False, True, True])
+# cos(x, x̃_o) = 1/√2, 1, -1, 1/√2 and cos(x, x̃_u) = 0, 0, 1, -1, so with d = 1 - cos:
+D_OVER = [1 - 1 / math.sqrt(2), 0.0, 2.0, 1 - 1 / math.sqrt(2)]
+D_UNDER = [1.0, 1.0, 0.0, 2.0]
+
+
+def test_cosine_distance_by_hand():
+    torch.testing.assert_close(cosine_distance(CLEAN, OVER), torch.tensor(D_OVER))
+    torch.testing.assert_close(cosine_distance(CLEAN, UNDER), torch.tensor(D_UNDER))
+
+
+def test_pairwise_loss_by_hand():
+    alpha, beta = 2.0, 0.5
+    per_instance = [
+        alpha * D_OVER[0] + beta * max(0.0, 1 - D_UNDER[0]),  # both examples: 0.5858 + 0
+        alpha * D_OVER[1],  # no antonym example: its term is 0
+        beta * max(0.0, 1 - D_UNDER[2]),  # no synonym example: 0.5
+        alpha * D_OVER[3] + beta * max(0.0, 1 - D_UNDER[3]),  # far antonym: hinge at 0
+    ]
+    loss = pairwise_contrastive_loss(
+        cosine_distance(CLEAN, OVER), cosine_distance(CLEAN, UNDER), OVER_VALID, UNDER_VALID, alpha, beta, margin=1.0
+    )
+    assert loss.item() == pytest.approx(sum(per_instance) / 4)
+    assert loss.item() == pytest.approx((0.585786 + 0.0 + 0.5 + 0.585786) / 4, abs=1e-6)
+
+
+def test_triplet_loss_by_hand():
+    per_instance = [
+        max(0.0, D_OVER[0] + 1 - D_UNDER[0]),  # 0.2929
+        max(0.0, D_OVER[1]),  # m - d(x, x̃_u) masked out: 0
+        max(0.0, 1 - D_UNDER[2]),  # d(x, x̃_o) masked out: 1
+        max(0.0, D_OVER[3] + 1 - D_UNDER[3]),  # 0.2929 - 1 < 0: 0
+    ]
+    loss = triplet_contrastive_loss(cosine_distance(CLEAN, OVER), cosine_distance(CLEAN, UNDER), OVER_VALID, UNDER_VALID)
+    assert loss.item() == pytest.approx(sum(per_instance) / 4)
+    assert loss.item() == pytest.approx((0.292893 + 0.0 + 1.0 + 0.0) / 4, abs=1e-6)
+    # Neither example: nothing to contrast.
+    none = torch.zeros(4, dtype=torch.bool)
+    assert triplet_contrastive_loss(torch.ones(4), torch.zeros(4), none, none).item() == 0.0
+
+
+# Vocabulary 0 padding, 1 OOV, 2..6 words; synonyms of 2 are 5, 6; of 3 is 4; antonym of 4 is 2.
+SYNONYMS = torch.tensor([[0, 0], [0, 0], [5, 6], [4, 0], [0, 0], [0, 0], [0, 0]])
+ANTONYMS = torch.tensor([[0, 0], [0, 0], [0, 0], [0, 0], [2, 0], [0, 0], [0, 0]])
+
+
+def test_synonym_perturbation_draws_uniformly_from_the_synonym_set_including_the_word():
+    token_ids = torch.tensor([[2, 3, 4, 0], [4, 6, 0, 0]]).repeat(3000, 1)
+    mask = token_ids != 0
+    perturbed, valid = synonym_perturbation(token_ids, mask, SYNONYMS, torch.Generator().manual_seed(0))
+    first, second = perturbed[0::2], perturbed[1::2]
+    # Position 0 (word 2): {2, 5, 6} a third each; position 1 (word 3): {3, 4} half each.
+    for value in (2, 5, 6):
+        assert (first[:, 0] == value).float().mean().item() == pytest.approx(1 / 3, abs=0.03)
+    for value in (3, 4):
+        assert (first[:, 1] == value).float().mean().item() == pytest.approx(1 / 2, abs=0.03)
+    assert torch.equal(first[:, 2:], token_ids[0::2, 2:]) and torch.equal(second, token_ids[1::2])
+    torch.testing.assert_close(valid, (perturbed != token_ids).any(1))
+    assert not valid[1::2].any() and valid[0::2].float().mean().item() == pytest.approx(1 - 1 / 6, abs=0.03)
+
+
+def test_antonym_perturbation_replaces_exactly_one_word_with_an_antonym():
+    token_ids = torch.tensor([[4, 3, 4, 0], [2, 3, 0, 0], [5, 4, 0, 0]]).repeat(2000, 1)
+    mask = token_ids != 0
+    perturbed, valid = antonym_perturbation(token_ids, mask, ANTONYMS, torch.Generator().manual_seed(0))
+    assert valid.tolist() == [True, False, True] * 2000
+    changed = perturbed != token_ids
+    assert torch.equal(changed.sum(1), valid.long())
+    assert torch.all(perturbed[changed] == 2)  # the antonym of word 4
+    # The first sentence has two words with an antonym (positions 0 and 2): each half the time.
+    assert changed[0::3, 0].float().mean().item() == pytest.approx(0.5, abs=0.04)
+    assert not changed[0::3, 1].any() and not changed[:, 3].any()
+    assert torch.all(changed[2::3, 1])
+
+
+class TestBatClassifier(ModelTestCase):
+    @pytest.fixture(autouse=True)
+    def set_up(self, monkeypatch):
+        monkeypatch.setenv("METHOD", "vanilla")
+        monkeypatch.setenv("BAT_VARIANT", "triplet")
+        self.set_up_model(CONFIG, "fixtures/sst/train.txt", seed=7)
+
+    def batch(self, size=16):
+        batch = Batch(self.instances[:size])
+        batch.index_instances(self.vocab)
+        return batch.as_tensor_dict()
+
+    def test_can_train_save_and_load(self):
+        self.ensure_model_can_train_save_and_load(
+            self.param_file, seed=7, overrides='{"data_loader.batch_sampler.shuffle": false}'
+        )
+
+    def test_combines_with_an_attention_perturbation(self, monkeypatch):
+        monkeypatch.setenv("BAT_VARIANT", "pairwise")
+        monkeypatch.setenv("METHOD", "attention_at")
+        self.set_up_model(CONFIG, "fixtures/sst/train.txt", seed=7)
+        model, batch = self.model, self.batch()
+        assert model.variant == "pairwise" and model.perturbation.target == "attention"
+        model.train()
+        output = model(**batch)
+        contrastive = model.get_metrics(reset=True)["bat_contrastive_loss"]
+        # Eq. 20 on x (L + λ·L_adv, λ = 1) plus the contrastive term.
+        assert output["loss"].item() == pytest.approx(
+            output["clean_loss"].item() + output["adversarial_loss"].item() + contrastive, rel=1e-5
+        )
+        assert output["adversarial_loss"].item() > output["clean_loss"].item()
+        output["loss"].backward()
+        assert all(p.grad is not None for p in model._attention.parameters())
+
+    def test_tables_hold_in_vocabulary_wordnet_substitutes(self):
+        wordnet = WordNetSubstitutions()
+        for kind, substitutes in (("synonym", wordnet.synonyms), ("antonym", wordnet.antonyms)):
+            table = self.model.substitution_table(kind)
+            rows = (table != 0).any(1).nonzero().flatten().tolist()
+            assert rows
+            for row in rows:
+                word = self.vocab.get_token_from_index(row, "tokens")
+                for index in table[row][table[row] != 0].tolist():
+                    assert self.vocab.get_token_from_index(index, "tokens") in substitutes(word)
+
+    @pytest.mark.parametrize("variant", ["pairwise", "triplet"])
+    def test_training_loss_is_recomputed_from_the_raw_modules(self, variant):
+        model, batch = self.model, self.batch()
+        model.train()
+        model.variant = variant
+        model.contrastive_weight, model.synonym_weight, model.antonym_weight = 0.8, 1.0, 1.2
+        torch.manual_seed(3)
+        output = model(**batch)
+
+        tokens, label = batch["tokens"], batch["label"]
+        mask = util.get_text_field_mask(tokens)
+        token_ids = util.get_token_ids_from_text_field_tensors(tokens)
+        torch.manual_seed(3)
+        over_ids, over_valid = synonym_perturbation(token_ids, mask, model.substitution_table("synonym"))
+        under_ids, under_valid = antonym_perturbation(token_ids, mask, model.substitution_table("antonym"))
+        assert over_valid.any() and under_valid.any() and not under_valid.all()
+
+        def logits_and_representation(ids):
+            # Each input on its own, embedded by the embedder itself.
+            embeddings = model._text_field_embedder({"tokens": {"tokens": ids}})
+            states = model._encoder(embeddings, mask)
+            weights = masked_attention_weights(model._attention.scores(states), mask)
+            representation = (weights.unsqueeze(-1) * states).sum(1)
+            return model._decoder(representation).squeeze(-1), representation
+
+        logits, clean = logits_and_representation(token_ids)
+        _, over = logits_and_representation(over_ids)
+        _, under = logits_and_representation(under_ids)
+        d_over = 1 - (clean * over).sum(1) / (clean.norm(dim=1) * over.norm(dim=1))
+        d_under = 1 - (clean * under).sum(1) / (clean.norm(dim=1) * under.norm(dim=1))
+        cross_entropy = torch.nn.functional.binary_cross_entropy_with_logits(logits, (label == model._positive_index).float())
+        if variant == "pairwise":
+            contrastive = (1.0 * d_over * over_valid + 1.2 * (1 - d_under).clamp_min(0) * under_valid).mean()
+        else:
+            contrastive = 0.8 * (d_over * over_valid + (1 - d_under) * under_valid).clamp_min(0).mean()
+        torch.testing.assert_close(output["loss"], cross_entropy + contrastive)
+        metrics = model.get_metrics(reset=True)
+        assert metrics["bat_contrastive_loss"] == pytest.approx(contrastive.item(), rel=1e-5)
+        assert metrics["bat_antonym_valid"] == pytest.approx(under_valid.float().mean().item())
+        model.eval()
+        with torch.no_grad():
+            model(**batch)
+        assert "bat_contrastive_loss" not in model.get_metrics()
+
+    def test_evaluation_runs_the_clean_input_only(self):
+        model, batch = self.model, self.batch()
+        model.eval()
+        with torch.no_grad():
+            output = model(**batch)
+        model.measure_agreement = False
+        plain = super(type(model), model).objective({"tokens": model.embed(batch["tokens"])}, batch["label"])
+        torch.testing.assert_close(output["loss"], plain["loss"])
+
+
+def test_bad_settings_are_rejected_with_the_config_key(monkeypatch):
+    from allennlp.common import Params
+    from allennlp.data import Vocabulary
+    from allennlp.models import Model
+
+    monkeypatch.setenv("METHOD", "vanilla")
+    monkeypatch.setenv("BAT_VARIANT", "quadruplet")
+    params = Params.from_file(CONFIG)
+    with pytest.raises(ConfigurationError, match="model.variant must be one of pairwise, triplet, got 'quadruplet'"):
+        Model.from_params(vocab=Vocabulary(), params=params.pop("model"))
+    monkeypatch.setenv("BAT_VARIANT", "triplet")
+    params = Params.from_file(CONFIG, '{"model.margin": -1}')
+    with pytest.raises(ConfigurationError, match="model.margin must be a finite number >= 0, got -1"):
+        Model.from_params(vocab=Vocabulary(), params=params.pop("model"))
+
+
+def test_train_through_the_cli_then_attack_the_archive(tmp_path, monkeypatch, capsys):
+    environment = {**os.environ, "METHOD": "vanilla", "BAT_VARIANT": "triplet"}
+    run = tmp_path / "bat"
+    result = subprocess.run(
+        [sys.executable, "-m", "allennlp", "train", CONFIG, "-s", str(run)],
+        env=environment, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((run / "metrics.json").read_text())
+    for key in ("training_bat_contrastive_loss", "training_bat_synonym_valid", "training_bat_antonym_valid", "test_f1"):
+        assert key in metrics, key
+    assert "validation_bat_contrastive_loss" not in metrics  # training-only terms
+    # The archive loads and is attackable like any attention_classifier (allennlp's main in-process).
+    monkeypatch.setattr(sys, "argv", ["allennlp", "attack", str(run / "model.tar.gz"), "fixtures/sst/test.txt", "--kind", "antonym"])
+    allennlp_main(prog="allennlp")
+    attack = json.loads(capsys.readouterr().out)
+    assert attack["instances"] > 0 and attack["after_attack_accuracy"] <= attack["clean_accuracy"]

@@ -1,0 +1,1 @@
+(import 'lib/bat.libsonnet')((import 'lib/sst.libsonnet')('vanilla'), variant='pairwise')
