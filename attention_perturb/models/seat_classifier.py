@@ -58,9 +58,14 @@ def top_k_surrogate_loss(vanilla: torch.Tensor, stable: torch.Tensor, mask: torc
     return ((on_vanilla_top + on_stable_top) / (2 * k_per_instance)).mean()
 
 
-def project_to_ball(delta: torch.Tensor, radius: float) -> torch.Tensor:
-    """arg min_{‖δ‖₂ ≤ R} ‖δ − δ_p‖ (Algorithm 1, line 7) per instance: rows outside the L2 ball of
-    radius R are scaled onto its surface."""
+NORMS = ("linf", "l2")
+
+
+def project_to_ball(delta: torch.Tensor, radius: float, norm: str = "linf") -> torch.Tensor:
+    """arg min_{‖δ‖ ≤ R} ‖δ − δ_p‖ (Algorithm 1, line 7) per instance: for L∞ each entry is clipped
+    to [−R, R]; for L2 rows outside the ball are scaled onto its surface."""
+    if norm == "linf":
+        return delta.clamp(-radius, radius)
     norms = delta.flatten(1).norm(dim=1).view(-1, *([1] * (delta.dim() - 1)))
     return delta * (radius / norms.clamp_min(radius))
 
@@ -72,22 +77,28 @@ def projected_gradient_ascent(
     radius: float,
     steps: int,
     step_size: float,
+    norm: str = "linf",
 ) -> Iterator[torch.Tensor]:
     """
     The inner maximisation of SEAT's Eq. 6 (Algorithm 1, lines 3-8): yields δ_1^* … δ_P^*,
     starting from δ_0 = 0. Each step ascends `objective(δ)` (a sum of per-instance terms, so each
-    instance's δ follows its own gradient) by `step_size` along the L2-normalised gradient, the
-    steepest-ascent direction of Madry et al.'s L2 PGD that the paper follows, then projects onto
-    the ball ‖δ‖₂ ≤ R. δ is zero at padding. Every yielded δ is detached.
+    instance's δ follows its own gradient) by `step_size` along the steepest-ascent direction of
+    the norm (sign(∇) for L∞, ∇/‖∇‖₂ for L2, as in Madry et al.'s PGD that the paper follows), then
+    projects onto the ball ‖δ‖ ≤ R. δ is zero at padding. Every yielded δ is detached.
     """
+    if norm not in NORMS:
+        raise ConfigurationError(f"model.pgd_norm must be one of {', '.join(NORMS)}, got {norm!r}")
     delta = torch.zeros(shape, device=mask.device)
     for _ in range(steps):
         delta.requires_grad_(True)
         (gradient,) = torch.autograd.grad(objective(delta), delta)
         gradient = gradient * mask
-        norms = gradient.flatten(1).norm(dim=1).view(-1, *([1] * (gradient.dim() - 1)))
-        step = torch.where(norms > 0, gradient / norms.clamp_min(torch.finfo(gradient.dtype).tiny), gradient)
-        delta = project_to_ball(delta.detach() + step_size * step, radius)
+        if norm == "linf":
+            step = gradient.sign()
+        else:
+            norms = gradient.flatten(1).norm(dim=1).view(-1, *([1] * (gradient.dim() - 1)))
+            step = torch.where(norms > 0, gradient / norms.clamp_min(torch.finfo(gradient.dtype).tiny), gradient)
+        delta = project_to_ball(delta.detach() + step_size * step, radius, norm)
         yield delta
 
 
@@ -100,7 +111,7 @@ class SeatClassifier(AttentionClassifier):
     produce w̃"); only the attention scorer that produces w̃ is trained, starting from the vanilla
     one, by Eq. 6:
 
-        D₁(y(x, w̃), y(x, w)) + λ₁ · max_{‖δ‖₂ ≤ R} D₂(y(x, w̃), y(x, w̃ + δ)) + λ₂ · L_topk(w, w̃)
+        D₁(y(x, w̃), y(x, w)) + λ₁ · max_{‖δ‖ ≤ R} D₂(y(x, w̃), y(x, w̃ + δ)) + λ₂ · L_topk(w, w̃)
 
     with the inner max solved by projected gradient ascent on δ (Algorithm 1). Only the attention
     head is re-run for D₂ and the PGD steps; the frozen encoder runs once per batch without a
@@ -121,15 +132,20 @@ class SeatClassifier(AttentionClassifier):
     top_k : `int`, optional (default = `7`)
         k of the top-k overlap (Definition 1, Eq. 5).
     radius : `float`, optional (default = `0.001`)
-        R, the L2 radius of the attention perturbation δ.
+        R, the radius of the attention perturbation δ.
+    pgd_norm : `str`, optional (default = `"linf"`)
+        The norm of the ball ‖δ‖ ≤ R: `"linf"` or `"l2"`.
     pgd_steps : `int`, optional (default = `10`)
         P, the projected gradient ascent steps per batch.
     pgd_step_size : `float`, optional (default = `None`)
-        α_p, the length of each ascent step; `None` is 2.5·R/P (Madry et al.).
+        α_p, the length of each ascent step; `None` is 2·R/P.
     stability_weight : `float`, optional (default = `1.0`)
         λ₁.
     top_k_weight : `float`, optional (default = `1000.0`)
         λ₂.
+
+    The paper's text gives no values; the defaults (k, R, λ₁, λ₂, the L∞ ball, α = 2R/P) are
+    those of the authors' released SST command and code.
     """
 
     def __init__(
@@ -141,6 +157,7 @@ class SeatClassifier(AttentionClassifier):
         vanilla_archive: Optional[str] = None,
         top_k: int = 7,
         radius: float = 0.001,
+        pgd_norm: str = "linf",
         pgd_steps: int = 10,
         pgd_step_size: Optional[float] = None,
         stability_weight: float = 1.0,
@@ -163,9 +180,12 @@ class SeatClassifier(AttentionClassifier):
             if value is not None and (not math.isfinite(value) or value < 0):
                 raise ConfigurationError(f"model.{key} must be a finite number >= 0, got {value!r}")
         self.top_k = top_k
+        if pgd_norm not in NORMS:
+            raise ConfigurationError(f"model.pgd_norm must be one of {', '.join(NORMS)}, got {pgd_norm!r}")
         self.radius = radius
+        self.pgd_norm = pgd_norm
         self.pgd_steps = pgd_steps
-        self.pgd_step_size = pgd_step_size if pgd_step_size is not None else 2.5 * radius / max(pgd_steps, 1)
+        self.pgd_step_size = pgd_step_size if pgd_step_size is not None else 2 * radius / max(pgd_steps, 1)
         self.stability_weight = stability_weight
         self.top_k_weight = top_k_weight
         self._vanilla_attention = copy.deepcopy(attention)
@@ -226,7 +246,7 @@ class SeatClassifier(AttentionClassifier):
         )
 
     def worst_attention_perturbation(self, encoded: EncodedText, attention: torch.Tensor) -> torch.Tensor:
-        """δ* ≈ arg max_{‖δ‖₂ ≤ R} D₂(y(x, w̃), y(x, w̃ + δ)) for each instance (Algorithm 1, lines
+        """δ* ≈ arg max_{‖δ‖ ≤ R} D₂(y(x, w̃), y(x, w̃ + δ)) for each instance (Algorithm 1, lines
         3-8), with w̃ held fixed."""
         attention = attention.detach()
         batch = attention.size(0)
@@ -234,7 +254,7 @@ class SeatClassifier(AttentionClassifier):
         # D₂ summed over the batch, so each instance's δ ascends its own divergence.
         for delta in projected_gradient_ascent(
             lambda delta: batch * self.stability_divergence(encoded, attention, delta),
-            attention.shape, encoded.mask, self.radius, self.pgd_steps, self.pgd_step_size,
+            attention.shape, encoded.mask, self.radius, self.pgd_steps, self.pgd_step_size, self.pgd_norm,
         ):
             pass
         return delta
@@ -264,7 +284,7 @@ class SeatClassifier(AttentionClassifier):
             stability = self.stability_divergence(encoded, attention, delta)
             top_k_loss = top_k_surrogate_loss(vanilla_attention, attention, encoded.mask, self.top_k)
             output["loss"] = closeness + self.stability_weight * stability + self.top_k_weight * top_k_loss
-            output["perturbation_norm"] = delta.flatten(1).norm(dim=1).mean()
+            output["perturbation_norm"] = delta.flatten(1).norm(dim=1).mean().detach()
             self._average("seat_d2", stability.item())
             self._average("seat_topk_loss", top_k_loss.item())
         elif label is not None:

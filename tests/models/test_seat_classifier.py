@@ -51,19 +51,22 @@ def test_top_k_surrogate_and_overlap_by_hand():
     torch.testing.assert_close(top_k_overlap(vanilla, vanilla, mask, k=2), torch.tensor([1.0, 1.0]))
 
 
-def test_projected_gradient_ascent_never_leaves_the_ball_and_finds_the_linear_maximum():
-    direction = torch.tensor([[3.0, 4.0, 7.0], [0.0, -2.0, 0.0]])
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+def test_projected_gradient_ascent_never_leaves_the_ball_and_finds_the_linear_maximum(norm):
+    direction = torch.tensor([[3.0, 4.0, 7.0], [0.0, -2.0, 0.5]])
     mask = torch.tensor([[True, True, False], [True, True, True]])
     radius = 0.5
     iterates = list(projected_gradient_ascent(
-        lambda delta: (delta * direction).sum(), direction.shape, mask, radius, steps=6, step_size=0.2
+        lambda delta: (delta * direction).sum(), direction.shape, mask, radius, steps=6, step_size=0.2, norm=norm
     ))
     assert len(iterates) == 6
     for delta in iterates:
-        assert torch.all(delta.norm(dim=1) <= radius * (1 + 1e-6))
+        size = delta.abs().amax(dim=1) if norm == "linf" else delta.norm(dim=1)
+        assert torch.all(size <= radius * (1 + 1e-6))
         assert torch.all(delta[~mask] == 0)
-    # max over ‖δ‖ ≤ R of ⟨δ, c⟩ (on the valid positions) is R·c/‖c‖.
-    expected = radius * (direction * mask) / (direction * mask).norm(dim=1, keepdim=True)
+    # max over ‖δ‖ ≤ R of ⟨δ, c⟩ on the valid positions: R·sign(c) for L∞, R·c/‖c‖₂ for L2.
+    valid = direction * mask
+    expected = radius * (valid.sign() if norm == "linf" else valid / valid.norm(dim=1, keepdim=True))
     torch.testing.assert_close(iterates[-1], expected)
 
 
@@ -118,7 +121,7 @@ class TestSeatClassifier(ModelTestCase):
             return prediction_divergence(probabilities(stable), probabilities(stable + delta))
 
         delta = model.worst_attention_perturbation(model.encode({"tokens": model.embed(tokens)}), stable)
-        assert torch.all(delta.norm(dim=1) <= model.radius * (1 + 1e-6))
+        assert torch.all(delta.abs() <= model.radius * (1 + 1e-6))  # the L∞ ball
         assert d2(delta).item() > d2(torch.zeros_like(delta)).item()  # the ascent found a worse δ
         expected = (
             prediction_divergence(probabilities(stable), probabilities(vanilla).detach())
