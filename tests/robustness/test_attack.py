@@ -28,7 +28,7 @@ def substitutes_of_training_words(wordnet):
     """Some WordNet substitutes of the fixture's words, added to the vocabulary (with random
     embeddings, like every word of the tiny config) so that the attacks have candidates."""
     words = {token.text for instance in SstTreesReader().read(DATA) for token in instance["tokens"].tokens}
-    return sorted({s for word in words for kind in ("synonym", "antonym") for s in wordnet.substitutes(word, kind)[:2]})
+    return sorted({s for word in words for kind in ("synonym", "antonym") for s in wordnet.substitutes(word, kind)[:8]})
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def archive_file(tmp_path_factory, wordnet):
         str(REPO_ROOT / "fixtures/sst_tiny.jsonnet"),
         json.dumps({
             "vocabulary": {"tokens_to_add": {"tokens": substitutes_of_training_words(wordnet)}},
-            "trainer": {"num_epochs": 3, "optimizer": {"lr": 0.02}},
+            "trainer": {"num_epochs": 2, "optimizer": {"lr": 0.02}},
             "validation_data_path": None, "test_data_path": None, "evaluate_on_test": False,
         }),
         ext_vars={"METHOD": "vanilla"},
