@@ -64,6 +64,7 @@ class WordNetSubstitutions:
         self._wordnet = wordnet or shared_wordnet()
         self._stopwords = frozenset(STOP_WORDS if stopwords is None else stopwords)
         self._candidates = functools.lru_cache(maxsize=None)(self._uncached_candidates)
+        self.part_of_speech = functools.lru_cache(maxsize=None)(self.part_of_speech)  # type: ignore[method-assign]
 
     def synonyms(self, word: str, pos: Optional[str] = None) -> List[str]:
         return list(self._candidates(word.lower(), pos, "synonym"))
