@@ -130,7 +130,7 @@ def search_from_args(args: argparse.Namespace) -> None:
     num_gpus = _visible_gpus() if args.num_gpus is None else args.num_gpus
     gpus_per_trial = (1 if num_gpus else 0) if args.gpus_per_trial is None else args.gpus_per_trial
 
-    experiment = Experiment(Path(args.log_dir) / args.experiment_name)
+    experiment = Experiment(Path(args.log_dir).resolve() / args.experiment_name)
     settings = {
         "base_config": os.path.abspath(args.base_config),
         "search_space": json.loads(Path(args.search_space).read_text()),
@@ -159,6 +159,10 @@ def search_from_args(args: argparse.Namespace) -> None:
                        {"cpu": args.cpus_per_trial, "gpu": gpus_per_trial}, len(trials))
         finally:
             ray.shutdown()
+    unfinished = [trial.name for trial in trials if not is_finished(trial.serialization_dir)]
+    if unfinished:  # Ray Tune returns normally when stopped by Ctrl-C
+        raise RuntimeError(f"search stopped with {len(unfinished)} of {len(trials)} trials unfinished "
+                           f"({', '.join(unfinished)}); rerun the same command to resume")
     print(f"all {len(trials)} trials finished; next: allennlp tune report --log-dir {experiment.directory}")
 
 
