@@ -21,8 +21,17 @@ class TrialFailed(RuntimeError):
     pass
 
 
+# Runs `python -m allennlp <args>` after asking Linux to SIGTERM it when its parent, the trial's Ray
+# worker, dies: a stopped or killed search then leaves no orphaned training to race its rerun.
+# (The death signal survives exec; setting it in preexec_fn instead is unsafe in Ray's threaded workers.)
+ALLENNLP_DYING_WITH_PARENT = (
+    "import ctypes, os, signal, sys; ctypes.CDLL(None).prctl(1, signal.SIGTERM); "  # 1 = PR_SET_PDEATHSIG
+    "os.execv(sys.executable, [sys.executable, '-m', 'allennlp'] + sys.argv[1:])"
+)
+
+
 def train_command(base_config: str, serialization_dir: Path, include_packages: Sequence[str], overrides: str) -> List[str]:
-    command = [sys.executable, "-m", "allennlp", "train", base_config, "-s", str(serialization_dir)]
+    command = [sys.executable, "-c", ALLENNLP_DYING_WITH_PARENT, "train", base_config, "-s", str(serialization_dir)]
     for package in include_packages:
         command += ["--include-package", package]
     if overrides:
@@ -41,7 +50,8 @@ def run_trial(config: Dict[str, Any]) -> None:
     command = train_command(settings["base_config"], serialization_dir, settings["include_packages"], settings["overrides"])
     with open(directory / "train.log", "w") as log:
         completed = subprocess.run(
-            command, cwd=settings["cwd"], env={**os.environ, **trial["environment"]}, stdout=log, stderr=subprocess.STDOUT
+            command, cwd=settings["cwd"], env={**os.environ, **trial["environment"]}, stdout=log,
+            stderr=subprocess.STDOUT,
         )
     if completed.returncode != 0 or not is_finished(serialization_dir):
         raise TrialFailed(f"{trial['run']}: allennlp train exited with {completed.returncode}; see {directory / 'train.log'}")
