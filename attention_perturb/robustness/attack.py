@@ -16,7 +16,7 @@ are scored in shared batches.
 """
 import dataclasses
 import sys
-from typing import Callable, Dict, Generator, List, Optional, Sequence
+from typing import Callable, Dict, Generator, List, Optional, Sequence, Tuple
 
 import numpy
 import torch
@@ -190,100 +190,109 @@ def word_saliency(clean: torch.Tensor, masked: torch.Tensor, label: int) -> torc
     return clean[label] - masked[:, label]
 
 
+class QueryBudget:
+    """The model queries one instance's attack has made, and how many it may still make."""
+
+    def __init__(self, budget: Optional[int]) -> None:
+        self.budget, self.used = budget, 0
+
+    def remaining(self) -> int:
+        return sys.maxsize if self.budget is None else max(self.budget - self.used, 0)
+
+    def spend(self, requests: List[List[int]]) -> List[List[int]]:
+        """Counts `requests`, which must fit in the budget."""
+        assert len(requests) <= self.remaining()
+        self.used += len(requests)
+        return requests
+
+
+def saliency_ranking(
+    ids: List[int], label: int, candidates: List[List[int]], unknown: int, budget: QueryBudget
+) -> Generator[List[List[int]], torch.Tensor, Tuple[AttackResult, torch.Tensor, List[int], Dict[int, float]]]:
+    """
+    The part both attacks share: score x (skip it if misclassified), then the word saliency of each
+    position that has candidates (as many as the budget allows, left to right). Returns the result
+    to fill in, P(·|x), those positions in decreasing saliency, and their saliencies.
+    """
+    clean = (yield budget.spend([ids]))[0]
+    prediction = int(clean.argmax())
+    positions = [i for i, c in enumerate(candidates) if c]
+    result = AttackResult(ids, list(ids), [], label, prediction, prediction, budget.used, FAILED, len(positions))
+    if prediction != label:
+        result.status = SKIPPED
+        return result, clean, [], {}
+    positions = positions[: budget.remaining()]
+    if not positions:
+        return result, clean, [], {}
+    masked = yield budget.spend([substituted(ids, i, unknown) for i in positions])
+    saliency = word_saliency(clean, masked, label)
+    ranked = [positions[j] for j in saliency.argsort(descending=True, stable=True).tolist()]
+    return result, clean, ranked, dict(zip(positions, saliency.tolist()))
+
+
 def synonym_attack(
     ids: List[int], label: int, candidates: List[List[int]], unknown: int, budget: Optional[int]
 ) -> Attack:
     """PWWS (module docstring); `candidates[i]` are the substitute ids allowed at position i."""
-    queries = 1
-
-    def remaining() -> int:
-        return budget - queries if budget is not None else sys.maxsize
-
-    clean = (yield [ids])[0]
-    prediction = int(clean.argmax())
-    positions = [i for i, c in enumerate(candidates) if c]
-    result = AttackResult(ids, list(ids), [], label, prediction, prediction, queries, FAILED, len(positions))
-    if prediction != label:
-        result.status = SKIPPED
+    queries = QueryBudget(budget)
+    result, clean, ranked, saliency = yield from saliency_ranking(ids, label, candidates, unknown, queries)
+    result.queries = queries.used
+    if not ranked:
         return result
-    positions = positions[: max(remaining(), 0)]
-    if not positions:
-        return result
-    masked = yield [substituted(ids, i, unknown) for i in positions]
-    queries += len(positions)
-    saliency = word_saliency(clean, masked, label)
-    by_saliency = [positions[j] for j in saliency.argsort(descending=True, stable=True).tolist()]
-    saliency_of = dict(zip(positions, saliency.tolist()))
-    requests = [(i, c) for i in by_saliency for c in candidates[i]][: max(remaining(), 0)]
-    scored = yield [substituted(ids, i, c) for i, c in requests]
-    queries += len(requests)
-    best: Dict[int, tuple] = {}  # position -> (ΔP*, substitute, its probabilities)
+    requests = [(i, c) for i in ranked for c in candidates[i]][: queries.remaining()]
+    scored = yield queries.spend([substituted(ids, i, c) for i, c in requests])
+    best: Dict[int, Tuple[float, int, torch.Tensor]] = {}  # position -> (ΔP*, substitute, P(·|x'))
     for (position, substitute), probabilities in zip(requests, scored):
         drop = float(clean[label] - probabilities[label])
         if position not in best or drop > best[position][0]:
             best[position] = (drop, substitute, probabilities)
-    useful = [i for i in best if best[i][0] > 0]
-    weights = torch.softmax(torch.tensor([saliency_of[i] for i in useful]), 0).tolist() if useful else []
-    order = [i for _, i in sorted(zip([-w * best[i][0] for w, i in zip(weights, useful)], useful))]
+    # PWWS's order: decreasing softmax(S)_i · ΔP*_i, over the words whose best synonym lowers P(y).
+    order = [i for i in best if best[i][0] > 0]
+    if order:
+        weights = torch.softmax(torch.tensor([saliency[i] for i in order]), 0).tolist()
+        order = [i for _, i in sorted(zip([-w * best[i][0] for w, i in zip(weights, order)], order))]
     current, probabilities = list(ids), clean
     for step, position in enumerate(order):
-        if step > 0 and remaining() < 1:
+        if step > 0 and queries.remaining() < 1:
             break
         current = substituted(current, position, best[position][1])
         result.changed_positions.append(position)
         if step == 0:
             probabilities = best[position][2]  # scored above: x with only this word substituted
         else:
-            probabilities = (yield [current])[0]
-            queries += 1
+            probabilities = (yield queries.spend([current]))[0]
         if int(probabilities.argmax()) != label:
             result.status = SUCCEEDED
             break
     result.adversarial_ids = current
     result.changed_positions.sort()
     result.adversarial_prediction = int(probabilities.argmax())
-    result.queries = queries
+    result.queries = queries.used
     return result
 
 
 def antonym_attack(
     ids: List[int], label: int, candidates: List[List[int]], unknown: int, budget: Optional[int]
 ) -> Attack:
-    """One antonym substitution that keeps the prediction (module docstring)."""
-    queries = 1
-
-    def remaining() -> int:
-        return budget - queries if budget is not None else sys.maxsize
-
-    clean = (yield [ids])[0]
-    prediction = int(clean.argmax())
-    positions = [i for i, c in enumerate(candidates) if c]
-    result = AttackResult(ids, list(ids), [], label, prediction, prediction, queries, FAILED, len(positions))
-    if prediction != label:
-        result.status = SKIPPED
-        return result
-    positions = positions[: max(remaining(), 0)]
-    if not positions:
-        return result
-    masked = yield [substituted(ids, i, unknown) for i in positions]
-    queries += len(positions)
-    saliency = word_saliency(clean, masked, label)
-    for j in saliency.argsort(descending=True, stable=True).tolist():
-        position = positions[j]
-        antonyms = candidates[position][: max(remaining(), 0)]
+    """One antonym substitution that keeps the prediction (module docstring); all antonyms of one
+    position are scored together."""
+    queries = QueryBudget(budget)
+    result, _, ranked, _ = yield from saliency_ranking(ids, label, candidates, unknown, queries)
+    for position in ranked:
+        antonyms = candidates[position][: queries.remaining()]
         if not antonyms:
             break
-        scored = yield [substituted(ids, position, a) for a in antonyms]
-        queries += len(antonyms)
+        scored = yield queries.spend([substituted(ids, position, a) for a in antonyms])
         for antonym, probabilities in zip(antonyms, scored):
             result.adversarial_ids = substituted(ids, position, antonym)
             result.changed_positions = [position]
             result.adversarial_prediction = int(probabilities.argmax())
-            if result.adversarial_prediction == prediction:
+            if result.adversarial_prediction == result.original_prediction:
                 result.status = SUCCEEDED
-                result.queries = queries
-                return result
-    result.queries = queries
+                break
+        if result.status == SUCCEEDED:
+            break
+    result.queries = queries.used
     return result
 
 
