@@ -150,16 +150,29 @@ class FlatClassifier(AttentionClassifier):
         logits, attention = self.head(encoded, scores)
         return {"logits": logits, "attention": attention, "attention_scores": scores, "word_importance": importance}
 
-    def adversarial_text(self, text: EmbeddedText, clean_loss: torch.Tensor) -> Tuple[EmbeddedText, torch.BoolTensor]:
-        """x' for the batch (see `first_order_substitutions`), embedded as the embed stage would."""
-        (gradient,) = torch.autograd.grad(clean_loss, text.embeddings, retain_graph=True)
+    def adversarial_text(
+        self, text: EmbeddedText, clean_loss: torch.Tensor
+    ) -> Tuple[EmbeddedText, torch.BoolTensor, torch.Tensor]:
+        """
+        x' for the batch (see `first_order_substitutions`), embedded as the embed stage would, its
+        substituted positions, and a stand-in for the clean loss. ∂L/∂e for choosing the
+        substitutes costs a backward pass through the encoder; the same pass yields ∂L/∂θ, so the
+        stand-in has L's value and gradient ∂L/∂θ without the trainer's backward traversing the
+        clean encoder graph a second time (as Word AT does in `adversarial_loss`).
+        """
+        parameters = [p for p in self.parameters() if p.requires_grad]
+        gradient, *parameter_gradients = torch.autograd.grad(
+            clean_loss, [text.embeddings] + parameters, retain_graph=True, allow_unused=True
+        )
+        surrogate = sum((p * g).sum() for p, g in zip(parameters, parameter_gradients) if g is not None)
+        clean_term = clean_loss.detach() + (surrogate - surrogate.detach())
         matrix = self.embedding_matrix()
         with torch.no_grad():
             table = self.synonym_table().to(text.token_ids.device)
             adversarial_ids, substituted = first_order_substitutions(
                 text.token_ids, text.embeddings, gradient, matrix, table, text.mask, self.substitution_rate
             )
-        return EmbeddedText(matrix[adversarial_ids], text.mask, adversarial_ids), substituted
+        return EmbeddedText(matrix[adversarial_ids], text.mask, adversarial_ids), substituted, clean_term
 
     def objective(
         self, embedded: Dict[str, EmbeddedText], label: Optional[torch.LongTensor]
@@ -174,12 +187,12 @@ class FlatClassifier(AttentionClassifier):
         clean_loss = self.loss(output["logits"], label)
         output["loss"] = clean_loss
         if training:
-            adversarial, substituted = self.adversarial_text(text, clean_loss)
+            adversarial, substituted, clean_term = self.adversarial_text(text, clean_loss)
             adversarial_output = self.masked_forward(adversarial)
             entropy = mask_entropy(output["word_importance"], text.mask)
             adversarial_entropy = mask_entropy(adversarial_output["word_importance"], text.mask)
             prediction_loss = (
-                clean_loss - self.entropy_weight * entropy
+                clean_term - self.entropy_weight * entropy
                 + self.loss(adversarial_output["logits"], label) - self.entropy_weight * adversarial_entropy
             )
             importance_loss = importance_consistency_loss(

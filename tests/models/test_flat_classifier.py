@@ -81,7 +81,7 @@ class TestFlatClassifier(ModelTestCase):
         model.train()
         text = model.embed(batch["tokens"])
         loss = model.loss(model.masked_forward(text)["logits"], batch["label"])
-        adversarial, substituted = model.adversarial_text(text, loss)
+        adversarial, substituted, _ = model.adversarial_text(text, loss)
         assert substituted.any()
         assert torch.equal(adversarial.token_ids[~substituted], text.token_ids[~substituted])
         wordnet = WordNetSubstitutions()
@@ -97,6 +97,9 @@ class TestFlatClassifier(ModelTestCase):
         model.entropy_weight, model.importance_weight = 0.3, 0.7
         torch.manual_seed(3)
         output = model(**batch)
+        output["loss"].backward()
+        parameters = dict(model.named_parameters())
+        model_gradients = {name: p.grad.clone() for name, p in parameters.items()}
 
         tokens, label = batch["tokens"], batch["label"]
         mask = util.get_text_field_mask(tokens)
@@ -132,6 +135,9 @@ class TestFlatClassifier(ModelTestCase):
             + 0.7 * ((importance - adversarial_importance).abs() * substituted).sum(1).mean()
         )
         torch.testing.assert_close(output["loss"], expected)
+        # The model's stand-in for the clean loss must give the same parameter gradients.
+        for name, expected_gradient in zip(parameters, torch.autograd.grad(expected, list(parameters.values()))):
+            torch.testing.assert_close(model_gradients[name], expected_gradient, rtol=1e-5, atol=1e-6, msg=name)
         assert substituted.any()
         metrics = model.get_metrics(reset=True)
         assert 0 < metrics["flat_substituted"] <= model.substitution_rate + 1 / mask.sum(1).min().item()
