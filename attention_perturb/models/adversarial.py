@@ -222,6 +222,10 @@ class AdversarialAttentionModel(Model):
             gradients = torch.autograd.grad(
                 clean_loss, embeddings + parameters, retain_graph=True, allow_unused=True
             )
+            embedding_matrix = None
+            if perturbation.needs_embedding_matrix:
+                with torch.no_grad():
+                    embedding_matrix = self.embedding_matrix()
             perturbed, squared_norms = {}, 0.0
             for name, gradient in zip(names, gradients):
                 text = embedded[name]
@@ -230,7 +234,7 @@ class AdversarialAttentionModel(Model):
                     gradient,
                     text.mask,
                     token_ids=text.token_ids,
-                    embedding_matrix=self.embedding_matrix(),
+                    embedding_matrix=embedding_matrix,
                 )
                 perturbed[name] = text._replace(embeddings=text.embeddings + delta)
                 squared_norms = squared_norms + delta.pow(2).flatten(1).sum(1)

@@ -40,6 +40,9 @@ class Perturbation(Registrable):
     default_implementation = "none"
     target: ClassVar[Optional[str]] = None
     needs_gradient: ClassVar[bool] = True
+    # Word iAT's directions point at other words: only it needs the whole (normalised) matrix,
+    # which costs a pass over the vocabulary per step.
+    needs_embedding_matrix: ClassVar[bool] = False
 
     def __init__(self, epsilon: float = 1.0) -> None:
         if not isinstance(epsilon, (int, float)) or not math.isfinite(epsilon) or epsilon < 0:

@@ -48,6 +48,7 @@ class WordInterpretable(Perturbation):
     """
 
     target = EMBEDDING
+    needs_embedding_matrix = True
 
     def __init__(self, epsilon: float = 15.0, num_neighbours: int = 15, neighbour_refresh: int = 200) -> None:
         super().__init__(epsilon)
