@@ -19,8 +19,10 @@ class AttentionPairClassifier(AdversarialAttentionModel):
     over the passage (or premise) and the question (or hypothesis); additive attention over the
     passage conditioned on the question's final state, ã_t = cᵀ tanh(W₁ h_t^p + W₂ h_TQ^q + b)
     (Eq. 7); c = Σ a_t h_t^p (Eq. 8); logits = W_o tanh(W_c c + W_q h_TQ^q) as in the authors'
-    code; softmax over the labels (answer vocabulary or the three NLI labels). Attention
-    perturbations act on the passage scores, word perturbations on both texts' embeddings.
+    code; softmax over the labels (answer vocabulary or the three NLI labels), restricted to the
+    instance's answer candidates when the reader gives a multi-hot `candidates` field (CNN's
+    passage entities). Attention perturbations act on the passage scores, word perturbations on
+    both texts' embeddings.
 
     Metrics: `accuracy` (the paper's QA score), `micro_f1` (its NLI score; equal to accuracy for
     single-label classification), `macro_f1`, optionally per-label `f1_<label>`; in evaluation also
@@ -70,6 +72,7 @@ class AttentionPairClassifier(AdversarialAttentionModel):
         self._micro_f1 = FBetaMeasure(average="micro")
         self._macro_f1 = FBetaMeasure(average="macro")
         self._per_label_f1 = FBetaMeasure() if per_label_f1 else None
+        self._answer_candidates: Optional[torch.BoolTensor] = None
 
     def attended_text(self, embedded: Dict[str, EmbeddedText]) -> EmbeddedText:
         return embedded["passage"]
@@ -88,7 +91,10 @@ class AttentionPairClassifier(AdversarialAttentionModel):
         attention = masked_attention_weights(scores, encoded.mask)
         context = torch.bmm(attention.unsqueeze(1), encoded.states).squeeze(1)
         hidden = torch.tanh(self._context_projection(context) + self._question_projection(encoded.query))
-        return self._decoder(hidden), attention
+        logits = self._decoder(hidden)
+        if self._answer_candidates is not None:
+            logits = logits.masked_fill(~self._answer_candidates, torch.finfo(logits.dtype).min)
+        return logits, attention
 
     def loss(self, logits: torch.Tensor, label: torch.LongTensor) -> torch.Tensor:
         return torch.nn.functional.cross_entropy(logits, label)
@@ -102,10 +108,16 @@ class AttentionPairClassifier(AdversarialAttentionModel):
         question: TextFieldTensors,
         label: Optional[torch.LongTensor] = None,
         metadata: Optional[List[Dict[str, Any]]] = None,
+        candidates: Optional[torch.Tensor] = None,
     ) -> Dict[str, torch.Tensor]:
-        output = self.explained_objective(
-            lambda: {"passage": self.embed(passage), "question": self.embed(question)}, label
-        )
+        # Every head call of this batch (clean and adversarial) decodes among the candidates only.
+        self._answer_candidates = None if candidates is None else candidates.bool()
+        try:
+            output = self.explained_objective(
+                lambda: {"passage": self.embed(passage), "question": self.embed(question)}, label
+            )
+        finally:
+            self._answer_candidates = None
         output["probs"] = torch.softmax(output["logits"], dim=-1)
         if label is not None:
             for metric in (self._accuracy, self._micro_f1, self._macro_f1, self._per_label_f1):

@@ -96,3 +96,41 @@ def test_distributed_training_on_two_cpu_workers_matches_single_process_metrics(
     distributed = train(tmp_path / "distributed", '{"distributed": {"cuda_devices": [-1, -1]}}')
     assert set(distributed) - {"peak_worker_1_memory_MB", "training_worker_1_memory_MB"} == set(single)
     assert distributed["training_perturbation_norm"] > 0
+
+
+@pytest.mark.parametrize("method", ["vanilla", "word_at", "attention_iat"])
+def test_cnn_answers_are_chosen_among_the_passage_entities(method):
+    """The softmax runs over the passage's entity markers only, in the clean and adversarial passes."""
+    from allennlp.common import Params
+    from allennlp.data import DatasetReader, Vocabulary
+    from allennlp.models import Model
+
+    reader = DatasetReader.by_name("cnn")()
+    instances = list(reader.read("fixtures/cnn/cnn/questions/training"))
+    entities = [f"@entity{i}" for i in range(40)]
+    vocab = Vocabulary.from_instances(instances, tokens_to_add={"tokens": entities, "labels": entities})
+    torch.manual_seed(0)
+    lstm = {"type": "lstm", "input_size": 8, "hidden_size": 4, "bidirectional": True}
+    model = Model.from_params(vocab=vocab, params=Params({
+        "type": "attention_pair_classifier",
+        "text_field_embedder": {"token_embedders": {"tokens": {"type": "embedding", "embedding_dim": 8}}},
+        "passage_encoder": lstm, "question_encoder": dict(lstm),
+        "attention": {"type": "additive", "input_dim": 8, "hidden_dim": 5, "query_dim": 8},
+        "decoder_hidden": 6,
+        "perturbation": {"type": {"vanilla": "none", "word_at": "word_adversarial", "attention_iat": "attention_interpretable"}[method]},
+    }))
+    batch = Batch(instances[:6])
+    batch.index_instances(vocab)
+    tensors = batch.as_tensor_dict()
+    candidates = tensors["candidates"].bool()
+    assert candidates.sum(1).tolist() == [len(set(i["metadata"]["candidates"])) for i in instances[:6]]
+
+    output = model.train()(**tensors)
+    assert torch.all(output["probs"][~candidates] == 0)
+    assert torch.allclose(output["probs"].sum(1), torch.ones(6))
+    # The clean loss is the cross-entropy of the softmax over each passage's entities alone.
+    unmasked = torch.nn.functional.log_softmax(output["logits"].masked_fill(~candidates, float("-inf")), dim=1)
+    expected = -unmasked.gather(1, tensors["label"].unsqueeze(1)).mean()
+    assert torch.allclose(output["clean_loss" if method != "vanilla" else "loss"], expected)
+    answers = model.make_output_human_readable(output)["label"]
+    assert all(answer in instance["metadata"]["candidates"] for answer, instance in zip(answers, instances))

@@ -4,6 +4,7 @@ import re
 from typing import Dict, Iterator, List, Optional, Tuple
 
 from allennlp.data import DatasetReader, Instance
+from allennlp.data.fields import MultiLabelField
 from allennlp.data.token_indexers import TokenIndexer
 from allennlp.data.tokenizers import Token, Tokenizer
 
@@ -64,7 +65,8 @@ class CnnReader(PairReader):
     """
     CNN question answering (Hermann et al. 2015) for the pair model: the passage, the question
     with its `@placeholder`, and the answer entity `@entityN` as label. The candidates are the
-    entities of the passage (kept in `metadata["candidates"]`); an answer that is not one of them
+    entities of the passage (kept in `metadata["candidates"]`, and as the multi-hot `candidates`
+    field over the answer labels that restricts the model's softmax, as in Jain & Wallace); an answer that is not one of them
     is an error naming file and line (or, with `skip_invalid`, counted and skipped).
 
     Reads the JSON lines of `allennlp make-dataset cnn` (`.jsonl`), one raw `.question` file, or a
@@ -115,5 +117,8 @@ class CnnReader(PairReader):
         self, passage: str, question: str, label: Optional[str] = None
     ) -> Instance:
         instance = super().text_to_instance(passage, question, label)
-        instance["metadata"].metadata["candidates"] = passage_entities(passage)  # type: ignore
+        candidates = passage_entities(passage)
+        instance["metadata"].metadata["candidates"] = candidates  # type: ignore
+        # Multi-hot over the answer labels: the model's softmax runs over these entities only.
+        instance.add_field("candidates", MultiLabelField(candidates, label_namespace="labels"))
         return instance
