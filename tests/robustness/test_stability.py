@@ -131,3 +131,25 @@ def test_models_without_attention_and_empty_data_are_refused(vanilla, archive_wi
         stability_report(model, [])
     with pytest.raises(ConfigurationError, match="BasicClassifier, which has no attention"):
         stability_report(load_archive(archive_without_attention).model, vanilla[1])
+
+
+@pytest.mark.parametrize("config", ["fixtures/sst_seat_tiny.jsonnet", "fixtures/sst_flat_tiny.jsonnet"])
+def test_seat_and_flat_models_are_measured_through_their_own_objective(config, vanilla, vanilla_archive, monkeypatch):  # noqa: F811
+    from allennlp.common import Params
+    from allennlp.models import Model
+
+    monkeypatch.setenv("METHOD", "vanilla")
+    monkeypatch.setenv("VANILLA_ARCHIVE", vanilla_archive)
+    reference, instances = vanilla
+    model = Model.from_params(vocab=reference.vocab, params=Params.from_file(config).pop("model")).eval()
+    report = stability_report(model, instances, noise_std=0.0)
+    assert report["noise_jsd"] == 0 and report["noise_tvd"] == 0
+    assert 0 <= report["synonym_jsd"] <= math.log(2)
+    _, _, (batch,) = indexed_batches(model, instances, 64, "test")
+    ids = util.get_token_ids_from_text_field_tensors(batch["tokens"])
+    attention, probabilities = AttentionRunner(model, "tokens", "tokens")(ids)
+    with torch.no_grad():
+        model.measure_agreement = False
+        output = model(tokens=batch["tokens"])
+    torch.testing.assert_close(attention, output["attention"])  # FLAT's word masks included
+    torch.testing.assert_close(probabilities, output["probs"])
