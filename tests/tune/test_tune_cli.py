@@ -18,7 +18,7 @@ def search(log_dir, num_samples):
         "--num-cpus", "2", "--num-gpus", "0", "--cpus-per-trial", "1", "--gpus-per-trial", "0",
         "--search-space", "fixtures/tune/search_space.json", "--num-samples", str(num_samples),
         "--base-config", "fixtures/tune/sst_tiny_search.jsonnet", "--include-package", "attention_perturb",
-        "--log-dir", str(log_dir),
+        "--log-dir", os.path.relpath(log_dir),  # relative, as users type it; trials run in Ray's own folders
     ]
     result = subprocess.run(command, env={**os.environ, **RAY_ENVIRONMENT}, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]
