@@ -155,7 +155,7 @@ def test_train_and_evaluate_through_the_cli(tmp_path, vanilla_archive):  # noqa:
     environment = {**os.environ, "METHOD": "vanilla", "VANILLA_ARCHIVE": vanilla_archive}
     run = tmp_path / "seat"
     result = subprocess.run(
-        [sys.executable, "-m", "allennlp", "train", CONFIG, "-s", str(run)],
+        [sys.executable, "-m", "allennlp", "train", CONFIG, "-s", str(run), "-o", '{"trainer.num_epochs": 1}'],
         env=environment, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
