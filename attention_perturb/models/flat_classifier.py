@@ -132,14 +132,17 @@ class FlatClassifier(AttentionClassifier):
         self._synonym_table: Optional[torch.LongTensor] = None
         self._averages: Dict[str, Average] = {}
 
-    def synonym_table(self) -> torch.LongTensor:
-        """(vocab size, max_synonyms) in-vocabulary WordNet synonym ids, built on first use."""
+    def synonym_table(self, device: Optional[torch.device] = None) -> torch.LongTensor:
+        """(vocab size, max_synonyms) in-vocabulary WordNet synonym ids, built on first use (about
+        a minute for SST's vocabulary) and kept on the device last asked for."""
         if self._synonym_table is None:
             from attention_perturb.substitutions.wordnet import WordNetSubstitutions
 
             self._synonym_table = WordNetSubstitutions().substitution_table(
                 self.vocab, self._namespace, kind="synonym", max_candidates=self.max_synonyms
             )
+        if device is not None and self._synonym_table.device != device:
+            self._synonym_table = self._synonym_table.to(device)
         return self._synonym_table
 
     def masked_forward(self, text: EmbeddedText) -> Dict[str, torch.Tensor]:
@@ -168,7 +171,7 @@ class FlatClassifier(AttentionClassifier):
         clean_term = clean_loss.detach() + (surrogate - surrogate.detach())
         matrix = self.embedding_matrix()
         with torch.no_grad():
-            table = self.synonym_table().to(text.token_ids.device)
+            table = self.synonym_table(text.token_ids.device)
             adversarial_ids, substituted = first_order_substitutions(
                 text.token_ids, text.embeddings, gradient, matrix, table, text.mask, self.substitution_rate
             )
