@@ -171,15 +171,17 @@ class BatClassifier(AttentionClassifier):
         self._tables: Dict[str, torch.LongTensor] = {}
         self._averages: Dict[str, Average] = {}
 
-    def substitution_table(self, kind: str) -> torch.LongTensor:
+    def substitution_table(self, kind: str, device: Optional[torch.device] = None) -> torch.LongTensor:
         """(vocab size, max_candidates) in-vocabulary WordNet ids of `kind`, built on first use
-        (so that loading an archive for evaluation does not read WordNet)."""
+        (so that loading an archive for evaluation does not read WordNet), kept on `device`."""
         if kind not in self._tables:
             from attention_perturb.substitutions.wordnet import WordNetSubstitutions
 
             self._tables[kind] = WordNetSubstitutions().substitution_table(
                 self.vocab, self._namespace, kind=kind, max_candidates=self.max_candidates
             )
+        if device is not None and self._tables[kind].device != device:
+            self._tables[kind] = self._tables[kind].to(device)
         return self._tables[kind]
 
     def contrastive_loss(
@@ -201,8 +203,8 @@ class BatClassifier(AttentionClassifier):
             return super().objective(embedded, label)
         text = embedded["tokens"]
         device = text.token_ids.device
-        over_ids, over_valid = synonym_perturbation(text.token_ids, text.mask, self.substitution_table("synonym").to(device))
-        under_ids, under_valid = antonym_perturbation(text.token_ids, text.mask, self.substitution_table("antonym").to(device))
+        over_ids, over_valid = synonym_perturbation(text.token_ids, text.mask, self.substitution_table("synonym", device))
+        under_ids, under_valid = antonym_perturbation(text.token_ids, text.mask, self.substitution_table("antonym", device))
         matrix = self.embedding_matrix()
         batch = text.token_ids.size(0)
         combined = EmbeddedText(
