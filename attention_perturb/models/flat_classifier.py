@@ -116,10 +116,11 @@ class FlatClassifier(AttentionClassifier):
             positive_label=positive_label, namespace=namespace, label_namespace=label_namespace,
             regularizer=regularizer,
         )
-        for key, value in (("temperature", temperature), ("entropy_weight", entropy_weight),
-                           ("importance_weight", importance_weight)):
-            if not math.isfinite(value) or value < 0 or (key == "temperature" and value == 0):
-                raise ConfigurationError(f"model.{key} must be a finite number {'>' if key == 'temperature' else '>='} 0, got {value!r}")
+        if not math.isfinite(temperature) or temperature <= 0:
+            raise ConfigurationError(f"model.temperature must be a finite number > 0, got {temperature!r}")
+        for key, value in (("entropy_weight", entropy_weight), ("importance_weight", importance_weight)):
+            if not math.isfinite(value) or value < 0:
+                raise ConfigurationError(f"model.{key} must be a finite number >= 0, got {value!r}")
         if not 0 <= substitution_rate <= 1:
             raise ConfigurationError(f"model.substitution_rate must be in [0, 1], got {substitution_rate!r}")
         if max_synonyms < 1:

@@ -169,3 +169,21 @@ def test_train_and_evaluate_through_the_cli(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert 0 <= json.loads(output.read_text())["accuracy"] <= 1
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("temperature", 0, "model.temperature must be a finite number > 0"),
+    ("entropy_weight", -1, "model.entropy_weight must be a finite number >= 0"),
+    ("substitution_rate", 1.5, r"model.substitution_rate must be in \[0, 1\]"),
+])
+def test_bad_hyperparameters_are_refused(monkeypatch, key, value, message):
+    from allennlp.common import Params
+    from allennlp.common.checks import ConfigurationError
+    from allennlp.data import Vocabulary
+    from allennlp.models import Model
+
+    monkeypatch.setenv("METHOD", "vanilla")
+    params = Params.from_file(CONFIG).pop("model").as_dict()
+    params[key] = value
+    with pytest.raises(ConfigurationError, match=message):
+        Model.from_params(vocab=Vocabulary({"labels": {"positive": 1, "negative": 1}}), params=Params(params))

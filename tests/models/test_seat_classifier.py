@@ -171,3 +171,20 @@ def test_train_and_evaluate_through_the_cli(tmp_path, vanilla_archive):  # noqa:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert 0 <= json.loads(output.read_text())["seat_topk_overlap"] <= 1
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("top_k", 0, "model.top_k must be an integer >= 1"),
+    ("radius", -1, "model.radius must be a finite number >= 0"),
+    ("pgd_norm", "l3", "model.pgd_norm must be one of linf, l2"),
+])
+def test_bad_hyperparameters_are_refused(monkeypatch, key, value, message):
+    from allennlp.data import Vocabulary
+
+    monkeypatch.setenv("METHOD", "vanilla")
+    monkeypatch.setenv("VANILLA_ARCHIVE", "unused")
+    params = Params.from_file(CONFIG).pop("model").as_dict()
+    params.pop("vanilla_archive")
+    params[key] = value
+    with pytest.raises(ConfigurationError, match=message):
+        Model.from_params(vocab=Vocabulary({"labels": {"positive": 1, "negative": 1}}), params=Params(params))
