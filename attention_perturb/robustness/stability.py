@@ -15,6 +15,7 @@ from allennlp.data.fields import TextField
 from allennlp.models import Model
 from allennlp.nn import util
 
+from attention_perturb.models.adversarial import AdversarialAttentionModel
 from attention_perturb.models.attention_classifier import AttentionClassifier
 from attention_perturb.robustness.faithfulness import comprehensiveness_and_sufficiency
 from attention_perturb.substitutions.wordnet import WordNetSubstitutions
@@ -41,9 +42,10 @@ def total_variation_distance(first: torch.Tensor, second: torch.Tensor) -> torch
 def attention_model(model: Model, source: str = "model") -> AttentionClassifier:
     """The model itself, or a one-line error: the measures need a model with one attended text."""
     if not isinstance(model, AttentionClassifier):
+        why = "attends over a pair of texts (not supported)" if isinstance(model, AdversarialAttentionModel) else "has no attention"
         raise ConfigurationError(
             f"{source}: stability needs an attention model (attention_classifier, seat_classifier, "
-            f"flat_classifier); this archive holds a {type(model).__name__}, which has no attention"
+            f"flat_classifier); this archive holds a {type(model).__name__}, which {why}"
         )
     return model
 
