@@ -1,7 +1,7 @@
 import importlib.util
 import logging
 import os
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 from allennlp.data import Vocabulary
@@ -45,7 +45,8 @@ class SpacyVectorsEmbedding(Embedding):
         Miyato et al. (2017)'s embedding normalisation, which their ε (5 for Word AT, 15 for Word
         iAT in the paper) is calibrated for: each dimension is standardised with the mean and
         standard deviation over the vocabulary's rows (unweighted here: allennlp's vocabulary keeps
-        no counts), recomputed from the current matrix at every call.
+        no counts), recomputed from the current matrix at every call that builds a graph; calls
+        without gradients (evaluation, attacks) reuse it until the matrix changes.
     """
 
     def __init__(
@@ -73,8 +74,20 @@ class SpacyVectorsEmbedding(Embedding):
             vocab_namespace=vocab_namespace,
         )
         self.normalize = normalize
+        self._frozen_standardisation: Optional[Tuple[Tuple[int, int], torch.Tensor, torch.Tensor]] = None
 
-    def _standardisation(self):
+    def _standardisation(self) -> Tuple[torch.Tensor, torch.Tensor]:
+        if torch.is_grad_enabled():
+            return self._row_statistics()
+        # Without a graph the statistics are constants of the matrix: an attack or an evaluation
+        # scores thousands of batches against the same weights. In-place updates (optimiser steps,
+        # load_state_dict) bump the tensor's version and so invalidate the cache.
+        key = (self.weight.data_ptr(), self.weight._version)
+        if self._frozen_standardisation is None or self._frozen_standardisation[0] != key:
+            self._frozen_standardisation = (key, *self._row_statistics())
+        return self._frozen_standardisation[1], self._frozen_standardisation[2]
+
+    def _row_statistics(self) -> Tuple[torch.Tensor, torch.Tensor]:
         rows = self.weight[1:]  # padding excluded
         return rows.mean(0), rows.std(0).clamp_min(1e-6)
 

@@ -63,3 +63,30 @@ def test_spacy_vectors_initialise_known_words_and_report_coverage():
     torch.testing.assert_close(embedding.output_matrix()[1:5], normalised)
     with pytest.raises(FileNotFoundError, match="pretrained_file"):
         SpacyVectorsEmbedding(vocab, pretrained_file="no_such_vectors_package")
+
+
+def test_normalised_embeddings_without_gradients_follow_every_weight_update():
+    vocab = Vocabulary()
+    vocab.add_tokens_to_namespace(["a", "b", "c", "d"], "tokens")
+    embedding = SpacyVectorsEmbedding(vocab, embedding_dim=3, normalize=True)
+    tokens = torch.arange(1, 6).unsqueeze(0)
+
+    def standardised_by_hand():
+        rows = embedding.weight.detach()[1:]
+        return (embedding.weight.detach()[tokens] - rows.mean(0)) / rows.std(0)
+
+    with torch.no_grad():
+        torch.testing.assert_close(embedding(tokens), standardised_by_hand())
+        first = embedding._standardisation()
+        assert embedding._standardisation()[0] is first[0]  # reused while the matrix is unchanged
+    optimizer = torch.optim.SGD(embedding.parameters(), lr=1.0)
+    embedding(tokens).pow(3).sum().backward()
+    optimizer.step()
+    with torch.no_grad():
+        torch.testing.assert_close(embedding(tokens), standardised_by_hand())
+        embedding.load_state_dict({"weight": torch.randn(6, 3)})
+        torch.testing.assert_close(embedding(tokens), standardised_by_hand())
+    # With gradients on, the statistics are part of the graph (their gradient reaches every row).
+    embedding.weight.grad = None
+    embedding(tokens[:, :1]).pow(2).sum().backward()
+    assert torch.all(embedding.weight.grad[2:] != 0)
