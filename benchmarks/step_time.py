@@ -1,11 +1,14 @@
 """
-Times one training step (forward, Eq. 20 loss, backward, Adam step) of each of the six methods on
-the same SST batches, interleaved batch by batch so that every method sees the same machine load,
-and prints each method's time divided by vanilla's, seconds per SST training epoch (217 batches of
-32; model steps only, without allennlp's data loading) and the process's peak RSS.
+Times one training step (forward, loss, backward, Adam step) of each method on the same SST
+batches, interleaved batch by batch so that every method sees the same machine load, and prints
+each method's time divided by vanilla's, seconds per SST training epoch (217 batches of 32; model
+steps only, without allennlp's data loading) and the process's peak RSS.
 
-    .venv/bin/python benchmarks/step_time.py [--batches N] [--threads T]
+    .venv/bin/python benchmarks/step_time.py [--batches N] [--threads T] [--methods vanilla seat flat bat ...]
 
+The six methods of the paper by default; `seat`, `flat` and `bat` use their shipped configs (SEAT
+starts from the vanilla model built here, as `vanilla_archive` would load it; the one-off WordNet
+tables of FLAT and BAT are built before timing and their time printed separately).
 Targets (issue 2): attention RP/AT/iAT <= 1.10x, word AT/iAT <= 1.7x, peak RSS <= 2 GiB.
 """
 import argparse
@@ -25,6 +28,7 @@ from allennlp.models import Model
 import attention_perturb  # noqa: F401
 
 METHODS = ["vanilla", "word_at", "word_iat", "attention_rp", "attention_at", "attention_iat"]
+NEIGHBOURS = ["seat", "flat", "bat"]
 TARGETS = {"word_at": 1.7, "word_iat": 1.7, "attention_rp": 1.10, "attention_at": 1.10, "attention_iat": 1.10}
 
 
@@ -32,11 +36,40 @@ def config(method):
     return json.loads(_jsonnet.evaluate_file(f"training_configs/sst_{method}.jsonnet"))
 
 
+def model_params(method):
+    params = config(method)["model"]
+    # Random initial embeddings: timing does not depend on the pretrained values.
+    params["text_field_embedder"]["token_embedders"]["tokens"]["pretrained_file"] = None
+    params.pop("vanilla_archive", None)
+    return params
+
+
+def start_from_vanilla(seat, vanilla):
+    """What `vanilla_archive` does, from the in-memory vanilla model."""
+    state = vanilla.state_dict()
+    state.update({f"_vanilla_attention.{k}": v for k, v in vanilla._attention.state_dict().items()})
+    state["_from_vanilla"] = torch.tensor(True)
+    seat.load_state_dict(state)
+
+
+def build_word_tables(models):
+    """FLAT's and BAT's WordNet tables are built once per run; returns the seconds it took."""
+    start = time.perf_counter()
+    if "flat" in models:
+        models["flat"].synonym_table()
+    if "bat" in models:
+        models["bat"].substitution_table("synonym")
+        models["bat"].substitution_table("antonym")
+    return time.perf_counter() - start
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batches", type=int, default=None, help="batches to time (default: one epoch)")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--methods", nargs="+", default=METHODS, choices=METHODS + NEIGHBOURS)
     arguments = parser.parse_args()
+    methods = ["vanilla"] + [method for method in arguments.methods if method != "vanilla"]
     if arguments.threads:
         torch.set_num_threads(arguments.threads)
     base = config("vanilla")
@@ -51,14 +84,19 @@ def main():
     if arguments.batches:
         batches = batches[: arguments.batches]
 
-    models, optimizers = {}, {}
-    for method in METHODS:
-        model_params = config(method)["model"]
-        # Random initial embeddings: timing does not depend on the pretrained values.
-        model_params["text_field_embedder"]["token_embedders"]["tokens"]["pretrained_file"] = None
+    models = {}
+    for method in methods:
         torch.manual_seed(0)
-        models[method] = Model.from_params(vocab=vocab, params=Params(model_params)).train()
-        optimizers[method] = torch.optim.Adam(models[method].parameters(), lr=1e-3, weight_decay=1e-5, amsgrad=True)
+        models[method] = Model.from_params(vocab=vocab, params=Params(model_params(method))).train()
+    if "seat" in models:
+        start_from_vanilla(models["seat"], models["vanilla"])
+    table_seconds = build_word_tables(models)
+    optimizers = {
+        method: torch.optim.Adam(
+            [p for p in model.parameters() if p.requires_grad], lr=1e-3, weight_decay=1e-5, amsgrad=True
+        )
+        for method, model in models.items()
+    }
 
     def step(method, batch):
         optimizers[method].zero_grad()
@@ -66,11 +104,11 @@ def main():
         optimizers[method].step()
 
     for batch in batches[:3]:  # warm-up
-        for method in METHODS:
+        for method in methods:
             step(method, batch)
-    times = {method: [] for method in METHODS}
+    times = {method: [] for method in methods}
     for batch in batches:
-        for method in METHODS:
+        for method in methods:
             start = time.perf_counter()
             step(method, batch)
             times[method].append(time.perf_counter() - start)
@@ -79,7 +117,7 @@ def main():
     epoch_batches = -(-6920 // 32)
     print(f"{len(batches)} SST batches of 32, {torch.get_num_threads()} threads")
     print(f"{'method':14s} {'ms/step':>8s} {'median':>8s} {'ratio':>6s} {'target':>7s} {'s/epoch':>8s}")
-    for method in METHODS:
+    for method in methods:
         total = sum(times[method])
         ratio = total / vanilla
         target = TARGETS.get(method)
@@ -88,6 +126,8 @@ def main():
             f"{method:14s} {1000 * total / len(batches):8.1f} {1000 * statistics.median(times[method]):8.1f} "
             f"{ratio:6.2f} {('<=%.2f' % target) if target else '':>7s} {total / len(batches) * epoch_batches:8.1f} {verdict}"
         )
+    if "flat" in models or "bat" in models:
+        print(f"WordNet tables for FLAT/BAT ({vocab.get_vocab_size('tokens')} words) built once in {table_seconds:.1f} s")
     peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     print(f"peak RSS {peak_gib:.2f} GiB (target <= 2 GiB)")
 
