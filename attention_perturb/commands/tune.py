@@ -168,7 +168,8 @@ def search_from_args(args: argparse.Namespace) -> None:
 
 def report_from_args(args: argparse.Namespace) -> None:
     from attention_perturb.tune.report import (
-        collect_results, default_performance_metric, markdown_table, sampled_hyperparameters, write_results,
+        best_trial, collect_results, default_performance_metric, markdown_table, sampled_hyperparameters,
+        write_results,
     )
 
     directory = Path(args.log_dir)
@@ -179,7 +180,7 @@ def report_from_args(args: argparse.Namespace) -> None:
     table = markdown_table(frame, metric, sampled_hyperparameters(directory, frame))
     output_file = directory / "results.jsonl"
     write_results(frame, output_file)
-    best = frame.loc[frame[metric].idxmax()]
+    best = best_trial(frame, metric)
     print(f"results written to {output_file}")
     print(f"total experiments: {len(frame)}")
     print(table)

@@ -49,6 +49,22 @@ def default_performance_metric(frame: pd.DataFrame) -> str:
     return "best_validation_" + metrics.pop().lstrip("+-")
 
 
+def lower_is_better(frame: pd.DataFrame, performance_metric: str) -> bool:
+    """allentune ranks trials by the larger value; a loss, or a metric the trainer minimised
+    (`validation_metric: "-m"`), ranks by the smaller."""
+    name = performance_metric.replace("best_validation_", "", 1)
+    minimised = {
+        metric.lstrip("+-") for metric in frame.get("trainer.validation_metric", pd.Series(dtype=object)).dropna()
+        if metric.startswith("-")
+    }
+    return name in minimised or name.endswith("loss")
+
+
+def best_trial(frame: pd.DataFrame, performance_metric: str) -> pd.Series:
+    scores = frame[performance_metric]
+    return frame.loc[scores.idxmin() if lower_is_better(frame, performance_metric) else scores.idxmax()]
+
+
 def write_results(frame: pd.DataFrame, path: Path) -> None:
     write_atomically(path, frame.to_json(lines=True, orient="records").rstrip("\n") + "\n")
 
@@ -61,7 +77,7 @@ def markdown_table(frame: pd.DataFrame, performance_metric: str, hyperparameters
     columns = ["trial", *hyperparameters, performance_metric]
     if "training_duration" in frame:
         columns.append("training_duration")
-    rows = frame.sort_values(performance_metric, ascending=False)[columns]
+    rows = frame.sort_values(performance_metric, ascending=lower_is_better(frame, performance_metric))[columns]
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for _, row in rows.iterrows():
         lines.append("| " + " | ".join(_cell(row[column]) for column in columns) + " |")

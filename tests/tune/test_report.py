@@ -20,7 +20,8 @@ def trial(experiment, name, f1, epsilon, environment=True):
               "trainer": {"validation_metric": "+f1", "num_epochs": 2}}
     (directory / "config.json").write_text(json.dumps(config))
     (directory / "metrics.json").write_text(json.dumps(
-        {"best_validation_f1": f1, "best_validation_accuracy": f1 - 0.1, "training_duration": "0:01:30.500000"}))
+        {"best_validation_f1": f1, "best_validation_accuracy": f1 - 0.1, "best_validation_loss": round(f1 - 0.3, 2),
+         "training_duration": "0:01:30.500000"}))
     (directory / "model.tar.gz").write_bytes(b"")
     if environment:
         (experiment / name / "environment.json").write_text(json.dumps({"EPSILON": str(epsilon), "NUM_EPOCHS": "2"}))
@@ -50,6 +51,12 @@ def test_report_writes_allentune_records_and_a_ranked_table(tmp_path, monkeypatc
                      "best_validation_accuracy", "--model", "Attention AT")
     assert "best perf: 0.7" in output
     assert {json.loads(line)["model"] for line in (experiment / "results.jsonl").read_text().splitlines()} == {"Attention AT"}
+
+    # A loss ranks by the smaller value: run_000's 0.4 is the best.
+    output = run_cli(monkeypatch, capsys, "tune", "report", "--log-dir", str(experiment), "--performance-metric",
+                     "best_validation_loss")
+    table = output[output.index("| trial"):].splitlines()
+    assert table[2].startswith("| run_000 | 3 | 0.4 |") and "best perf: 0.4 (run_000)" in output
 
 
 def test_report_reads_allentune_experiments_and_names_bad_input(tmp_path, monkeypatch, capsys):
