@@ -97,9 +97,10 @@ class Experiment:
     def plan(self, space: "SearchSpace", seed: int, num_samples: int) -> List[Trial]:
         from attention_perturb.tune.search_space import sample_assignment
 
-        width = max(3, len(str(num_samples - 1)))
+        # Names depend on the index alone (at least three digits), so a search resumed with more
+        # samples keeps every finished trial's folder.
         return [
-            Trial(f"run_{index:0{width}d}", sample_assignment(space, seed, index), self.directory / f"run_{index:0{width}d}")
+            Trial(f"run_{index:03d}", sample_assignment(space, seed, index), self.directory / f"run_{index:03d}")
             for index in range(num_samples)
         ]
 

@@ -53,6 +53,17 @@ def test_trial_draws_depend_only_on_seed_and_index(tmp_path):
     assert math.isfinite(float(sample_assignment(space, 0, 7)["EPSILON"]))
 
 
+def test_trial_names_do_not_change_when_a_search_grows(tmp_path):
+    from attention_perturb.tune.experiment import Experiment
+
+    space = read_search_space(write(tmp_path, {"EPSILON": {"sampling strategy": "uniform", "bounds": [0, 30]}}))
+    experiment = Experiment(tmp_path / "sst_attention_iat")
+    small, large = experiment.plan(space, 0, 1000), experiment.plan(space, 0, 1001)
+    assert [trial.name for trial in small] == [trial.name for trial in large[:1000]]
+    assert small[0].directory == large[0].directory == tmp_path / "sst_attention_iat" / "run_000"
+    assert large[1000].name == "run_1000" and large[1000].environment == sample_assignment(space, 0, 1000)
+
+
 @pytest.mark.parametrize("content, message", [
     ({"EPSILON": {"sampling strategy": "gaussian", "bounds": [0, 1]}}, "EPSILON: \"sampling strategy\" must be one of"),
     ({"EPSILON": {"bounds": [0, 1]}}, "EPSILON: \"sampling strategy\" must be one of"),
