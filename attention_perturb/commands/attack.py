@@ -1,15 +1,13 @@
 import argparse
 import itertools
 import json
-import os
-import tempfile
-from pathlib import Path
 from typing import Dict, Optional
 
 from allennlp.commands.subcommand import Subcommand
 from allennlp.common.checks import ConfigurationError
 from allennlp.models.archival import load_archive
 
+from attention_perturb.files import write_atomically
 from attention_perturb.robustness.attack import AttackReport, attack_instances, attackable_model
 from attention_perturb.substitutions.wordnet import KINDS
 
@@ -69,20 +67,6 @@ def attack_file(
         archive.model, instances, kind, budget, max_candidates=max_candidates, batch_size=batch_size,
         top_k=top_k, source=archive_file,
     )
-
-
-def write_atomically(path: str, text: str) -> None:
-    """Writes next to `path` and renames, so that an interrupted run leaves no half-written file."""
-    directory = Path(path).resolve().parent
-    handle, staging = tempfile.mkstemp(dir=directory, prefix=f".{Path(path).name}.")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as output:
-            output.write(text)
-        os.chmod(staging, 0o644)
-        os.replace(staging, path)
-    except BaseException:
-        Path(staging).unlink(missing_ok=True)
-        raise
 
 
 def attack_from_args(args: argparse.Namespace) -> Dict[str, float]:

@@ -10,7 +10,7 @@ from typing import Dict, List
 from allennlp.commands.subcommand import Subcommand
 from allennlp.common.params import Params
 
-from attention_perturb.tune.experiment import write_atomically
+from attention_perturb.files import write_atomically
 from attention_perturb.tune.table2 import (
     METHODS, PAPER, EpsilonChoice, Run, choose_epsilons, plan_runs, run_scores, table2_markdown, trained_epsilon,
 )

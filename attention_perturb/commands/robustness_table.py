@@ -11,7 +11,8 @@ from allennlp.data.data_loaders import SimpleDataLoader
 from allennlp.models.archival import load_archive
 from allennlp.training.util import evaluate
 
-from attention_perturb.commands.attack import positive_int, write_atomically
+from attention_perturb.commands.attack import positive_int
+from attention_perturb.files import write_atomically
 from attention_perturb.robustness.attack import attack_instances
 from attention_perturb.robustness.stability import attention_model, stability_report
 

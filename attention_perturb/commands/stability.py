@@ -8,7 +8,8 @@ from allennlp.commands.subcommand import Subcommand
 from allennlp.common.checks import ConfigurationError
 from allennlp.models.archival import load_archive
 
-from attention_perturb.commands.attack import positive_int, write_atomically
+from attention_perturb.commands.attack import positive_int
+from attention_perturb.files import write_atomically
 from attention_perturb.robustness.stability import attention_model, stability_report
 
 

@@ -1,13 +1,12 @@
 import argparse
 import html
-import os
-import tempfile
 from pathlib import Path
 from typing import Dict, List, Sequence
 
 from allennlp.commands.subcommand import Subcommand
 
 from attention_perturb.data.jsonl import read_jsonl
+from attention_perturb.files import write_atomically
 
 ROWS = (("attention", "attention"), ("gradient", "gradient_importance"))
 
@@ -119,18 +118,6 @@ def render_png(names: Sequence[str], dumps: List[List[Dict]], path: str, max_sen
     plt.close(figure)
 
 
-def _write_atomically(path: Path, write) -> None:
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=path.suffix, delete=False) as temporary:
-        temporary_path = temporary.name
-    try:
-        write(temporary_path)
-        os.chmod(temporary_path, 0o644)  # NamedTemporaryFile creates 0600; these are for sharing
-        os.replace(temporary_path, path)
-    except BaseException:
-        os.unlink(temporary_path)
-        raise
-
-
 def visualize(dump_paths: Sequence[str], output_dir: str, names=None, max_sentences: int = 10) -> Dict[str, str]:
     names = list(names or [Path(p).stem for p in dump_paths])
     if len(names) != len(dump_paths):
@@ -140,8 +127,8 @@ def visualize(dump_paths: Sequence[str], output_dir: str, names=None, max_senten
     output.mkdir(parents=True, exist_ok=True)
     html_path, png_path = output / "heatmaps.html", output / "heatmaps.png"
     page = render_html(names, dumps)
-    _write_atomically(html_path, lambda p: Path(p).write_text(page, encoding="utf-8"))
-    _write_atomically(png_path, lambda p: render_png(names, dumps, p, max_sentences))
+    write_atomically(html_path, page)
+    write_atomically(png_path, lambda p: render_png(names, dumps, p, max_sentences))
     return {"html": str(html_path), "png": str(png_path)}
 
 

@@ -12,10 +12,10 @@ A trial is finished once its serialization dir holds `metrics.json` and `model.t
 `allennlp train` writes last; anything else in `run_*/trial/` is an interrupted trial to redo.
 """
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, NamedTuple, Optional
+
+from attention_perturb.files import write_atomically
 
 if TYPE_CHECKING:  # importing ray is slow; only the search itself needs it
     from attention_perturb.tune.search_space import SearchSpace
@@ -36,21 +36,6 @@ class Trial(NamedTuple):
     @property
     def log_file(self) -> Path:
         return self.directory / "train.log"
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Writes `text` to `path` through a temporary file in the same folder and a rename, so
-    readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "w") as file:
-            file.write(text)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
 
 
 def is_finished(serialization_dir: Path) -> bool:

@@ -12,6 +12,7 @@ import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from attention_perturb.files import write_atomically  # noqa: E402
 from attention_perturb.tune.expected_performance import expected_max_performance  # noqa: E402
 
 
@@ -92,9 +93,7 @@ def draw(
     for axis in list(axes.flat)[len(groups):]:
         axis.set_visible(False)
     figure.tight_layout()
-    output_file.parent.mkdir(parents=True, exist_ok=True)
-    temporary = output_file.with_name(f".{output_file.name}.tmp")
-    figure.savefig(temporary, dpi=150, format=output_file.suffix.lstrip(".") or "png")
-    plt.close(figure)
-    temporary.chmod(0o644)
-    temporary.replace(output_file)
+    try:
+        write_atomically(output_file, lambda path: figure.savefig(path, dpi=150, format=output_file.suffix.lstrip(".") or "png"))
+    finally:
+        plt.close(figure)

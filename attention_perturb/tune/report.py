@@ -8,7 +8,8 @@ from typing import Dict, List, Optional, Sequence
 
 import pandas as pd
 
-from attention_perturb.tune.experiment import Experiment, trial_environment, write_atomically
+from attention_perturb.files import write_atomically
+from attention_perturb.tune.experiment import Experiment, trial_environment
 
 
 def trial_record(trial_directory: Path, model: str) -> Dict:

@@ -11,7 +11,8 @@ from typing import Any, Dict, List, Optional, Sequence
 import ray
 from ray import tune
 
-from attention_perturb.tune.experiment import ENVIRONMENT_FILE, Trial, is_finished, write_atomically
+from attention_perturb.files import write_atomically
+from attention_perturb.tune.experiment import ENVIRONMENT_FILE, Trial, is_finished
 
 # Keep a local Ray small: no dashboard, a minimal object store (trials exchange only metrics).
 OBJECT_STORE_BYTES = 100 * 1024 * 1024
