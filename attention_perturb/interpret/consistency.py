@@ -43,10 +43,17 @@ class InterpretationConsistency:
 
     def pair(self, name: str, original: Sequence[float], adversarial: Sequence[float]) -> Dict[str, Optional[float]]:
         """Scores one pair, adds it to the means and returns its own scores."""
-        scores = {
+        return self.record(self.scores(name, original, adversarial))
+
+    def scores(self, name: str, original: Sequence[float], adversarial: Sequence[float]) -> Dict[str, Optional[float]]:
+        """One pair's scores, not added to the means."""
+        return {
             f"{name}_kendall_tau": kendall_tau(original, adversarial),
             f"{name}_top{self.k}_intersection": top_k_intersection(original, adversarial, self.k),
         }
+
+    def record(self, scores: Dict[str, Optional[float]]) -> Dict[str, Optional[float]]:
+        """Adds one pair's scores (None: undefined, counted as skipped) to the means."""
         for key, value in scores.items():
             if value is None:
                 self._skipped[key] = self._skipped.get(key, 0) + 1

@@ -438,10 +438,13 @@ def interpretation_consistency(results: List[AttackResult], queries: ModelQuerie
         for row, result in enumerate(chunk):
             result.consistency = consistency.pair("attention", per_class[0][0]["attention"][row], per_class[0][1]["attention"][row])
             class_scores = [
-                consistency.pair("gradient", original["gradient"][row], adversarial["gradient"][row])
+                consistency.scores("gradient", original["gradient"][row], adversarial["gradient"][row])
                 for original, adversarial in per_class
             ]
+            # One value per pair (the mean over classes) enters the run's means, as for attention.
+            averaged = {}
             for key in class_scores[0]:
                 values = [scores[key] for scores in class_scores if scores[key] is not None]
-                result.consistency[key] = float(numpy.mean(values)) if values else None
+                averaged[key] = float(numpy.mean(values)) if values else None
+            result.consistency.update(consistency.record(averaged))
     return consistency.get_metric()

@@ -147,6 +147,11 @@ def test_interpretation_consistency_is_reported_for_each_changed_pair(reports):
             assert -1 <= metrics[f"{name}_{measure}"] <= 1
     intersections = [r.consistency["attention_top5_intersection"] for r in pairs]
     assert metrics["attention_top5_intersection"] == pytest.approx(sum(intersections) / len(intersections))
+    # Gradient importance is averaged over classes per pair first: one value per pair in the run's mean.
+    for measure in ("gradient_kendall_tau", "gradient_top5_intersection"):
+        values = [r.consistency[measure] for r in pairs if r.consistency[measure] is not None]
+        assert metrics[measure] == pytest.approx(sum(values) / len(values))
+        assert metrics.get(f"{measure}_skipped", 0) == len(pairs) - len(values)
     assert all(r.consistency == {} for r in report.results if not r.changed_positions)
 
 
