@@ -121,6 +121,14 @@ class TestSeatClassifier(ModelTestCase):
             return prediction_divergence(probabilities(stable), probabilities(stable + delta))
 
         delta = model.worst_attention_perturbation(model.encode({"tokens": model.embed(tokens)}), stable)
+        # The same ascent on this test's own D2 (w̃ held fixed) finds the same δ.
+        fixed = stable.detach()
+        for independent in projected_gradient_ascent(
+            lambda d: len(fixed) * prediction_divergence(probabilities(fixed), probabilities(fixed + d)),
+            fixed.shape, mask, model.radius, model.pgd_steps, model.pgd_step_size, model.pgd_norm,
+        ):
+            pass
+        torch.testing.assert_close(delta, independent)
         assert torch.all(delta.abs() <= model.radius * (1 + 1e-6))  # the L∞ ball
         assert d2(delta).item() > d2(torch.zeros_like(delta)).item()  # the ascent found a worse δ
         expected = (
