@@ -15,6 +15,7 @@ from attention_perturb.interpret.importance import gradient_word_importance
 from attention_perturb.modules.attention import ScoreAttention
 from attention_perturb.perturbations import Perturbation
 from attention_perturb.perturbations.base import ATTENTION, EMBEDDING
+from attention_perturb.perturbations.word_interpretable import EmbeddingRows
 
 
 class EmbeddedText(NamedTuple):
@@ -113,8 +114,18 @@ class AdversarialAttentionModel(Model):
 
     def embedding_matrix(self) -> torch.Tensor:
         """Every word's embedding as the embed stage outputs it, for Word iAT's directions."""
+        return self.embedding_rows()
+
+    def vocabulary_size(self) -> int:
         (embedder,) = self._text_field_embedder._token_embedders.values()  # type: ignore
-        return embedder.output_matrix() if hasattr(embedder, "output_matrix") else embedder.weight
+        return embedder.weight.size(0)
+
+    def embedding_rows(self, ids: Optional[torch.LongTensor] = None) -> torch.Tensor:
+        """Rows `ids` (all if None) of `embedding_matrix()`, computing only those rows."""
+        (embedder,) = self._text_field_embedder._token_embedders.values()  # type: ignore
+        if hasattr(embedder, "output_rows"):
+            return embedder.output_rows(ids)
+        return embedder.weight if ids is None else embedder.weight[ids]
 
     def embedder_parameters(self):
         """The parameters that produce the word embeddings (upstream of Word AT/iAT's δ)."""
@@ -222,10 +233,14 @@ class AdversarialAttentionModel(Model):
             gradients = torch.autograd.grad(
                 clean_loss, embeddings + parameters, retain_graph=True, allow_unused=True
             )
-            embedding_matrix = None
+            embedding_rows = None
             if perturbation.needs_embedding_matrix:
-                with torch.no_grad():
-                    embedding_matrix = self.embedding_matrix()
+
+                def lookup(ids: Optional[torch.LongTensor]) -> torch.Tensor:
+                    with torch.no_grad():
+                        return self.embedding_rows(ids)
+
+                embedding_rows = EmbeddingRows(lookup, self.vocabulary_size())
             perturbed, squared_norms = {}, 0.0
             for name, gradient in zip(names, gradients):
                 text = embedded[name]
@@ -234,7 +249,7 @@ class AdversarialAttentionModel(Model):
                     gradient,
                     text.mask,
                     token_ids=text.token_ids,
-                    embedding_matrix=embedding_matrix,
+                    embedding_matrix=embedding_rows,
                 )
                 perturbed[name] = text._replace(embeddings=text.embeddings + delta)
                 squared_norms = squared_norms + delta.pow(2).flatten(1).sum(1)

@@ -1,4 +1,4 @@
-from typing import Optional
+from typing import Callable, NamedTuple, Optional, Union
 
 import torch
 from allennlp.common.checks import ConfigurationError
@@ -21,6 +21,20 @@ def nearest_neighbours(
     distances[torch.arange(len(unique_ids), device=distances.device), unique_ids] = float("inf")
     k = min(num_neighbours, embedding_matrix.size(0) - 2)
     return distances.topk(k, dim=1, largest=False).indices[inverse]
+
+
+class EmbeddingRows(NamedTuple):
+    """The rows of a (V, D) embedding matrix on demand, so that only the rows needed are computed:
+    `lookup(ids)` gives rows `ids` (all rows for None); `size` is V."""
+
+    lookup: Callable[[Optional[torch.LongTensor]], torch.Tensor]
+    size: int
+
+    @classmethod
+    def of(cls, matrix: Union[torch.Tensor, "EmbeddingRows"]) -> "EmbeddingRows":
+        if isinstance(matrix, EmbeddingRows):
+            return matrix
+        return cls(lambda ids: matrix if ids is None else matrix[ids], matrix.size(0))
 
 
 @Perturbation.register("word_interpretable")
@@ -62,21 +76,19 @@ class WordInterpretable(Perturbation):
         self._computed_at: Optional[torch.LongTensor] = None  # (V,) call number of each row
         self._calls = 0
 
-    def neighbours(self, token_ids: torch.LongTensor, embedding_matrix: torch.Tensor) -> torch.LongTensor:
-        """(batch, T, K) neighbour ids, from the cache where fresh enough (see class docstring)."""
-        vocabulary_size = embedding_matrix.size(0)
-        if self._neighbours is None or self._neighbours.size(0) != vocabulary_size or (
-            self._neighbours.device != embedding_matrix.device
-        ):
-            k = min(self.num_neighbours, vocabulary_size - 2)
-            self._neighbours = torch.zeros(vocabulary_size, k, dtype=torch.long, device=embedding_matrix.device)
-            self._computed_at = torch.full(
-                (vocabulary_size,), -self.neighbour_refresh, dtype=torch.long, device=embedding_matrix.device
-            )
+    def neighbours(self, token_ids: torch.LongTensor, embedding_matrix) -> torch.LongTensor:
+        """(batch, T, K) neighbour ids, from the cache where fresh enough (see class docstring).
+        `embedding_matrix`: the (V, D) matrix or its `EmbeddingRows`."""
+        rows = EmbeddingRows.of(embedding_matrix)
+        device = token_ids.device
+        if self._neighbours is None or self._neighbours.size(0) != rows.size or self._neighbours.device != device:
+            k = min(self.num_neighbours, rows.size - 2)
+            self._neighbours = torch.zeros(rows.size, k, dtype=torch.long, device=device)
+            self._computed_at = torch.full((rows.size,), -self.neighbour_refresh, dtype=torch.long, device=device)
         words = token_ids.unique()
         stale = words[self._calls - self._computed_at[words] >= self.neighbour_refresh]
         if len(stale):
-            self._neighbours[stale] = nearest_neighbours(stale, embedding_matrix, self.num_neighbours)
+            self._neighbours[stale] = nearest_neighbours(stale, rows.lookup(None), self.num_neighbours)
             self._computed_at[stale] = self._calls
         self._calls += 1
         return self._neighbours[token_ids]
@@ -84,8 +96,9 @@ class WordInterpretable(Perturbation):
     def __call__(self, values, gradient, mask, *, token_ids=None, embedding_matrix=None, **context):
         if token_ids is None or embedding_matrix is None:
             raise ValueError("word_interpretable needs the token ids and the embedding matrix")
-        embedding_matrix = embedding_matrix.detach()
-        differences = embedding_matrix[self.neighbours(token_ids, embedding_matrix)] - values.unsqueeze(2)
+        rows = EmbeddingRows.of(embedding_matrix)
+        # Only the neighbours' rows are gathered (and normalised), not the whole matrix.
+        differences = rows.lookup(self.neighbours(token_ids, rows)).detach() - values.unsqueeze(2)
         inverse_norms = differences.norm(dim=-1).clamp_min(1e-12).reciprocal()  # d̃ = differences · this
         alpha_gradient = torch.einsum("btd,btkd->btk", gradient, differences) * inverse_norms
         alpha = self.epsilon * per_instance_unit(alpha_gradient, mask)

@@ -7,7 +7,7 @@ from allennlp.common.checks import ConfigurationError
 
 from attention_perturb.perturbations import Perturbation
 from attention_perturb.perturbations.attention_interpretable import normalized_score_differences
-from attention_perturb.perturbations.word_interpretable import nearest_neighbours
+from attention_perturb.perturbations.word_interpretable import EmbeddingRows, nearest_neighbours
 
 EPSILON = 0.7
 
@@ -205,6 +205,29 @@ def test_word_interpretable_reuses_neighbours_until_they_are_stale():
     refreshed = perturbation.neighbours(token_ids, moved)  # two calls old: recomputed
     torch.testing.assert_close(refreshed, nearest_neighbours(token_ids, moved, 2))
     assert not torch.equal(refreshed, first)
+
+
+def test_word_interpretable_computes_only_the_rows_it_needs():
+    """Given rows on demand, Word iAT asks for the whole matrix only to search stale neighbours,
+    and otherwise gathers just the neighbours' rows; δ is the same as with the matrix itself."""
+    generator = torch.Generator().manual_seed(8)
+    matrix = torch.randn(12, 4, generator=generator)
+    token_ids = torch.tensor([[2, 5, 0], [7, 2, 3]])
+    mask = token_ids != 0
+    values, gradient = matrix[token_ids], torch.randn(2, 3, 4, generator=generator)
+    requests = []
+
+    def lookup(ids):
+        requests.append(None if ids is None else tuple(ids.shape))
+        return matrix if ids is None else matrix[ids]
+
+    on_demand = build("word_interpretable", num_neighbours=3, neighbour_refresh=5)
+    whole = build("word_interpretable", num_neighbours=3, neighbour_refresh=5)
+    for call in range(2):
+        delta = on_demand(values, gradient, mask, token_ids=token_ids, embedding_matrix=EmbeddingRows(lookup, 12))
+        torch.testing.assert_close(delta, whole(values, gradient, mask, token_ids=token_ids, embedding_matrix=matrix))
+    # First call: one neighbour search (all rows) and one gather; second call: the gather only.
+    assert requests == [None, (2, 3, 3), (2, 3, 3)]
 
 
 def test_adversarial_direction_raises_loss_more_than_random():
