@@ -9,6 +9,7 @@ from allennlp.data import TextFieldTensors
 from allennlp.models import Model
 from allennlp.modules import TextFieldEmbedder
 from allennlp.nn import RegularizerApplicator, util
+from allennlp.training.metrics import Average
 
 from attention_perturb.interpret.agreement import AttentionAgreement, pearson_per_instance
 from attention_perturb.interpret.importance import gradient_word_importance
@@ -87,6 +88,17 @@ class AdversarialAttentionModel(Model):
         self._adversarial_weight = adversarial_weight
         self._agreement = AttentionAgreement()
         self.measure_agreement = True
+        self._term_averages: Dict[str, Average] = {}
+
+    def average_term(self, name: str, value: float) -> None:
+        """Adds `value` to the running mean reported as metric `name` (a method's own loss terms)."""
+        self._term_averages.setdefault(name, Average())(value)
+
+    def term_metrics(self, reset: bool = False) -> Dict[str, float]:
+        metrics = {name: average.get_metric(reset) for name, average in self._term_averages.items()}
+        if reset:  # training-only terms must not linger into validation's metrics
+            self._term_averages.clear()
+        return metrics
 
     @property
     def perturbation(self) -> Perturbation:

@@ -136,6 +136,7 @@ class AttentionClassifier(AdversarialAttentionModel):
             metrics["f1"] = self._f1.get_metric(reset)["f1"]
         if self._agreement.measured:
             metrics.update(self._agreement.get_metric(reset))
+        metrics.update(self.term_metrics(reset))
         return metrics
 
     default_predictor = "text_classifier"

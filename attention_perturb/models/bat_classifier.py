@@ -7,7 +7,6 @@ from allennlp.data import Vocabulary
 from allennlp.models import Model
 from allennlp.modules import Seq2SeqEncoder, TextFieldEmbedder
 from allennlp.nn import RegularizerApplicator
-from allennlp.training.metrics import Average
 
 from attention_perturb.models.adversarial import EmbeddedText, EncodedText
 from attention_perturb.models.attention_classifier import AttentionClassifier
@@ -169,7 +168,6 @@ class BatClassifier(AttentionClassifier):
         self.margin = margin
         self.max_candidates = max_candidates
         self._tables: Dict[str, torch.LongTensor] = {}
-        self._averages: Dict[str, Average] = {}
 
     def substitution_table(self, kind: str, device: Optional[torch.device] = None) -> torch.LongTensor:
         """(vocab size, max_candidates) in-vocabulary WordNet ids of `kind`, built on first use
@@ -234,21 +232,11 @@ class BatClassifier(AttentionClassifier):
             output.update(clean_loss=clean_loss.detach(), adversarial_loss=adversarial_loss.detach(),
                           perturbation_norm=perturbation_norm)
         output["loss"] = maximum_likelihood + contrastive
-        self._average("bat_contrastive_loss", contrastive.item())
-        self._average("bat_synonym_valid", over_valid.float().mean().item())
-        self._average("bat_antonym_valid", under_valid.float().mean().item())
+        self.average_term("bat_contrastive_loss", contrastive.item())
+        self.average_term("bat_synonym_valid", over_valid.float().mean().item())
+        self.average_term("bat_antonym_valid", under_valid.float().mean().item())
         if over_valid.any():
-            self._average("bat_synonym_distance", over_distance[over_valid].mean().item())
+            self.average_term("bat_synonym_distance", over_distance[over_valid].mean().item())
         if under_valid.any():
-            self._average("bat_antonym_distance", under_distance[under_valid].mean().item())
+            self.average_term("bat_antonym_distance", under_distance[under_valid].mean().item())
         return output
-
-    def _average(self, name: str, value: float) -> None:
-        self._averages.setdefault(name, Average())(value)
-
-    def get_metrics(self, reset: bool = False) -> Dict[str, float]:
-        metrics = super().get_metrics(reset)
-        metrics.update({name: average.get_metric(reset) for name, average in self._averages.items()})
-        if reset:  # training-only terms must not linger into validation's metrics
-            self._averages.clear()
-        return metrics

@@ -7,7 +7,6 @@ from allennlp.data import Vocabulary
 from allennlp.models import Model
 from allennlp.modules import Seq2SeqEncoder, TextFieldEmbedder
 from allennlp.nn import RegularizerApplicator
-from allennlp.training.metrics import Average
 
 from attention_perturb.models.adversarial import EmbeddedText
 from attention_perturb.models.attention_classifier import AttentionClassifier
@@ -131,7 +130,6 @@ class FlatClassifier(AttentionClassifier):
         self.substitution_rate = substitution_rate
         self.max_synonyms = max_synonyms
         self._synonym_table: Optional[torch.LongTensor] = None
-        self._averages: Dict[str, Average] = {}
 
     def synonym_table(self, device: Optional[torch.device] = None) -> torch.LongTensor:
         """(vocab size, max_synonyms) in-vocabulary WordNet synonym ids, built on first use (about
@@ -203,17 +201,7 @@ class FlatClassifier(AttentionClassifier):
                 output["word_importance"], adversarial_output["word_importance"], substituted
             )
             output["loss"] = prediction_loss + self.importance_weight * importance_loss
-            self._average("flat_substituted", (substituted.sum() / text.mask.sum().clamp_min(1)).item())
-            self._average("flat_importance_loss", importance_loss.item())
-            self._average("flat_entropy", entropy.item())
+            self.average_term("flat_substituted", (substituted.sum() / text.mask.sum().clamp_min(1)).item())
+            self.average_term("flat_importance_loss", importance_loss.item())
+            self.average_term("flat_entropy", entropy.item())
         return output
-
-    def _average(self, name: str, value: float) -> None:
-        self._averages.setdefault(name, Average())(value)
-
-    def get_metrics(self, reset: bool = False) -> Dict[str, float]:
-        metrics = super().get_metrics(reset)
-        metrics.update({name: average.get_metric(reset) for name, average in self._averages.items()})
-        if reset:  # training-only terms must not linger into validation's metrics
-            self._averages.clear()
-        return metrics

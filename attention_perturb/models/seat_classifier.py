@@ -10,7 +10,6 @@ from allennlp.data import TextFieldTensors, Vocabulary
 from allennlp.models import Model
 from allennlp.modules import Seq2SeqEncoder, TextFieldEmbedder
 from allennlp.nn import RegularizerApplicator
-from allennlp.training.metrics import Average
 
 from attention_perturb.models.adversarial import EmbeddedText, EncodedText
 from attention_perturb.models.attention_classifier import AttentionClassifier
@@ -196,7 +195,6 @@ class SeatClassifier(AttentionClassifier):
             self._copy_vanilla(vanilla_archive)
         for name, parameter in self.named_parameters():
             parameter.requires_grad_(name.startswith("_attention."))
-        self._averages: Dict[str, Average] = {}
 
     def _copy_vanilla(self, archive_path: str) -> None:
         from allennlp.models.archival import load_archive
@@ -274,9 +272,9 @@ class SeatClassifier(AttentionClassifier):
             vanilla_attention = masked_attention_weights(self._vanilla_attention.scores(encoded.states), encoded.mask)
             vanilla_probabilities = self.probabilities(self.decode(encoded, vanilla_attention))
         closeness = prediction_divergence(self.probabilities(logits), vanilla_probabilities)
-        self._average("seat_d1", closeness.item())
+        self.average_term("seat_d1", closeness.item())
         for value in top_k_overlap(attention.detach(), vanilla_attention, encoded.mask, self.top_k).tolist():
-            self._average("seat_topk_overlap", value)
+            self.average_term("seat_topk_overlap", value)
         if self.training and torch.is_grad_enabled():
             if not self._from_vanilla:
                 raise ConfigurationError("model.vanilla_archive is required to train a seat_classifier")
@@ -285,18 +283,8 @@ class SeatClassifier(AttentionClassifier):
             top_k_loss = top_k_surrogate_loss(vanilla_attention, attention, encoded.mask, self.top_k)
             output["loss"] = closeness + self.stability_weight * stability + self.top_k_weight * top_k_loss
             output["perturbation_norm"] = delta.flatten(1).norm(dim=1).mean().detach()
-            self._average("seat_d2", stability.item())
-            self._average("seat_topk_loss", top_k_loss.item())
+            self.average_term("seat_d2", stability.item())
+            self.average_term("seat_topk_loss", top_k_loss.item())
         elif label is not None:
             output["loss"] = self.loss(logits, label)
         return output
-
-    def _average(self, name: str, value: float) -> None:
-        self._averages.setdefault(name, Average())(value)
-
-    def get_metrics(self, reset: bool = False) -> Dict[str, float]:
-        metrics = super().get_metrics(reset)
-        metrics.update({name: average.get_metric(reset) for name, average in self._averages.items()})
-        if reset:  # training-only terms must not linger into validation's metrics
-            self._averages.clear()
-        return metrics
