@@ -44,6 +44,22 @@ def binary_sentiment(fine_label: int) -> Optional[str]:
 
 
 @DatasetReader.register("sst_trees")
+def single_text_instance(tokenizer: Tokenizer, text: str, label: Optional[str], noun: str = "text") -> Instance:
+    """The instance every single-text reader gives the classifier: `tokens`, `metadata` (the text
+    and its words, for predictors and dumps) and, if known, `label`. An empty text is an error
+    ("empty <noun>")."""
+    tokens = tokenizer.tokenize(text)
+    if not tokens:
+        raise ValueError(f"empty {noun}: there is nothing to classify")
+    fields = {
+        "tokens": TextField(tokens),
+        "metadata": MetadataField({"sentence": text, "words": [t.text for t in tokens]}),
+    }
+    if label is not None:
+        fields["label"] = LabelField(label)
+    return Instance(fields)
+
+
 class SstTreesReader(DatasetReader):
     """
     Reads the Stanford Sentiment Treebank in its PTB tree format (one tree per line, as in
@@ -90,16 +106,7 @@ class SstTreesReader(DatasetReader):
         return {"sentence": " ".join(words), "label": binary_sentiment(fine_label)}
 
     def text_to_instance(self, sentence: str, label: Optional[str] = None) -> Instance:  # type: ignore
-        tokens = self._tokenizer.tokenize(sentence)
-        if not tokens:
-            raise ValueError("empty sentence: there is nothing to classify")
-        fields = {
-            "tokens": TextField(tokens),
-            "metadata": MetadataField({"sentence": sentence, "words": [t.text for t in tokens]}),
-        }
-        if label is not None:
-            fields["label"] = LabelField(label)
-        return Instance(fields)
+        return single_text_instance(self._tokenizer, sentence, label, "sentence")
 
     def apply_token_indexers(self, instance: Instance) -> None:
         instance.fields["tokens"].token_indexers = self._token_indexers  # type: ignore

@@ -2,11 +2,10 @@ import logging
 from typing import Dict, Iterable, Iterator, Optional, Sequence, Tuple, Union
 
 from allennlp.data import DatasetReader, Instance
-from allennlp.data.fields import LabelField, MetadataField, TextField
 from allennlp.data.token_indexers import SingleIdTokenIndexer, TokenIndexer
 from allennlp.data.tokenizers import Tokenizer
 
-from attention_perturb.data.dataset_readers.sst import NEGATIVE, POSITIVE
+from attention_perturb.data.dataset_readers.sst import NEGATIVE, POSITIVE, single_text_instance
 from attention_perturb.data.errors import DatasetFormatError
 from attention_perturb.data.jsonl import read_jsonl
 from attention_perturb.data.tokenizers import JainWallaceTokenizer
@@ -91,16 +90,7 @@ class TextClassificationReader(DatasetReader):
             yield self.text_to_instance(example["text"], example["label"])
 
     def text_to_instance(self, sentence: str, label: Optional[str] = None) -> Instance:  # type: ignore
-        tokens = self._tokenizer.tokenize(sentence)
-        if not tokens:
-            raise ValueError("empty text: there is nothing to classify")
-        fields = {
-            "tokens": TextField(tokens),
-            "metadata": MetadataField({"sentence": sentence, "words": [t.text for t in tokens]}),
-        }
-        if label is not None:
-            fields["label"] = LabelField(label)
-        return Instance(fields)
+        return single_text_instance(self._tokenizer, sentence, label)
 
     def apply_token_indexers(self, instance: Instance) -> None:
         instance.fields["tokens"].token_indexers = self._token_indexers  # type: ignore
