@@ -22,9 +22,9 @@ $(STAMP): requirements.txt setup.cfg
 
 # nltk's WordNet reader over Debian's WordNet 3.0 instead of an nltk download. Copies, because nltk
 # refuses symlinks out of its data root; Debian leaves out `lexnames`, so the repo ships it (lexnames(5WN)).
-$(WORDNET)/lexnames: data/wordnet/lexnames
+$(WORDNET)/lexnames: data/wordnet/lexnames | $(STAMP)
 	test -f /usr/share/wordnet/data.noun -a -f /usr/share/wordnet/index.sense || \
-	  $(if $(filter 0,$(shell id -u)),,sudo) sh -c 'apt-get install -y --no-install-recommends wordnet-base wordnet-sense-index || \
+	  $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive sh -c 'apt-get install -y --no-install-recommends wordnet-base wordnet-sense-index || \
 	    (apt-get update && apt-get install -y --no-install-recommends wordnet-base wordnet-sense-index)'
 	mkdir -p $(WORDNET)
 	cp $(addprefix /usr/share/wordnet/,data.* index.* *.exc cntlist.rev) $(WORDNET)/
