@@ -229,3 +229,42 @@ def test_cli_rejects_a_model_without_attention(tmp_path, monkeypatch):
     archive = str(tmp_path / "boe" / "model.tar.gz")
     with pytest.raises(ConfigurationError, match="the attack needs an attention_classifier model .* holds BasicClassifier"):
         allennlp_in_process(monkeypatch, "attack", archive, DATA, "--kind", "antonym")
+
+
+def run_attack(attack, weights, bias):
+    """Drives an attack generator with a hand-made model: P(positive | ids) = σ(bias + Σ weights[id])."""
+    def score(request):
+        positive = torch.sigmoid(torch.tensor([bias + sum(weights[i] for i in ids) for ids in request]))
+        return torch.stack([1 - positive, positive], dim=1)
+
+    request = attack.send(None)
+    try:
+        while True:
+            request = attack.send(score(request))
+    except StopIteration as stop:
+        return stop.value
+
+
+@pytest.mark.parametrize("substitute_weight, expected_position", [
+    # Word 0 is the most salient; its synonym drops P(y) by .493, word 1's by .505. PWWS weighs the
+    # drops by softmax(saliency) (.194 vs .169) and swaps word 0, where the largest drop alone would pick word 1.
+    (-1.5, 0),
+    # Word 0's synonym barely moves P(y): PWWS swaps word 1 first, where saliency alone would pick word 0.
+    (1.9, 1),
+])
+def test_pwws_orders_words_by_softmax_saliency_times_best_probability_drop(substitute_weight, expected_position):
+    from attention_perturb.robustness.attack import SUCCEEDED, synonym_attack, word_saliency
+
+    weights = {0: 0.0, 1: 2.0, 2: 1.0, 3: 0.1, 4: substitute_weight, 5: -3.0}  # 0 is the unknown word
+    bias, ids, positive = -3.0, [1, 2, 3], 1
+    candidates = [[4], [5], []]  # word 2 has no synonym
+    result = run_attack(synonym_attack(ids, positive, candidates, 0, None), weights, bias)
+
+    clean = torch.sigmoid(torch.tensor(bias + 3.1))
+    masked = torch.sigmoid(torch.tensor([bias + 1.1, bias + 2.1]))
+    saliency = word_saliency(torch.stack([1 - clean, clean]), torch.stack([1 - masked, masked], 1), positive)
+    torch.testing.assert_close(saliency, clean - masked)
+    assert result.status == SUCCEEDED and result.changed_positions == [expected_position]
+    assert result.adversarial_ids == ([4, 2, 3], [1, 5, 3])[expected_position]
+    # Queries: x, x with each candidate word unknown (2), each synonym (2); the flip was already scored.
+    assert result.queries == 5
