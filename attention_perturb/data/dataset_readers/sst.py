@@ -43,7 +43,6 @@ def binary_sentiment(fine_label: int) -> Optional[str]:
     return NEGATIVE if fine_label < 2 else POSITIVE
 
 
-@DatasetReader.register("sst_trees")
 def single_text_instance(tokenizer: Tokenizer, text: str, label: Optional[str], noun: str = "text") -> Instance:
     """The instance every single-text reader gives the classifier: `tokens`, `metadata` (the text
     and its words, for predictors and dumps) and, if known, `label`. An empty text is an error
@@ -60,6 +59,7 @@ def single_text_instance(tokenizer: Tokenizer, text: str, label: Optional[str], 
     return Instance(fields)
 
 
+@DatasetReader.register("sst_trees")
 class SstTreesReader(DatasetReader):
     """
     Reads the Stanford Sentiment Treebank in its PTB tree format (one tree per line, as in
