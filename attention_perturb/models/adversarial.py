@@ -20,19 +20,23 @@ from attention_perturb.perturbations.word_interpretable import EmbeddingRows
 
 
 class EmbeddedText(NamedTuple):
-    """The word embeddings e of one text input, its mask and token ids (the Word AT/iAT stage)."""
+    """The word embeddings e of one text input, its mask and token ids (the Word AT/iAT stage),
+    and, for a QA passage, the labels its answer may take (multi-hot over the labels)."""
 
     embeddings: torch.Tensor
     mask: torch.BoolTensor
     token_ids: torch.LongTensor
+    answer_candidates: Optional[torch.BoolTensor] = None
 
 
 class EncodedText(NamedTuple):
-    """Encoder states h of the attended sequence, its mask and an optional query (pair model)."""
+    """Encoder states h of the attended sequence, its mask, an optional query and answer
+    candidates (pair model)."""
 
     states: torch.Tensor
     mask: torch.BoolTensor
     query: Optional[torch.Tensor] = None
+    answer_candidates: Optional[torch.BoolTensor] = None
 
 
 class AdversarialAttentionModel(Model):

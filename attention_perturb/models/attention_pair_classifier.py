@@ -72,7 +72,6 @@ class AttentionPairClassifier(AdversarialAttentionModel):
         self._micro_f1 = FBetaMeasure(average="micro")
         self._macro_f1 = FBetaMeasure(average="macro")
         self._per_label_f1 = FBetaMeasure() if per_label_f1 else None
-        self._answer_candidates: Optional[torch.BoolTensor] = None
 
     def attended_text(self, embedded: Dict[str, EmbeddedText]) -> EmbeddedText:
         return embedded["passage"]
@@ -84,7 +83,10 @@ class AttentionPairClassifier(AdversarialAttentionModel):
         question_final = util.get_final_encoder_states(
             question_states, question.mask, bidirectional=self._question_encoder.is_bidirectional()
         )
-        return EncodedText(self._passage_encoder(passage.embeddings, passage.mask), passage.mask, question_final)
+        return EncodedText(
+            self._passage_encoder(passage.embeddings, passage.mask), passage.mask, question_final,
+            passage.answer_candidates,
+        )
 
     def head(self, encoded: EncodedText, scores: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """Eq. 8 and the question-conditioned decoder, up to the logits."""
@@ -92,8 +94,8 @@ class AttentionPairClassifier(AdversarialAttentionModel):
         context = torch.bmm(attention.unsqueeze(1), encoded.states).squeeze(1)
         hidden = torch.tanh(self._context_projection(context) + self._question_projection(encoded.query))
         logits = self._decoder(hidden)
-        if self._answer_candidates is not None:
-            logits = logits.masked_fill(~self._answer_candidates, torch.finfo(logits.dtype).min)
+        if encoded.answer_candidates is not None:
+            logits = logits.masked_fill(~encoded.answer_candidates, torch.finfo(logits.dtype).min)
         return logits, attention
 
     def loss(self, logits: torch.Tensor, label: torch.LongTensor) -> torch.Tensor:
@@ -110,14 +112,16 @@ class AttentionPairClassifier(AdversarialAttentionModel):
         metadata: Optional[List[Dict[str, Any]]] = None,
         candidates: Optional[torch.Tensor] = None,
     ) -> Dict[str, torch.Tensor]:
-        # Every head call of this batch (clean and adversarial) decodes among the candidates only.
-        self._answer_candidates = None if candidates is None else candidates.bool()
-        try:
-            output = self.explained_objective(
-                lambda: {"passage": self.embed(passage), "question": self.embed(question)}, label
-            )
-        finally:
-            self._answer_candidates = None
+        answer_candidates = None if candidates is None else candidates.bool()
+        # The candidates travel with the passage, so every head call (clean and adversarial)
+        # decodes among them only.
+        output = self.explained_objective(
+            lambda: {
+                "passage": self.embed(passage)._replace(answer_candidates=answer_candidates),
+                "question": self.embed(question),
+            },
+            label,
+        )
         output["probs"] = torch.softmax(output["logits"], dim=-1)
         if label is not None:
             for metric in (self._accuracy, self._micro_f1, self._macro_f1, self._per_label_f1):
