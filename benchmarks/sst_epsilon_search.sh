@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 TRIALS=${1:-5}
 BIN=.venv/bin
+export RAY_worker_niceness=0  # Ray starts trial workers at nice 15, which starves them on a shared machine
 for method in attention_iat attention_at attention_rp; do
   $BIN/allennlp tune search --experiment-name sst_$method --num-cpus 1 --num-gpus 0 --cpus-per-trial 1 \
     --gpus-per-trial 0 --search-space training_configs/search_spaces/epsilon_cpu.json --num-samples "$TRIALS" \
