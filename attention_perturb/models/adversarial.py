@@ -1,5 +1,4 @@
 import contextlib
-import math
 from typing import Callable, Dict, NamedTuple, Optional, Tuple
 
 import torch
@@ -11,6 +10,7 @@ from allennlp.modules import TextFieldEmbedder
 from allennlp.nn import RegularizerApplicator, util
 from allennlp.training.metrics import Average
 
+from attention_perturb.checks import check_non_negative
 from attention_perturb.interpret.agreement import AttentionAgreement, pearson_per_instance
 from attention_perturb.interpret.importance import gradient_word_importance
 from attention_perturb.modules.attention import ScoreAttention
@@ -83,10 +83,7 @@ class AdversarialAttentionModel(Model):
     ) -> None:
         super().__init__(vocab, regularizer)
         self._text_field_embedder = text_field_embedder
-        if not math.isfinite(adversarial_weight) or adversarial_weight < 0:
-            raise ConfigurationError(
-                f"model.adversarial_weight must be a finite number >= 0, got {adversarial_weight!r}"
-            )
+        check_non_negative("model.adversarial_weight", adversarial_weight)
         self._attention = attention
         self._perturbation = perturbation or Perturbation.by_name("none")()
         self._adversarial_weight = adversarial_weight

@@ -68,6 +68,23 @@ class AttentionClassifier(AdversarialAttentionModel):
         if self._binary:
             self._positive_index = vocab.get_token_index(positive_label, label_namespace)
             self._f1 = F1Measure(self._positive_index)
+        self._wordnet_tables: Dict[Tuple[str, int], torch.LongTensor] = {}
+
+    def wordnet_table(self, kind: str, max_candidates: int, device: Optional[torch.device] = None) -> torch.LongTensor:
+        """(vocab size, max_candidates) in-vocabulary WordNet substitute ids of `kind` (see
+        `WordNetSubstitutions.substitution_table`), for methods that substitute words during
+        training. Built on first use, so that loading an archive for evaluation does not read
+        WordNet, and kept on the device last asked for."""
+        key = (kind, max_candidates)
+        if key not in self._wordnet_tables:
+            from attention_perturb.substitutions.wordnet import WordNetSubstitutions
+
+            self._wordnet_tables[key] = WordNetSubstitutions().substitution_table(
+                self.vocab, self._namespace, kind=kind, max_candidates=max_candidates
+            )
+        if device is not None and self._wordnet_tables[key].device != device:
+            self._wordnet_tables[key] = self._wordnet_tables[key].to(device)
+        return self._wordnet_tables[key]
 
     def encode(self, embedded: Dict[str, EmbeddedText]) -> EncodedText:
         text = embedded["tokens"]

@@ -1,4 +1,3 @@
-import math
 from typing import Dict, Optional, Tuple
 
 import torch
@@ -8,6 +7,7 @@ from allennlp.models import Model
 from allennlp.modules import Seq2SeqEncoder, TextFieldEmbedder
 from allennlp.nn import RegularizerApplicator
 
+from attention_perturb.checks import check_non_negative
 from attention_perturb.models.adversarial import EmbeddedText, EncodedText
 from attention_perturb.models.attention_classifier import AttentionClassifier
 from attention_perturb.modules.attention import ScoreAttention, masked_attention_weights
@@ -157,8 +157,7 @@ class BatClassifier(AttentionClassifier):
             raise ConfigurationError(f"model.variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
         for key, value in (("contrastive_weight", contrastive_weight), ("synonym_weight", synonym_weight),
                            ("antonym_weight", antonym_weight), ("margin", margin)):
-            if not math.isfinite(value) or value < 0:
-                raise ConfigurationError(f"model.{key} must be a finite number >= 0, got {value!r}")
+            check_non_negative(f"model.{key}", value)
         if max_candidates < 1:
             raise ConfigurationError(f"model.max_candidates must be >= 1, got {max_candidates!r}")
         self.variant = variant
@@ -167,20 +166,10 @@ class BatClassifier(AttentionClassifier):
         self.antonym_weight = antonym_weight
         self.margin = margin
         self.max_candidates = max_candidates
-        self._tables: Dict[str, torch.LongTensor] = {}
 
     def substitution_table(self, kind: str, device: Optional[torch.device] = None) -> torch.LongTensor:
-        """(vocab size, max_candidates) in-vocabulary WordNet ids of `kind`, built on first use
-        (so that loading an archive for evaluation does not read WordNet), kept on `device`."""
-        if kind not in self._tables:
-            from attention_perturb.substitutions.wordnet import WordNetSubstitutions
-
-            self._tables[kind] = WordNetSubstitutions().substitution_table(
-                self.vocab, self._namespace, kind=kind, max_candidates=self.max_candidates
-            )
-        if device is not None and self._tables[kind].device != device:
-            self._tables[kind] = self._tables[kind].to(device)
-        return self._tables[kind]
+        """(vocab size, max_candidates) in-vocabulary WordNet ids of `kind` (see `wordnet_table`)."""
+        return self.wordnet_table(kind, self.max_candidates, device)
 
     def contrastive_loss(
         self, over_distance: torch.Tensor, under_distance: torch.Tensor, over_valid: torch.BoolTensor, under_valid: torch.BoolTensor

@@ -8,6 +8,7 @@ from allennlp.models import Model
 from allennlp.modules import Seq2SeqEncoder, TextFieldEmbedder
 from allennlp.nn import RegularizerApplicator
 
+from attention_perturb.checks import check_non_negative
 from attention_perturb.models.adversarial import EmbeddedText
 from attention_perturb.models.attention_classifier import AttentionClassifier
 from attention_perturb.modules.attention import ScoreAttention
@@ -118,8 +119,7 @@ class FlatClassifier(AttentionClassifier):
         if not math.isfinite(temperature) or temperature <= 0:
             raise ConfigurationError(f"model.temperature must be a finite number > 0, got {temperature!r}")
         for key, value in (("entropy_weight", entropy_weight), ("importance_weight", importance_weight)):
-            if not math.isfinite(value) or value < 0:
-                raise ConfigurationError(f"model.{key} must be a finite number >= 0, got {value!r}")
+            check_non_negative(f"model.{key}", value)
         if not 0 <= substitution_rate <= 1:
             raise ConfigurationError(f"model.substitution_rate must be in [0, 1], got {substitution_rate!r}")
         if max_synonyms < 1:
@@ -129,20 +129,10 @@ class FlatClassifier(AttentionClassifier):
         self.importance_weight = importance_weight
         self.substitution_rate = substitution_rate
         self.max_synonyms = max_synonyms
-        self._synonym_table: Optional[torch.LongTensor] = None
 
     def synonym_table(self, device: Optional[torch.device] = None) -> torch.LongTensor:
-        """(vocab size, max_synonyms) in-vocabulary WordNet synonym ids, built on first use (about
-        a minute for SST's vocabulary) and kept on the device last asked for."""
-        if self._synonym_table is None:
-            from attention_perturb.substitutions.wordnet import WordNetSubstitutions
-
-            self._synonym_table = WordNetSubstitutions().substitution_table(
-                self.vocab, self._namespace, kind="synonym", max_candidates=self.max_synonyms
-            )
-        if device is not None and self._synonym_table.device != device:
-            self._synonym_table = self._synonym_table.to(device)
-        return self._synonym_table
+        """(vocab size, max_synonyms) in-vocabulary WordNet synonym ids (see `wordnet_table`)."""
+        return self.wordnet_table("synonym", self.max_synonyms, device)
 
     def masked_forward(self, text: EmbeddedText) -> Dict[str, torch.Tensor]:
         """f(W ⊙ x): the word masks, then the classifier's encode, score and head stages."""

@@ -11,6 +11,7 @@ from allennlp.models import Model
 from allennlp.modules import Seq2SeqEncoder, TextFieldEmbedder
 from allennlp.nn import RegularizerApplicator
 
+from attention_perturb.checks import check_non_negative
 from attention_perturb.models.adversarial import EmbeddedText, EncodedText
 from attention_perturb.models.attention_classifier import AttentionClassifier
 from attention_perturb.modules.attention import ScoreAttention, masked_attention_weights
@@ -176,8 +177,8 @@ class SeatClassifier(AttentionClassifier):
                 raise ConfigurationError(f"model.{key} must be an integer >= {minimum}, got {value!r}")
         for key, value in (("radius", radius), ("stability_weight", stability_weight),
                            ("top_k_weight", top_k_weight), ("pgd_step_size", pgd_step_size)):
-            if value is not None and (not math.isfinite(value) or value < 0):
-                raise ConfigurationError(f"model.{key} must be a finite number >= 0, got {value!r}")
+            if value is not None:
+                check_non_negative(f"model.{key}", value)
         self.top_k = top_k
         if pgd_norm not in NORMS:
             raise ConfigurationError(f"model.pgd_norm must be one of {', '.join(NORMS)}, got {pgd_norm!r}")

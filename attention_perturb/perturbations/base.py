@@ -1,9 +1,9 @@
-import math
 from typing import ClassVar, Optional
 
 import torch
 from allennlp.common import Registrable
-from allennlp.common.checks import ConfigurationError
+
+from attention_perturb.checks import check_non_negative
 
 ATTENTION, EMBEDDING = "attention", "embedding"
 
@@ -45,10 +45,7 @@ class Perturbation(Registrable):
     needs_embedding_matrix: ClassVar[bool] = False
 
     def __init__(self, epsilon: float = 1.0) -> None:
-        if not isinstance(epsilon, (int, float)) or not math.isfinite(epsilon) or epsilon < 0:
-            raise ConfigurationError(
-                f"model.perturbation.epsilon must be a finite number >= 0, got {epsilon!r}"
-            )
+        check_non_negative("model.perturbation.epsilon", epsilon)
         self.epsilon = float(epsilon)
 
     def __call__(

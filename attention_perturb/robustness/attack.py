@@ -380,9 +380,7 @@ def attack_instances(
     model.eval()
     substitutions = substitutions or WordNetSubstitutions()
     vocab, namespace = model.vocab, model._namespace
-    token_to_index = vocab.get_token_to_index_vocabulary(namespace)
-    unknown = token_to_index.get(vocab._oov_token, 0)
-    excluded = {0, unknown}
+    unknown = vocab.get_token_to_index_vocabulary(namespace).get(vocab._oov_token, 0)
 
     first = instance_ids(instances[0], vocab, source)
     indexer = next(iter(first))
@@ -399,10 +397,7 @@ def attack_instances(
         words = [token.text for token in text_field(instance, source).tokens]
         candidates = []
         for word, own in zip(words, ids):
-            allowed = [
-                token_to_index[s] for s in substitutions.substitutes(word, kind)
-                if token_to_index.get(s, 0) not in excluded and token_to_index[s] != own
-            ]
+            allowed = substitutions.in_vocabulary(word, own, kind, vocab, namespace)
             candidates.append(allowed[:max_candidates] if max_candidates is not None else allowed)
         prepared.append((ids, label_field._label_id, candidates))
 

@@ -15,10 +15,11 @@ from allennlp.data.fields import TextField
 from allennlp.models import Model
 from allennlp.nn import util
 
+from attention_perturb.checks import check_non_negative
 from attention_perturb.models.adversarial import AdversarialAttentionModel
 from attention_perturb.models.attention_classifier import AttentionClassifier
 from attention_perturb.robustness.faithfulness import comprehensiveness_and_sufficiency
-from attention_perturb.substitutions.wordnet import WordNetSubstitutions
+from attention_perturb.substitutions.wordnet import WordNetSubstitutions, unusable_ids
 
 
 def jensen_shannon_divergence(first: torch.Tensor, second: torch.Tensor, mask: torch.BoolTensor) -> torch.Tensor:
@@ -111,9 +112,7 @@ class SynonymSubstitution:
         self.words = words
         self.random = random.Random(seed)
         self.substitutions = substitutions or WordNetSubstitutions()
-        token_to_index = self.vocab.get_token_to_index_vocabulary(self.namespace)
-        self.token_to_index = token_to_index
-        self.excluded = {0, token_to_index.get(self.vocab._oov_token, 0)}
+        self.excluded = unusable_ids(self.vocab, self.namespace)
         self._synonym: Dict[int, Optional[int]] = {}
 
     def synonym(self, token_id: int) -> Optional[int]:
@@ -121,11 +120,8 @@ class SynonymSubstitution:
             found = None
             if token_id not in self.excluded:
                 word = self.vocab.get_token_from_index(token_id, self.namespace)
-                for candidate in self.substitutions.synonyms(word):
-                    index = self.token_to_index.get(candidate, 0)
-                    if index not in self.excluded and index != token_id:
-                        found = index
-                        break
+                synonyms = self.substitutions.in_vocabulary(word, token_id, "synonym", self.vocab, self.namespace)
+                found = synonyms[0] if synonyms else None
             self._synonym[token_id] = found
         return self._synonym[token_id]
 
@@ -186,8 +182,7 @@ def stability_report(
     model = attention_model(model, source)
     if not instances:
         raise ConfigurationError(f"{source}: no instances to measure")
-    if not math.isfinite(noise_std) or noise_std < 0:
-        raise ConfigurationError(f"--noise-std must be a finite number >= 0, got {noise_std!r}")
+    check_non_negative("--noise-std", noise_std)
     if top_k < 1 or synonym_words < 1:
         raise ConfigurationError("--top-k and --synonym-words must be >= 1")
     model.eval()

@@ -1,7 +1,7 @@
 import functools
 import warnings
 from pathlib import Path
-from typing import Collection, Dict, List, Optional
+from typing import Collection, Dict, List, Optional, Set
 
 import nltk
 import torch
@@ -77,6 +77,17 @@ class WordNetSubstitutions:
             raise ValueError(f"unknown substitution kind {kind!r}; expected one of {', '.join(KINDS)}")
         return list(self._candidates(word.lower(), pos, kind))
 
+    def in_vocabulary(self, word: str, own_id: int, kind: str, vocab: Vocabulary, namespace: str) -> List[int]:
+        """The ids of `word`'s substitutes of `kind` that are in `namespace`, in WordNet's order:
+        never padding, OOV (see `unusable_ids`) or the word's own id `own_id`."""
+        token_to_index = vocab.get_token_to_index_vocabulary(namespace)
+        excluded = unusable_ids(vocab, namespace)
+        return [
+            token_to_index[substitute]
+            for substitute in self.substitutes(word, kind)
+            if token_to_index.get(substitute, 0) not in excluded and token_to_index[substitute] != own_id
+        ]
+
     def part_of_speech(self, word: str) -> Optional[str]:
         """The word's most frequent WordNet part of speech (a, v, n or r), None if not in WordNet."""
         synsets = self._wordnet.synsets(word)
@@ -141,21 +152,19 @@ class WordNetSubstitutions:
             raise ValueError(f"unknown substitution kind {kind!r}; expected one of {', '.join(KINDS)}")
         if max_candidates < 1:
             raise ValueError(f"max_candidates must be >= 1, got {max_candidates}")
-        token_to_index = vocab.get_token_to_index_vocabulary(namespace)
-        excluded_ids = {0}
-        if vocab._oov_token in token_to_index:  # namespaces without an OOV token have none to exclude
-            excluded_ids.add(token_to_index[vocab._oov_token])
+        excluded = unusable_ids(vocab, namespace)
         table = torch.zeros(vocab.get_vocab_size(namespace), max_candidates, dtype=torch.long)
-        for token, index in token_to_index.items():
-            if index in excluded_ids:
+        for token, index in vocab.get_token_to_index_vocabulary(namespace).items():
+            if index in excluded:
                 continue
-            candidates = [
-                token_to_index[substitute]
-                for substitute in self._candidates(token.lower(), None, kind)
-                if token_to_index.get(substitute, 0) not in excluded_ids and token_to_index[substitute] != index
-            ][:max_candidates]
+            candidates = self.in_vocabulary(token, index, kind, vocab, namespace)[:max_candidates]
             table[index, : len(candidates)] = torch.tensor(candidates, dtype=torch.long)
         return table
+
+
+def unusable_ids(vocab: Vocabulary, namespace: str) -> Set[int]:
+    """Padding and the OOV id (0 where the namespace has none): never substituted, never substitutes."""
+    return {0, vocab.get_token_to_index_vocabulary(namespace).get(vocab._oov_token, 0)}
 
 
 def _coarse(pos: str) -> str:
