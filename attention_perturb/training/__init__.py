@@ -1,1 +1,2 @@
 from attention_perturb.training.callbacks import AdversarialStatisticsCallback, ValidationAgreementCallback  # noqa: F401
+from attention_perturb.training.checkpointer import AtomicCheckpointer  # noqa: F401

@@ -38,5 +38,6 @@ function(method, reader, train, validation, test=null, embedding_dim=300, pretra
       cuda_device: cuda_device,
       optimizer: { type: 'adam', lr: 0.001, weight_decay: 0.00001, amsgrad: true },
       callbacks: [{ type: 'adversarial_statistics' }, { type: 'validation_agreement', enabled: false }],
+      checkpointer: { type: 'atomic' },
     },
   }
