@@ -159,37 +159,60 @@ def test_word_adversarial_is_normalised_gradient_over_valid_positions():
     torch.testing.assert_close(delta.flatten(1).norm(dim=1), torch.full((2,), EPSILON))
 
 
-def test_word_interpretable_matches_explicit_neighbour_loops():
-    generator = torch.Generator().manual_seed(5)
-    matrix = torch.randn(12, 4, generator=generator)
-    token_ids = torch.tensor([[3, 7, 3], [5, 2, 0]])
+def explicit_word_iat(matrix, token_ids, gradient, k):
+    """Eq. of Sato et al. with loops: K nearest words by Euclidean distance, unit directions,
+    α = ε·g/‖g‖ over the instance; a neighbour at distance 0 gives no direction."""
     mask = token_ids != 0
-    gradient = torch.randn(2, 3, 4, generator=generator)
-    values = matrix[token_ids]
-    k = 3
-    delta = build("word_interpretable", epsilon=EPSILON, num_neighbours=k)(
-        values, gradient, mask, token_ids=token_ids, embedding_matrix=matrix
-    )
-    expected = torch.zeros(2, 3, 4)
-    for b in range(2):
+    expected = torch.zeros(*token_ids.shape, matrix.size(1))
+    for b in range(token_ids.size(0)):
         alphas, directions = {}, {}
-        for t in range(3):
+        for t in range(token_ids.size(1)):
             if not mask[b, t]:
                 continue
             word = token_ids[b, t].item()
             distances = sorted(
-                ((matrix[j] - matrix[word]).norm().item(), j) for j in range(1, 12) if j != word
+                ((matrix[j] - matrix[word]).norm().item(), j) for j in range(1, len(matrix)) if j != word
             )
-            for _, j in distances[:k]:
+            for distance, j in distances[:k]:
+                if distance == 0:
+                    continue
                 direction = matrix[j] - matrix[word]
                 directions[t, j] = direction / direction.norm()
                 alphas[t, j] = gradient[b, t] @ directions[t, j]
         norm = math.sqrt(sum(a.item() ** 2 for a in alphas.values()))
         for (t, j), a in alphas.items():
             expected[b, t] += EPSILON * a / norm * directions[t, j]
-    torch.testing.assert_close(delta, expected)
+    return expected
+
+
+def test_word_interpretable_matches_explicit_neighbour_loops():
+    generator = torch.Generator().manual_seed(5)
+    matrix = torch.randn(12, 4, generator=generator)
+    token_ids = torch.tensor([[3, 7, 3], [5, 2, 0]])
+    gradient = torch.randn(2, 3, 4, generator=generator)
+    k = 3
+    delta = build("word_interpretable", epsilon=EPSILON, num_neighbours=k)(
+        matrix[token_ids], gradient, token_ids != 0, token_ids=token_ids, embedding_matrix=matrix
+    )
+    torch.testing.assert_close(delta, explicit_word_iat(matrix, token_ids, gradient, k))
     neighbours = nearest_neighbours(token_ids, matrix, k)
     assert not (neighbours == token_ids.unsqueeze(-1)).any() and not (neighbours == 0).any()
+
+
+def test_word_interpretable_drops_neighbours_with_the_same_vector():
+    """spaCy maps many words to one vector: such a neighbour has no direction, and must not turn
+    the rounding error of ‖w_k‖² − 2w_t·w_k + ‖w_t‖² into one."""
+    generator = torch.Generator().manual_seed(9)
+    matrix = 3 * torch.randn(12, 300, generator=generator)
+    matrix[4] = matrix[3]
+    matrix[9] = matrix[7]
+    token_ids = torch.tensor([[3, 7, 5], [4, 2, 0]])
+    gradient = torch.randn(2, 3, 300, generator=generator)
+    perturbation = build("word_interpretable", epsilon=EPSILON, num_neighbours=3)
+    delta = perturbation(matrix[token_ids], gradient, token_ids != 0, token_ids=token_ids, embedding_matrix=matrix)
+    assert (perturbation.neighbours(token_ids, matrix)[0, 0] == 4).any()  # the twin is among the K
+    assert torch.isfinite(delta).all()
+    torch.testing.assert_close(delta, explicit_word_iat(matrix, token_ids, gradient, 3), rtol=1e-4, atol=1e-4)
 
 
 def test_word_interpretable_reuses_neighbours_until_they_are_stale():
@@ -207,9 +230,22 @@ def test_word_interpretable_reuses_neighbours_until_they_are_stale():
     assert not torch.equal(refreshed, first)
 
 
+def test_word_interpretable_searches_neighbours_once_by_default():
+    generator = torch.Generator().manual_seed(6)
+    matrix = torch.randn(10, 4, generator=generator)
+    token_ids = torch.tensor([[2, 5]])
+    perturbation = build("word_interpretable", num_neighbours=2)
+    first = perturbation.neighbours(token_ids, matrix)
+    moved = matrix.clone()
+    moved[first[0, 0, 0]] += 100.0
+    for _ in range(1000):
+        assert torch.equal(perturbation.neighbours(token_ids, moved), first)
+    assert not torch.equal(nearest_neighbours(token_ids, moved, 2), first)
+
+
 def test_word_interpretable_computes_only_the_rows_it_needs():
-    """Given rows on demand, Word iAT asks for the whole matrix only to search stale neighbours,
-    and otherwise gathers just the neighbours' rows; δ is the same as with the matrix itself."""
+    """Given rows on demand, Word iAT asks for the whole matrix only to search neighbours, and
+    otherwise for the distinct neighbours' rows; δ is the same as with the matrix itself."""
     generator = torch.Generator().manual_seed(8)
     matrix = torch.randn(12, 4, generator=generator)
     token_ids = torch.tensor([[2, 5, 0], [7, 2, 3]])
@@ -226,8 +262,10 @@ def test_word_interpretable_computes_only_the_rows_it_needs():
     for call in range(2):
         delta = on_demand(values, gradient, mask, token_ids=token_ids, embedding_matrix=EmbeddingRows(lookup, 12))
         torch.testing.assert_close(delta, whole(values, gradient, mask, token_ids=token_ids, embedding_matrix=matrix))
-    # First call: one neighbour search (all rows) and one gather; second call: the gather only.
-    assert requests == [None, (2, 3, 3), (2, 3, 3)]
+    # First call: one neighbour search (all rows), then each call gathers each neighbour's row once.
+    distinct = nearest_neighbours(token_ids, matrix, 3).unique().numel()
+    assert distinct < token_ids.numel() * 3
+    assert requests == [None, (distinct,), (distinct,)]
 
 
 def test_adversarial_direction_raises_loss_more_than_random():

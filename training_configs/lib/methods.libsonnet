@@ -1,10 +1,12 @@
 // The six training methods of the paper as `model.perturbation` blocks.
 // ε defaults: the paper's 5 (Word AT) and 15 (Word iAT); 1.0 for the attention methods until an
 // ε search picks better values. Override with e.g. --overrides '{"model.perturbation.epsilon": 3}'.
+// Word iAT searches its neighbour words once, as Sato et al.'s code; neighbour_refresh: N searches
+// again every N steps.
 {
   vanilla: { type: 'none' },
   word_at: { type: 'word_adversarial', epsilon: 5.0 },
-  word_iat: { type: 'word_interpretable', epsilon: 15.0, num_neighbours: 15, neighbour_refresh: 200 },
+  word_iat: { type: 'word_interpretable', epsilon: 15.0, num_neighbours: 15, neighbour_refresh: null },
   attention_rp: { type: 'attention_random', epsilon: 1.0 },
   attention_at: { type: 'attention_adversarial', epsilon: 1.0 },
   attention_iat: { type: 'attention_interpretable', epsilon: 1.0, normalization: 'sentence' },
