@@ -25,7 +25,8 @@ class ReproduceTable2(Subcommand):
     and attention/gradient Pearson correlation, mean ± std over seeds, beside the paper's numbers)
     to `<out>/table2.md`. ε per method: `--epsilon method=value`, else the best trial of a finished
     `allennlp tune search` in `<search-log-dir>/<dataset>_<method>`, else the config's default.
-    Finished runs are kept, so rerunning resumes; `--dry-run` prints the plan only."""
+    Finished runs are kept and interrupted ones continue from their last epoch (allennlp's
+    `--recover`), so rerunning the command resumes; `--dry-run` prints the plan only."""
 
     def add_subparser(self, parser: argparse._SubParsersAction) -> argparse.ArgumentParser:
         subparser = parser.add_parser(self.name, description=self.__doc__, help="Train the six methods and write Table 2.")
@@ -70,25 +71,36 @@ def run_overrides(run: Run, user_overrides: Dict) -> str:
     return json.dumps(overrides)
 
 
+def resumable(run: Run) -> bool:
+    """An interrupted run that allennlp's `--recover` can continue from its last checkpoint."""
+    return not run.finished and (run.directory / "config.json").is_file()
+
+
 def describe(run: Run, config: str) -> str:
     epsilon = "no ε" if run.epsilon.value is None else f"ε={run.epsilon.value:g} ({run.epsilon.source})"
-    status = "finished" if run.finished else f"train {config}"
+    status = "finished" if run.finished else f"{'resume' if resumable(run) else 'train'} {config}"
     return f"{run.method} seed {run.seed}: {epsilon}; {status} -> {run.directory}"
 
 
 def train(run: Run, config: str, dataset: str, overrides: str, include_packages: List[str]) -> None:
-    if run.directory.exists():  # an interrupted run: start it again
+    command = [sys.executable, "-m", "allennlp", "train", config, "-s", str(run.directory), "-o", overrides]
+    resume = resumable(run)
+    if resume:
+        command.append("--recover")
+    elif run.directory.exists():  # stopped before allennlp wrote its config: nothing to resume
         shutil.rmtree(run.directory)
     log_file = run.directory.with_suffix(".log")
     log_file.parent.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "allennlp", "train", config, "-s", str(run.directory), "-o", overrides]
     for package in include_packages:
         command += ["--include-package", package]
-    with open(log_file, "w") as log:
+    with open(log_file, "a" if resume else "w") as log:
         completed = subprocess.run(command, env={**os.environ, "METHOD": run.method, "DATASET": dataset},
                                    stdout=log, stderr=subprocess.STDOUT)
     if completed.returncode != 0 or not run.finished:
-        raise RuntimeError(f"{run.method} seed {run.seed}: allennlp train exited with {completed.returncode}; see {log_file}")
+        hint = f"; it was resuming {run.directory}: remove that folder to train afresh" if resume else ""
+        raise RuntimeError(
+            f"{run.method} seed {run.seed}: allennlp train exited with {completed.returncode}; see {log_file}{hint}"
+        )
 
 
 def reproduce_table2_from_args(args: argparse.Namespace) -> None:

@@ -76,3 +76,33 @@ def test_trains_evaluates_and_writes_the_row_through_the_cli(tmp_path):
            f"{metrics['test_pearson']:.3f} | 0.876 |")
     assert row in (tmp_path / "table2.md").read_text()
     assert "[1/1] attention_iat seed 1: test" in result.stdout
+
+
+def test_an_interrupted_run_resumes_from_its_last_checkpoint(tmp_path):
+    command = [sys.executable, "-m", "allennlp", "reproduce-table2", "--dataset", "sst", "--methods", "vanilla",
+               "--config-pattern", "fixtures/sst_tiny.jsonnet", "--overrides", '{"trainer.num_epochs": 3}',
+               "-o", str(tmp_path)]
+    assert subprocess.run(command, capture_output=True, text=True, timeout=600).returncode == 0
+    run = tmp_path / "vanilla" / "seed_1"
+    # As if killed during the third epoch: its checkpoint and everything after it are missing.
+    for name in ("metrics.json", "model.tar.gz", "metrics_epoch_2.json", "model_state_e3_b0.th",
+                 "training_state_e3_b0.th"):
+        (run / name).unlink()
+    first_epochs = {name: (run / name).stat().st_mtime_ns for name in ("metrics_epoch_0.json", "metrics_epoch_1.json")}
+
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "vanilla seed 1: no ε; resume fixtures/sst_tiny.jsonnet" in result.stdout
+    assert {name: (run / name).stat().st_mtime_ns for name in first_epochs} == first_epochs  # not trained again
+    assert json.loads((run / "metrics_epoch_2.json").read_text())["epoch"] == 2
+    assert json.loads((run / "metrics.json").read_text())["epoch"] == 2 and (run / "model.tar.gz").is_file()
+    assert "| Vanilla | - | 1 |" in (tmp_path / "table2.md").read_text()
+
+
+def test_a_run_stopped_before_allennlp_wrote_its_config_is_trained_afresh(tmp_path, monkeypatch, capsys):
+    stale = tmp_path / "vanilla" / "seed_1"
+    stale.mkdir(parents=True)
+    (stale / "vocabulary").mkdir()
+    output = run_cli(monkeypatch, capsys, "reproduce-table2", "--dataset", "sst", "--methods", "vanilla",
+                     "-o", str(tmp_path), "--dry-run")
+    assert "vanilla seed 1: no ε; train training_configs/sst_vanilla.jsonnet" in output
