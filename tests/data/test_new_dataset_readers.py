@@ -190,3 +190,23 @@ def test_cnn_truncated_jsonl_line_names_file_and_line(tmp_path):
         list(CnnReader().read(str(path)))
     lenient = CnnReader(skip_invalid=True)
     assert [i["label"].label for i in lenient.read(str(path))] == ["@entity1"] and lenient.skipped == 1
+
+
+def test_cnn_entity_outside_the_label_vocabulary_names_file_and_line(tmp_path):
+    path = tmp_path / "test.jsonl"
+    path.write_text('{"passage": "@entity1 met @entity2", "question": "@placeholder met @entity2", "label": "@entity1"}\n'
+                    '{"passage": "@entity1 met @entity1000", "question": "@placeholder met @entity1", "label": "@entity1"}\n')
+    with pytest.raises(DatasetFormatError, match=r"test.jsonl:2: @entity1000 is outside the label vocabulary @entity0..@entity999"):
+        list(CnnReader(max_entities=1000).read(str(path)))
+    lenient = CnnReader(max_entities=1000, skip_invalid=True)
+    assert len(list(lenient.read(str(path)))) == 1 and lenient.skipped == 1
+    assert len(list(CnnReader().read(str(path)))) == 2  # unchecked without max_entities
+
+
+def test_cnn_config_labels_every_entity_its_reader_accepts(monkeypatch):
+    from allennlp.common import Params
+
+    monkeypatch.setenv("METHOD", "vanilla")
+    config = Params.from_file("training_configs/cnn_vanilla.jsonnet").as_dict()
+    labels = config["vocabulary"]["tokens_to_add"]["labels"]
+    assert labels == [f"@entity{i}" for i in range(config["dataset_reader"]["max_entities"])]

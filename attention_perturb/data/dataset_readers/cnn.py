@@ -77,6 +77,10 @@ class CnnReader(PairReader):
     tokenizer : `Tokenizer`, optional (default = `AnonymisedEntityTokenizer()`)
     token_indexers : `Dict[str, TokenIndexer]`, optional (default = `{"tokens": SingleIdTokenIndexer()}`)
     skip_invalid : `bool`, optional (default = `False`)
+    max_entities : `int`, optional (default = `None`)
+        The label vocabulary's entities are `@entity0` .. `@entity<max_entities - 1>` (the config adds
+        them all); an example naming another is an error naming file and line instead of an
+        unknown-label KeyError while indexing. `None`: not checked.
     """
 
     def __init__(
@@ -84,9 +88,11 @@ class CnnReader(PairReader):
         tokenizer: Optional[Tokenizer] = None,
         token_indexers: Optional[Dict[str, TokenIndexer]] = None,
         skip_invalid: bool = False,
+        max_entities: Optional[int] = None,
         **kwargs,
     ) -> None:
         super().__init__(tokenizer or AnonymisedEntityTokenizer(), token_indexers, skip_invalid, **kwargs)
+        self.max_entities = max_entities
 
     def examples(self, file_path: str) -> Iterator[Tuple[int, ExampleOrProblem]]:
         if file_path.endswith(".jsonl"):
@@ -99,6 +105,13 @@ class CnnReader(PairReader):
         if example["label"] is not None and example["label"] not in candidates:
             shown = ", ".join(candidates[:5]) + (", ..." if len(candidates) > 5 else "")
             raise ValueError(f"answer {example['label']!r} is not an entity of the passage ({shown or 'none'})")
+        if self.max_entities is not None:
+            for entity in candidates:
+                if int(entity[len("@entity"):]) >= self.max_entities:
+                    raise ValueError(
+                        f"{entity} is outside the label vocabulary @entity0..@entity{self.max_entities - 1} "
+                        "(raise the reader's max_entities, which sets the config's entity labels)"
+                    )
 
     def checked_examples(self, file_path: str) -> Iterator[Example]:
         if not os.path.isdir(file_path):
