@@ -1,4 +1,5 @@
 """A checkpointer whose files appear whole or not at all, so `--recover` survives a kill mid-save."""
+import glob
 import os
 
 import torch
@@ -21,15 +22,35 @@ class AtomicCheckpointer(Checkpointer):
     `save_every_num_batches`, `keep_most_recent_by_count`, `keep_most_recent_by_age`).
     """
 
+    def __init__(self, serialization_dir, **kwargs) -> None:
+        super().__init__(serialization_dir, **kwargs)
+        if self._is_primary and os.path.isdir(self._serialization_dir):
+            # Temporary files of a process killed mid-save: nothing is writing them any more.
+            for pattern in (".model_state_e*", ".training_state_e*"):
+                for leftover in glob.glob(os.path.join(self._serialization_dir, pattern)):
+                    os.remove(leftover)
+
     def save_checkpoint(self, trainer) -> None:
         if self._serialization_dir is None:
             return
         state = trainer.get_checkpoint_state()
         if state is not None:
             point = (state.trainer_state["epochs_completed"], state.trainer_state["batches_in_epoch_completed"])
-            for path, content in ((self._training_state_path(*point), state.trainer_state),
-                                  (self._model_state_path(*point), state.model_state)):
-                if not os.path.isfile(path):
+            model_state_path = self._model_state_path(*point)
+            # The model state marks a complete checkpoint; without it, a training state already there
+            # is an orphan of a killed save and is replaced with this run's.
+            if not os.path.isfile(model_state_path):
+                for path, content in ((self._training_state_path(*point), state.trainer_state),
+                                      (model_state_path, state.model_state)):
                     write_atomically(path, lambda temporary, content=content: torch.save(content, temporary))
-        # Both files now exist, so allennlp's own save only does its bookkeeping and pruning.
-        super().save_checkpoint(trainer)
+        # Both files now exist, so allennlp's own save only does its bookkeeping and pruning; it asks
+        # the trainer for its state again, which is given the one already taken.
+        super().save_checkpoint(_TakenState(state))
+
+
+class _TakenState:
+    def __init__(self, state) -> None:
+        self._state = state
+
+    def get_checkpoint_state(self):
+        return self._state

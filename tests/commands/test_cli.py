@@ -56,6 +56,7 @@ def test_killed_training_recovers_and_finishes(tmp_path):
         env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
     deadline = time.time() + 240
+    # A complete checkpoint, then a kill mid-epoch; a kill mid-save is tests/training/test_checkpointer.py's.
     while not list(run.glob("model_state_e*")) and time.time() < deadline and process.poll() is None:
         time.sleep(0.2)
     assert process.poll() is None, "training ended before it could be interrupted"

@@ -2,6 +2,7 @@
 import json
 
 import pytest
+import torch
 from allennlp.commands.train import train_model_from_file
 from allennlp.training.callbacks import TrainerCallback
 from allennlp.training.checkpointer import Checkpointer
@@ -62,8 +63,14 @@ def test_an_interrupted_save_leaves_the_previous_checkpoint_as_the_latest(tmp_pa
     assert not [path.name for path in run.iterdir() if path.name.startswith(".")]
     assert AtomicCheckpointer(run).load_checkpoint().trainer_state["epochs_completed"] == 1
 
+    # What a kill between the two renames, or during a write, would have left as well.
+    (run / "training_state_e2_b0.th").write_bytes(b"orphan of a killed save")
+    (run / ".model_state_e2_b0.th.k1ll3d.th").write_bytes(b"half a file")
+
     monkeypatch.setattr(InterruptsSecondCheckpoint, "armed", False)
     train(run, "atomic", recover=True)
+    assert torch.load(run / "training_state_e2_b0.th", weights_only=False)["epochs_completed"] == 2
+    assert not [path.name for path in run.iterdir() if path.name.startswith(".")]
     assert json.loads((run / "metrics.json").read_text())["epoch"] == EPOCHS - 1
     assert sorted(path.name for path in run.glob("model_state_e*")) == ["model_state_e2_b0.th", "model_state_e3_b0.th"]
 
