@@ -122,7 +122,8 @@ def reproduce_table2_from_args(args: argparse.Namespace) -> None:
     output_dir = Path(args.output_dir)
     runs = plan_runs(output_dir, args.methods, range(1, args.seeds + 1), epsilons)
     for run in runs:
-        if run.finished and run.epsilon.value is not None and trained_epsilon(run.directory) != run.epsilon.value:
+        started = run.finished or resumable(run)
+        if started and run.epsilon.value is not None and trained_epsilon(run.directory) != run.epsilon.value:
             raise ValueError(f"{run.directory} was trained with ε={trained_epsilon(run.directory)}, not "
                              f"{run.epsilon.value} ({run.epsilon.source}); remove it or choose another -o")
         print(describe(run, configs[run.method]), flush=True)

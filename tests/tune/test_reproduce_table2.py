@@ -99,10 +99,23 @@ def test_an_interrupted_run_resumes_from_its_last_checkpoint(tmp_path):
     assert "| Vanilla | - | 1 |" in (tmp_path / "table2.md").read_text()
 
 
-def test_a_run_stopped_before_allennlp_wrote_its_config_is_trained_afresh(tmp_path, monkeypatch, capsys):
+def test_a_run_stopped_before_allennlp_wrote_its_config_is_trained_afresh(tmp_path):
     stale = tmp_path / "vanilla" / "seed_1"
-    stale.mkdir(parents=True)
-    (stale / "vocabulary").mkdir()
-    output = run_cli(monkeypatch, capsys, "reproduce-table2", "--dataset", "sst", "--methods", "vanilla",
-                     "-o", str(tmp_path), "--dry-run")
-    assert "vanilla seed 1: no ε; train training_configs/sst_vanilla.jsonnet" in output
+    (stale / "vocabulary").mkdir(parents=True)
+    (stale / "vocabulary" / "left_over.txt").write_text("from the stopped run")
+    command = [sys.executable, "-m", "allennlp", "reproduce-table2", "--dataset", "sst", "--methods", "vanilla",
+               "--config-pattern", "fixtures/sst_tiny.jsonnet", "--overrides", '{"trainer.num_epochs": 1}',
+               "-o", str(tmp_path)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "vanilla seed 1: no ε; train fixtures/sst_tiny.jsonnet" in result.stdout
+    assert not (stale / "vocabulary" / "left_over.txt").exists()
+    assert json.loads((stale / "metrics.json").read_text())["epoch"] == 0
+
+
+def test_an_interrupted_run_with_another_epsilon_is_refused_before_resuming(tmp_path, monkeypatch, capsys):
+    finished_run(tmp_path / "attention_iat" / "seed_1", 0.83, 0.90, 7.5)
+    (tmp_path / "attention_iat" / "seed_1" / "metrics.json").unlink()  # interrupted: config.json only
+    with pytest.raises(ValueError, match=r"attention_iat/seed_1 was trained with ε=7.5, not 3.0 \(--epsilon\)"):
+        run_cli(monkeypatch, capsys, "reproduce-table2", "--dataset", "sst", "--methods", "attention_iat",
+                "--epsilon", "attention_iat=3", "-o", str(tmp_path), "--dry-run")
