@@ -201,6 +201,9 @@ def test_cnn_entity_outside_the_label_vocabulary_names_file_and_line(tmp_path):
     lenient = CnnReader(max_entities=1000, skip_invalid=True)
     assert len(list(lenient.read(str(path)))) == 1 and lenient.skipped == 1
     assert len(list(CnnReader().read(str(path)))) == 2  # unchecked without max_entities
+    path.write_text('{"passage": "@entity1 met @entity007", "question": "@placeholder met @entity1", "label": "@entity1"}\n')
+    with pytest.raises(DatasetFormatError, match=r"test.jsonl:1: @entity007 is outside the label vocabulary"):
+        list(CnnReader(max_entities=1000).read(str(path)))
 
 
 def test_cnn_config_labels_every_entity_its_reader_accepts(monkeypatch):

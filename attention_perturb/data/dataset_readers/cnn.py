@@ -93,6 +93,7 @@ class CnnReader(PairReader):
     ) -> None:
         super().__init__(tokenizer or AnonymisedEntityTokenizer(), token_indexers, skip_invalid, **kwargs)
         self.max_entities = max_entities
+        self._entity_labels = None if max_entities is None else {f"@entity{n}" for n in range(max_entities)}
 
     def examples(self, file_path: str) -> Iterator[Tuple[int, ExampleOrProblem]]:
         if file_path.endswith(".jsonl"):
@@ -105,9 +106,9 @@ class CnnReader(PairReader):
         if example["label"] is not None and example["label"] not in candidates:
             shown = ", ".join(candidates[:5]) + (", ..." if len(candidates) > 5 else "")
             raise ValueError(f"answer {example['label']!r} is not an entity of the passage ({shown or 'none'})")
-        if self.max_entities is not None:
+        if self._entity_labels is not None:
             for entity in candidates:
-                if int(entity[len("@entity"):]) >= self.max_entities:
+                if entity not in self._entity_labels:  # also @entity007, which is not @entity7
                     raise ValueError(
                         f"{entity} is outside the label vocabulary @entity0..@entity{self.max_entities - 1} "
                         "(raise the reader's max_entities, which sets the config's entity labels)"
