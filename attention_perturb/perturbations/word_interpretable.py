@@ -65,7 +65,8 @@ class WordInterpretable(Perturbation):
     Each step gathers the neighbours' rows once, (batch, T, K, D), and reads them three times
     (g·w_k, w_t·w_k and Σ_k c_{t,k} w_k), expanding ‖w_k − w_t‖² = ‖w_k‖² − 2 w_t·w_k + ‖w_t‖²
     instead of materialising the differences. A neighbour whose vector coincides with w_t (spaCy
-    shares vectors between words) gives no direction and is left out.
+    shares vectors between words) gives no direction and is left out; so is one closer than the
+    expansion's rounding can tell apart (‖w_k − w_t‖² ≤ 1e-5 (‖w_k‖² + ‖w_t‖²)).
 
     # Parameters
 

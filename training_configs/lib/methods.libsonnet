@@ -2,7 +2,7 @@
 // ε defaults: the paper's 5 (Word AT) and 15 (Word iAT); 1.0 for the attention methods until an
 // ε search picks better values. Override with e.g. --overrides '{"model.perturbation.epsilon": 3}'.
 // Word iAT searches its neighbour words once, as Sato et al.'s code; neighbour_refresh: N searches
-// again every N steps.
+// again after N calls (one per step and text).
 {
   vanilla: { type: 'none' },
   word_at: { type: 'word_adversarial', epsilon: 5.0 },
