@@ -39,6 +39,19 @@ class EncodedText(NamedTuple):
     answer_candidates: Optional[torch.BoolTensor] = None
 
 
+def loss_with_gradients(loss: torch.Tensor, tensors, gradients) -> torch.Tensor:
+    """
+    A stand-in for `loss`: its value, and as gradient w.r.t. each of `tensors` the one already
+    computed in `gradients` (None: unused, skipped). When a method's own backward pass through
+    the encoder has produced ∂L/∂θ anyway, the trainer's backward then does not traverse L's graph
+    a second time.
+    """
+    surrogate = sum(
+        (tensor * gradient.detach()).sum() for tensor, gradient in zip(tensors, gradients) if gradient is not None
+    )
+    return loss.detach() + (surrogate - surrogate.detach())
+
+
 class AdversarialAttentionModel(Model):
     """
     Base of every attention model here. A model is four stages, so that a perturbation can re-enter
@@ -268,12 +281,7 @@ class AdversarialAttentionModel(Model):
                 squared_norms = squared_norms + delta.pow(2).flatten(1).sum(1)
             encoded_adversarial = self.encode(perturbed)
             logits, _ = self.head(encoded_adversarial, self.score(encoded_adversarial))
-            surrogate = sum(
-                (value * gradient.detach()).sum()
-                for value, gradient in zip(embeddings + parameters, gradients)
-                if gradient is not None
-            )
-            clean_term = clean_loss.detach() + (surrogate - surrogate.detach())
+            clean_term = loss_with_gradients(clean_loss, embeddings + parameters, gradients)
         else:
             raise ConfigurationError(f"unknown perturbation target {perturbation.target!r}")
         return self.loss(logits, label), squared_norms.sqrt().mean().detach(), clean_term

@@ -9,7 +9,7 @@ from allennlp.modules import Seq2SeqEncoder, TextFieldEmbedder
 from allennlp.nn import RegularizerApplicator
 
 from attention_perturb.checks import check_non_negative
-from attention_perturb.models.adversarial import EmbeddedText
+from attention_perturb.models.adversarial import EmbeddedText, loss_with_gradients
 from attention_perturb.models.attention_classifier import AttentionClassifier
 from attention_perturb.modules.attention import ScoreAttention
 from attention_perturb.modules.word_masks import VariationalWordMask
@@ -156,8 +156,7 @@ class FlatClassifier(AttentionClassifier):
         gradient, *parameter_gradients = torch.autograd.grad(
             clean_loss, [text.embeddings] + parameters, retain_graph=True, allow_unused=True
         )
-        surrogate = sum((p * g).sum() for p, g in zip(parameters, parameter_gradients) if g is not None)
-        clean_term = clean_loss.detach() + (surrogate - surrogate.detach())
+        clean_term = loss_with_gradients(clean_loss, parameters, parameter_gradients)
         matrix = self.embedding_matrix()
         with torch.no_grad():
             table = self.synonym_table(text.token_ids.device)
