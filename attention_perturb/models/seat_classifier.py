@@ -61,6 +61,11 @@ def top_k_surrogate_loss(vanilla: torch.Tensor, stable: torch.Tensor, mask: torc
 NORMS = ("linf", "l2")
 
 
+def check_pgd_norm(norm: str) -> None:
+    if norm not in NORMS:
+        raise ConfigurationError(f"model.pgd_norm must be one of {', '.join(NORMS)}, got {norm!r}")
+
+
 def project_to_ball(delta: torch.Tensor, radius: float, norm: str = "linf") -> torch.Tensor:
     """arg min_{‖δ‖ ≤ R} ‖δ − δ_p‖ (Algorithm 1, line 7) per instance: for L∞ each entry is clipped
     to [−R, R]; for L2 rows outside the ball are scaled onto its surface."""
@@ -86,8 +91,7 @@ def projected_gradient_ascent(
     the norm (sign(∇) for L∞, ∇/‖∇‖₂ for L2, as in Madry et al.'s PGD that the paper follows), then
     projects onto the ball ‖δ‖ ≤ R. δ is zero at padding. Every yielded δ is detached.
     """
-    if norm not in NORMS:
-        raise ConfigurationError(f"model.pgd_norm must be one of {', '.join(NORMS)}, got {norm!r}")
+    check_pgd_norm(norm)
     delta = torch.zeros(shape, device=mask.device)
     for _ in range(steps):
         delta.requires_grad_(True)
@@ -179,9 +183,8 @@ class SeatClassifier(AttentionClassifier):
                            ("top_k_weight", top_k_weight), ("pgd_step_size", pgd_step_size)):
             if value is not None:
                 check_non_negative(f"model.{key}", value)
+        check_pgd_norm(pgd_norm)
         self.top_k = top_k
-        if pgd_norm not in NORMS:
-            raise ConfigurationError(f"model.pgd_norm must be one of {', '.join(NORMS)}, got {pgd_norm!r}")
         self.radius = radius
         self.pgd_norm = pgd_norm
         self.pgd_steps = pgd_steps
