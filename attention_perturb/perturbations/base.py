@@ -40,8 +40,8 @@ class Perturbation(Registrable):
     default_implementation = "none"
     target: ClassVar[Optional[str]] = None
     needs_gradient: ClassVar[bool] = True
-    # Word iAT's directions point at other words: only it needs the whole (normalised) matrix,
-    # which costs a pass over the vocabulary per step.
+    # Word iAT's directions point at other words: only it is given rows of the (normalised)
+    # embedding matrix beyond the batch's, on demand (`EmbeddingRows`).
     needs_embedding_matrix: ClassVar[bool] = False
 
     def __init__(self, epsilon: float = 1.0) -> None:

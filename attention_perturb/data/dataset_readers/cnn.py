@@ -66,8 +66,9 @@ class CnnReader(PairReader):
     CNN question answering (Hermann et al. 2015) for the pair model: the passage, the question
     with its `@placeholder`, and the answer entity `@entityN` as label. The candidates are the
     entities of the passage (kept in `metadata["candidates"]`, and as the multi-hot `candidates`
-    field over the answer labels that restricts the model's softmax, as in Jain & Wallace); an answer that is not one of them
-    is an error naming file and line (or, with `skip_invalid`, counted and skipped).
+    field over the answer labels that restricts the model's softmax, as in Jain & Wallace); an
+    answer that is not one of them is an error naming file and line (or, with `skip_invalid`,
+    counted and skipped).
 
     Reads the JSON lines of `allennlp make-dataset cnn` (`.jsonl`), one raw `.question` file, or a
     folder of them (`questions/test`), in file-name order.
