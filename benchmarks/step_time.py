@@ -24,6 +24,7 @@ from allennlp.data import DatasetReader, Vocabulary
 from allennlp.data.data_loaders import SimpleDataLoader
 from allennlp.data.samplers import BucketBatchSampler
 from allennlp.models import Model
+from allennlp.training.optimizers import Optimizer
 
 import attention_perturb  # noqa: F401
 
@@ -96,9 +97,11 @@ def main():
     if "seat" in models:
         start_from_vanilla(models["seat"], models["vanilla"])
     table_seconds = build_word_tables(models)
+    # Each method's optimiser as its config builds it (`trainer.optimizer`, e.g. fused Adam).
     optimizers = {
-        method: torch.optim.Adam(
-            [p for p in model.parameters() if p.requires_grad], lr=1e-3, weight_decay=1e-5, amsgrad=True
+        method: Optimizer.from_params(
+            model_parameters=[[name, p] for name, p in model.named_parameters() if p.requires_grad],
+            params=Params(config(method)["trainer"]["optimizer"]),
         )
         for method, model in models.items()
     }

@@ -4,8 +4,9 @@ import os
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Dict, List
+from typing import Callable, Dict, List, Optional
 
 from allennlp.commands.subcommand import Subcommand
 from allennlp.common.params import Params
@@ -16,6 +17,7 @@ from attention_perturb.tune.table2 import (
 )
 
 CONFIG_PATTERN = "training_configs/{dataset}_{method}.jsonnet"
+DEFAULT_JOBS = 2
 
 
 @Subcommand.register("reproduce-table2")
@@ -41,6 +43,12 @@ class ReproduceTable2(Subcommand):
                                help="training config per run; {dataset} and {method} are filled in (METHOD and "
                                "DATASET are also set in the environment)")
         subparser.add_argument("--overrides", default="", help="JSON overrides for every run")
+        subparser.add_argument("--jobs", type=int, default=DEFAULT_JOBS,
+                               help="trainings run side by side (default %(default)s: on 2 cores two 1-thread "
+                               "trainings finish a block sooner than one 2-thread training at a time; "
+                               "benchmarks/side_by_side.py measures it)")
+        subparser.add_argument("--threads-per-job", type=int, default=None,
+                               help="torch threads of each training (default: the CPU count divided by --jobs)")
         subparser.add_argument("--dry-run", action="store_true", help="print the plan and exit")
         subparser.set_defaults(func=reproduce_table2_from_args)
         return subparser
@@ -82,7 +90,20 @@ def describe(run: Run, config: str) -> str:
     return f"{run.method} seed {run.seed}: {epsilon}; {status} -> {run.directory}"
 
 
-def train(run: Run, config: str, dataset: str, overrides: str, include_packages: List[str]) -> None:
+def thread_environment(threads: int) -> Dict[str, str]:
+    """Caps a training's torch (OpenMP / MKL) threads."""
+    return {name: str(threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+
+
+def threads_per_job(jobs: int, requested: Optional[int]) -> int:
+    if jobs < 1:
+        raise ValueError(f"--jobs: must be at least 1, got {jobs}")
+    if requested is not None and requested < 1:
+        raise ValueError(f"--threads-per-job: must be at least 1, got {requested}")
+    return requested or max(1, (os.cpu_count() or 1) // jobs)
+
+
+def train(run: Run, config: str, dataset: str, overrides: str, include_packages: List[str], threads: int) -> None:
     command = [sys.executable, "-m", "allennlp", "train", config, "-s", str(run.directory), "-o", overrides]
     resume = resumable(run)
     if resume:
@@ -94,7 +115,8 @@ def train(run: Run, config: str, dataset: str, overrides: str, include_packages:
     for package in include_packages:
         command += ["--include-package", package]
     with open(log_file, "a" if resume else "w") as log:
-        completed = subprocess.run(command, env={**os.environ, "METHOD": run.method, "DATASET": dataset},
+        environment = {**os.environ, **thread_environment(threads), "METHOD": run.method, "DATASET": dataset}
+        completed = subprocess.run(command, env=environment,
                                    stdout=log, stderr=subprocess.STDOUT)
     if completed.returncode != 0 or not run.finished:
         hint = f"; it was resuming {run.directory}: remove that folder to train afresh" if resume else ""
@@ -103,9 +125,29 @@ def train(run: Run, config: str, dataset: str, overrides: str, include_packages:
         )
 
 
+def run_side_by_side(work: Callable[[Run], None], runs: List[Run], jobs: int) -> None:
+    """`work(run)` for every run, `jobs` at a time, in plan order. After a failure no further run
+    starts; the ones under way finish, then the first failure is raised."""
+    failures: List[Exception] = []
+
+    def unless_failed(run: Run) -> None:
+        if failures:
+            return
+        try:
+            work(run)
+        except Exception as error:  # re-raised below, once the runs under way have ended
+            failures.append(error)
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        list(pool.map(unless_failed, runs))
+    if failures:
+        raise failures[0]
+
+
 def reproduce_table2_from_args(args: argparse.Namespace) -> None:
     if args.seeds < 1:
         raise ValueError(f"--seeds: must be at least 1, got {args.seeds}")
+    threads = threads_per_job(args.jobs, args.threads_per_job)
     try:
         user_overrides = json.loads(args.overrides) if args.overrides else {}
     except json.JSONDecodeError as error:
@@ -130,12 +172,16 @@ def reproduce_table2_from_args(args: argparse.Namespace) -> None:
     if args.dry_run:
         return
 
-    for index, run in enumerate(runs, 1):
-        if not run.finished:
-            train(run, configs[run.method], args.dataset, run_overrides(run, user_overrides), args.include_package)
-            score, corr = run_scores(run.directory, PAPER["datasets"][args.dataset]["metric"])
-            print(f"[{index}/{len(runs)}] {run.method} seed {run.seed}: test {score:.2f} %, Pearson {corr:.3f}", flush=True)
     metric = PAPER["datasets"][args.dataset]["metric"]
+    pending = [run for run in runs if not run.finished]
+
+    def train_and_report(run: Run) -> None:
+        train(run, configs[run.method], args.dataset, run_overrides(run, user_overrides), args.include_package, threads)
+        score, corr = run_scores(run.directory, metric)
+        print(f"[{runs.index(run) + 1}/{len(runs)}] {run.method} seed {run.seed}: test {score:.2f} %, "
+              f"Pearson {corr:.3f}", flush=True)
+
+    run_side_by_side(train_and_report, pending, args.jobs)
     scores = {method: [run_scores(run.directory, metric) for run in runs if run.method == method] for method in args.methods}
     trained = {method: trained_epsilon(run_directory) for method, run_directory in
                ((run.method, run.directory) for run in runs if run.seed == 1)}

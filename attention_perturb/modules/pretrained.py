@@ -22,6 +22,43 @@ def spacy_vocab_directory(source: str) -> str:
     return os.path.join(list(spec.submodule_search_locations)[0], "_model", "vocab")
 
 
+class ColumnStatistics(torch.autograd.Function):
+    """
+    (mean, std) of each column of `weight[1:]` (every row but padding's; std unbiased, at least
+    1e-6), with a hand-written backward. Autograd's graph of the same arithmetic slices the matrix,
+    centres and squares it, and in backward replays each step and zero-fills a full-size gradient
+    for the slice: on SST's 13.7k × 300 that made Word AT's step 2.5x vanilla's instead of 1.8x.
+    Here the forward makes two passes over the matrix, and the backward one,
+    ∂/∂w_ij = ḡ_mean_j / n + ḡ_std_j · (w_ij − mean_j) / ((n − 1) std_j), zero for padding's row
+    and where the std was clamped. Column sums are products with a ones vector: `Tensor.std(0)`
+    reduces across rows of the row-major matrix and took ~40 ms per call.
+    """
+
+    @staticmethod
+    def forward(ctx, weight: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:  # type: ignore
+        rows = weight[1:]
+        count = rows.size(0)
+        ones = rows.new_ones(1, count)
+        # Sums and sums of squares: two passes over the matrix instead of centring it first (a third
+        # pass and a full-size temporary); the subtraction happens on the (D,) sums in float64.
+        sums = (ones @ rows).squeeze(0).double()
+        squares = (ones @ (rows * rows)).squeeze(0).double()
+        mean = sums / count
+        variance = ((squares - sums * mean) / max(count - 1, 1)).clamp_min(0)
+        mean, std = mean.to(weight.dtype), variance.sqrt().to(weight.dtype)
+        ctx.save_for_backward(weight, mean, std)
+        return mean, std.clamp_min(1e-6)
+
+    @staticmethod
+    def backward(ctx, mean_gradient: torch.Tensor, std_gradient: torch.Tensor) -> torch.Tensor:  # type: ignore
+        weight, mean, std = ctx.saved_tensors
+        count = weight.size(0) - 1
+        scale = torch.where(std > 1e-6, std_gradient / (max(count - 1, 1) * std.clamp_min(1e-6)), 0.0)
+        gradient = (weight * scale).add_(mean_gradient / count - mean * scale)
+        gradient[0] = 0
+        return gradient
+
+
 @TokenEmbedder.register("spacy_vectors")
 class SpacyVectorsEmbedding(Embedding):
     """
@@ -92,16 +129,8 @@ class SpacyVectorsEmbedding(Embedding):
         return self._frozen_standardisation[1], self._frozen_standardisation[2]
 
     def _row_statistics(self) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Mean and (unbiased) standard deviation of each dimension over the rows but padding's.
-        Column sums as products with a ones vector: `Tensor.std(0)` reduces across rows of the
-        row-major matrix and took ~40 ms per call on SST's 13.7k × 300 (a quarter of a step)."""
-        rows = self.weight[1:]
-        count = rows.size(0)
-        ones = rows.new_ones(1, count)
-        mean = (ones @ rows).squeeze(0) / count
-        centred = rows - mean
-        variance = (ones @ (centred * centred)).squeeze(0) / max(count - 1, 1)
-        return mean, variance.sqrt().clamp_min(1e-6)
+        """Mean and (unbiased) standard deviation of each dimension over the rows but padding's."""
+        return ColumnStatistics.apply(self.weight)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         embeddings = super().forward(tokens)

@@ -90,3 +90,25 @@ def test_normalised_embeddings_without_gradients_follow_every_weight_update():
     embedding.weight.grad = None
     embedding(tokens[:, :1]).pow(2).sum().backward()
     assert torch.all(embedding.weight.grad[2:] != 0)
+
+
+def test_column_statistics_gradient_matches_finite_differences_and_autograd():
+    from attention_perturb.modules.pretrained import ColumnStatistics
+
+    weight = torch.randn(7, 4, dtype=torch.double)
+    weight[0] = 0  # padding's row takes no part and gets no gradient
+    weight[1:, 2] = 0.5  # a constant column: std clamped, no gradient through it
+    weight.requires_grad_()
+    assert torch.autograd.gradcheck(ColumnStatistics.apply, (weight,))
+    mean, std = ColumnStatistics.apply(weight)
+    rows = weight[1:]
+    torch.testing.assert_close(mean, rows.mean(0))
+    torch.testing.assert_close(std, rows.std(0).clamp_min(1e-6))
+    upstream_mean, upstream_std = torch.randn(4, dtype=torch.double), torch.randn(4, dtype=torch.double)
+    (ours,) = torch.autograd.grad((mean * upstream_mean).sum() + (std * upstream_std).sum(), weight)
+    (autograds,) = torch.autograd.grad(
+        (rows.mean(0) * upstream_mean).sum() + (rows.std(0).clamp_min(1e-6) * upstream_std).sum(), weight
+    )
+    assert torch.all(ours[0] == 0)
+    torch.testing.assert_close(ours[:, [0, 1, 3]], autograds[:, [0, 1, 3]])
+    torch.testing.assert_close(ours[1:, 2], torch.full((6,), upstream_mean[2].item() / 6, dtype=torch.double))

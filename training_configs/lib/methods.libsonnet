@@ -10,4 +10,8 @@
   attention_rp: { type: 'attention_random', epsilon: 1.0 },
   attention_at: { type: 'attention_adversarial', epsilon: 1.0 },
   attention_iat: { type: 'attention_interpretable', epsilon: 1.0, normalization: 'sentence' },
+  // Methods whose ε is calibrated for standardised embeddings (Miyato et al.'s normalisation, which
+  // belongs to Word AT/iAT); the others train on the raw vectors, as Jain & Wallace and the paper.
+  // A config can override this with `normalize_embeddings`.
+  standardised_embeddings:: ['word_at', 'word_iat'],
 }

