@@ -1,4 +1,4 @@
-from typing import Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import numpy
 import torch
@@ -43,38 +43,66 @@ def kendall_tau(first: Sequence[float], second: Sequence[float]) -> Optional[flo
     return float((first_signs * second_signs).sum() / numpy.sqrt(untied))
 
 
+def kendall_per_instance(first: torch.Tensor, second: torch.Tensor, mask: torch.BoolTensor) -> torch.Tensor:
+    """
+    Kendall's τ-b (see `kendall_tau`) of two (batch, T) tensors per instance over its valid
+    positions, from the (batch, T, T) sign matrices at once; NaN where undefined (fewer than two
+    valid positions, or a constant vector).
+    """
+    pairs = (mask[:, :, None] & mask[:, None, :]).triu(diagonal=1)
+    first_signs = torch.sign(first[:, :, None] - first[:, None, :]) * pairs
+    second_signs = torch.sign(second[:, :, None] - second[:, None, :]) * pairs
+    untied = first_signs.abs().flatten(1).sum(1) * second_signs.abs().flatten(1).sum(1)
+    concordance = (first_signs * second_signs).flatten(1).sum(1)
+    return torch.where(untied > 0, concordance / untied.clamp_min(1).sqrt(), torch.full_like(concordance, float("nan")))
+
+
+def top_k_overlap_per_instance(first: torch.Tensor, second: torch.Tensor, mask: torch.BoolTensor, k: int) -> torch.Tensor:
+    """
+    |top-k(first) ∩ top-k(second)| / k per instance over its valid positions (ties broken by
+    position). NaN for instances of at most k tokens, where both top-k sets are every token.
+    """
+    def top_k(values: torch.Tensor) -> torch.BoolTensor:
+        masked = values.masked_fill(~mask, float("-inf"))
+        order = masked.argsort(dim=1, descending=True, stable=True)[:, :k]
+        return torch.zeros_like(mask).scatter(1, order, True) & mask
+
+    overlap = (top_k(first) & top_k(second)).sum(1).to(first.dtype) / k
+    return torch.where(mask.sum(1) > k, overlap, torch.full_like(overlap, float("nan")))
+
+
 @Metric.register("attention_agreement")
 class AttentionAgreement(Metric):
     """
-    Mean per-instance Pearson correlation between attention weights and gradient word importance
-    (the paper's Table 2 "Corr."). Instances where it is undefined (length 1, constant vectors) are
-    skipped and counted in `pearson_skipped`; the mean is over the others.
+    Mean per-instance agreements between attention weights and word importance, by name: `pearson`
+    (the paper's Table 2 "Corr.", gradient × input) and whatever else the model adds, e.g.
+    `kendall_leave_one_out`. Instances where a value is undefined (NaN: length 1, constant
+    vectors) are skipped; `pearson`'s skipped count is reported as `pearson_skipped`.
     """
 
     def __init__(self) -> None:
-        self._total = 0.0
-        self._count = 0
-        self._skipped = 0
+        self._totals: Dict[str, float] = {}
+        self._counts: Dict[str, int] = {}
+        self._skipped: Dict[str, int] = {}
 
-    def __call__(self, correlations: torch.Tensor) -> None:
-        """Accumulates a batch of per-instance correlations from `pearson_per_instance`."""
+    def __call__(self, correlations: torch.Tensor, name: str = "pearson") -> None:
+        """Accumulates a batch of per-instance values (NaN: undefined) under `name`."""
         defined = ~torch.isnan(correlations)
-        self._total += float(correlations[defined].sum())
-        self._count += int(defined.sum())
-        self._skipped += int((~defined).sum())
+        self._totals[name] = self._totals.get(name, 0.0) + float(correlations[defined].sum())
+        self._counts[name] = self._counts.get(name, 0) + int(defined.sum())
+        self._skipped[name] = self._skipped.get(name, 0) + int((~defined).sum())
 
     @property
     def measured(self) -> bool:
-        return bool(self._count or self._skipped)
+        return bool(self._totals)
 
     def get_metric(self, reset: bool = False):
-        metric = {
-            "pearson": self._total / self._count if self._count else 0.0,
-            "pearson_skipped": float(self._skipped),
-        }
+        metric = {name: total / self._counts[name] if self._counts[name] else 0.0 for name, total in self._totals.items()}
+        if "pearson" in self._skipped:
+            metric["pearson_skipped"] = float(self._skipped["pearson"])
         if reset:
             self.reset()
         return metric
 
     def reset(self) -> None:
-        self._total, self._count, self._skipped = 0.0, 0, 0
+        self._totals, self._counts, self._skipped = {}, {}, {}

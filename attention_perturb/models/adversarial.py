@@ -1,5 +1,5 @@
 import contextlib
-from typing import Callable, Dict, NamedTuple, Optional, Tuple
+from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
 
 import torch
 from allennlp.common.checks import ConfigurationError
@@ -11,8 +11,11 @@ from allennlp.nn import RegularizerApplicator, util
 from allennlp.training.metrics import Average
 
 from attention_perturb.checks import check_non_negative
-from attention_perturb.interpret.agreement import AttentionAgreement, pearson_per_instance
+from attention_perturb.interpret.agreement import (
+    AttentionAgreement, kendall_per_instance, pearson_per_instance, top_k_overlap_per_instance,
+)
 from attention_perturb.interpret.importance import gradient_word_importance
+from attention_perturb.interpret.word_importance import WordImportance
 from attention_perturb.modules.attention import ScoreAttention
 from attention_perturb.perturbations import Perturbation
 from attention_perturb.perturbations.base import ATTENTION, EMBEDDING
@@ -52,6 +55,20 @@ def loss_with_gradients(loss: torch.Tensor, tensors, gradients) -> torch.Tensor:
     return loss.detach() + (surrogate - surrogate.detach())
 
 
+def without_unknown_tokens(text: TextFieldTensors, unknown_id: int) -> TextFieldTensors:
+    """The token ids of `text` with every unknown token removed and the rest moved up (a text of
+    unknown tokens only keeps its first one, so that every text has a token)."""
+    token_ids = util.get_token_ids_from_text_field_tensors(text)
+    keep = (token_ids != unknown_id) & (token_ids != 0)
+    keep[:, 0] |= ~keep.any(1) & (token_ids[:, 0] != 0)
+    order = (~keep).to(torch.int8).argsort(dim=1, stable=True)  # kept tokens first, in order
+    compacted = token_ids.gather(1, order) * keep.gather(1, order)
+    length = max(int(keep.sum(1).max()), 1)
+    ((indexer, tensors),) = text.items()
+    ((key, _),) = tensors.items()
+    return {indexer: {key: compacted[:, :length]}}
+
+
 class AdversarialAttentionModel(Model):
     """
     Base of every attention model here. A model is four stages, so that a perturbation can re-enter
@@ -83,6 +100,16 @@ class AdversarialAttentionModel(Model):
     adversarial_weight : `float`, optional (default = `1.0`)
         λ of Eq. 20.
     regularizer : `RegularizerApplicator`, optional
+    agreement_measures : `List[WordImportance]`, optional (default = none)
+        Further importance measures that evaluation compares with the attention, each adding the
+        metrics `pearson_<name>`, `kendall_<name>` and `top<k>_<name>` (see `WordImportance`).
+        `pearson`, `kendall` and `top<k>` are always computed, for gradient × input.
+    agreement_top_k : `int`, optional (default = `5`)
+        k of the top-k overlap agreement.
+    drop_unknown_tokens : `bool`, optional (default = `False`)
+        Remove out-of-vocabulary tokens from every text before embedding it, as the authors'
+        released code does (its tokenizer drops them), instead of embedding them as @@UNKNOWN@@.
+        A text of unknown tokens only keeps its first token.
     """
 
     def __init__(
@@ -93,6 +120,9 @@ class AdversarialAttentionModel(Model):
         perturbation: Optional[Perturbation] = None,
         adversarial_weight: float = 1.0,
         regularizer: Optional[RegularizerApplicator] = None,
+        agreement_measures: Optional[List[WordImportance]] = None,
+        agreement_top_k: int = 5,
+        drop_unknown_tokens: bool = False,
     ) -> None:
         super().__init__(vocab, regularizer)
         self._text_field_embedder = text_field_embedder
@@ -101,6 +131,14 @@ class AdversarialAttentionModel(Model):
         self._perturbation = perturbation or Perturbation.by_name("none")()
         self._adversarial_weight = adversarial_weight
         self._agreement = AttentionAgreement()
+        self._agreement_measures = list(agreement_measures or [])
+        names = [measure.name for measure in self._agreement_measures]
+        if len(set(names)) != len(names):
+            raise ConfigurationError(f"model.agreement_measures: a measure is named twice in {names}")
+        if not isinstance(agreement_top_k, int) or agreement_top_k < 1:
+            raise ConfigurationError(f"model.agreement_top_k must be an integer >= 1, got {agreement_top_k!r}")
+        self._agreement_top_k = agreement_top_k
+        self._drop_unknown_tokens = drop_unknown_tokens
         self.measure_agreement = True
         self._term_averages: Dict[str, Average] = {}
 
@@ -120,6 +158,8 @@ class AdversarialAttentionModel(Model):
 
     # The four stages.
     def embed(self, text: TextFieldTensors) -> EmbeddedText:
+        if self._drop_unknown_tokens:
+            text = without_unknown_tokens(text, self.vocab.get_token_index(self.vocab._oov_token, "tokens"))
         return EmbeddedText(
             self._text_field_embedder(text),
             util.get_text_field_mask(text),
@@ -157,9 +197,34 @@ class AdversarialAttentionModel(Model):
         """The parameters that produce the word embeddings (upstream of Word AT/iAT's δ)."""
         return self._text_field_embedder.parameters()
 
+    attended_key = "tokens"
+
     def attended_text(self, embedded: Dict[str, EmbeddedText]) -> EmbeddedText:
         """The text whose tokens the attention weights."""
-        return embedded["tokens"]
+        return embedded[self.attended_key]
+
+    def with_attended_text(self, embedded: Dict[str, EmbeddedText], embeddings: torch.Tensor) -> Dict[str, EmbeddedText]:
+        """`embedded` with other embeddings for the attended text."""
+        return {**embedded, self.attended_key: embedded[self.attended_key]._replace(embeddings=embeddings)}
+
+    def logits_of(self, embedded: Dict[str, EmbeddedText], detach_attention: bool = False) -> torch.Tensor:
+        """encode -> score -> head; with `detach_attention` the weights are constants of the graph."""
+        encoded = self.encode(embedded)
+        scores = self.score(encoded)
+        return self.head(encoded, scores.detach() if detach_attention else scores)[0]
+
+    def predicted_label_loss(
+        self, embedded: Dict[str, EmbeddedText], labels: torch.LongTensor, detach_attention: bool = False
+    ) -> torch.Tensor:
+        """Σ over the batch of L(x, ŷ): a sum, so each instance's gradient is its own at any batch size."""
+        return self.loss(self.logits_of(embedded, detach_attention), labels) * labels.size(0)
+
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """(batch, num_labels) class probabilities, in the label vocabulary's order."""
+        return torch.softmax(logits, dim=-1)
+
+    def label_probabilities(self, logits: torch.Tensor, labels: torch.LongTensor) -> torch.Tensor:
+        return self.probabilities(logits).gather(1, labels[:, None]).squeeze(1)
 
     def predicted_labels(self, logits: torch.Tensor) -> torch.LongTensor:
         raise NotImplementedError
@@ -168,16 +233,30 @@ class AdversarialAttentionModel(Model):
         return self.measure_agreement and not self.training and not torch.is_grad_enabled()
 
     def add_gradient_importance(self, embedded: Dict[str, EmbeddedText], output: Dict[str, torch.Tensor]) -> None:
-        """Adds `gradient_importance` (see `gradient_word_importance`) for the predicted labels and
-        updates the agreement metric. Call with gradients enabled on a graph built for it."""
+        """Adds `gradient_importance` (see `gradient_word_importance`) for the predicted labels,
+        `importance_<name>` for each further agreement measure, each instance's agreements
+        (`attention_pearson`, `attention_kendall`, `attention_top<k>`, `attention_pearson_<name>`,
+        ...) and updates the agreement metrics. Call with gradients enabled on a graph built for it."""
         text = self.attended_text(embedded)
-        predicted_loss = self.loss(output["logits"], self.predicted_labels(output["logits"]))
-        importance = gradient_word_importance(predicted_loss, text.embeddings, text.mask)
+        labels = self.predicted_labels(output["logits"])
+        importance = gradient_word_importance(self.loss(output["logits"], labels), text.embeddings, text.mask)
         output["gradient_importance"] = importance
-        output["attention_pearson"] = pearson_per_instance(
-            output["attention"].detach().double(), importance.double(), text.mask
-        )
-        self._agreement(output["attention_pearson"])
+        self._add_agreements(output, output["gradient_importance"], text.mask, suffix="")
+        for measure in self._agreement_measures:
+            output[f"importance_{measure.name}"] = measure(self, embedded, labels)
+            self._add_agreements(output, output[f"importance_{measure.name}"], text.mask, suffix=f"_{measure.name}")
+
+    def _add_agreements(self, output: Dict[str, torch.Tensor], importance: torch.Tensor, mask: torch.BoolTensor,
+                        suffix: str) -> None:
+        attention, importance = output["attention"].detach().double(), importance.double()
+        agreements = {
+            "pearson": pearson_per_instance(attention, importance, mask),
+            "kendall": kendall_per_instance(attention, importance, mask),
+            f"top{self._agreement_top_k}": top_k_overlap_per_instance(attention, importance, mask, self._agreement_top_k),
+        }
+        for name, values in agreements.items():
+            output[f"attention_{name}{suffix}"] = values
+            self._agreement(values, f"{name}{suffix}")
 
     def explained_objective(
         self, embed: Callable[[], Dict[str, EmbeddedText]], label: Optional[torch.LongTensor]

@@ -1,3 +1,4 @@
+import math
 from typing import Any, Dict, List, Optional, Tuple
 
 import torch
@@ -7,6 +8,9 @@ from allennlp.modules import Seq2SeqEncoder, TextFieldEmbedder
 from allennlp.nn import RegularizerApplicator, util
 from allennlp.training.metrics import CategoricalAccuracy, F1Measure, FBetaMeasure
 
+from allennlp.common.checks import ConfigurationError
+
+from attention_perturb.interpret.word_importance import WordImportance
 from attention_perturb.models.adversarial import AdversarialAttentionModel, EmbeddedText, EncodedText
 from attention_perturb.modules.attention import ScoreAttention, masked_attention_weights
 from attention_perturb.perturbations import Perturbation
@@ -41,6 +45,12 @@ class AttentionClassifier(AdversarialAttentionModel):
     namespace : `str`, optional (default = `"tokens"`)
     label_namespace : `str`, optional (default = `"labels"`)
     regularizer : `RegularizerApplicator`, optional
+    positive_class_weight : `float`, optional (default = `None`)
+        With two labels, weigh the positive label's BCE term by this (torch's `pos_weight`), e.g.
+        #negative / #positive training instances for Jain & Wallace's and the released code's
+        class-balanced loss. `None`: the plain BCE.
+    agreement_measures, agreement_top_k, drop_unknown_tokens
+        See `AdversarialAttentionModel`.
     """
 
     def __init__(
@@ -55,8 +65,13 @@ class AttentionClassifier(AdversarialAttentionModel):
         namespace: str = "tokens",
         label_namespace: str = "labels",
         regularizer: Optional[RegularizerApplicator] = None,
+        positive_class_weight: Optional[float] = None,
+        agreement_measures: Optional[List[WordImportance]] = None,
+        agreement_top_k: int = 5,
+        drop_unknown_tokens: bool = False,
     ) -> None:
-        super().__init__(vocab, text_field_embedder, attention, perturbation, adversarial_weight, regularizer)
+        super().__init__(vocab, text_field_embedder, attention, perturbation, adversarial_weight, regularizer,
+                         agreement_measures, agreement_top_k, drop_unknown_tokens)
         self._encoder = encoder
         self._namespace = namespace
         self._label_namespace = label_namespace
@@ -68,6 +83,12 @@ class AttentionClassifier(AdversarialAttentionModel):
         if self._binary:
             self._positive_index = vocab.get_token_index(positive_label, label_namespace)
             self._f1 = F1Measure(self._positive_index)
+        if positive_class_weight is not None:
+            if not self._binary:
+                raise ConfigurationError("model.positive_class_weight: only for two labels (one-logit BCE)")
+            if not math.isfinite(positive_class_weight) or positive_class_weight <= 0:
+                raise ConfigurationError(f"model.positive_class_weight must be a finite number > 0, got {positive_class_weight!r}")
+        self._positive_class_weight = positive_class_weight
         self._wordnet_tables: Dict[Tuple[str, int], torch.LongTensor] = {}
 
     def wordnet_table(self, kind: str, max_candidates: int, device: Optional[torch.device] = None) -> torch.LongTensor:
@@ -104,7 +125,8 @@ class AttentionClassifier(AdversarialAttentionModel):
     def loss(self, logits: torch.Tensor, label: torch.LongTensor) -> torch.Tensor:
         if self._binary:
             target = (label == self._positive_index).to(logits.dtype)
-            return torch.nn.functional.binary_cross_entropy_with_logits(logits.squeeze(-1), target)
+            positive_weight = None if self._positive_class_weight is None else logits.new_tensor(self._positive_class_weight)
+            return torch.nn.functional.binary_cross_entropy_with_logits(logits.squeeze(-1), target, pos_weight=positive_weight)
         return torch.nn.functional.cross_entropy(logits, label)
 
     def predicted_labels(self, logits: torch.Tensor) -> torch.LongTensor:

@@ -7,6 +7,7 @@ from allennlp.modules import Seq2SeqEncoder, TextFieldEmbedder
 from allennlp.nn import RegularizerApplicator, util
 from allennlp.training.metrics import CategoricalAccuracy, FBetaMeasure
 
+from attention_perturb.interpret.word_importance import WordImportance
 from attention_perturb.models.adversarial import AdversarialAttentionModel, EmbeddedText, EncodedText
 from attention_perturb.modules.attention import ScoreAttention, masked_attention_weights
 from attention_perturb.perturbations import Perturbation
@@ -44,6 +45,8 @@ class AttentionPairClassifier(AdversarialAttentionModel):
     per_label_f1 : `bool`, optional (default = `False`)
         Also report `f1_<label>` for every label (for NLI's three; not for large answer sets).
     regularizer : `RegularizerApplicator`, optional
+    agreement_measures, agreement_top_k, drop_unknown_tokens
+        See `AdversarialAttentionModel`.
     """
 
     def __init__(
@@ -59,8 +62,12 @@ class AttentionPairClassifier(AdversarialAttentionModel):
         label_namespace: str = "labels",
         per_label_f1: bool = False,
         regularizer: Optional[RegularizerApplicator] = None,
+        agreement_measures: Optional[List[WordImportance]] = None,
+        agreement_top_k: int = 5,
+        drop_unknown_tokens: bool = False,
     ) -> None:
-        super().__init__(vocab, text_field_embedder, attention, perturbation, adversarial_weight, regularizer)
+        super().__init__(vocab, text_field_embedder, attention, perturbation, adversarial_weight, regularizer,
+                         agreement_measures, agreement_top_k, drop_unknown_tokens)
         self._passage_encoder = passage_encoder
         self._question_encoder = question_encoder
         self._label_namespace = label_namespace
@@ -73,8 +80,7 @@ class AttentionPairClassifier(AdversarialAttentionModel):
         self._macro_f1 = FBetaMeasure(average="macro")
         self._per_label_f1 = FBetaMeasure() if per_label_f1 else None
 
-    def attended_text(self, embedded: Dict[str, EmbeddedText]) -> EmbeddedText:
-        return embedded["passage"]
+    attended_key = "passage"
 
     def encode(self, embedded: Dict[str, EmbeddedText]) -> EncodedText:
         """Eq. 6, and the question's final state h_TQ^q (both directions of the BiLSTM)."""
@@ -122,7 +128,7 @@ class AttentionPairClassifier(AdversarialAttentionModel):
             },
             label,
         )
-        output["probs"] = torch.softmax(output["logits"], dim=-1)
+        output["probs"] = self.probabilities(output["logits"])
         if label is not None:
             for metric in (self._accuracy, self._micro_f1, self._macro_f1, self._per_label_f1):
                 if metric is not None:

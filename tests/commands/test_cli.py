@@ -40,8 +40,21 @@ def test_train_then_evaluate_through_the_cli(tmp_path):
     output = tmp_path / "test_metrics.json"
     result = allennlp("evaluate", str(run / "model.tar.gz"), "fixtures/sst/test.txt", "--output-file", str(output))
     evaluated = json.loads(output.read_text())
-    assert 0.0 <= evaluated["accuracy"] <= 1.0 and "f1" in evaluated and "macro_f1" in evaluated
+    for key in ("accuracy", "f1", "macro_f1", "pearson"):  # the same model and test file as training's evaluation
+        assert evaluated[key] == pytest.approx(metrics[f"test_{key}"], abs=1e-6), key
     assert "accuracy" in result.stderr + result.stdout
+
+    # Further agreement measures chosen at evaluation time; the default measure is unchanged.
+    measures = [{"type": "leave_one_out"}, {"type": "integrated_gradients", "steps": 4, "detach_attention": True}]
+    more = tmp_path / "more_metrics.json"
+    allennlp("evaluate", str(run / "model.tar.gz"), "fixtures/sst/test.txt", "--output-file", str(more),
+             "-o", json.dumps({"model.agreement_measures": measures}))
+    extended = json.loads(more.read_text())
+    assert extended["pearson"] == pytest.approx(evaluated["pearson"], abs=1e-9)
+    for agreement in ("pearson", "kendall", "top5"):
+        for suffix in ("_leave_one_out", "_integrated_gradients_detached"):
+            assert f"{agreement}{suffix}" in extended
+    assert extended["pearson_leave_one_out"] != extended["pearson"]
 
 
 def test_killed_training_recovers_and_finishes(tmp_path):

@@ -1,3 +1,4 @@
+import datetime
 import json
 import subprocess
 import sys
@@ -119,3 +120,35 @@ def test_an_interrupted_run_with_another_epsilon_is_refused_before_resuming(tmp_
     with pytest.raises(ValueError, match=r"attention_iat/seed_1 was trained with ε=7.5, not 3.0 \(--epsilon\)"):
         run_cli(monkeypatch, capsys, "reproduce-table2", "--dataset", "sst", "--methods", "attention_iat",
                 "--epsilon", "attention_iat=3", "-o", str(tmp_path), "--dry-run")
+
+
+def test_side_by_side_runs_give_the_metrics_of_the_same_runs_one_after_another(tmp_path):
+    def block(directory, jobs):
+        command = [sys.executable, "-m", "allennlp", "reproduce-table2", "--dataset", "sst", "--seeds", "2",
+                   "--methods", "vanilla", "--config-pattern", "fixtures/sst_tiny.jsonnet", "--overrides",
+                   '{"trainer.num_epochs": 1}', "--jobs", str(jobs), "--threads-per-job", "1", "-o", str(directory)]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+        return [directory / "vanilla" / f"seed_{seed}" for seed in (1, 2)]
+
+    def metrics(run):
+        values = json.loads((run / "metrics.json").read_text())
+        return {key: value for key, value in values.items() if "memory" not in key and "duration" not in key}
+
+    one_after_another = block(tmp_path / "sequential", jobs=1)
+    side_by_side = block(tmp_path / "parallel", jobs=2)
+    assert [metrics(run) for run in side_by_side] == [metrics(run) for run in one_after_another]
+    assert metrics(side_by_side[0]) != metrics(side_by_side[1])  # two seeds, two different runs
+
+    def started(run):  # the first timestamp allennlp logged
+        return datetime.datetime.strptime((run / "out.log").read_text()[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+
+    # Side by side means overlapping: seed 2 started before seed 1 ended, which one after another excludes.
+    assert started(side_by_side[1]) < (side_by_side[0] / "model.tar.gz").stat().st_mtime
+    assert started(one_after_another[1]) > (one_after_another[0] / "model.tar.gz").stat().st_mtime
+
+
+def test_bad_job_counts_are_named(tmp_path, monkeypatch, capsys):
+    for flag, value in (("--jobs", "0"), ("--threads-per-job", "0")):
+        with pytest.raises(ValueError, match=f"{flag}: must be at least 1, got 0"):
+            run_cli(monkeypatch, capsys, "reproduce-table2", "--dataset", "sst", flag, value, "-o", str(tmp_path))
