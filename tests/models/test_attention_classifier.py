@@ -123,3 +123,55 @@ class TestAttentionClassifier(ModelTestCase):
         torch.testing.assert_close(output["probs"][:, positive], torch.sigmoid(output["logits"].squeeze(-1)))
         readable = self.model.make_output_human_readable(output)
         assert set(readable["label"]) <= {"positive", "negative"}
+
+    def test_positive_class_weight_is_the_hand_computed_weighted_bce(self, monkeypatch):
+        self.configure(monkeypatch, "vanilla")
+        logits = torch.tensor([[2.0], [-1.0], [0.5]])
+        positive = self.model._positive_index
+        labels = torch.tensor([positive, 1 - positive, positive])
+        weight = 0.8
+        self.model._positive_class_weight = weight
+
+        def log_sigmoid(x):
+            return -torch.log1p(torch.exp(-torch.tensor(x)))
+
+        # −[w·y·log σ(z) + (1 − y)·log(1 − σ(z))], averaged: y = 1, 0, 1.
+        expected = -(weight * log_sigmoid(2.0) + log_sigmoid(1.0) + weight * log_sigmoid(0.5)) / 3
+        torch.testing.assert_close(self.model.loss(logits, labels), expected)
+        self.model._positive_class_weight = None
+        assert not torch.allclose(self.model.loss(logits, labels), expected)
+
+    def test_bad_positive_class_weight_names_the_key(self, monkeypatch):
+        from allennlp.common import Params
+        from allennlp.common.checks import ConfigurationError
+        from allennlp.models import Model
+
+        self.configure(monkeypatch, "vanilla")
+        params = Params.from_file(CONFIG, params_overrides='{"model.positive_class_weight": -1}')
+        with pytest.raises(ConfigurationError, match="model.positive_class_weight must be a finite number > 0"):
+            Model.from_params(vocab=self.vocab, params=params["model"])
+
+    def test_dropped_unknown_tokens_are_removed_before_embedding(self, monkeypatch):
+        from attention_perturb.models.adversarial import without_unknown_tokens
+
+        unknown = 1
+        ids = torch.tensor([[5, 1, 6, 1, 7], [1, 1, 0, 0, 0], [8, 9, 0, 0, 0]])
+        compacted = without_unknown_tokens({"tokens": {"tokens": ids}}, unknown)["tokens"]["tokens"]
+        # Kept tokens move up in order; a text of unknown tokens only keeps its first one.
+        assert compacted.tolist() == [[5, 6, 7], [1, 0, 0], [8, 9, 0]]
+
+        self.configure(monkeypatch, "vanilla")
+        self.model.eval()
+        oov = self.vocab.get_token_index(self.vocab._oov_token, "tokens")
+        known = [self.vocab.get_token_index(word, "tokens") for word in ("the", "film")]
+        assert oov not in known
+        with_unknown = torch.tensor([[known[0], oov, known[1]]])
+        without = torch.tensor([[known[0], known[1]]])
+        self.model._drop_unknown_tokens = True
+        with torch.no_grad():
+            dropped = self.model(tokens={"tokens": {"tokens": with_unknown}})["probs"]
+            reference = self.model(tokens={"tokens": {"tokens": without}})["probs"]
+            self.model._drop_unknown_tokens = False
+            kept = self.model(tokens={"tokens": {"tokens": with_unknown}})["probs"]
+        torch.testing.assert_close(dropped, reference)
+        assert not torch.allclose(kept, reference)

@@ -308,3 +308,15 @@ def test_unknown_perturbation_and_normalisation_are_configuration_errors():
         build("attention_interpretable", normalization="row")
     with pytest.raises(ConfigurationError, match="model.perturbation.neighbour_refresh"):
         build("word_interpretable", neighbour_refresh=0)
+
+
+def test_released_code_iat_step_is_minus_r_at_and_lowers_the_loss():
+    scores, states, decoder, labels, mask = make_batch()
+    gradient = score_gradient(scores, states, decoder, labels, mask)
+    delta = build("attention_loss_decreasing", epsilon=EPSILON)(scores, gradient, mask)
+    for i in range(2):
+        valid = mask[i]
+        torch.testing.assert_close(delta[i][valid], -EPSILON * gradient[i][valid] / gradient[i][valid].norm())
+    assert torch.all(delta[~mask] == 0) and torch.all(delta[2] == 0)
+    small = build("attention_loss_decreasing", epsilon=1e-3)(scores, gradient, mask)
+    assert head_loss(scores + small, states, decoder, labels, mask) < head_loss(scores, states, decoder, labels, mask)
