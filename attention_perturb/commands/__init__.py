@@ -5,3 +5,4 @@ from attention_perturb.commands.attack import Attack  # noqa: F401
 from attention_perturb.commands.reproduce_table2 import ReproduceTable2  # noqa: F401
 from attention_perturb.commands.stability import Stability  # noqa: F401
 from attention_perturb.commands.robustness_table import RobustnessTable  # noqa: F401
+from attention_perturb.commands.sweep import Sweep  # noqa: F401

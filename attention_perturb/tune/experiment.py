@@ -25,9 +25,14 @@ ENVIRONMENT_FILE = "environment.json"
 
 
 class Trial(NamedTuple):
+    """One `allennlp train`: its environment variables, folder, and (sweeps) its own config file
+    and JSON overrides instead of the search's."""
+
     name: str
     environment: Dict[str, str]
     directory: Path
+    config: Optional[str] = None
+    overrides: Optional[str] = None
 
     @property
     def serialization_dir(self) -> Path:

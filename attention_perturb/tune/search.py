@@ -48,7 +48,8 @@ def run_trial(config: Dict[str, Any]) -> None:
     serialization_dir = directory / "trial"
     if serialization_dir.exists():  # left by an interrupted run of this trial; train it afresh
         shutil.rmtree(serialization_dir)
-    command = train_command(settings["base_config"], serialization_dir, settings["include_packages"], settings["overrides"])
+    command = train_command(trial.get("config") or settings["base_config"], serialization_dir,
+                            settings["include_packages"], trial.get("overrides") or settings["overrides"])
     with open(directory / "train.log", "w") as log:
         completed = subprocess.run(
             command, cwd=settings["cwd"], env={**os.environ, **trial["environment"]}, stdout=log,
@@ -105,7 +106,8 @@ def run_trials(
         write_atomically(trial.directory / ENVIRONMENT_FILE, json.dumps(trial.environment, indent=2) + "\n")
     param_space = {
         "trial": tune.grid_search(
-            [{"run": t.name, "environment": t.environment, "directory": str(t.directory)} for t in trials]
+            [{"run": t.name, "environment": t.environment, "directory": str(t.directory), "config": t.config,
+              "overrides": t.overrides} for t in trials]
         ),
         "settings": settings,
     }

@@ -1,0 +1,92 @@
+import argparse
+import os
+import shlex
+import sys
+from pathlib import Path
+
+from allennlp.commands.subcommand import Subcommand
+
+
+@Subcommand.register("sweep")
+class Sweep(Subcommand):
+    """`allennlp sweep run --grid GRID.json -o runs/study` trains every cell of a grid of config
+    overrides × seeds (see `attention_perturb/tune/sweep.py` for the grid file) as Ray Tune trials,
+    each a real `allennlp train`; rerunning resumes (finished runs are kept). `allennlp sweep report
+    -o runs/study` writes report.md / report.json: per cell mean ± 95 % CI over seeds of the test
+    score and every agreement, paired differences to vanilla at equal seeds, the ε chosen per method
+    by validation score, and figures of agreement against ε and against epoch."""
+
+    def add_subparser(self, parser: argparse._SubParsersAction) -> argparse.ArgumentParser:
+        subparser = parser.add_parser(self.name, description=self.__doc__, help="A grid of runs over seeds and its report.")
+        verbs = subparser.add_subparsers(title="verbs", metavar="{run,report}")
+        run = verbs.add_parser("run", help="train (or resume) every cell and seed of a grid")
+        run.add_argument("--grid", required=True, help="the grid file (JSON)")
+        run.add_argument("-o", "--output-dir", required=True)
+        run.add_argument("--num-cpus", type=int, default=os.cpu_count() or 1, help="CPUs the local Ray may use")
+        run.add_argument("--cpus-per-trial", type=int, default=1,
+                         help="CPUs (and torch threads) of each training; trainings run side by side")
+        run.add_argument("--ray-address", default=None, help="run on this existing Ray cluster")
+        run.add_argument("--dry-run", action="store_true", help="print the plan and exit")
+        run.set_defaults(func=run_from_args)
+        report = verbs.add_parser("report", help="mean ± CI per cell, paired differences, figures")
+        report.add_argument("-o", "--output-dir", required=True)
+        report.add_argument("--metric", default="f1", help="test score reported and validation score choosing ε")
+        report.set_defaults(func=report_from_args)
+        subparser.set_defaults(func=lambda args: subparser.print_help())
+        return subparser
+
+
+def run_from_args(args: argparse.Namespace) -> None:
+    from attention_perturb.tune.experiment import is_finished
+    from attention_perturb.tune.sweep import plan_trials, read_grid, save_grid
+
+    grid = read_grid(Path(args.grid))
+    output_dir = Path(args.output_dir).resolve()
+    trials = plan_trials(output_dir, grid)
+    for config in sorted({trial.config for trial in trials}):
+        if not Path(config).is_file():
+            raise FileNotFoundError(f"{args.grid}: config {config} does not exist")
+    pending = [trial for trial in trials if not is_finished(trial.serialization_dir)]
+    print(f"{output_dir}: {len(trials) - len(pending)} of {len(trials)} runs finished, {len(pending)} to run", flush=True)
+    if args.dry_run:
+        for trial in pending:
+            print(f"  {trial.name}: {trial.config} -o {trial.overrides}")
+        return
+    save_grid(output_dir, grid)
+    if pending:
+        import ray
+
+        from attention_perturb.tune.search import run_trials, start_ray
+
+        settings = {"base_config": None, "include_packages": args.include_package, "overrides": "", "cwd": os.getcwd()}
+        for trial in pending:
+            trial.environment.update({"OMP_NUM_THREADS": str(args.cpus_per_trial),
+                                      "MKL_NUM_THREADS": str(args.cpus_per_trial)})
+        start_ray(args.ray_address, args.num_cpus, 0)
+        try:
+            run_trials(output_dir, pending, settings, {"cpu": args.cpus_per_trial}, len(trials))
+        finally:
+            ray.shutdown()
+    unfinished = [trial.name for trial in trials if not is_finished(trial.serialization_dir)]
+    if unfinished:
+        raise RuntimeError(f"sweep stopped with {len(unfinished)} of {len(trials)} runs unfinished; rerun to resume")
+    print(f"all {len(trials)} runs finished; next: allennlp sweep report -o {args.output_dir}")
+
+
+def report_from_args(args: argparse.Namespace) -> None:
+    import json
+
+    from attention_perturb.tune.sweep import GRID_FILE, collect
+    from attention_perturb.tune.sweep_report import write_report
+
+    output_dir = Path(args.output_dir)
+    grid_file = output_dir / GRID_FILE
+    if not grid_file.is_file():
+        raise FileNotFoundError(f"-o: {grid_file} does not exist (not a sweep folder?)")
+    grid = json.loads(grid_file.read_text())
+    results = collect(output_dir, grid)
+    if not results:
+        raise FileNotFoundError(f"-o: {output_dir} has no finished runs yet")
+    command = "allennlp " + " ".join(shlex.quote(argument) for argument in sys.argv[1:])
+    print(write_report(output_dir, grid, results, args.metric, command))
+    print(f"written to {output_dir / 'report.md'}")

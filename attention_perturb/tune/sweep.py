@@ -1,0 +1,224 @@
+"""
+A grid sweep for studies over seeds: cells (method × grid values × variant) × seeds, each cell and
+seed one real `allennlp train`, run as Ray Tune trials by `tune.search.run_trials` (so it runs on a
+local Ray or a cluster, and a rerun resumes: finished runs are kept). Layout:
+
+    <out>/sweep.json                    the grid file it was started with (a rerun must match)
+    <out>/<cell>/seed_<n>/trial/        the run's serialization dir
+    <out>/<cell>/seed_<n>/train.log
+
+A grid file (JSON):
+
+    {
+      "dataset": "sst",
+      "config": "training_configs/{dataset}_{method}.jsonnet",
+      "methods": ["vanilla", "attention_at", "attention_iat"],
+      "seeds": [1, 2, 3],
+      "grid": {"model.perturbation.epsilon": {"values": [0.1, 1, 10], "methods": ["attention_at", "attention_iat"]}},
+      "variants": {"standardised": {"model.text_field_embedder.token_embedders.tokens.normalize": true}},
+      "overrides": {"trainer.num_epochs": 8}
+    }
+
+`grid` values multiply (a plain list applies to every method; `methods` restricts a key), each
+`variants` entry is a named set of overrides (the cells without one are the `default` variant),
+`overrides` apply to every run, and every run gets its seed as random/numpy/pytorch seed.
+"""
+import itertools
+import json
+import math
+import re
+import statistics
+from pathlib import Path
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence
+
+from attention_perturb.files import write_atomically
+from attention_perturb.tune.experiment import Trial, is_finished
+
+GRID_FILE = "sweep.json"
+DEFAULT_VARIANT = "default"
+GRID_KEYS = {"dataset", "config", "methods", "seeds", "grid", "variants", "overrides"}
+
+
+class Cell(NamedTuple):
+    name: str
+    method: str
+    setting: Dict[str, Any]  # grid key -> value
+    variant: str
+    overrides: Dict[str, Any]  # the cell's own overrides (grid values and variant)
+
+
+def short_key(key: str) -> str:
+    return key.rsplit(".", 1)[-1]
+
+
+def cell_name(method: str, setting: Dict[str, Any], variant: str) -> str:
+    parts = [method] + [f"{short_key(key)}={value:g}" if isinstance(value, float) else f"{short_key(key)}={value}"
+                        for key, value in setting.items()]
+    if variant != DEFAULT_VARIANT:
+        parts.append(variant)
+    return "__".join(parts)
+
+
+def read_grid(path: Path) -> Dict[str, Any]:
+    """The grid file, checked; errors name the file and the key."""
+    try:
+        grid = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}:{error.lineno}: not valid JSON ({error.msg})") from None
+    unknown = set(grid) - GRID_KEYS
+    if unknown:
+        raise ValueError(f"{path}: unknown keys {sorted(unknown)}; a grid file has {sorted(GRID_KEYS)}")
+    for key in ("config", "methods"):
+        if key not in grid:
+            raise ValueError(f"{path}: no {key!r}")
+    seeds = grid.get("seeds", 3)
+    grid["seeds"] = list(range(1, seeds + 1)) if isinstance(seeds, int) else list(seeds)
+    if not grid["seeds"] or not all(isinstance(seed, int) for seed in grid["seeds"]):
+        raise ValueError(f"{path}: 'seeds' must be a count or a list of integers, got {seeds!r}")
+    for key, values in grid.get("grid", {}).items():
+        entry = values if isinstance(values, dict) else {"values": values}
+        if not isinstance(entry.get("values"), list) or not entry["values"]:
+            raise ValueError(f"{path}: grid[{key!r}] needs a non-empty list of values")
+        unknown_methods = set(entry.get("methods", [])) - set(grid["methods"])
+        if unknown_methods:
+            raise ValueError(f"{path}: grid[{key!r}] names methods not in 'methods': {sorted(unknown_methods)}")
+    for name in grid.get("variants", {}):
+        if name == DEFAULT_VARIANT or not re.fullmatch(r"[A-Za-z0-9_]+", name):
+            raise ValueError(f"{path}: variant name {name!r} must be letters, digits and _ and not {DEFAULT_VARIANT!r}")
+    return grid
+
+
+def plan_cells(grid: Dict[str, Any]) -> List[Cell]:
+    """Every cell of the grid, in the order of `methods`, then grid values, then variants."""
+    variants = {DEFAULT_VARIANT: {}, **grid.get("variants", {})}
+    cells = []
+    for method in grid["methods"]:
+        keys, value_lists = [], []
+        for key, values in grid.get("grid", {}).items():
+            entry = values if isinstance(values, dict) else {"values": values}
+            if method in entry.get("methods", grid["methods"]):
+                keys.append(key)
+                value_lists.append(entry["values"])
+        for values in itertools.product(*value_lists):
+            setting = dict(zip(keys, values))
+            for variant, variant_overrides in variants.items():
+                cells.append(Cell(cell_name(method, setting, variant), method, setting, variant,
+                                  {**setting, **variant_overrides}))
+    return cells
+
+
+def run_directory(output_dir: Path, cell: Cell, seed: int) -> Path:
+    return Path(output_dir) / cell.name / f"seed_{seed}"
+
+
+def plan_trials(output_dir: Path, grid: Dict[str, Any]) -> List[Trial]:
+    """One trial per cell and seed, with its config file and overrides."""
+    dataset = grid.get("dataset", "")
+    trials = []
+    for cell in plan_cells(grid):
+        config = grid["config"].format(dataset=dataset, method=cell.method)
+        for seed in grid["seeds"]:
+            overrides = {**grid.get("overrides", {}), **cell.overrides,
+                         "random_seed": seed, "numpy_seed": seed, "pytorch_seed": seed}
+            trials.append(Trial(f"{cell.name}__seed_{seed}", {"METHOD": cell.method, "DATASET": dataset},
+                                run_directory(output_dir, cell, seed), config=config, overrides=json.dumps(overrides)))
+    return trials
+
+
+def save_grid(output_dir: Path, grid: Dict[str, Any]) -> None:
+    """Records the grid, or refuses one that differs from the grid the folder was started with."""
+    path = Path(output_dir) / GRID_FILE
+    if path.is_file():
+        saved = json.loads(path.read_text())
+        if saved != grid:
+            raise ValueError(f"{path}: this folder was started with another grid; rerun with that grid file or "
+                             f"choose another -o")
+        return
+    write_atomically(path, json.dumps(grid, indent=2) + "\n")
+
+
+# Statistics over seeds.
+def t_quantile_975(degrees_of_freedom: int) -> float:
+    from scipy.stats import t
+
+    return float(t.ppf(0.975, degrees_of_freedom))
+
+
+class Estimate(NamedTuple):
+    mean: float
+    half_width: Optional[float]  # 95 % CI half-width (Student t); None for one value
+    count: int
+
+    def format(self, digits: int) -> str:
+        if self.half_width is None:
+            return f"{self.mean:.{digits}f}"
+        return f"{self.mean:.{digits}f} ± {self.half_width:.{digits}f}"
+
+    @property
+    def excludes_zero(self) -> bool:
+        return self.half_width is not None and abs(self.mean) > self.half_width
+
+
+def mean_ci(values: Sequence[float]) -> Estimate:
+    """Mean and 95 % confidence interval of the mean: t_{0.975, n-1}·s/√n."""
+    values = [value for value in values if value is not None and not math.isnan(value)]
+    if not values:
+        return Estimate(float("nan"), None, 0)
+    if len(values) == 1:
+        return Estimate(values[0], None, 1)
+    return Estimate(statistics.mean(values),
+                    t_quantile_975(len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values)), len(values))
+
+
+def paired_difference(values: Dict[int, float], baseline: Dict[int, float]) -> Estimate:
+    """Mean ± CI of value − baseline over the seeds both have."""
+    return mean_ci([values[seed] - baseline[seed] for seed in sorted(set(values) & set(baseline))])
+
+
+# Results.
+def read_run(serialization_dir: Path) -> Dict[str, Any]:
+    """A finished run's metrics.json plus `validation_curve`: {metric: [value per epoch]} of the
+    per-epoch validation agreement and score (metrics_epoch_N.json)."""
+    metrics = json.loads((serialization_dir / "metrics.json").read_text())
+    curve: Dict[str, List[float]] = {}
+    epochs = sorted(serialization_dir.glob("metrics_epoch_*.json"), key=lambda p: int(p.stem.rsplit("_", 1)[1]))
+    for path in epochs:
+        for key, value in json.loads(path.read_text()).items():
+            if key.startswith("validation_") and isinstance(value, (int, float)):
+                curve.setdefault(key[len("validation_"):], []).append(value)
+    metrics["validation_curve"] = curve
+    return metrics
+
+
+def collect(output_dir: Path, grid: Dict[str, Any]) -> Dict[str, Dict[int, Dict[str, Any]]]:
+    """{cell name: {seed: run metrics}} of the finished runs."""
+    results: Dict[str, Dict[int, Dict[str, Any]]] = {}
+    for cell in plan_cells(grid):
+        for seed in grid["seeds"]:
+            serialization_dir = run_directory(output_dir, cell, seed) / "trial"
+            if is_finished(serialization_dir):
+                results.setdefault(cell.name, {})[seed] = read_run(serialization_dir)
+    return results
+
+
+def baseline_cell(cell: Cell, cells: Sequence[Cell], baseline_method: str = "vanilla") -> Optional[Cell]:
+    """The baseline method's cell with the same variant (the paired comparison at equal seeds)."""
+    for candidate in cells:
+        if candidate.method == baseline_method and candidate.variant == cell.variant and candidate is not cell:
+            return candidate
+    return None
+
+
+def choose_epsilons(cells: Sequence[Cell], results, selection_metric: str) -> Dict[str, Cell]:
+    """Per method with an ε grid (default variant): the cell of highest mean `selection_metric`
+    (e.g. best_validation_f1) over its seeds, as the paper picks ε by validation score."""
+    chosen: Dict[str, Cell] = {}
+    best: Dict[str, float] = {}
+    for cell in cells:
+        if cell.variant != DEFAULT_VARIANT or not any(short_key(k) == "epsilon" for k in cell.setting):
+            continue
+        runs = results.get(cell.name, {})
+        score = mean_ci([run[selection_metric] for run in runs.values() if selection_metric in run]).mean
+        if runs and not math.isnan(score) and score > best.get(cell.method, -math.inf):
+            chosen[cell.method], best[cell.method] = cell, score
+    return chosen

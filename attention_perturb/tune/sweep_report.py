@@ -1,0 +1,179 @@
+"""The report of a sweep (`tune/sweep.py`): per cell, mean ± 95 % CI over seeds of the test score and
+every attention agreement, the paired difference to the baseline method at equal seeds, the ε chosen
+per method by validation score, and two figures (agreement against ε, against epoch)."""
+import json
+import math
+from pathlib import Path
+from typing import Any, Dict, List, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from attention_perturb.files import write_atomically  # noqa: E402
+from attention_perturb.tune.sweep import (  # noqa: E402
+    DEFAULT_VARIANT, Cell, Estimate, baseline_cell, choose_epsilons, mean_ci, paired_difference, plan_cells, short_key,
+)
+
+AGREEMENT_PREFIXES = ("pearson", "kendall", "top")
+
+
+def agreement_names(results) -> List[str]:
+    """The agreement metrics the runs' test evaluation reported (`pearson` first)."""
+    names = set()
+    for runs in results.values():
+        for run in runs.values():
+            names |= {key[len("test_"):] for key in run if key.startswith("test_")
+                      and key[len("test_"):].startswith(AGREEMENT_PREFIXES) and not key.endswith("_skipped")}
+    return sorted(names, key=lambda name: (name != "pearson", name))
+
+
+def per_seed(runs: Dict[int, Dict[str, Any]], key: str, scale: float = 1.0) -> Dict[int, float]:
+    return {seed: scale * run[key] for seed, run in runs.items() if key in run}
+
+
+def cell_rows(cells: Sequence[Cell], results, metric: str, agreements: Sequence[str]) -> List[Dict[str, Any]]:
+    """One record per cell with runs: estimates of the score (in %), each agreement and the best
+    epoch, and paired differences to the baseline cell."""
+    rows = []
+    for cell in cells:
+        runs = results.get(cell.name)
+        if not runs:
+            continue
+        columns = {"score": per_seed(runs, f"test_{metric}", 100.0), "best_epoch": per_seed(runs, "best_epoch")}
+        columns.update({name: per_seed(runs, f"test_{name}") for name in agreements})
+        row: Dict[str, Any] = {"cell": cell.name, "method": cell.method, "setting": cell.setting,
+                               "variant": cell.variant, "seeds": sorted(runs),
+                               "estimates": {name: mean_ci(list(values.values())) for name, values in columns.items()}}
+        baseline = baseline_cell(cell, cells)
+        if baseline is not None and results.get(baseline.name):
+            baseline_runs = results[baseline.name]
+            row["baseline"] = baseline.name
+            row["differences"] = {
+                "score": paired_difference(columns["score"], per_seed(baseline_runs, f"test_{metric}", 100.0)),
+                **{name: paired_difference(columns[name], per_seed(baseline_runs, f"test_{name}")) for name in agreements},
+            }
+        rows.append(row)
+    return rows
+
+
+def markdown(rows: List[Dict[str, Any]], agreements: Sequence[str], metric: str, chosen: Dict[str, Cell],
+             selection_metric: str, command: str) -> str:
+    lines = [
+        f"Test {metric} (%) and attention/importance agreements: mean ± 95 % CI (Student t) over seeds; the test "
+        f"metrics are those of each run's epoch of best `{selection_metric.replace('best_', '')}` (allennlp's best model).",
+        f"Δ = paired difference to the baseline cell (vanilla, same variant) at equal seeds, mean ± 95 % CI; "
+        f"* marks a CI that excludes zero.",
+        "",
+        f"Made by: `{command}`",
+        "",
+        "| cell | seeds | " + " | ".join([metric] + list(agreements) + ["best epoch", f"Δ {metric}"]
+                                         + [f"Δ {name}" for name in agreements]) + " |",
+        "|" + "---|" * (4 + 2 * len(agreements) + 1),
+    ]
+    for row in rows:
+        estimates, differences = row["estimates"], row.get("differences", {})
+
+        def difference(name: str, digits: int) -> str:
+            if name not in differences:
+                return "-"
+            estimate = differences[name]
+            return estimate.format(digits) + (" *" if estimate.excludes_zero else "")
+
+        cells = [estimates["score"].format(2)] + [estimates[name].format(3) for name in agreements]
+        cells += [estimates["best_epoch"].format(1), difference("score", 2)] + [difference(name, 3) for name in agreements]
+        lines.append(f"| {row['cell']} | {len(row['seeds'])} | " + " | ".join(cells) + " |")
+    if chosen:
+        lines += ["", f"ε chosen per method by mean `{selection_metric}` over seeds:", ""]
+        lines += [f"- {method}: {cell.name}" for method, cell in chosen.items()]
+    return "\n".join(lines) + "\n"
+
+
+def epsilon_of(cell: Cell) -> float:
+    return next(value for key, value in cell.setting.items() if short_key(key) == "epsilon")
+
+
+def plot_against_epsilon(path: Path, cells: Sequence[Cell], rows, agreement: str) -> None:
+    """Mean test `agreement` against ε per method (default variant), with its 95 % CI band; the
+    baseline as a horizontal band."""
+    by_cell = {row["cell"]: row for row in rows}
+    figure, axis = plt.subplots(figsize=(7, 5))
+    methods = sorted({cell.method for cell in cells if cell.variant == DEFAULT_VARIANT and cell.setting})
+    for method in methods:
+        points = sorted((epsilon_of(cell), by_cell[cell.name]["estimates"][agreement]) for cell in cells
+                        if cell.method == method and cell.variant == DEFAULT_VARIANT and cell.name in by_cell)
+        if not points:
+            continue
+        epsilons = [epsilon for epsilon, _ in points]
+        means = [estimate.mean for _, estimate in points]
+        widths = [estimate.half_width or 0.0 for _, estimate in points]
+        line, = axis.plot(epsilons, means, marker="o", label=method)
+        axis.fill_between(epsilons, [m - w for m, w in zip(means, widths)], [m + w for m, w in zip(means, widths)],
+                          alpha=0.2, color=line.get_color())
+    for cell in cells:
+        if not cell.setting and cell.variant == DEFAULT_VARIANT and cell.name in by_cell:
+            estimate: Estimate = by_cell[cell.name]["estimates"][agreement]
+            axis.axhline(estimate.mean, color="black", linestyle="--", label=cell.name)
+            if estimate.half_width:
+                axis.axhspan(estimate.mean - estimate.half_width, estimate.mean + estimate.half_width, color="grey", alpha=0.2)
+    axis.set_xscale("log")
+    axis.set_xlabel("ε")
+    axis.set_ylabel(f"test {agreement}")
+    axis.legend()
+    figure.tight_layout()
+    write_atomically(path, lambda temporary: figure.savefig(temporary, format="png", dpi=120))
+    plt.close(figure)
+
+
+def plot_against_epoch(path: Path, cells: Sequence[Cell], results, agreement: str) -> None:
+    """Mean validation `agreement` per epoch of each given cell, with its 95 % CI band."""
+    figure, axis = plt.subplots(figsize=(7, 5))
+    for cell in cells:
+        curves = [run["validation_curve"].get(agreement) for run in results.get(cell.name, {}).values()]
+        curves = [curve for curve in curves if curve]
+        if not curves:
+            continue
+        epochs = range(min(len(curve) for curve in curves))
+        estimates = [mean_ci([curve[epoch] for curve in curves]) for epoch in epochs]
+        means = [estimate.mean for estimate in estimates]
+        widths = [estimate.half_width or 0.0 for estimate in estimates]
+        line, = axis.plot(list(epochs), means, marker="o", label=cell.name)
+        axis.fill_between(list(epochs), [m - w for m, w in zip(means, widths)], [m + w for m, w in zip(means, widths)],
+                          alpha=0.2, color=line.get_color())
+    axis.set_xlabel("epoch")
+    axis.set_ylabel(f"validation {agreement}")
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    write_atomically(path, lambda temporary: figure.savefig(temporary, format="png", dpi=120))
+    plt.close(figure)
+
+
+def write_report(output_dir: Path, grid: Dict[str, Any], results, metric: str, command: str) -> str:
+    """report.md, report.json and the figures in `output_dir`; returns the markdown."""
+    cells = plan_cells(grid)
+    agreements = agreement_names(results)
+    rows = cell_rows(cells, results, metric, agreements)
+    selection_metric = f"best_validation_{metric}"
+    chosen = choose_epsilons(cells, results, selection_metric)
+    text = markdown(rows, agreements, metric, chosen, selection_metric, command)
+    write_atomically(output_dir / "report.md", text)
+
+    def plain(value):
+        if isinstance(value, Estimate):
+            return {"mean": value.mean, "ci95": value.half_width, "n": value.count}
+        if isinstance(value, dict):
+            return {key: plain(item) for key, item in value.items()}
+        if isinstance(value, float) and math.isnan(value):
+            return None
+        return value
+
+    report = {"rows": [plain(row) for row in rows], "chosen_epsilon": {m: c.name for m, c in chosen.items()},
+              "command": command}
+    write_atomically(output_dir / "report.json", json.dumps(report, indent=2) + "\n")
+    if "pearson" in agreements:
+        if any(cell.setting for cell in cells):
+            plot_against_epsilon(output_dir / "pearson_against_epsilon.png", cells, rows, "pearson")
+        shown = [cell for cell in cells if cell.variant == DEFAULT_VARIANT and (not cell.setting or cell in chosen.values())]
+        plot_against_epoch(output_dir / "pearson_against_epoch.png", shown or cells, results, "pearson")
+    return text

@@ -1,0 +1,138 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from attention_perturb.tune.sweep import (
+    collect, mean_ci, paired_difference, plan_cells, plan_trials, read_grid, save_grid,
+)
+from attention_perturb.tune.sweep_report import write_report
+
+T_975_2 = 4.302652729911275  # Student t, 97.5 % quantile, 2 degrees of freedom (tables)
+
+GRID = {
+    "dataset": "sst",
+    "config": "training_configs/{dataset}_{method}.jsonnet",
+    "methods": ["vanilla", "attention_at"],
+    "seeds": 2,
+    "grid": {"model.perturbation.epsilon": {"values": [0.1, 1], "methods": ["attention_at"]}},
+    "variants": {"standardised": {"model.text_field_embedder.token_embedders.tokens.normalize": True}},
+    "overrides": {"trainer.num_epochs": 3},
+}
+
+
+def write_grid(tmp_path, grid=GRID):
+    path = tmp_path / "grid.json"
+    path.write_text(json.dumps(grid))
+    return path
+
+
+def test_grid_expands_to_every_cell_and_seed(tmp_path):
+    grid = read_grid(write_grid(tmp_path))
+    assert [cell.name for cell in plan_cells(grid)] == [
+        "vanilla", "vanilla__standardised",
+        "attention_at__epsilon=0.1", "attention_at__epsilon=0.1__standardised",
+        "attention_at__epsilon=1", "attention_at__epsilon=1__standardised",
+    ]
+    trials = plan_trials(tmp_path / "out", grid)
+    assert len(trials) == 12
+    trial = next(t for t in trials if t.name == "attention_at__epsilon=0.1__standardised__seed_2")
+    assert trial.config == "training_configs/sst_attention_at.jsonnet"
+    assert trial.directory == tmp_path / "out" / "attention_at__epsilon=0.1__standardised" / "seed_2"
+    assert trial.environment == {"METHOD": "attention_at", "DATASET": "sst"}
+    assert json.loads(trial.overrides) == {
+        "trainer.num_epochs": 3, "model.perturbation.epsilon": 0.1,
+        "model.text_field_embedder.token_embedders.tokens.normalize": True,
+        "random_seed": 2, "numpy_seed": 2, "pytorch_seed": 2,
+    }
+    vanilla = json.loads(next(t for t in trials if t.name == "vanilla__seed_1").overrides)
+    assert "model.perturbation.epsilon" not in vanilla and vanilla["random_seed"] == 1
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"epochs": 3}, "unknown keys \\['epochs'\\]"),
+    ({"seeds": []}, "'seeds' must be a count or a list of integers"),
+    ({"grid": {"model.perturbation.epsilon": {"values": [1], "methods": ["word_at"]}}},
+     "grid\\['model.perturbation.epsilon'\\] names methods not in 'methods'"),
+    ({"variants": {"default": {}}}, "variant name 'default'"),
+])
+def test_bad_grid_files_are_named(tmp_path, change, message):
+    path = write_grid(tmp_path, {**GRID, **change})
+    with pytest.raises(ValueError, match=f"{path}: {message}"):
+        read_grid(path)
+
+
+def test_a_folder_refuses_another_grid(tmp_path):
+    grid = read_grid(write_grid(tmp_path))
+    save_grid(tmp_path / "out", grid)
+    save_grid(tmp_path / "out", grid)  # the same grid resumes
+    with pytest.raises(ValueError, match="started with another grid"):
+        save_grid(tmp_path / "out", {**grid, "seeds": [1, 2, 3]})
+
+
+def finished_run(directory, f1, pearson, validation_f1, curve):
+    serialization_dir = directory / "trial"
+    serialization_dir.mkdir(parents=True)
+    metrics = {"test_f1": f1, "test_pearson": pearson, "test_pearson_skipped": 0.0, "best_validation_f1": validation_f1,
+               "best_epoch": len(curve) - 1}
+    (serialization_dir / "metrics.json").write_text(json.dumps(metrics))
+    (serialization_dir / "model.tar.gz").write_bytes(b"")
+    for epoch, value in enumerate(curve):
+        (serialization_dir / f"metrics_epoch_{epoch}.json").write_text(json.dumps({"validation_pearson": value}))
+
+
+def test_report_means_confidence_intervals_and_paired_differences_by_hand(tmp_path):
+    grid = read_grid(write_grid(tmp_path, {**GRID, "seeds": 3, "variants": {}}))
+    out = tmp_path / "out"
+    save_grid(out, grid)
+    vanilla = {1: (0.80, 0.6), 2: (0.82, 0.7), 3: (0.84, 0.8)}
+    small = {1: (0.81, 0.5), 2: (0.84, 0.55), 3: (0.83, 0.65)}
+    large = {1: (0.70, 0.9), 2: (0.72, 0.9), 3: (0.71, 0.9)}
+    for cell, runs, validation in (("vanilla", vanilla, 0.8), ("attention_at__epsilon=0.1", small, 0.85),
+                                   ("attention_at__epsilon=1", large, 0.75)):
+        for seed, (f1, pearson) in runs.items():
+            finished_run(out / cell / f"seed_{seed}", f1, pearson, validation, [0.5, pearson])
+    results = collect(out, grid)
+    text = write_report(out, grid, results, "f1", "allennlp sweep report -o out")
+    # Vanilla F1 80, 82, 84: mean 82, s = 2, CI = t·2/√3.
+    assert mean_ci([80.0, 82.0, 84.0]).half_width == pytest.approx(T_975_2 * 2 / 3 ** 0.5)
+    assert f"| vanilla | 3 | 82.00 ± {T_975_2 * 2 / 3 ** 0.5:.2f} |" in text
+    # ε = 0.1 minus vanilla, per seed: F1 +1, +2, -1 (mean 2/3, s = √(7/3)); Pearson -.1, -.15, -.15.
+    f1_ci = T_975_2 * (7 / 3) ** 0.5 / 3 ** 0.5
+    pearson_mean = -0.4 / 3
+    pearson_sd = ((0.1 - 0.4 / 3) ** 2 + 2 * (0.15 - 0.4 / 3) ** 2) ** 0.5 / 2 ** 0.5
+    row = next(line for line in text.splitlines() if line.startswith("| attention_at__epsilon=0.1 |"))
+    assert f"{2 / 3:.2f} ± {f1_ci:.2f} |" in row
+    assert f"{pearson_mean:.3f} ± {T_975_2 * pearson_sd / 3 ** 0.5:.3f} *" in row  # excludes zero
+    assert paired_difference({1: 1.0, 2: 2.0}, {2: 0.5, 3: 9.0}).mean == 1.5  # only the seeds both have
+    report = json.loads((out / "report.json").read_text())
+    assert report["chosen_epsilon"] == {"attention_at": "attention_at__epsilon=0.1"}  # higher validation F1
+    assert "- attention_at: attention_at__epsilon=0.1" in text
+    assert (out / "pearson_against_epsilon.png").stat().st_size > 0
+    assert (out / "pearson_against_epoch.png").stat().st_size > 0
+
+
+def test_a_real_sweep_runs_every_cell_and_resumes_without_rerunning(tmp_path):
+    grid = {"config": "fixtures/sst_tiny.jsonnet", "methods": ["vanilla", "attention_at"], "seeds": [1],
+            "grid": {"model.perturbation.epsilon": {"values": [2.0], "methods": ["attention_at"]}},
+            "overrides": {"trainer.num_epochs": 1}}
+    path = write_grid(tmp_path, grid)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "allennlp", "sweep", "run", "--grid", str(path), "-o", str(out), "--num-cpus", "2"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "0 of 2 runs finished, 2 to run" in result.stdout
+    runs = {cell: out / cell / "seed_1" / "trial" for cell in ("vanilla", "attention_at__epsilon=2")}
+    config = json.loads((runs["attention_at__epsilon=2"] / "config.json").read_text())
+    assert config["model"]["perturbation"]["epsilon"] == 2.0 and config["random_seed"] == 1
+    finished_at = {cell: (run / "metrics.json").stat().st_mtime_ns for cell, run in runs.items()}
+    rerun = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0 and "2 of 2 runs finished, 0 to run" in rerun.stdout
+    assert {cell: (run / "metrics.json").stat().st_mtime_ns for cell, run in runs.items()} == finished_at
+    report = subprocess.run([sys.executable, "-m", "allennlp", "sweep", "report", "-o", str(out)],
+                            capture_output=True, text=True, timeout=300)
+    assert report.returncode == 0, report.stderr[-3000:]
+    pearson = json.loads((runs["vanilla"] / "metrics.json").read_text())["test_pearson"]
+    row = next(line for line in report.stdout.splitlines() if line.startswith("| vanilla |"))
+    assert f"| {pearson:.3f} |" in row
