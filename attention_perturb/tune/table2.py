@@ -93,6 +93,18 @@ def run_scores(run_directory: Path, metric: str) -> Tuple[float, float]:
     return 100.0 * metrics[f"test_{metric}"], metrics["test_pearson"]
 
 
+AGREEMENT_PREFIXES = ("pearson", "kendall", "top")
+
+
+def run_agreements(run_directory: Path) -> Dict[str, float]:
+    """Every test agreement of a finished run but the Table-2 `pearson` (e.g. `kendall`, `top5`,
+    `pearson_leave_one_out`), by name."""
+    metrics = json.loads((run_directory / "metrics.json").read_text())
+    return {key[len("test_"):]: value for key, value in metrics.items() if key.startswith("test_")
+            and key[len("test_"):].startswith(AGREEMENT_PREFIXES) and key not in ("test_pearson",)
+            and not key.endswith("_skipped")}
+
+
 def trained_epsilon(run_directory: Path) -> Optional[float]:
     """The ε a run trained with, from its config.json (None for vanilla)."""
     config = json.loads((run_directory / "config.json").read_text())
@@ -107,8 +119,11 @@ def mean_std(values: Sequence[float], digits: int) -> str:
 
 
 def table2_markdown(dataset: str, scores: Dict[str, List[Tuple[float, float]]],
-                    epsilons: Dict[str, Optional[float]]) -> str:
-    """Rows in the paper's method order for each method in `scores` (a list of (score, corr) per seed)."""
+                    epsilons: Dict[str, Optional[float]],
+                    agreements: Optional[Dict[str, List[Dict[str, float]]]] = None) -> str:
+    """Rows in the paper's method order for each method in `scores` (a list of (score, corr) per seed),
+    then, if `agreements` (per method, per seed: {name: value}) has any, a second table of every
+    further agreement measure, mean ± std over seeds."""
     paper = PAPER["datasets"][dataset]
     header = paper["header"]
     lines = [
@@ -127,4 +142,13 @@ def table2_markdown(dataset: str, scores: Dict[str, List[Tuple[float, float]]],
             f"{mean_std([s for s, _ in runs], 2)} | {paper_score:.2f} | "
             f"{mean_std([c for _, c in runs], 3)} | {paper_corr:.3f} |"
         )
+    names = sorted({name for runs in (agreements or {}).values() for run in runs for name in run})
+    if names:
+        lines += ["", "Further agreements between attention and word importance (test set; see "
+                  "`model.agreement_measures`), mean ± std over seeds:", "",
+                  "| Model | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+        for method in (m for m in METHODS if m in (agreements or {})):
+            values = [mean_std([run[name] for run in agreements[method] if name in run], 3)
+                      if any(name in run for run in agreements[method]) else "-" for name in names]
+            lines.append(f"| {PAPER['method_names'][method]} | " + " | ".join(values) + " |")
     return "\n".join(lines) + "\n"

@@ -14,10 +14,12 @@ def run_cli(monkeypatch, capsys, *args):
     return capsys.readouterr().out
 
 
-def finished_run(directory, f1, pearson, epsilon):
+def finished_run(directory, f1, pearson, epsilon, **further):
     """A run folder as `allennlp train` leaves it, with chosen test metrics."""
     directory.mkdir(parents=True)
-    (directory / "metrics.json").write_text(json.dumps({"test_f1": f1, "test_pearson": pearson, "best_validation_f1": f1}))
+    metrics = {"test_f1": f1, "test_pearson": pearson, "best_validation_f1": f1,
+               **{f"test_{name}": value for name, value in further.items()}}
+    (directory / "metrics.json").write_text(json.dumps(metrics))
     perturbation = {"type": "none"} if epsilon is None else {"type": "attention_interpretable", "epsilon": epsilon}
     (directory / "config.json").write_text(json.dumps({"model": {"perturbation": perturbation}}))
     (directory / "model.tar.gz").write_bytes(b"")
@@ -44,6 +46,16 @@ def test_table2_from_finished_run_folders(tmp_path, monkeypatch, capsys):
     assert EXPECTED in output
     assert output.count("; finished ->") == 4
     assert not list(tmp_path.rglob("*.log"))  # nothing was trained again
+
+
+def test_every_further_agreement_gets_its_mean_and_std(tmp_path, monkeypatch, capsys):
+    finished_run(tmp_path / "vanilla" / "seed_1", 0.80, 0.60, None, kendall=0.30, top5=0.50, pearson_skipped=2.0)
+    finished_run(tmp_path / "vanilla" / "seed_2", 0.82, 0.64, None, kendall=0.50, top5=0.70, pearson_skipped=0.0)
+    run_cli(monkeypatch, capsys, "reproduce-table2", "--dataset", "sst", "--seeds", "2", "--methods", "vanilla",
+            "-o", str(tmp_path))
+    # kendall .3, .5 -> .400 ± .141 (sample std √0.02); top5 .5, .7 -> .600 ± .141; skipped counts are no agreement.
+    assert "| Model | kendall | top5 |\n|---|---|---|\n| Vanilla | 0.400 ± 0.141 | 0.600 ± 0.141 |" in (
+        tmp_path / "table2.md").read_text()
 
 
 def test_finished_run_with_another_epsilon_is_refused(tmp_path, monkeypatch, capsys):
