@@ -20,7 +20,8 @@ A grid file (JSON):
     }
 
 `grid` values multiply (a plain list applies to every method; `methods` restricts a key), each
-`variants` entry is a named set of overrides (the cells without one are the `default` variant),
+`variants` entry is a named set of overrides, or `{"overrides": {...}, "methods": [...]}` for some
+methods only (the cells without one are the `default` variant),
 `overrides` apply to every run, and every run gets its seed as random/numpy/pytorch seed.
 """
 import itertools
@@ -82,10 +83,21 @@ def read_grid(path: Path) -> Dict[str, Any]:
         unknown_methods = set(entry.get("methods", [])) - set(grid["methods"])
         if unknown_methods:
             raise ValueError(f"{path}: grid[{key!r}] names methods not in 'methods': {sorted(unknown_methods)}")
-    for name in grid.get("variants", {}):
+    for name, variant in grid.get("variants", {}).items():
         if name == DEFAULT_VARIANT or not re.fullmatch(r"[A-Za-z0-9_]+", name):
             raise ValueError(f"{path}: variant name {name!r} must be letters, digits and _ and not {DEFAULT_VARIANT!r}")
+        unknown_methods = set(variant_methods(variant, grid["methods"])) - set(grid["methods"])
+        if unknown_methods:
+            raise ValueError(f"{path}: variants[{name!r}] names methods not in 'methods': {sorted(unknown_methods)}")
     return grid
+
+
+def variant_methods(variant: Dict[str, Any], methods: Sequence[str]) -> Sequence[str]:
+    return variant["methods"] if set(variant) == {"overrides", "methods"} else methods
+
+
+def variant_overrides(variant: Dict[str, Any]) -> Dict[str, Any]:
+    return variant["overrides"] if set(variant) == {"overrides", "methods"} else variant
 
 
 def plan_cells(grid: Dict[str, Any]) -> List[Cell]:
@@ -101,9 +113,10 @@ def plan_cells(grid: Dict[str, Any]) -> List[Cell]:
                 value_lists.append(entry["values"])
         for values in itertools.product(*value_lists):
             setting = dict(zip(keys, values))
-            for variant, variant_overrides in variants.items():
-                cells.append(Cell(cell_name(method, setting, variant), method, setting, variant,
-                                  {**setting, **variant_overrides}))
+            for variant, entry in variants.items():
+                if method in variant_methods(entry, grid["methods"]):
+                    cells.append(Cell(cell_name(method, setting, variant), method, setting, variant,
+                                      {**setting, **variant_overrides(entry)}))
     return cells
 
 
@@ -202,10 +215,12 @@ def collect(output_dir: Path, grid: Dict[str, Any]) -> Dict[str, Dict[int, Dict[
 
 
 def baseline_cell(cell: Cell, cells: Sequence[Cell], baseline_method: str = "vanilla") -> Optional[Cell]:
-    """The baseline method's cell with the same variant (the paired comparison at equal seeds)."""
-    for candidate in cells:
-        if candidate.method == baseline_method and candidate.variant == cell.variant and candidate is not cell:
-            return candidate
+    """The baseline method's cell with the same variant, else its default cell (the paired
+    comparison at equal seeds); None for the baseline's own default cell."""
+    for variant in (cell.variant, DEFAULT_VARIANT):
+        for candidate in cells:
+            if candidate.method == baseline_method and candidate.variant == variant and candidate != cell:
+                return candidate
     return None
 
 

@@ -50,6 +50,18 @@ def test_grid_expands_to_every_cell_and_seed(tmp_path):
     assert "model.perturbation.epsilon" not in vanilla and vanilla["random_seed"] == 1
 
 
+def test_a_variant_can_apply_to_some_methods_only(tmp_path):
+    released = {"overrides": {"model.perturbation.type": "attention_loss_decreasing"}, "methods": ["attention_at"]}
+    grid = read_grid(write_grid(tmp_path, {**GRID, "variants": {"released": released}}))
+    names = [cell.name for cell in plan_cells(grid)]
+    assert names == ["vanilla", "attention_at__epsilon=0.1", "attention_at__epsilon=0.1__released",
+                     "attention_at__epsilon=1", "attention_at__epsilon=1__released"]
+    cell = plan_cells(grid)[2]
+    assert cell.overrides == {"model.perturbation.epsilon": 0.1, "model.perturbation.type": "attention_loss_decreasing"}
+    with pytest.raises(ValueError, match="variants\\['bad'\\] names methods not in 'methods'"):
+        read_grid(write_grid(tmp_path, {**GRID, "variants": {"bad": {"overrides": {}, "methods": ["word_at"]}}}))
+
+
 @pytest.mark.parametrize("change, message", [
     ({"epochs": 3}, "unknown keys \\['epochs'\\]"),
     ({"seeds": []}, "'seeds' must be a count or a list of integers"),
