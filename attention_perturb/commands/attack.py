@@ -5,8 +5,8 @@ from typing import Dict, Optional
 
 from allennlp.commands.subcommand import Subcommand
 from allennlp.common.checks import ConfigurationError
-from allennlp.models.archival import load_archive
 
+from attention_perturb.archives import load_model_archive
 from attention_perturb.files import write_atomically
 from attention_perturb.robustness.attack import AttackReport, attack_instances, attackable_model
 from attention_perturb.substitutions.wordnet import KINDS
@@ -58,7 +58,7 @@ def attack_file(
 ) -> AttackReport:
     if kind not in KINDS:
         raise ConfigurationError(f"--kind: unknown attack kind {kind!r}; expected one of {', '.join(KINDS)}")
-    archive = load_archive(archive_file, cuda_device=cuda_device)
+    archive = load_model_archive(archive_file, cuda_device=cuda_device)
     attackable_model(archive.model, archive_file)
     instances = list(itertools.islice(archive.validation_dataset_reader.read(input_file), max_instances))
     if not instances:

@@ -8,9 +8,9 @@ from typing import Dict, Optional, Sequence, Tuple
 from allennlp.commands.subcommand import Subcommand
 from allennlp.common.checks import ConfigurationError
 from allennlp.data.data_loaders import SimpleDataLoader
-from allennlp.models.archival import load_archive
 from allennlp.training.util import evaluate
 
+from attention_perturb.archives import load_model_archive
 from attention_perturb.commands.attack import positive_int
 from attention_perturb.files import write_atomically
 from attention_perturb.robustness.attack import attack_instances
@@ -92,7 +92,7 @@ def robustness_row(
     cuda_device: int = -1,
 ) -> Dict[str, float]:
     """Every measure of one archive on one data file (see `COLUMNS`), plus the ones behind them."""
-    archive = load_archive(archive_file, cuda_device=cuda_device)
+    archive = load_model_archive(archive_file, cuda_device=cuda_device)
     model = attention_model(archive.model, archive_file)
     instances = list(itertools.islice(archive.validation_dataset_reader.read(data_file), max_instances))
     if not instances:
@@ -101,7 +101,7 @@ def robustness_row(
     row = {"test_score": metrics["f1"] if "f1" in metrics else metrics["accuracy"], **metrics}
     second_model = second_instances = None
     if second_archive is not None:
-        second = load_archive(second_archive, cuda_device=cuda_device)
+        second = load_model_archive(second_archive, cuda_device=cuda_device)
         second_model = attention_model(second.model, second_archive)
         second_instances = list(itertools.islice(second.validation_dataset_reader.read(data_file), max_instances))
     row.update(stability_report(

@@ -6,8 +6,8 @@ from typing import Dict, Optional
 
 from allennlp.commands.subcommand import Subcommand
 from allennlp.common.checks import ConfigurationError
-from allennlp.models.archival import load_archive
 
+from attention_perturb.archives import load_model_archive
 from attention_perturb.commands.attack import positive_int
 from attention_perturb.files import write_atomically
 from attention_perturb.robustness.stability import attention_model, stability_report
@@ -53,14 +53,14 @@ def stability_file(
     """`stability_report` of an archive on a data file, read with the archive's dataset reader."""
     if second_archive is not None and not os.path.exists(second_archive):
         raise ConfigurationError(f"--second-archive: {second_archive} does not exist")
-    archive = load_archive(archive_file, cuda_device=cuda_device)
+    archive = load_model_archive(archive_file, cuda_device=cuda_device)
     attention_model(archive.model, archive_file)
     instances = list(itertools.islice(archive.validation_dataset_reader.read(input_file), max_instances))
     if not instances:
         raise ConfigurationError(f"{input_file}: no instances to measure")
     second_model = second_instances = None
     if second_archive is not None:
-        second = load_archive(second_archive, cuda_device=cuda_device)
+        second = load_model_archive(second_archive, cuda_device=cuda_device)
         second_model = attention_model(second.model, second_archive)
         second_instances = list(itertools.islice(second.validation_dataset_reader.read(input_file), max_instances))
     return stability_report(

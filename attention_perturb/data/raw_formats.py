@@ -40,6 +40,18 @@ def sst_examples(path: str) -> Iterator[LocatedExample]:
                 yield path, line_number, {"text": " ".join(words), "label": label}
 
 
+def utf8_text(path: str):
+    """(line, text) of a UTF-8 file, or (line, ValueError) saying where it is not UTF-8, for the
+    readers' `checked` to report as `path:line:` (or skip)."""
+    with open(path, "rb") as file:
+        data = file.read()
+    try:
+        return 1, data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        return line, ValueError(f"not UTF-8 text ({error.reason} at byte {error.start})")
+
+
 def imdb_examples(split_dir: str) -> Iterator[LocatedExample]:
     """Reviews of an `aclImdb/{train,test}` folder (`neg/*.txt`, `pos/*.txt`; `unsup` is unlabelled
     and not used), as written, in file-name order."""
@@ -48,8 +60,8 @@ def imdb_examples(split_dir: str) -> Iterator[LocatedExample]:
         if not paths:
             raise FileNotFoundError(f"no reviews in {os.path.join(split_dir, folder)}")
         for path in paths:
-            with open(path, encoding="utf-8") as review:
-                yield path, 1, {"text": review.read().strip(), "label": label}
+            line, text = utf8_text(path)
+            yield path, line, text if isinstance(text, ValueError) else {"text": text.strip(), "label": label}
 
 
 def imdb_word_count(review: str) -> int:

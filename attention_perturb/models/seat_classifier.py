@@ -201,11 +201,11 @@ class SeatClassifier(AttentionClassifier):
             parameter.requires_grad_(name.startswith("_attention."))
 
     def _copy_vanilla(self, archive_path: str) -> None:
-        from allennlp.models.archival import load_archive
+        from attention_perturb.archives import load_model_archive
 
         if "://" not in archive_path and not os.path.exists(archive_path):
             raise ConfigurationError(f"model.vanilla_archive: {archive_path} does not exist; train the vanilla model first")
-        vanilla = load_archive(archive_path).model
+        vanilla = load_model_archive(archive_path).model
         if not isinstance(vanilla, AttentionClassifier):
             raise ConfigurationError(
                 f"model.vanilla_archive: {archive_path} holds a {type(vanilla).__name__}, not an attention_classifier"

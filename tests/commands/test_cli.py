@@ -109,3 +109,53 @@ def test_malformed_tree_fails_naming_file_and_line(tmp_path):
     )
     assert result.returncode != 0
     assert f"{bad}:{line}: unbalanced parentheses" in result.stderr
+
+
+from tests.archives import vanilla_archive  # noqa: E402,F401  (a session fixture: one tiny trained model)
+
+
+def last_line(result):
+    return result.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("content", ["", "(2 (2 only) (2 neutral))\n"])
+def test_evaluating_a_file_without_examples_names_the_file(tmp_path, vanilla_archive, content):
+    data = tmp_path / "nothing.txt"
+    data.write_text(content)
+    output = tmp_path / "metrics.json"
+    result = allennlp("evaluate", vanilla_archive, str(data), "--output-file", str(output), check=False)
+    assert result.returncode != 0
+    assert last_line(result).endswith(f"{data}: nothing to read: it holds no example")
+    assert not output.exists()
+
+
+def test_a_truncated_or_foreign_archive_is_named(tmp_path, vanilla_archive):
+    truncated = tmp_path / "truncated.tar.gz"
+    truncated.write_bytes(Path(vanilla_archive).read_bytes()[:3000])
+    foreign = tmp_path / "notes.tar.gz"
+    foreign.write_text("not an archive")
+    # allennlp's own evaluate and predict, and one of the package's commands.
+    for archive, cause, command in (
+        (truncated, "EOFError", ["evaluate", str(truncated), "fixtures/sst/test.txt"]),
+        (foreign, "ReadError", ["predict", str(foreign), "fixtures/sst/test.txt", "--predictor", "attention_saliency",
+                                "--output-file", str(tmp_path / "out.jsonl")]),
+        (truncated, "EOFError", ["stability", str(truncated), "fixtures/sst/test.txt"]),
+    ):
+        result = allennlp(*command, check=False)
+        assert result.returncode != 0
+        assert f"not a model archive: {archive} ({cause}: " in last_line(result), command[0]
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_a_raw_file_that_is_not_utf8_is_named_with_its_line(tmp_path):
+    import shutil
+
+    raw = tmp_path / "raw"
+    shutil.copytree("fixtures/imdb", raw)
+    review = sorted((raw / "aclImdb" / "train" / "pos").glob("*.txt"))[0]
+    review.write_bytes(b"a fine first line\nthen a \xff byte\n")
+    output = tmp_path / "imdb"
+    result = allennlp("make-dataset", "imdb", str(raw), "-o", str(output), check=False)
+    assert result.returncode != 0
+    assert last_line(result).endswith(f"{review}:2: not UTF-8 text (invalid start byte at byte 25)")
+    assert not output.exists()

@@ -6,7 +6,7 @@ from allennlp.data.fields import LabelField, MetadataField, TextField
 from allennlp.data.token_indexers import SingleIdTokenIndexer, TokenIndexer
 from allennlp.data.tokenizers import Tokenizer
 
-from attention_perturb.data.errors import DatasetFormatError
+from attention_perturb.data.errors import DatasetFormatError, counted
 from attention_perturb.data.jsonl import read_jsonl
 from attention_perturb.data.tokenizers import JainWallaceTokenizer
 
@@ -83,7 +83,8 @@ class PairReader(DatasetReader):
         logger.warning("skipping %s", error)
 
     def _read(self, file_path: str) -> Iterable[Instance]:
-        for example in self.shard_iterable(self.checked_examples(file_path)):
+        examples = self.shard_iterable(self.checked_examples(file_path))
+        for example in counted(examples, self, file_path, lambda: self.skipped):
             yield self.text_to_instance(example["passage"], example["question"], example["label"])
 
     def text_to_instance(  # type: ignore

@@ -6,7 +6,7 @@ from allennlp.data.fields import LabelField, MetadataField, TextField
 from allennlp.data.token_indexers import SingleIdTokenIndexer, TokenIndexer
 from allennlp.data.tokenizers import Tokenizer
 
-from attention_perturb.data.errors import DatasetFormatError
+from attention_perturb.data.errors import DatasetFormatError, counted
 from attention_perturb.data.tokenizers import JainWallaceTokenizer
 
 _LEAF = re.compile(r"\(([0-4]) ([^()\s]+)\)")
@@ -87,6 +87,9 @@ class SstTreesReader(DatasetReader):
         self._token_indexers = token_indexers or {"tokens": SingleIdTokenIndexer()}
 
     def _read(self, file_path: str) -> Iterable[Instance]:
+        yield from counted(self._read_trees(file_path), self, file_path, lambda: 0)
+
+    def _read_trees(self, file_path: str) -> Iterable[Instance]:
         with open(file_path, encoding="utf-8") as tree_file:
             numbered_lines = self.shard_iterable(enumerate(tree_file, start=1))
             for line_number, line in numbered_lines:

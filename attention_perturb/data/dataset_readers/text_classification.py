@@ -6,7 +6,7 @@ from allennlp.data.token_indexers import SingleIdTokenIndexer, TokenIndexer
 from allennlp.data.tokenizers import Tokenizer
 
 from attention_perturb.data.dataset_readers.sst import NEGATIVE, POSITIVE, single_text_instance
-from attention_perturb.data.errors import DatasetFormatError
+from attention_perturb.data.errors import DatasetFormatError, counted
 from attention_perturb.data.jsonl import read_jsonl
 from attention_perturb.data.tokenizers import JainWallaceTokenizer
 
@@ -86,7 +86,8 @@ class TextClassificationReader(DatasetReader):
             logger.warning("skipped %d invalid examples", self.skipped)
 
     def _read(self, file_path: str) -> Iterable[Instance]:
-        for example in self.shard_iterable(self.checked(self.examples(file_path))):
+        examples = self.shard_iterable(self.checked(self.examples(file_path)))
+        for example in counted(examples, self, file_path, lambda: self.skipped):
             yield self.text_to_instance(example["text"], example["label"])
 
     def text_to_instance(self, sentence: str, label: Optional[str] = None) -> Instance:  # type: ignore
