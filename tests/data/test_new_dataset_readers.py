@@ -213,3 +213,15 @@ def test_cnn_config_labels_every_entity_its_reader_accepts(monkeypatch):
     config = Params.from_file("training_configs/cnn_vanilla.jsonnet").as_dict()
     labels = config["vocabulary"]["tokens_to_add"]["labels"]
     assert labels == [f"@entity{i}" for i in range(config["dataset_reader"]["max_entities"])]
+
+
+def test_a_file_of_invalid_examples_only_is_named_even_when_they_are_skipped(tmp_path):
+    from allennlp.data import DatasetReader
+
+    from attention_perturb.data.errors import EmptyDatasetError
+
+    data = tmp_path / "invalid.jsonl"
+    data.write_text('{"text": "", "label": "positive"}\n{"text": "fine", "label": "maybe"}\n')
+    reader = DatasetReader.by_name("text_classification")(skip_invalid=True)
+    with pytest.raises(EmptyDatasetError, match=f"{data}: nothing to read: all 2 examples in it are invalid and were skipped"):
+        list(reader.read(str(data)))
