@@ -21,7 +21,6 @@ import statistics
 import time
 from typing import Dict, List
 
-import _jsonnet
 import torch
 from allennlp.common import Params
 from allennlp.data import DatasetReader, Vocabulary
@@ -121,10 +120,13 @@ def main() -> None:
     parser.add_argument("--config", default="training_configs/sst_vanilla.jsonnet")
     parser.add_argument("--batches", type=int, default=None, help="batches to time (default: one epoch)")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--overrides", default="",
+                        help="JSON overrides of the config, e.g. the previous defaults: "
+                        '\'{"trainer.optimizer.type": "adam", "model.text_field_embedder.token_embedders.tokens.normalize": true}\'')
     arguments = parser.parse_args()
     if arguments.threads:
         torch.set_num_threads(arguments.threads)
-    config = json.loads(_jsonnet.evaluate_file(arguments.config))
+    config = Params.from_file(arguments.config, params_overrides=arguments.overrides).as_dict(quiet=True)
     vocab, batches = sst_batches(config, arguments.batches)
     model_params = config["model"]
     # Random initial embeddings: timing does not depend on the pretrained values.
@@ -161,7 +163,7 @@ def main() -> None:
             step(data[number])
             times[name].append(time.perf_counter() - start)
 
-    print(f"{arguments.config}: {len(batches)} SST batches of 32, {torch.get_num_threads()} threads; "
+    print(f"{arguments.config} {arguments.overrides}: {len(batches)} SST batches of 32, {torch.get_num_threads()} threads; "
           f"package optimiser {type(optimizer).__name__} {json.dumps(optimizer_params)}, reference fused Adam")
     print(f"{'step':10s} {'ms/step':>8s} {'median':>8s}")
     for name, values in times.items():
