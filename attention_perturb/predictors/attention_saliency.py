@@ -10,7 +10,6 @@ from allennlp.models import Model
 from allennlp.predictors import Predictor
 from allennlp.predictors.text_classifier import TextClassifierPredictor
 
-from attention_perturb.interpret.agreement import kendall_tau
 
 
 @Predictor.register("attention_saliency")
@@ -18,8 +17,11 @@ class AttentionSaliencyPredictor(TextClassifierPredictor):
     """
     Predicts and explains in one batched pass: for each input, the tokens, predicted label and
     probabilities, attention weights, gradient word importance (see `gradient_word_importance`),
-    and their Pearson correlation and Kendall τ (`null` where undefined: one token, or a constant
-    vector).
+    and their Pearson correlation, Kendall τ (`kendall_tau`) and top-k overlap (`top5`), `null`
+    where undefined (one token, a constant vector, or at most k tokens). With the model's
+    `agreement_measures` (e.g. `--overrides '{"model.agreement_measures": [{"type":
+    "leave_one_out"}]}'`), also each measure's `importance_<name>` and its agreements
+    (`pearson_<name>`, `kendall_<name>`, `top5_<name>`).
 
     Input lines are JSON (`{"sentence": "..."}`) or, for readers that define `parse_line`, the
     dataset's own line format (e.g. an SST tree). A malformed line or an empty sentence stops the
@@ -120,20 +122,22 @@ class AttentionSaliencyPredictor(TextClassifierPredictor):
 
     def explanation(self, output: Dict[str, Any]) -> JsonDict:
         length = len(output["words"])
-        attention = numpy.asarray(output["attention"][:length], dtype=float)
-        importance = numpy.asarray(output["gradient_importance"][:length], dtype=float)
-        pearson = float(output["attention_pearson"])
         labels = self._model.vocab.get_index_to_token_vocabulary("labels")
         explanation = sanitize(
             {
                 "tokens": output["words"],
                 "label": output["label"],
                 "probs": {labels[index]: float(p) for index, p in enumerate(output["probs"])},
-                "attention": attention.tolist(),
-                "gradient_importance": importance.tolist(),
+                "attention": numpy.asarray(output["attention"][:length], dtype=float).tolist(),
+                "gradient_importance": numpy.asarray(output["gradient_importance"][:length], dtype=float).tolist(),
+                **{key: numpy.asarray(value[:length], dtype=float).tolist()
+                   for key, value in output.items() if key.startswith("importance_")},
             }
         )
-        # Set after sanitize(), which would turn None into the string "None".
-        explanation["pearson"] = None if numpy.isnan(pearson) else pearson
-        explanation["kendall_tau"] = kendall_tau(attention, importance)
+        # The model's per-instance agreements (`attention_pearson`, `attention_kendall_leave_one_out`,
+        # ...), set after sanitize(), which would turn None into the string "None"; NaN -> None.
+        for key, value in output.items():
+            if key.startswith("attention_") and key != "attention_scores":
+                name = "kendall_tau" if key == "attention_kendall" else key[len("attention_"):]
+                explanation[name] = None if numpy.isnan(float(value)) else float(value)
         return explanation

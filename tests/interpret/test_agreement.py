@@ -44,3 +44,18 @@ def test_kendall_tau_matches_scipy(first, second):
 def test_kendall_tau_is_none_when_undefined():
     assert kendall_tau([0.3], [0.2]) is None
     assert kendall_tau([0.5, 0.5], [0.1, 0.9]) is None
+
+
+def test_float_noise_around_a_constant_counts_as_constant():
+    # A softmax over equal scores is constant up to rounding: its "correlation" is noise, not signal.
+    constant_with_noise = torch.tensor([[0.25 + 1e-12, 0.25 - 2e-12, 0.25, 0.25 + 3e-12]], dtype=torch.float64)
+    varied = torch.tensor([[0.1, 0.2, 0.3, 0.4]], dtype=torch.float64)
+    mask = torch.ones(1, 4, dtype=torch.bool)
+    assert math.isnan(pearson_per_instance(constant_with_noise, varied, mask)[0])
+    assert math.isnan(pearson_per_instance(varied, constant_with_noise, mask)[0])
+
+
+def test_kendall_tau_is_undefined_for_a_constant_vector_on_either_side():
+    assert kendall_tau([0.1, 0.2, 0.3], [0.5, 0.5, 0.5]) is None
+    assert kendall_tau([0.5, 0.5, 0.5], [0.1, 0.2, 0.3]) is None
+    assert kendall_tau([0.3], [0.2]) is None

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import numpy
+import scipy.stats
 import pytest
 from allennlp.commands.train import train_model_from_file
 from allennlp.interpret.saliency_interpreters import SaliencyInterpreter
@@ -40,9 +41,24 @@ def test_prediction_holds_tokens_label_attention_importance_and_agreement(predic
     assert sum(result["attention"]) == pytest.approx(1.0) and sum(result["gradient_importance"]) == pytest.approx(1.0)
     expected = numpy.corrcoef(result["attention"], result["gradient_importance"])[0, 1]
     assert result["pearson"] == pytest.approx(expected, abs=1e-6)
-    assert -1 <= result["kendall_tau"] <= 1
+    # Against the attention and importance it outputs: a τ of attention against itself would be 1.
+    expected_tau = scipy.stats.kendalltau(result["attention"], result["gradient_importance"]).statistic
+    assert result["kendall_tau"] == pytest.approx(expected_tau, abs=1e-9) and result["kendall_tau"] < 1
+    top5 = set(numpy.argsort(result["attention"])[-5:]) & set(numpy.argsort(result["gradient_importance"])[-5:])
+    assert result["top5"] == pytest.approx(len(top5) / 5)
     single = predictor.predict_json({"sentence": "Great"})
-    assert single["pearson"] is None and single["kendall_tau"] is None
+    assert single["pearson"] is None and single["kendall_tau"] is None and single["top5"] is None
+
+
+def test_further_measures_come_with_their_importance_and_agreements(archive):
+    overrides = {"model.agreement_measures": [{"type": "leave_one_out"}]}
+    predictor = Predictor.from_path(str(archive), predictor_name="attention_saliency", overrides=overrides)
+    result = predictor.predict_json({"sentence": "the plot is thin but the acting is wonderful ."})
+    importance = result["importance_leave_one_out"]
+    assert len(importance) == 10 and sum(importance) == pytest.approx(1.0)
+    assert result["pearson_leave_one_out"] == pytest.approx(numpy.corrcoef(result["attention"], importance)[0, 1], abs=1e-6)
+    assert result["kendall_leave_one_out"] == pytest.approx(
+        scipy.stats.kendalltau(result["attention"], importance).statistic, abs=1e-9)
 
 
 def test_batched_gradient_equals_allennlp_gradients_and_stock_interpreters_run(predictor):
