@@ -20,13 +20,11 @@ import time
 import _jsonnet
 import torch
 from allennlp.common import Params
-from allennlp.data import DatasetReader, Vocabulary
-from allennlp.data.data_loaders import SimpleDataLoader
-from allennlp.data.samplers import BucketBatchSampler
 from allennlp.models import Model
 from allennlp.training.optimizers import Optimizer
 
 import attention_perturb  # noqa: F401
+from reference_step import sst_batches  # benchmarks/, the script's own folder
 
 METHODS = ["vanilla", "word_at", "word_iat", "attention_rp", "attention_at", "attention_iat"]
 NEIGHBOURS = ["seat", "flat", "bat"]
@@ -77,17 +75,7 @@ def main():
     methods = ["vanilla"] + [method for method in arguments.methods if method != "vanilla"]
     if arguments.threads:
         torch.set_num_threads(arguments.threads)
-    base = config("vanilla")
-    reader = DatasetReader.from_params(Params(base["dataset_reader"]))
-    instances = list(reader.read(base["train_data_path"]))
-    vocab = Vocabulary.from_instances(instances)
-    torch.manual_seed(0)
-    sampler = BucketBatchSampler(batch_size=32, sorting_keys=["tokens"])
-    loader = SimpleDataLoader(instances, batch_size=32)
-    loader.index_with(vocab)
-    batches = [loader.collate_fn([instances[i] for i in indices]) for indices in sampler.get_batch_indices(instances)]
-    if arguments.batches:
-        batches = batches[: arguments.batches]
+    vocab, batches = sst_batches(config("vanilla"), arguments.batches)
 
     models = {}
     for method in methods:
