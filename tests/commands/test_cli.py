@@ -1,4 +1,5 @@
 """The stock allennlp CLI end to end, in subprocesses, exactly as a user runs it."""
+import argparse
 import json
 import os
 import signal
@@ -118,10 +119,9 @@ def last_line(result):
     return result.stderr.strip().splitlines()[-1]
 
 
-@pytest.mark.parametrize("content", ["", "(2 (2 only) (2 neutral))\n"])
-def test_evaluating_a_file_without_examples_names_the_file(tmp_path, vanilla_archive, content):
+def test_evaluating_a_file_without_examples_names_the_file(tmp_path, vanilla_archive):
     data = tmp_path / "nothing.txt"
-    data.write_text(content)
+    data.write_text("(2 (2 only) (2 neutral))\n")  # no binary example; an empty file is tested on the reader
     output = tmp_path / "metrics.json"
     result = allennlp("evaluate", vanilla_archive, str(data), "--output-file", str(output), check=False)
     assert result.returncode != 0
@@ -134,17 +134,23 @@ def test_a_truncated_or_foreign_archive_is_named(tmp_path, vanilla_archive):
     truncated.write_bytes(Path(vanilla_archive).read_bytes()[:3000])
     foreign = tmp_path / "notes.tar.gz"
     foreign.write_text("not an archive")
-    # allennlp's own evaluate and predict, and one of the package's commands.
+    # allennlp's own evaluate and predict; the package's commands load through the same function.
     for archive, cause, command in (
         (truncated, "EOFError", ["evaluate", str(truncated), "fixtures/sst/test.txt"]),
         (foreign, "ReadError", ["predict", str(foreign), "fixtures/sst/test.txt", "--predictor", "attention_saliency",
                                 "--output-file", str(tmp_path / "out.jsonl")]),
-        (truncated, "EOFError", ["stability", str(truncated), "fixtures/sst/test.txt"]),
     ):
         result = allennlp(*command, check=False)
         assert result.returncode != 0
         assert f"not a model archive: {archive} ({cause}: " in last_line(result), command[0]
     assert not (tmp_path / "out.jsonl").exists()
+    from attention_perturb.archives import NotAModelArchive
+    from attention_perturb.commands.stability import stability_from_args
+
+    with pytest.raises(NotAModelArchive, match=f"not a model archive: {truncated} \\(EOFError: "):
+        stability_from_args(argparse.Namespace(
+            archive_file=str(truncated), input_file="fixtures/sst/test.txt", second_archive=None, cuda_device=-1,
+            noise_std=0.01, synonym_words=1, top_k=5, max_instances=None, batch_size=64, seed=0, output_file=None))
 
 
 def test_a_raw_file_that_is_not_utf8_is_named_with_its_line(tmp_path):

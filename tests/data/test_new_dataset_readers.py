@@ -225,3 +225,15 @@ def test_a_file_of_invalid_examples_only_is_named_even_when_they_are_skipped(tmp
     reader = DatasetReader.by_name("text_classification")(skip_invalid=True)
     with pytest.raises(EmptyDatasetError, match=f"{data}: nothing to read: all 2 examples in it are invalid and were skipped"):
         list(reader.read(str(data)))
+
+
+def test_an_empty_file_is_named_by_every_reader(tmp_path):
+    from allennlp.data import DatasetReader
+
+    from attention_perturb.data.errors import EmptyDatasetError
+
+    data = tmp_path / "empty.txt"
+    data.write_text("")
+    for name in ("sst_trees", "text_classification", "nli", "babi_qa"):
+        with pytest.raises(EmptyDatasetError, match=f"{data}: nothing to read: it holds no example"):
+            list(DatasetReader.by_name(name)().read(str(data)))
