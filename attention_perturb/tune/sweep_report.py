@@ -12,8 +12,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from attention_perturb.files import write_atomically  # noqa: E402
+from attention_perturb.tune.statistics import Estimate, mean_ci, paired_difference  # noqa: E402
 from attention_perturb.tune.sweep import (  # noqa: E402
-    DEFAULT_VARIANT, Cell, Estimate, baseline_cell, choose_epsilons, mean_ci, paired_difference, plan_cells, short_key,
+    DEFAULT_VARIANT, Cell, baseline_cell, choose_epsilons, plan_cells, short_key,
 )
 
 AGREEMENT_PREFIXES = ("pearson", "kendall", "top")

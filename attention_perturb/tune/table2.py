@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from attention_perturb.tune.experiment import Experiment, is_finished
+from attention_perturb.tune.statistics import mean_ci, paired_difference
 
 PAPER = json.loads((Path(__file__).parent / "paper_table2.json").read_text())
 METHODS: List[str] = PAPER["methods"]
@@ -118,6 +119,27 @@ def mean_std(values: Sequence[float], digits: int) -> str:
     return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
+def paired_differences_markdown(scores: Dict[str, List[Tuple[float, float]]], header: str) -> List[str]:
+    """Mean ± 95 % CI of each method's score and Corr., and of its difference to vanilla at equal
+    seeds (the lists are in seed order)."""
+    vanilla = scores["vanilla"]
+    lines = ["", f"Mean ± 95 % CI (Student t) over seeds, and the paired difference to vanilla at equal seeds "
+             f"(* where its CI excludes zero):", "",
+             f"| Model | seeds | {header} | Corr. | Δ {header} | Δ Corr. |", "|---|---|---|---|---|---|"]
+    for method in (m for m in METHODS if m in scores):
+        runs = scores[method]
+        row = [mean_ci([s for s, _ in runs]).format(2), mean_ci([c for _, c in runs]).format(3)]
+        for position, digits in ((0, 2), (1, 3)):
+            if method == "vanilla":
+                row.append("-")
+                continue
+            difference = paired_difference({seed: run[position] for seed, run in enumerate(runs)},
+                                            {seed: run[position] for seed, run in enumerate(vanilla)})
+            row.append(difference.format(digits) + (" *" if difference.excludes_zero else ""))
+        lines.append(f"| {PAPER['method_names'][method]} | {len(runs)} | " + " | ".join(row) + " |")
+    return lines
+
+
 def table2_markdown(dataset: str, scores: Dict[str, List[Tuple[float, float]]],
                     epsilons: Dict[str, Optional[float]],
                     agreements: Optional[Dict[str, List[Dict[str, float]]]] = None) -> str:
@@ -142,6 +164,8 @@ def table2_markdown(dataset: str, scores: Dict[str, List[Tuple[float, float]]],
             f"{mean_std([s for s, _ in runs], 2)} | {paper_score:.2f} | "
             f"{mean_std([c for _, c in runs], 3)} | {paper_corr:.3f} |"
         )
+    if "vanilla" in scores and len(scores["vanilla"]) > 1:
+        lines += paired_differences_markdown(scores, header)
     names = sorted({name for runs in (agreements or {}).values() for run in runs for name in run})
     if names:
         lines += ["", "Further agreements between attention and word importance (test set; see "

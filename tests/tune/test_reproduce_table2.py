@@ -31,11 +31,20 @@ EXPECTED = """SST: test F1 [%] and Pearson correlation (Corr.) between attention
 |---|---|---|---|---|---|---|
 | Vanilla | - | 2 | 81.00 ± 1.41 | 79.27 | 0.620 ± 0.028 | 0.652 |
 | Attention iAT | 7.5 | 2 | 84.00 ± 1.41 | 82.20 | 0.880 ± 0.028 | 0.876 |
+
+Mean ± 95 % CI (Student t) over seeds, and the paired difference to vanilla at equal seeds (* where its CI excludes zero):
+
+| Model | seeds | F1 [%] | Corr. | Δ F1 [%] | Δ Corr. |
+|---|---|---|---|---|---|
+| Vanilla | 2 | 81.00 ± 12.71 | 0.620 ± 0.254 | - | - |
+| Attention iAT | 2 | 84.00 ± 12.71 | 0.880 ± 0.254 | 3.00 ± 0.00 * | 0.260 ± 0.508 |
 """
 
 
 def test_table2_from_finished_run_folders(tmp_path, monkeypatch, capsys):
     # Hand values: F1 80 and 82 -> mean 81, sample std sqrt(2) = 1.41; Pearson 0.60 and 0.64 -> 0.620 ± 0.028.
+    # 95 % CI with t(0.975, 1) = 12.706: F1 ± 12.706·√2/√2 = 12.71, Pearson ± 12.706·0.0283/√2 = 0.254.
+    # Paired to vanilla: F1 +3, +3 -> 3.00 ± 0 (excludes zero); Pearson +.30, +.22 -> .260 ± 12.706·.0566/√2 = .508.
     finished_run(tmp_path / "vanilla" / "seed_1", 0.80, 0.60, None)
     finished_run(tmp_path / "vanilla" / "seed_2", 0.82, 0.64, None)
     finished_run(tmp_path / "attention_iat" / "seed_1", 0.83, 0.90, 7.5)

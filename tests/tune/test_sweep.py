@@ -4,9 +4,8 @@ import sys
 
 import pytest
 
-from attention_perturb.tune.sweep import (
-    collect, mean_ci, paired_difference, plan_cells, plan_trials, read_grid, save_grid,
-)
+from attention_perturb.tune.statistics import mean_ci, paired_difference
+from attention_perturb.tune.sweep import collect, plan_cells, plan_trials, read_grid, save_grid
 from attention_perturb.tune.sweep_report import write_report
 
 T_975_2 = 4.302652729911275  # Student t, 97.5 % quantile, 2 degrees of freedom (tables)
