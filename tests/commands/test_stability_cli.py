@@ -7,6 +7,7 @@ import sys
 import pytest
 from allennlp.common.checks import ConfigurationError
 
+from attention_perturb.data.errors import EmptyDatasetError
 from attention_perturb.commands.stability import stability_file
 
 from tests.archives import archive_without_attention, second_seed_archive, vanilla_archive  # noqa: F401
@@ -47,13 +48,13 @@ def test_archive_without_attention_gives_a_one_line_error_and_no_output(tmp_path
 
 
 @pytest.mark.parametrize("problem, message", [
-    ("empty data", "empty.txt: no instances to measure"),
+    ("empty data", "empty.txt: nothing to read: it holds no example"),
     ("missing second archive", "--second-archive: .*missing.tar.gz does not exist"),
 ])
 def test_bad_input_is_refused_before_any_work(tmp_path, problem, message, vanilla_archive):  # noqa: F811
     empty = tmp_path / "empty.txt"
     empty.write_text("")
-    with pytest.raises(ConfigurationError, match=message):
+    with pytest.raises((ConfigurationError, EmptyDatasetError), match=message):
         if problem == "empty data":
             stability_file(vanilla_archive, str(empty))
         else:

@@ -5,7 +5,7 @@ import pytest
 from attention_perturb.commands.make_dataset import make_dataset
 from attention_perturb.data.dataset_readers.babi_qa import BabiReader
 from attention_perturb.data.dataset_readers.nli import NliReader
-from attention_perturb.data.errors import DatasetFormatError
+from attention_perturb.data.errors import DatasetFormatError, EmptyDatasetError
 
 
 def test_babi_raw_questions_carry_their_story_so_far():
@@ -58,7 +58,11 @@ def test_bad_input_names_file_and_line_or_is_skipped_on_request(tmp_path, reader
     with pytest.raises(DatasetFormatError, match=rf"{path.name}:{line}: {problem}"):
         list(reader().read(str(path)))
     lenient = reader(skip_invalid=True)
-    assert len(list(lenient.read(str(path)))) == valid and lenient.skipped == 1
+    if valid:
+        assert len(list(lenient.read(str(path)))) == valid and lenient.skipped == 1
+    else:  # nothing left to read is an error, with the count
+        with pytest.raises(EmptyDatasetError, match=rf"{path.name}: nothing to read: all 1 examples in it are invalid"):
+            list(lenient.read(str(path)))
 
 
 def test_make_dataset_leaves_no_half_written_output(tmp_path):
