@@ -61,9 +61,10 @@ def embedding_gradient(
     """∂L(x, ŷ)/∂e of the attended text's embeddings e, for every instance of the batch from one
     backward pass (each instance's loss depends on its own embeddings only)."""
     with torch.enable_grad():
-        text = model.attended_text(embedded)
-        embeddings = text.embeddings.detach().requires_grad_()
-        loss = model.predicted_label_loss(model.with_attended_text(embedded, embeddings), labels, detach_attention)
+        # A graph of its own: every text's embeddings as constants, the attended one as the input.
+        constants = {name: text._replace(embeddings=text.embeddings.detach()) for name, text in embedded.items()}
+        embeddings = model.attended_text(constants).embeddings.requires_grad_()
+        loss = model.predicted_label_loss(model.with_attended_text(constants, embeddings), labels, detach_attention)
         (gradient,) = torch.autograd.grad(loss, embeddings)
     return gradient
 
