@@ -59,9 +59,10 @@ def run_from_args(args: argparse.Namespace) -> None:
         from attention_perturb.tune.search import run_trials, start_ray
 
         settings = {"base_config": None, "include_packages": args.include_package, "overrides": "", "cwd": os.getcwd()}
+        from attention_perturb.commands.reproduce_table2 import thread_environment
+
         for trial in pending:
-            trial.environment.update({"OMP_NUM_THREADS": str(args.cpus_per_trial),
-                                      "MKL_NUM_THREADS": str(args.cpus_per_trial)})
+            trial.environment.update(thread_environment(args.cpus_per_trial))
         start_ray(args.ray_address, args.num_cpus, 0)
         try:
             run_trials(output_dir, pending, settings, {"cpu": args.cpus_per_trial}, len(trials))

@@ -1,5 +1,7 @@
 import torch
 
+from attention_perturb.interpret.word_importance.base import normalised_magnitudes
+
 
 def gradient_word_importance(loss: torch.Tensor, embeddings: torch.Tensor, mask: torch.BoolTensor) -> torch.Tensor:
     """
@@ -17,6 +19,4 @@ def gradient_word_importance(loss: torch.Tensor, embeddings: torch.Tensor, mask:
     normalisation).
     """
     (gradient,) = torch.autograd.grad(loss, embeddings)
-    scores = (gradient * embeddings).sum(-1).abs() * mask
-    totals = scores.sum(1, keepdim=True)
-    return torch.where(totals > 0, scores / totals.clamp_min(torch.finfo(scores.dtype).tiny), scores).detach()
+    return normalised_magnitudes((gradient * embeddings).sum(-1), mask)

@@ -13,20 +13,17 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from attention_perturb.files import write_atomically  # noqa: E402
 from attention_perturb.tune.statistics import Estimate, mean_ci, paired_difference  # noqa: E402
+from attention_perturb.tune.table2 import test_agreements  # noqa: E402
 from attention_perturb.tune.sweep import (  # noqa: E402
     DEFAULT_VARIANT, Cell, baseline_cell, choose_epsilons, plan_cells, short_key,
 )
-
-AGREEMENT_PREFIXES = ("pearson", "kendall", "top")
-
 
 def agreement_names(results) -> List[str]:
     """The agreement metrics the runs' test evaluation reported (`pearson` first)."""
     names = set()
     for runs in results.values():
         for run in runs.values():
-            names |= {key[len("test_"):] for key in run if key.startswith("test_")
-                      and key[len("test_"):].startswith(AGREEMENT_PREFIXES) and not key.endswith("_skipped")}
+            names |= set(test_agreements(run))
     return sorted(names, key=lambda name: (name != "pearson", name))
 
 

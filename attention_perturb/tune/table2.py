@@ -7,7 +7,7 @@ holds `test_<metric>` and `test_pearson`); `robustness-table` reuses their `mode
 import json
 import statistics
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from attention_perturb.tune.experiment import Experiment, is_finished
 from attention_perturb.tune.statistics import mean_ci, paired_difference
@@ -97,13 +97,18 @@ def run_scores(run_directory: Path, metric: str) -> Tuple[float, float]:
 AGREEMENT_PREFIXES = ("pearson", "kendall", "top")
 
 
-def run_agreements(run_directory: Path) -> Dict[str, float]:
-    """Every test agreement of a finished run but the Table-2 `pearson` (e.g. `kendall`, `top5`,
-    `pearson_leave_one_out`), by name."""
-    metrics = json.loads((run_directory / "metrics.json").read_text())
+def test_agreements(metrics: Dict[str, Any]) -> Dict[str, float]:
+    """The test agreements in a run's metrics by name (`pearson`, `kendall`, `top5`,
+    `pearson_leave_one_out`, ...), without the counts of skipped instances."""
     return {key[len("test_"):]: value for key, value in metrics.items() if key.startswith("test_")
-            and key[len("test_"):].startswith(AGREEMENT_PREFIXES) and key not in ("test_pearson",)
-            and not key.endswith("_skipped")}
+            and key[len("test_"):].startswith(AGREEMENT_PREFIXES) and not key.endswith("_skipped")}
+
+
+def run_agreements(run_directory: Path) -> Dict[str, float]:
+    """Every test agreement of a finished run but the Table-2 `pearson`, by name."""
+    agreements = test_agreements(json.loads((run_directory / "metrics.json").read_text()))
+    agreements.pop("pearson", None)
+    return agreements
 
 
 def trained_epsilon(run_directory: Path) -> Optional[float]:
