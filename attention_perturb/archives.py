@@ -22,11 +22,3 @@ def load_model_archive(archive_file: str, **kwargs) -> Archive:
     except UNREADABLE_ARCHIVE as error:
         raise NotAModelArchive(f"not a model archive: {archive_file} ({type(error).__name__}: {error})") from None
 
-
-def use_in_allennlp_commands() -> None:
-    """`allennlp evaluate` and `allennlp predict` look `load_archive` up in their module when they
-    run, so the plugin makes them load through `load_model_archive`."""
-    from allennlp.commands import evaluate, predict
-
-    for command in (evaluate, predict):
-        command.load_archive = load_model_archive

@@ -4,6 +4,8 @@ import json
 from typing import Dict, Optional
 
 from allennlp.commands.subcommand import Subcommand
+
+from attention_perturb.commands.errors import reporting_errors
 from allennlp.common.checks import ConfigurationError
 
 from attention_perturb.archives import load_model_archive
@@ -34,7 +36,7 @@ class Attack(Subcommand):
         subparser.add_argument("--output-file", help="JSON lines: tokens, adversarial tokens, changed positions, labels")
         subparser.add_argument("--metrics-file", help="also write the metrics here as JSON")
         subparser.add_argument("--cuda-device", type=int, default=-1)
-        subparser.set_defaults(func=attack_from_args)
+        reporting_errors(subparser, attack_from_args)
         return subparser
 
 

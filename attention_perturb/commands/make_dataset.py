@@ -9,9 +9,12 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Set
 
 from allennlp.commands.subcommand import Subcommand
+
+from attention_perturb.commands.errors import reporting_errors
 from allennlp.data import DatasetReader
 
 from attention_perturb.data.dataset_readers.babi_qa import BabiReader
+from attention_perturb.data.errors import PartialReleaseError
 from attention_perturb.data.dataset_readers.cnn import CnnReader
 from attention_perturb.data.dataset_readers.nli import NliReader
 from attention_perturb.data.dataset_readers.pair import PairReader
@@ -28,6 +31,28 @@ from attention_perturb.data.raw_formats import (
 SPLITS = ("train", "validation", "test")
 Example = Dict[str, Optional[str]]
 Splits = Dict[str, List[Example]]
+PROTOCOLS = ("full", "reduced")
+
+# Examples in each file (or folder) of the full releases: the full protocol refuses fewer.
+RELEASE_SIZES: Dict[str, Dict[str, int]] = {
+    "snli": {"snli_1.0_train.jsonl": 549_367, "snli_1.0_dev.jsonl": 9_842, "snli_1.0_test.jsonl": 9_824},
+    "multinli": {"multinli_1.0_train.jsonl": 392_702, "multinli_1.0_dev_matched.jsonl": 9_815,
+                 "multinli_1.0_dev_mismatched.jsonl": 9_832},
+    "cnn": {"training": 380_298, "validation": 3_924, "test": 3_198},
+}
+# What `--protocol reduced` makes of each partial release; recorded in meta.json.
+REDUCED_PROTOCOLS = {
+    "snli": "SNLI-reduced: the dev set split 90 / 10 into train / validation (seeded), test = the test set; "
+            "the train file is not used",
+    "multinli": "MultiNLI-reduced: dev_matched split 90 / 10 into train / validation (seeded), "
+                "test = dev_mismatched",
+    "cnn": "CNN-sample: the shipped training / validation / test folders as they are",
+}
+
+
+def reduced_hint(dataset: str) -> str:
+    name = REDUCED_PROTOCOLS[dataset].split(":")[0]
+    return f"for a partial release pass --protocol reduced ({name})"
 
 
 def held_out(
@@ -66,6 +91,26 @@ def one_file(raw_dir: str, pattern: str) -> str:
     return one_match(raw_dir, pattern)
 
 
+def release_file(raw_dir: str, pattern: str, dataset: str) -> str:
+    """`one_file` of a release with partial copies: a missing file names the flag that would do
+    without it."""
+    try:
+        return one_file(raw_dir, pattern)
+    except FileNotFoundError as error:
+        raise PartialReleaseError(f"{error}; {reduced_hint(dataset)}") from None
+
+
+def whole(examples: List[Example], path: str, dataset: str, reader) -> List[Example]:
+    """`examples` read from `path`, refused when the file holds fewer than the full release's."""
+    expected = RELEASE_SIZES[dataset][os.path.basename(path)]
+    found = len(examples) + reader.skipped
+    if found < expected:
+        raise PartialReleaseError(
+            f"{path}: {found:,} examples, the full release has {expected:,}; {reduced_hint(dataset)}"
+        )
+    return examples
+
+
 def one_folder(raw_dir: str, pattern: str) -> str:
     return one_match(raw_dir, pattern, folder=True)
 
@@ -79,22 +124,43 @@ def babi(raw_dir: str, reader: PairReader, args: argparse.Namespace) -> Splits:
     return {"train": train, "validation": validation, "test": test}
 
 
+def release_examples(raw_dir: str, reader: PairReader, dataset: str, name: str, args: argparse.Namespace) -> List[Example]:
+    """The examples of one release file; under the full protocol the whole file or an error."""
+    path = release_file(raw_dir, f"**/{name}", dataset)
+    examples = list(reader.checked_examples(path))
+    return whole(examples, path, dataset, reader) if args.protocol == "full" else examples
+
+
 def snli(raw_dir: str, reader: PairReader, args: argparse.Namespace) -> Splits:
-    """SNLI 1.0 as released: train / dev / test, pairs without a gold label dropped."""
+    """SNLI 1.0 as released: train / dev / test, pairs without a gold label dropped (549,367 / 9,842
+    / 9,824). SNLI-reduced (`--protocol reduced`): the dev set split 90 / 10 into train /
+    validation, test = test."""
+    if args.protocol == "reduced":
+        dev = release_examples(raw_dir, reader, "snli", "snli_1.0_dev.jsonl", args)
+        train, validation = held_out(dev, 0.10, args.seed)
+        return {"train": train, "validation": validation,
+                "test": release_examples(raw_dir, reader, "snli", "snli_1.0_test.jsonl", args)}
     return {
-        split: list(reader.checked_examples(one_file(raw_dir, f"**/snli_1.0_{name}.jsonl")))
+        split: release_examples(raw_dir, reader, "snli", f"snli_1.0_{name}.jsonl", args)
         for split, name in zip(SPLITS, ("train", "dev", "test"))
     }
 
 
 def multinli(raw_dir: str, reader: PairReader, args: argparse.Namespace) -> Splits:
-    """MultiNLI 1.0: 20 % of train held out for validation; test = dev-matched + dev-mismatched."""
-    train = list(reader.checked_examples(one_file(raw_dir, "**/multinli_1.0_train.jsonl")))
+    """MultiNLI 1.0: 20 % of train held out for validation; test = dev-matched + dev-mismatched.
+    MultiNLI-reduced (`--protocol reduced`): dev-matched split 90 / 10 into train / validation,
+    test = dev-mismatched."""
+    if args.protocol == "reduced":
+        matched = release_examples(raw_dir, reader, "multinli", "multinli_1.0_dev_matched.jsonl", args)
+        train, validation = held_out(matched, 0.10, args.seed)
+        return {"train": train, "validation": validation,
+                "test": release_examples(raw_dir, reader, "multinli", "multinli_1.0_dev_mismatched.jsonl", args)}
+    train = release_examples(raw_dir, reader, "multinli", "multinli_1.0_train.jsonl", args)
     train, validation = held_out(train, 0.20, args.seed)
     test = [
         example
         for name in ("dev_matched", "dev_mismatched")
-        for example in reader.checked_examples(one_file(raw_dir, f"**/multinli_1.0_{name}.jsonl"))
+        for example in release_examples(raw_dir, reader, "multinli", f"multinli_1.0_{name}.jsonl", args)
     ]
     return {"train": train, "validation": validation, "test": test}
 
@@ -152,11 +218,16 @@ def agnews(raw_dir: str, reader: TextClassificationReader, args: argparse.Namesp
 
 def cnn(raw_dir: str, reader: CnnReader, args: argparse.Namespace) -> Splits:
     """CNN (`cnn/questions/{training,validation,test}/*.question`) as released: 380,298 / 3,924 /
-    3,198 questions."""
-    return {
-        split: list(reader.checked_examples(one_folder(raw_dir, f"**/questions/{name}")))
-        for split, name in zip(SPLITS, ("training", "validation", "test"))
-    }
+    3,198 questions. CNN-sample (`--protocol reduced`): the folders as they are."""
+    folders = {split: one_folder(raw_dir, f"**/questions/{name}") for split, name in zip(SPLITS, ("training", "validation", "test"))}
+    if args.protocol == "full":  # counted before the reading, which takes long on the release
+        for folder in folders.values():
+            found, expected = len(glob.glob(os.path.join(folder, "*.question"))), RELEASE_SIZES["cnn"][os.path.basename(folder)]
+            if found < expected:
+                raise PartialReleaseError(
+                    f"{folder}: {found:,} questions, the full release has {expected:,}; {reduced_hint('cnn')}"
+                )
+    return {split: list(reader.checked_examples(folder)) for split, folder in folders.items()}
 
 
 DATASETS: Dict[str, Callable[[str, DatasetReader, argparse.Namespace], Splits]] = {
@@ -207,12 +278,20 @@ def write_splits(splits: Splits, output_dir: str, metadata: Dict) -> None:
 
 
 def make_dataset(name: str, raw_dir: str, output_dir: str, seed: int = 16377, task: int = 1,
-                 skip_invalid: bool = False) -> Dict[str, int]:
+                 skip_invalid: bool = False, protocol: str = "full") -> Dict[str, int]:
+    """Writes the splits of dataset `name` and returns their sizes. `protocol` is `full` (the
+    paper's, from the whole release) or `reduced` (a partial release, see `REDUCED_PROTOCOLS`)."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol: {protocol!r} is not one of {', '.join(PROTOCOLS)}")
+    if protocol == "reduced" and name not in REDUCED_PROTOCOLS:
+        raise ValueError(f"protocol: {name} has no reduced protocol (those with one: {', '.join(sorted(REDUCED_PROTOCOLS))})")
     refuse_existing(Path(output_dir))  # before the reading, which can take minutes
-    arguments = argparse.Namespace(seed=seed, task=task)
+    arguments = argparse.Namespace(seed=seed, task=task, protocol=protocol)
     reader = READERS[name](skip_invalid=skip_invalid)
     splits = DATASETS[name](raw_dir, reader, arguments)
-    metadata = {"dataset": name, "raw_dir": str(raw_dir), "seed": seed, **({"task": task} if name == "babi" else {})}
+    description = REDUCED_PROTOCOLS[name] if protocol == "reduced" else "the paper's, from the full release"
+    metadata = {"dataset": name, "raw_dir": str(raw_dir), "seed": seed, "protocol": protocol,
+                "protocol_description": description, **({"task": task} if name == "babi" else {})}
     write_splits(splits, output_dir, metadata)
     return {split: len(examples) for split, examples in splits.items()}
 
@@ -232,10 +311,15 @@ class MakeDataset(Subcommand):
         subparser.add_argument("--seed", type=int, default=16377, help="seed of the held-out splits")
         subparser.add_argument("--task", type=int, default=1, help="bAbI task number")
         subparser.add_argument("--skip-invalid", action="store_true", help="count and skip bad examples")
-        subparser.set_defaults(func=make_dataset_from_args)
+        subparser.add_argument(
+            "--protocol", choices=PROTOCOLS, default="full",
+            help="full: the paper's splits of the whole release (default); reduced: a partial release, "
+                 + "; ".join(REDUCED_PROTOCOLS.values()),
+        )
+        reporting_errors(subparser, make_dataset_from_args)
         return subparser
 
 
 def make_dataset_from_args(args: argparse.Namespace) -> None:
-    sizes = make_dataset(args.name, args.raw_dir, args.output_dir, args.seed, args.task, args.skip_invalid)
+    sizes = make_dataset(args.name, args.raw_dir, args.output_dir, args.seed, args.task, args.skip_invalid, args.protocol)
     print(f"wrote {args.output_dir}: " + ", ".join(f"{split} {size}" for split, size in sizes.items()))

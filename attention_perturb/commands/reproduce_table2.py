@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 from allennlp.commands.subcommand import Subcommand
+
+from attention_perturb.commands.errors import reporting_errors
 from allennlp.common.params import Params
 
 from attention_perturb.files import write_atomically
@@ -51,7 +53,7 @@ class ReproduceTable2(Subcommand):
         subparser.add_argument("--threads-per-job", type=int, default=None,
                                help="torch threads of each training (default: the CPU count divided by --jobs)")
         subparser.add_argument("--dry-run", action="store_true", help="print the plan and exit")
-        subparser.set_defaults(func=reproduce_table2_from_args)
+        reporting_errors(subparser, reproduce_table2_from_args)
         return subparser
 
 

@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import Dict, Optional, Sequence, Tuple
 
 from allennlp.commands.subcommand import Subcommand
+
+from attention_perturb.commands.errors import reporting_errors
 from allennlp.common.checks import ConfigurationError
 from allennlp.data.data_loaders import SimpleDataLoader
 from allennlp.training.util import evaluate
@@ -59,7 +61,7 @@ class RobustnessTable(Subcommand):
         subparser.add_argument("--max-instances", type=positive_int, help="only the first N instances")
         subparser.add_argument("--batch-size", type=positive_int, default=64)
         subparser.add_argument("--cuda-device", type=int, default=-1)
-        subparser.set_defaults(func=robustness_table_from_args)
+        reporting_errors(subparser, robustness_table_from_args)
         return subparser
 
 

@@ -5,6 +5,8 @@ import os
 from typing import Dict, Optional
 
 from allennlp.commands.subcommand import Subcommand
+
+from attention_perturb.commands.errors import reporting_errors
 from allennlp.common.checks import ConfigurationError
 
 from attention_perturb.archives import load_model_archive
@@ -34,7 +36,7 @@ class Stability(Subcommand):
         subparser.add_argument("--batch-size", type=positive_int, default=64)
         subparser.add_argument("--output-file", help="also write the measures here as JSON")
         subparser.add_argument("--cuda-device", type=int, default=-1)
-        subparser.set_defaults(func=stability_from_args)
+        reporting_errors(subparser, stability_from_args)
         return subparser
 
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from allennlp.commands.subcommand import Subcommand
 
+from attention_perturb.commands.errors import reporting_errors
+
 
 @Subcommand.register("sweep")
 class Sweep(Subcommand):
@@ -27,11 +29,11 @@ class Sweep(Subcommand):
                          help="CPUs (and torch threads) of each training; trainings run side by side")
         run.add_argument("--ray-address", default=None, help="run on this existing Ray cluster")
         run.add_argument("--dry-run", action="store_true", help="print the plan and exit")
-        run.set_defaults(func=run_from_args)
+        reporting_errors(run, run_from_args)
         report = verbs.add_parser("report", help="mean ± CI per cell, paired differences, figures")
         report.add_argument("-o", "--output-dir", required=True)
         report.add_argument("--metric", default="f1", help="test score reported and validation score choosing ε")
-        report.set_defaults(func=report_from_args)
+        reporting_errors(report, report_from_args)
         subparser.set_defaults(func=lambda args: subparser.print_help())
         return subparser
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from allennlp.commands.subcommand import Subcommand
 
+from attention_perturb.commands.errors import reporting_errors
+
 logger = logging.getLogger(__name__)
 
 SEARCH_STRATEGY = "variant-generation"
@@ -63,7 +65,7 @@ def add_search_parser(verbs) -> None:
     search.add_argument("--search-strategy", default=SEARCH_STRATEGY, help="only variant-generation (random search)")
     search.add_argument("--with-server", action="store_true", help="ignored: Ray Tune 2.x has no Tune server")
     search.add_argument("--server-port", type=int, default=10000, help="ignored with --with-server")
-    search.set_defaults(func=search_from_args)
+    reporting_errors(search, search_from_args)
 
 
 def add_report_parser(verbs) -> None:
@@ -74,7 +76,7 @@ def add_report_parser(verbs) -> None:
                         help="metric to rank by (default: best_validation_ + the trainer's validation_metric)")
     report.add_argument("--model", default=None, help="series name recorded as `model` (default: experiment name)")
     report.add_argument("--throttle", type=int, default=None, help="recorded as dataset_reader.sample, as allentune")
-    report.set_defaults(func=report_from_args)
+    reporting_errors(report, report_from_args)
 
 
 def add_plot_parser(verbs) -> None:
@@ -101,7 +103,7 @@ def add_plot_parser(verbs) -> None:
     plot.add_argument("--subplots", nargs=2, type=int, default=[1, 1],
                       help="rows cols; 1 1 puts every result file on one axis, else one file per axis")
     plot.add_argument("--figsize", nargs=2, type=float, default=[7, 5])
-    plot.set_defaults(func=plot_from_args)
+    reporting_errors(plot, plot_from_args)
 
 
 def _overrides(args: argparse.Namespace, num_gpus: int) -> str:

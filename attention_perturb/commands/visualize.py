@@ -5,6 +5,8 @@ from typing import Dict, List, Sequence
 
 from allennlp.commands.subcommand import Subcommand
 
+from attention_perturb.commands.errors import reporting_errors
+
 from attention_perturb.data.jsonl import read_jsonl
 from attention_perturb.files import write_atomically
 
@@ -24,7 +26,7 @@ class Visualize(Subcommand):
         subparser.add_argument("-o", "--output-dir", required=True)
         subparser.add_argument("--names", nargs="+", help="one model name per dump (default: file names)")
         subparser.add_argument("--max-sentences", type=int, default=10, help="sentences in the PNG")
-        subparser.set_defaults(func=visualize_from_args)
+        reporting_errors(subparser, visualize_from_args)
         return subparser
 
 

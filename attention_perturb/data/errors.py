@@ -18,6 +18,11 @@ class EmptyDatasetError(ValueError):
     """Raised when a data file yields no example at all; the message starts with `path:`."""
 
 
+class PartialReleaseError(ValueError):
+    """A file or folder of a release is missing or shorter than the release, so the full protocol
+    refuses it; the message names it and the flag that accepts a partial release."""
+
+
 def counted(instances: Iterable[T], reader: DatasetReader, path, skipped: Callable[[], int]) -> Iterator[T]:
     """Yields `instances`; raises `EmptyDatasetError` naming `path` when there was none, unless the
     reader reads a shard (another worker may hold the file's examples)."""

@@ -27,7 +27,7 @@ def allennlp_in_process(monkeypatch, *args):
 
 def test_make_dataset_then_train_and_evaluate_the_shipped_cnn_config(tmp_path, monkeypatch, capsys):
     data, run = tmp_path / "cnn", tmp_path / "run"
-    allennlp_in_process(monkeypatch, "make-dataset", "cnn", "fixtures/cnn", "-o", str(data))
+    allennlp_in_process(monkeypatch, "make-dataset", "cnn", "fixtures/cnn", "-o", str(data), "--protocol", "reduced")
     assert f"wrote {data}: train 12, validation 4, test 4" in capsys.readouterr().out
     # The paper's config (training_configs/lib/cnn.libsonnet) with tiny dimensions and random vectors.
     tiny = {

@@ -140,7 +140,7 @@ def test_text_classification_bad_lines_name_file_and_line_or_are_skipped(tmp_pat
 
 
 def test_cnn_reader_keeps_entities_maps_numbers_and_lists_candidates(tmp_path):
-    sizes = make_dataset("cnn", "fixtures/cnn", str(tmp_path / "cnn"))
+    sizes = make_dataset("cnn", "fixtures/cnn", str(tmp_path / "cnn"), protocol="reduced")  # CNN-sample
     assert sizes == {"train": 12, "validation": 4, "test": 4}
     question_files = sorted(glob.glob("fixtures/cnn/cnn/questions/training/*.question"))
     raw = open(question_files[0]).read().split("\n")
@@ -171,14 +171,14 @@ def test_cnn_answer_that_is_not_an_entity_is_an_error_or_skipped(tmp_path):
     content[6] = "@entity999"
     test_files[1].write_text("\n".join(content))
     with pytest.raises(DatasetFormatError, match=rf"{test_files[1].name}:7: answer '@entity999' is not an entity of the passage"):
-        make_dataset("cnn", str(raw), str(tmp_path / "out"))
+        make_dataset("cnn", str(raw), str(tmp_path / "out"), protocol="reduced")
     assert sorted(path.name for path in tmp_path.iterdir()) == ["raw"]
     test_files[2].write_text("http://example.com\n\nonly a passage\n")
     lenient = CnnReader(skip_invalid=True)
     assert len(list(lenient.read(str(raw / "cnn" / "questions" / "test")))) == 2 and lenient.skipped == 2
     with pytest.raises(DatasetFormatError, match=rf"{test_files[2].name}:1: expected url, passage, question and answer"):
         list(CnnReader().read(str(test_files[2])))
-    sizes = make_dataset("cnn", str(raw), str(tmp_path / "out"), skip_invalid=True)
+    sizes = make_dataset("cnn", str(raw), str(tmp_path / "out"), skip_invalid=True, protocol="reduced")
     assert sizes == {"train": 12, "validation": 4, "test": 2}
 
 

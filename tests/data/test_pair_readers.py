@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from attention_perturb.commands.make_dataset import make_dataset
+from attention_perturb.commands.make_dataset import RELEASE_SIZES, make_dataset
 from attention_perturb.data.dataset_readers.babi_qa import BabiReader
 from attention_perturb.data.dataset_readers.nli import NliReader
 from attention_perturb.data.errors import DatasetFormatError, EmptyDatasetError
@@ -32,12 +32,18 @@ def test_real_babi_task1_splits_have_the_paper_sizes_and_are_deterministic(tmp_p
     assert len(list(BabiReader().read(str(tmp_path / "a" / "validation.jsonl")))) == 1500
 
 
-def test_nli_drops_pairs_without_gold_label_and_reads_processed_lines(tmp_path):
+def fixture_release_sizes(monkeypatch, train, dev, test):
+    """The full protocol takes these files as a whole SNLI release."""
+    monkeypatch.setitem(RELEASE_SIZES, "snli", {"snli_1.0_train.jsonl": train, "snli_1.0_dev.jsonl": dev, "snli_1.0_test.jsonl": test})
+
+
+def test_nli_drops_pairs_without_gold_label_and_reads_processed_lines(tmp_path, monkeypatch):
     instances = list(NliReader().read("fixtures/nli/snli_1.0_train.jsonl"))
     assert [i["label"].label for i in instances] == [
         "neutral", "contradiction", "entailment", "entailment", "contradiction"
     ]
     assert [t.text for t in instances[3]["question"].tokens] == ["there", "are", "children", "present"]
+    fixture_release_sizes(monkeypatch, 5, 5, 5)
     sizes = make_dataset("snli", "fixtures/nli", str(tmp_path / "snli"))
     assert sizes == {"train": 5, "validation": 5, "test": 5}
     processed = list(NliReader().read(str(tmp_path / "snli" / "train.jsonl")))
@@ -65,7 +71,8 @@ def test_bad_input_names_file_and_line_or_is_skipped_on_request(tmp_path, reader
             list(lenient.read(str(path)))
 
 
-def test_make_dataset_leaves_no_half_written_output(tmp_path):
+def test_make_dataset_leaves_no_half_written_output(tmp_path, monkeypatch):
+    fixture_release_sizes(monkeypatch, 5, 5, 1)
     raw = tmp_path / "raw"
     raw.mkdir()
     (raw / "snli_1.0_train.jsonl").write_text(open("fixtures/nli/snli_1.0_train.jsonl").read())

@@ -107,7 +107,9 @@ def test_bad_predict_input_names_the_line_and_skipping_is_opt_in(archive, tmp_pa
     inputs.write_text('{"sentence": "fine film ."}\n{"sentence": "broken\n{"sentence": "   "}\n{"sentence": "ok ."}\n')
     output = tmp_path / "out.jsonl"
     result = cli("predict", str(archive), str(inputs), "--predictor", "attention_saliency", "--output-file", str(output), "--silent")
-    assert result.returncode != 0 and "input line 2: malformed JSON" in result.stderr
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1].startswith(f"ValueError: {inputs}: input line 2: malformed JSON")
+    assert not output.exists() and list(tmp_path.iterdir()) == [inputs]  # nothing half-written
     result = cli("predict", str(archive), str(inputs), "--predictor", "attention_saliency", "--output-file",
                  str(output), "--silent", "--predictor-args", '{"skip_invalid": true}')
     assert result.returncode == 0, result.stderr[-2000:]
@@ -115,6 +117,19 @@ def test_bad_predict_input_names_the_line_and_skipping_is_opt_in(archive, tmp_pa
     assert [r.get("line") for r in records] == [None, 2, 3, None]
     assert "malformed JSON" in records[1]["error"] and "empty sentence" in records[2]["error"]
     assert records[3]["tokens"] == ["ok", "."]
+
+
+@pytest.mark.parametrize("text", ["", "\n  \n"])
+def test_predicting_a_file_without_examples_names_it_and_writes_nothing(archive, tmp_path, text):
+    inputs = tmp_path / "empty.jsonl"
+    inputs.write_text(text)
+    output = tmp_path / "out.jsonl"
+    result = cli("predict", str(archive), str(inputs), "--predictor", "attention_saliency", "--output-file", str(output), "--silent")
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"attention_perturb.data.errors.EmptyDatasetError: {inputs}: nothing to predict: it holds no example"
+    )
+    assert list(tmp_path.iterdir()) == [inputs]
 
 
 def test_evaluate_reports_the_pearson_agreement(archive, tmp_path):

@@ -1,4 +1,5 @@
-// SNLI / MultiNLI from `allennlp make-dataset snli|multinli <raw> -o data/<name>`; micro-F1 as the paper.
+// SNLI / MultiNLI from `allennlp make-dataset snli|multinli <raw> -o data/<name>` (SNLI-reduced and
+// MultiNLI-reduced: `--protocol reduced -o data/<name>_reduced`); micro-F1 as the paper.
 local pair = import 'pair.libsonnet';
 
 function(method, dataset) pair(

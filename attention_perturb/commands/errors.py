@@ -1,0 +1,39 @@
+"""The package's commands report a user's mistake as one line, not a traceback."""
+import argparse
+import functools
+import sys
+from typing import Callable
+
+from allennlp.common.checks import ConfigurationError
+
+from attention_perturb.archives import NotAModelArchive
+from attention_perturb.data.errors import DatasetFormatError, EmptyDatasetError, PartialReleaseError
+
+# Mistakes in what a user typed or pointed at; their messages name the file, line or key. Anything
+# else is a bug and keeps its traceback.
+USER_ERRORS = (
+    ConfigurationError, DatasetFormatError, EmptyDatasetError, NotAModelArchive, PartialReleaseError,
+    FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError,
+)
+
+
+def one_line(error: BaseException) -> str:
+    message = str(error.message if isinstance(error, ConfigurationError) else error)
+    return "error: " + " ".join(message.split())
+
+
+def run_reporting_errors(func: Callable[[argparse.Namespace], None], args: argparse.Namespace) -> None:
+    try:
+        func(args)
+    except USER_ERRORS as error:
+        if args.traceback:
+            raise
+        print(one_line(error), file=sys.stderr)
+        sys.exit(1)
+
+
+def reporting_errors(subparser: argparse.ArgumentParser, func: Callable[[argparse.Namespace], None]) -> None:
+    """Makes `func` the subparser's action, a user's mistake (`USER_ERRORS`) printed as one line
+    `error: …` on stderr with exit status 1; `--traceback` prints the whole traceback instead."""
+    subparser.add_argument("--traceback", action="store_true", help="on an error, show the whole traceback")
+    subparser.set_defaults(func=functools.partial(run_reporting_errors, func))

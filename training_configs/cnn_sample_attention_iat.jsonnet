@@ -1,0 +1,1 @@
+(import 'lib/cnn.libsonnet')('attention_iat', 'cnn_sample')

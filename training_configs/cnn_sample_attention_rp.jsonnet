@@ -1,0 +1,1 @@
+(import 'lib/cnn.libsonnet')('attention_rp', 'cnn_sample')

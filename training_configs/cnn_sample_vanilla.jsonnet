@@ -1,0 +1,1 @@
+(import 'lib/cnn.libsonnet')('vanilla', 'cnn_sample')

@@ -1,0 +1,1 @@
+(import 'lib/cnn.libsonnet')('word_iat', 'cnn_sample')

@@ -1,0 +1,1 @@
+(import 'lib/nli.libsonnet')('attention_at', 'multinli_reduced')

@@ -1,0 +1,1 @@
+(import 'lib/nli.libsonnet')('word_iat', 'multinli_reduced')

@@ -1,0 +1,1 @@
+(import 'lib/nli.libsonnet')('attention_at', 'snli_reduced')

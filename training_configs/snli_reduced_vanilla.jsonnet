@@ -1,0 +1,1 @@
+(import 'lib/nli.libsonnet')('vanilla', 'snli_reduced')

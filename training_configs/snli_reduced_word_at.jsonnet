@@ -1,0 +1,1 @@
+(import 'lib/nli.libsonnet')('word_at', 'snli_reduced')
