@@ -15,7 +15,8 @@ from allennlp.common.params import Params
 
 from attention_perturb.files import write_atomically
 from attention_perturb.tune.table2 import (
-    METHODS, PAPER, EpsilonChoice, Run, choose_epsilons, plan_runs, run_agreements, run_scores, table2_markdown,
+    METHODS, PAPER, EpsilonChoice, Run, choose_epsilons, plan_runs, run_agreements, run_resources, run_scores,
+    table2_markdown,
     trained_epsilon,
 )
 
@@ -189,7 +190,8 @@ def reproduce_table2_from_args(args: argparse.Namespace) -> None:
     trained = {method: trained_epsilon(run_directory) for method, run_directory in
                ((run.method, run.directory) for run in runs if run.seed == 1)}
     agreements = {method: [run_agreements(run.directory) for run in runs if run.method == method] for method in args.methods}
-    table = table2_markdown(args.dataset, scores, trained, agreements)
+    resources = {method: [run_resources(run.directory) for run in runs if run.method == method] for method in args.methods}
+    table = table2_markdown(args.dataset, scores, trained, agreements, resources)
     write_atomically(output_dir / "table2.md", table)
     print(table)
     print(f"written to {output_dir / 'table2.md'}")

@@ -111,6 +111,15 @@ def run_agreements(run_directory: Path) -> Dict[str, float]:
     return agreements
 
 
+def run_resources(run_directory: Path) -> Tuple[float, float]:
+    """(seconds per epoch, training and validation together; peak RSS in MiB of the training
+    process) of one finished run, from allennlp's `training_duration`, `epoch` and
+    `peak_worker_0_memory_MB`."""
+    metrics = json.loads((run_directory / "metrics.json").read_text())
+    hours, minutes, seconds = (float(part) for part in metrics["training_duration"].split(":"))
+    return (3600 * hours + 60 * minutes + seconds) / (metrics["epoch"] + 1), metrics["peak_worker_0_memory_MB"]
+
+
 def trained_epsilon(run_directory: Path) -> Optional[float]:
     """The ε a run trained with, from its config.json (None for vanilla)."""
     config = json.loads((run_directory / "config.json").read_text())
@@ -147,10 +156,12 @@ def paired_differences_markdown(scores: Dict[str, List[Tuple[float, float]]], he
 
 def table2_markdown(dataset: str, scores: Dict[str, List[Tuple[float, float]]],
                     epsilons: Dict[str, Optional[float]],
-                    agreements: Optional[Dict[str, List[Dict[str, float]]]] = None) -> str:
+                    agreements: Optional[Dict[str, List[Dict[str, float]]]] = None,
+                    resources: Optional[Dict[str, List[Tuple[float, float]]]] = None) -> str:
     """Rows in the paper's method order for each method in `scores` (a list of (score, corr) per seed),
     then, if `agreements` (per method, per seed: {name: value}) has any, a second table of every
-    further agreement measure, mean ± std over seeds."""
+    further agreement measure, mean ± std over seeds, and, given `resources` (per method, per seed:
+    `run_resources`), each method's seconds per epoch and peak RSS."""
     paper = PAPER["datasets"][dataset]
     header = paper["header"]
     lines = [
@@ -180,4 +191,11 @@ def table2_markdown(dataset: str, scores: Dict[str, List[Tuple[float, float]]],
             values = [mean_std([run[name] for run in agreements[method] if name in run], 3)
                       if any(name in run for run in agreements[method]) else "-" for name in names]
             lines.append(f"| {PAPER['method_names'][method]} | " + " | ".join(values) + " |")
+    if resources:
+        lines += ["", "Cost per run: seconds per epoch (training and validation; mean ± std over seeds) and the "
+                  "training process's peak RSS (allennlp's `peak_worker_0_memory_MB`; the largest over seeds):", "",
+                  "| Model | s / epoch | peak RSS [GiB] |", "|---|---|---|"]
+        for method in (m for m in METHODS if m in resources):
+            seconds, rss = zip(*resources[method])
+            lines.append(f"| {PAPER['method_names'][method]} | {mean_std(list(seconds), 1)} | {max(rss) / 1024:.2f} |")
     return "\n".join(lines) + "\n"

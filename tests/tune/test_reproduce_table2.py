@@ -14,10 +14,11 @@ def run_cli(monkeypatch, capsys, *args):
     return capsys.readouterr().out
 
 
-def finished_run(directory, f1, pearson, epsilon, **further):
-    """A run folder as `allennlp train` leaves it, with chosen test metrics."""
+def finished_run(directory, f1, pearson, epsilon, duration="0:01:30", rss=1024.0, **further):
+    """A run folder as `allennlp train` leaves it after 3 epochs, with chosen test metrics."""
     directory.mkdir(parents=True)
-    metrics = {"test_f1": f1, "test_pearson": pearson, "best_validation_f1": f1,
+    metrics = {"test_f1": f1, "test_pearson": pearson, "best_validation_f1": f1, "epoch": 2,
+               "training_duration": duration, "peak_worker_0_memory_MB": rss,
                **{f"test_{name}": value for name, value in further.items()}}
     (directory / "metrics.json").write_text(json.dumps(metrics))
     perturbation = {"type": "none"} if epsilon is None else {"type": "attention_interpretable", "epsilon": epsilon}
@@ -38,6 +39,13 @@ Mean ± 95 % CI (Student t) over seeds, and the paired difference to vanilla at 
 |---|---|---|---|---|---|
 | Vanilla | 2 | 81.00 ± 12.71 | 0.620 ± 0.254 | - | - |
 | Attention iAT | 2 | 84.00 ± 12.71 | 0.880 ± 0.254 | 3.00 ± 0.00 * | 0.260 ± 0.508 |
+
+Cost per run: seconds per epoch (training and validation; mean ± std over seeds) and the training process's peak RSS (allennlp's `peak_worker_0_memory_MB`; the largest over seeds):
+
+| Model | s / epoch | peak RSS [GiB] |
+|---|---|---|
+| Vanilla | 35.0 ± 7.1 | 2.00 |
+| Attention iAT | 60.3 ± 0.2 | 3.00 |
 """
 
 
@@ -45,10 +53,12 @@ def test_table2_from_finished_run_folders(tmp_path, monkeypatch, capsys):
     # Hand values: F1 80 and 82 -> mean 81, sample std sqrt(2) = 1.41; Pearson 0.60 and 0.64 -> 0.620 ± 0.028.
     # 95 % CI with t(0.975, 1) = 12.706: F1 ± 12.706·√2/√2 = 12.71, Pearson ± 12.706·0.0283/√2 = 0.254.
     # Paired to vanilla: F1 +3, +3 -> 3.00 ± 0 (excludes zero); Pearson +.30, +.22 -> .260 ± 12.706·.0566/√2 = .508.
-    finished_run(tmp_path / "vanilla" / "seed_1", 0.80, 0.60, None)
-    finished_run(tmp_path / "vanilla" / "seed_2", 0.82, 0.64, None)
-    finished_run(tmp_path / "attention_iat" / "seed_1", 0.83, 0.90, 7.5)
-    finished_run(tmp_path / "attention_iat" / "seed_2", 0.85, 0.86, 7.5)
+    # Cost: 90 s and 120 s over 3 epochs -> 30 and 40 s / epoch -> 35.0 ± 7.1; 180.3 and 181.3 s -> 60.10, 60.43
+    # -> 60.27 ± 0.24 (std √((1/3)²/2) = 0.24); peak RSS the largest, 2048 MiB = 2.00 GiB and 3072 MiB = 3.00 GiB.
+    finished_run(tmp_path / "vanilla" / "seed_1", 0.80, 0.60, None, duration="0:01:30", rss=2048.0)
+    finished_run(tmp_path / "vanilla" / "seed_2", 0.82, 0.64, None, duration="0:02:00.0", rss=1024.0)
+    finished_run(tmp_path / "attention_iat" / "seed_1", 0.83, 0.90, 7.5, duration="0:03:00.3", rss=3072.0)
+    finished_run(tmp_path / "attention_iat" / "seed_2", 0.85, 0.86, 7.5, duration="0:03:01.3", rss=512.0)
     output = run_cli(monkeypatch, capsys, "reproduce-table2", "--dataset", "sst", "--seeds", "2", "--methods",
                      "attention_iat", "vanilla", "--epsilon", "attention_iat=7.5", "-o", str(tmp_path))
     assert (tmp_path / "table2.md").read_text() == EXPECTED
