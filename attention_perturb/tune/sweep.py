@@ -125,12 +125,13 @@ def run_directory(output_dir: Path, cell: Cell, seed: int) -> Path:
 
 
 def plan_trials(output_dir: Path, grid: Dict[str, Any]) -> List[Trial]:
-    """One trial per cell and seed, with its config file and overrides."""
+    """One trial per cell and seed, with its config file and overrides; seed by seed, so that a
+    sweep stopped part-way has every cell at its first seeds rather than some cells at none."""
     dataset = grid.get("dataset", "")
     trials = []
-    for cell in plan_cells(grid):
-        config = grid["config"].format(dataset=dataset, method=cell.method)
-        for seed in grid["seeds"]:
+    for seed in grid["seeds"]:
+        for cell in plan_cells(grid):
+            config = grid["config"].format(dataset=dataset, method=cell.method)
             overrides = {**grid.get("overrides", {}), **cell.overrides,
                          "random_seed": seed, "numpy_seed": seed, "pytorch_seed": seed}
             trials.append(Trial(f"{cell.name}__seed_{seed}", {"METHOD": cell.method, "DATASET": dataset},

@@ -36,6 +36,8 @@ def test_grid_expands_to_every_cell_and_seed(tmp_path):
     ]
     trials = plan_trials(tmp_path / "out", grid)
     assert len(trials) == 12
+    cells = [cell.name for cell in plan_cells(grid)]  # seed by seed: a partial sweep covers every cell
+    assert [t.name for t in trials] == [f"{cell}__seed_{seed}" for seed in (1, 2) for cell in cells]
     trial = next(t for t in trials if t.name == "attention_at__epsilon=0.1__standardised__seed_2")
     assert trial.config == "training_configs/sst_attention_at.jsonnet"
     assert trial.directory == tmp_path / "out" / "attention_at__epsilon=0.1__standardised" / "seed_2"
