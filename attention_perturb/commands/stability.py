@@ -18,8 +18,9 @@ from attention_perturb.robustness.stability import attention_model, stability_re
 @Subcommand.register("stability")
 class Stability(Subcommand):
     """`allennlp stability model.tar.gz data [--second-archive other_seed.tar.gz]`: SEAT's
-    stability of an attention model — attention JSD and prediction TVD under Gaussian embedding
-    noise (--noise-std), under synonym substitution (--synonym-words WordNet synonyms), and
+    stability of an attention model — attention JSD and prediction TVD under SEAT's worst-case
+    (PGD) embedding perturbation as its code measures Table 1 (--pgd-radius, --pgd-steps), under
+    Gaussian embedding noise (--noise-std), under synonym substitution (--synonym-words WordNet synonyms), and
     against a second model trained with another random seed — plus ERASER's comprehensiveness
     and sufficiency of the attention's top-k tokens. Prints the means as JSON."""
 
@@ -27,6 +28,9 @@ class Stability(Subcommand):
         subparser = parser.add_parser(self.name, description=self.__doc__, help="Measure attention stability and faithfulness.")
         subparser.add_argument("archive_file", help="model.tar.gz of an attention model")
         subparser.add_argument("input_file", help="data in the format of the archive's dataset reader")
+        subparser.add_argument("--pgd-radius", type=float, default=0.01,
+                               help="L∞ radius of SEAT's worst-case embedding perturbation (its code's --x_pgd_radius)")
+        subparser.add_argument("--pgd-steps", type=positive_int, default=10, help="PGD steps of that perturbation")
         subparser.add_argument("--noise-std", type=float, default=0.01, help="σ of the Gaussian embedding noise")
         subparser.add_argument("--synonym-words", type=positive_int, default=1, help="words replaced by a synonym (SEAT: N = 1)")
         subparser.add_argument("--second-archive", help="the same model trained with another random seed")
@@ -51,6 +55,8 @@ def stability_file(
     max_instances: Optional[int] = None,
     batch_size: int = 64,
     cuda_device: int = -1,
+    pgd_radius: float = 0.01,
+    pgd_steps: int = 10,
 ) -> Dict[str, float]:
     """`stability_report` of an archive on a data file, read with the archive's dataset reader."""
     if second_archive is not None and not os.path.exists(second_archive):
@@ -67,14 +73,14 @@ def stability_file(
         second_instances = list(itertools.islice(second.validation_dataset_reader.read(input_file), max_instances))
     return stability_report(
         archive.model, instances, noise_std, synonym_words, second_model, second_instances,
-        top_k=top_k, batch_size=batch_size, seed=seed, source=archive_file,
+        top_k=top_k, batch_size=batch_size, seed=seed, source=archive_file, pgd_radius=pgd_radius, pgd_steps=pgd_steps,
     )
 
 
 def stability_from_args(args: argparse.Namespace) -> Dict[str, float]:
     report = stability_file(
         args.archive_file, args.input_file, args.noise_std, args.synonym_words, args.second_archive,
-        args.top_k, args.seed, args.max_instances, args.batch_size, args.cuda_device,
+        args.top_k, args.seed, args.max_instances, args.batch_size, args.cuda_device, args.pgd_radius, args.pgd_steps,
     )
     if args.output_file:
         write_atomically(args.output_file, json.dumps(report, indent=2) + "\n")

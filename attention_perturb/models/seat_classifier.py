@@ -83,16 +83,17 @@ def projected_gradient_ascent(
     steps: int,
     step_size: float,
     norm: str = "linf",
+    start: Optional[torch.Tensor] = None,
 ) -> Iterator[torch.Tensor]:
     """
     The inner maximisation of SEAT's Eq. 6 (Algorithm 1, lines 3-8): yields δ_1^* … δ_P^*,
-    starting from δ_0 = 0. Each step ascends `objective(δ)` (a sum of per-instance terms, so each
+    starting from δ_0 = `start` (default 0). Each step ascends `objective(δ)` (a sum of per-instance terms, so each
     instance's δ follows its own gradient) by `step_size` along the steepest-ascent direction of
     the norm (sign(∇) for L∞, ∇/‖∇‖₂ for L2, as in Madry et al.'s PGD that the paper follows), then
     projects onto the ball ‖δ‖ ≤ R. δ is zero at padding. Every yielded δ is detached.
     """
     check_pgd_norm(norm)
-    delta = torch.zeros(shape, device=mask.device)
+    delta = torch.zeros(shape, device=mask.device) if start is None else start.detach()
     for _ in range(steps):
         delta.requires_grad_(True)
         (gradient,) = torch.autograd.grad(objective(delta), delta)

@@ -1,8 +1,9 @@
 """
 SEAT's stability measures (Hu et al. 2023, "Experiments"): how much a model's attention (JSD)
-and prediction (TVD) move under (a) Gaussian noise on the word embeddings, (b) substituting
-words by WordNet synonyms, (c) retraining with another random seed; plus ERASER's
-comprehensiveness and sufficiency of the attention's top-k tokens (`faithfulness`).
+and prediction (TVD) move under (a) SEAT's worst-case (PGD) perturbation of the word embeddings,
+as its released code measures Table 1 (`seat_embedding_attack`), (b) Gaussian noise on the word
+embeddings, (c) substituting words by WordNet synonyms, (d) retraining with another random seed;
+plus ERASER's comprehensiveness and sufficiency of the attention's top-k tokens (`faithfulness`).
 """
 import math
 import random
@@ -18,6 +19,7 @@ from allennlp.nn import util
 from attention_perturb.checks import check_non_negative
 from attention_perturb.models.adversarial import AdversarialAttentionModel
 from attention_perturb.models.attention_classifier import AttentionClassifier
+from attention_perturb.models.seat_classifier import projected_gradient_ascent
 from attention_perturb.robustness.faithfulness import comprehensiveness_and_sufficiency
 from attention_perturb.substitutions.wordnet import WordNetSubstitutions, unusable_ids
 
@@ -76,6 +78,46 @@ class AttentionRunner:
 
     def probabilities(self, token_ids: torch.LongTensor) -> torch.Tensor:
         return self(token_ids)[1]
+
+    def embedded(self, token_ids: torch.LongTensor):
+        with torch.no_grad():
+            return self.model.embed({self.indexer: {self.key: token_ids.to(self.device)}})
+
+    def at_embeddings(self, embedded, delta: torch.Tensor, with_graph: bool = False) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Attention weights and class probabilities with `delta` added to the word embeddings."""
+        with torch.set_grad_enabled(with_graph):
+            output = self.model.objective({"tokens": embedded._replace(embeddings=embedded.embeddings + delta)}, None)
+            return output["attention"], self.model.probabilities(output["logits"])
+
+
+def seat_embedding_attack(
+    run: AttentionRunner, token_ids: torch.LongTensor, targets: torch.LongTensor, radius: float, steps: int,
+    generator: Optional[torch.Generator] = None,
+) -> torch.Tensor:
+    """
+    δ of SEAT's evaluation attack on the word embeddings (kaustpradalab/SEAT @ 6600fd6,
+    `attack.py` `X_PGDer`, called at `model/Binary_Classification.py:277-280` and `:361`): L∞ PGD
+    from a uniform random start in [−r, r] (`attack.py:73-78`), `steps` sign-gradient ascent steps of
+    2r / steps (`train.py:15`, `attack.py:97-98`), each clipped back to the ball (`attack.py:202-205`),
+    the last step returned (`attack.py:115`). It maximises the prediction's TVD to the target label,
+    ½ Σ_c |y_c − p_c| (`Binary_Classification.py:261-262`: the gold label, not the clean prediction),
+    summed over the batch so that each instance follows its own gradient. δ is zero at padding.
+    Not followed: `attack.py:215` clamps the perturbed embeddings to [0, 1] (an image-attack
+    leftover that zeroes every negative coordinate, so its perturbation is not bounded by r).
+    """
+    embedded = run.embedded(token_ids)
+    mask = embedded.mask.unsqueeze(-1)
+    classes = run.model.vocab.get_vocab_size(run.model._label_namespace)
+    target = torch.nn.functional.one_hot(targets.to(run.device), classes).float()
+    uniform = torch.rand(embedded.embeddings.shape, generator=generator).to(run.device)
+    start = (2 * uniform - 1) * radius * mask
+    delta = start
+    for delta in projected_gradient_ascent(
+        lambda delta: total_variation_distance(target, run.at_embeddings(embedded, delta, with_graph=True)[1]).sum(),
+        embedded.embeddings.shape, mask, radius, steps, 2 * radius / max(steps, 1), "linf", start=start,
+    ):
+        pass
+    return delta.detach()
 
 
 def indexed_batches(
@@ -162,11 +204,20 @@ def stability_report(
     seed: int = 0,
     substitutions: Optional[WordNetSubstitutions] = None,
     source: str = "model",
+    pgd_radius: float = 0.01,
+    pgd_steps: int = 10,
 ) -> Dict[str, float]:
     """
     SEAT's stability and ERASER's faithfulness of `model`'s attention on `instances`, as means over
     instances:
 
+    - `pgd_jsd`, `pgd_tvd`: attention JSD and prediction TVD between each input and its word
+      embeddings under `seat_embedding_attack` (L∞ radius `pgd_radius`, `pgd_steps` steps; its
+      target is the gold label where the instances have one, else the predicted label). SEAT's
+      Table 1 (radius: the README's `--x_pgd_radius 0.01`; its caption says 1e-3). The JSD is
+      SEAT's (`modelUtils.py:156-172`, natural log, mean over instances). The TVD is ½ Σ_c over both
+      classes, |p − p'| for a binary model: SEAT's code takes ½|p − p'| of its one sigmoid output
+      (`utlis/metrics.py:12-16`), half of it, and no scale reproduces its table's TVD column;
     - `noise_jsd`, `noise_tvd`: attention JSD and prediction TVD between each input and its
       word embeddings plus N(0, noise_std²) noise (SEAT's embedding perturbation);
     - `synonym_jsd`, `synonym_tvd`: the same with `synonym_words` words replaced by a synonym,
@@ -183,6 +234,9 @@ def stability_report(
     if not instances:
         raise ConfigurationError(f"{source}: no instances to measure")
     check_non_negative("--noise-std", noise_std)
+    check_non_negative("--pgd-radius", pgd_radius)
+    if pgd_steps < 1:
+        raise ConfigurationError(f"--pgd-steps must be >= 1, got {pgd_steps}")
     if top_k < 1 or synonym_words < 1:
         raise ConfigurationError("--top-k and --synonym-words must be >= 1")
     model.eval()
@@ -205,6 +259,14 @@ def stability_report(
         attention, probabilities = run(token_ids)
         if "label" in batch:
             means.add("accuracy", (probabilities.argmax(-1) == batch["label"].cpu()).float())
+
+        targets = batch["label"].cpu() if "label" in batch else probabilities.argmax(-1)
+        delta = seat_embedding_attack(run, token_ids, targets, pgd_radius, pgd_steps, generator)
+        attacked_attention, attacked_probabilities = (
+            values.cpu() for values in run.at_embeddings(run.embedded(token_ids), delta)
+        )
+        means.add("pgd_jsd", jensen_shannon_divergence(attention, attacked_attention, mask))
+        means.add("pgd_tvd", total_variation_distance(probabilities, attacked_probabilities))
 
         noisy_attention, noisy_probabilities = run(token_ids, noise_std, generator)
         means.add("noise_jsd", jensen_shannon_divergence(attention, noisy_attention, mask))

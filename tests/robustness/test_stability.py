@@ -13,6 +13,7 @@ from attention_perturb.robustness.stability import (
     SynonymSubstitution,
     indexed_batches,
     jensen_shannon_divergence,
+    seat_embedding_attack,
     stability_report,
     total_variation_distance,
 )
@@ -153,3 +154,48 @@ def test_seat_and_flat_models_are_measured_through_their_own_objective(config, v
         output = model(tokens=batch["tokens"])
     torch.testing.assert_close(attention, output["attention"])  # FLAT's word masks included
     torch.testing.assert_close(probabilities, output["probs"])
+
+
+def test_seat_embedding_attack_stays_in_the_ball_and_beats_random_perturbations(vanilla):
+    model, instances = vanilla
+    _, _, (batch,) = indexed_batches(model, instances, 64, "test")
+    ids = util.get_token_ids_from_text_field_tensors(batch["tokens"])
+    run = AttentionRunner(model, "tokens", "tokens")
+    labels, radius = batch["label"], 0.05
+    delta = seat_embedding_attack(run, ids, labels, radius, steps=10, generator=torch.Generator().manual_seed(0))
+    assert delta.abs().max() <= radius + 1e-7
+    assert (delta[ids == 0] == 0).all() and (delta[ids > 0].abs() > 0).any()
+    embedded = run.embedded(ids)
+    target = torch.nn.functional.one_hot(labels, 2).float()
+
+    def distance_to_target(perturbation):
+        return total_variation_distance(target, run.at_embeddings(embedded, perturbation)[1])
+
+    attacked = distance_to_target(delta)
+    generator = torch.Generator().manual_seed(1)
+    mask = (ids > 0).unsqueeze(-1)
+    random_best = torch.stack([
+        distance_to_target((2 * torch.rand(delta.shape, generator=generator) - 1) * radius * mask) for _ in range(20)
+    ]).max(0).values
+    # Worst case, per instance: above the best of 20 random points of the ball, for nearly every sentence.
+    assert (attacked >= random_best - 1e-6).float().mean() >= 0.9
+    assert attacked.mean() > random_best.mean() > distance_to_target(torch.zeros_like(delta)).mean() - 1e-3
+
+
+def test_the_report_measures_attention_and_prediction_at_the_attack(vanilla):
+    model, instances = vanilla
+    instances = instances[:16]
+    assert stability_report(model, instances, pgd_radius=0.0)["pgd_jsd"] == 0.0
+    report = stability_report(model, instances, pgd_radius=0.5, seed=3)
+    _, _, (batch,) = indexed_batches(model, instances, 64, "test")
+    ids = util.get_token_ids_from_text_field_tensors(batch["tokens"])
+    run = AttentionRunner(model, "tokens", "tokens")
+    delta = seat_embedding_attack(run, ids, batch["label"], 0.5, 10, torch.Generator().manual_seed(3))
+    attention, probabilities = run(ids)
+    attacked_attention, attacked_probabilities = run.at_embeddings(run.embedded(ids), delta)
+    # By hand: JSD of the attention rows in float64 (scipy's base-e JSD is its square root), TVD = |p₁ − p'₁| for two classes.
+    expected_jsd = [jensenshannon(a[m].double().numpy(), b[m].double().numpy()) ** 2
+                    for a, b, m in zip(attention, attacked_attention, ids > 0)]
+    assert report["pgd_jsd"] == pytest.approx(sum(expected_jsd) / len(expected_jsd), rel=1e-3)
+    assert report["pgd_tvd"] == pytest.approx((probabilities[:, 1] - attacked_probabilities[:, 1]).abs().mean().item(), rel=1e-5)
+    assert report["pgd_tvd"] > 0 and report["pgd_jsd"] > 1e-6
