@@ -25,6 +25,8 @@ METHOD_ORDER = ("vanilla", "word_at", "word_iat", "attention_rp", "attention_at"
 COLUMNS: Tuple[Tuple[str, str, str], ...] = (
     ("Test score", "test_score", "↑"),
     ("Pearson", "pearson", "↑"),
+    ("JSD PGD", "pgd_jsd", "↓"),
+    ("TVD PGD", "pgd_tvd", "↓"),
     ("JSD noise", "noise_jsd", "↓"),
     ("TVD noise", "noise_tvd", "↓"),
     ("JSD synonym", "synonym_jsd", "↓"),
@@ -44,7 +46,8 @@ class RobustnessTable(Subcommand):
     """`allennlp robustness-table --archives runs/sst_methods --data data/sst/test.txt -o table.md`:
     one markdown table comparing every `<method>/model.tar.gz` under the archive folder(s): test
     score (F1 for two labels, else accuracy), attention/gradient Pearson agreement, SEAT's JSD/TVD
-    stability (embedding noise, synonym substitution, and another seed with --second-archives),
+    stability (SEAT's worst-case embedding perturbation, embedding noise, synonym substitution, and
+    another seed with --second-archives),
     after-attack accuracy and synonym/antonym attack success rates of `allennlp attack`, and
     ERASER comprehensiveness/sufficiency of the top-k attention."""
 

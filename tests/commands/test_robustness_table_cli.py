@@ -38,6 +38,7 @@ def test_robustness_table_end_to_end(tmp_path, vanilla_archive, second_seed_arch
     cells = {line.split("|")[1].strip(): [c.strip() for c in line.strip("|").split("|")[1:]] for line in lines[2:]}
     assert cells["attention_iat"][header.index("JSD seed ↓") - 1] == "–"  # no second seed for it
     keys = {"Test score ↑": "test_score", "Synonym ASR ↓": "synonym_attack_success_rate", "JSD noise ↓": "noise_jsd",
+            "JSD PGD ↓": "pgd_jsd",
             "Suff. ↓": "sufficiency", "JSD seed ↓": "seed_jsd"}
     for heading, key in keys.items():
         assert cells["vanilla"][header.index(heading) - 1] == format_value(rows["vanilla"][key])
