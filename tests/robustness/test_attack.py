@@ -212,7 +212,7 @@ def test_cli_rejects_an_empty_data_file(archive_file, tmp_path, monkeypatch):
     empty.write_text("")
     output = tmp_path / "out.jsonl"
     with pytest.raises(EmptyDatasetError, match=f"{empty}: nothing to read: it holds no example"):
-        allennlp_in_process(monkeypatch, "attack", archive_file, str(empty), "--kind", "synonym", "--output-file", str(output))
+        allennlp_in_process(monkeypatch, "attack", archive_file, str(empty), "--kind", "synonym", "--output-file", str(output), "--traceback")
     assert not output.exists()
 
 
@@ -231,7 +231,7 @@ def test_cli_rejects_a_model_without_attention(tmp_path, monkeypatch):
     train_model(config, str(tmp_path / "boe"))
     archive = str(tmp_path / "boe" / "model.tar.gz")
     with pytest.raises(ConfigurationError, match="the attack needs an attention_classifier model .* holds BasicClassifier"):
-        allennlp_in_process(monkeypatch, "attack", archive, DATA, "--kind", "antonym")
+        allennlp_in_process(monkeypatch, "attack", archive, DATA, "--kind", "antonym", "--traceback")
 
 
 def run_attack(attack, weights, bias):

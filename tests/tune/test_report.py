@@ -62,7 +62,7 @@ def test_report_writes_allentune_records_and_a_ranked_table(tmp_path, monkeypatc
 def test_report_reads_allentune_experiments_and_names_bad_input(tmp_path, monkeypatch, capsys):
     experiment = tmp_path / "allentune_run"
     with pytest.raises(FileNotFoundError, match=f"{experiment}: no finished trials"):
-        run_cli(monkeypatch, capsys, "tune", "report", "--log-dir", str(experiment))
+        run_cli(monkeypatch, capsys, "tune", "report", "--log-dir", str(experiment), "--traceback")
     trial(experiment, "run_0_seed=1", 0.75, 4.0, environment=False)
     output = run_cli(monkeypatch, capsys, "tune", "report", "--log-dir", str(experiment))
     assert "| run_0_seed=1 | 0.75 | 90.5 |" in output

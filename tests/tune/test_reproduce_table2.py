@@ -89,7 +89,7 @@ def test_bad_flags_are_named(tmp_path, monkeypatch, capsys):
         run_cli(monkeypatch, capsys, "reproduce-table2", "--dataset", "sst", "--epsilon", "vanilla=3", "-o", str(tmp_path))
     with pytest.raises(FileNotFoundError, match="--config-pattern: nowhere/sst_vanilla.jsonnet"):
         run_cli(monkeypatch, capsys, "reproduce-table2", "--dataset", "sst", "--config-pattern",
-                "nowhere/{dataset}_{method}.jsonnet", "-o", str(tmp_path))
+                "nowhere/{dataset}_{method}.jsonnet", "-o", str(tmp_path), "--traceback")
 
 
 def test_trains_evaluates_and_writes_the_row_through_the_cli(tmp_path):
