@@ -50,6 +50,23 @@ def test_prediction_holds_tokens_label_attention_importance_and_agreement(predic
     assert single["pearson"] is None and single["kendall_tau"] is None and single["top5"] is None
 
 
+def test_batched_agreements_are_over_each_instances_own_tokens(predictor):
+    """In a batch the short sentence is padded: its agreements are over its own tokens only."""
+    sentences = ["the plot is thin but the acting is wonderful and the music lifts every scene .", "dull , flat and far too long ."]
+    results = predictor.predict_batch_json([{"sentence": sentence} for sentence in sentences])
+    for sentence, result in zip(sentences, results):
+        attention, importance = result["attention"], result["gradient_importance"]
+        assert len(attention) == len(importance) == len(sentence.split())
+        assert result["kendall_tau"] == pytest.approx(scipy.stats.kendalltau(attention, importance).statistic, abs=1e-9)
+        assert result["pearson"] == pytest.approx(scipy.stats.pearsonr(attention, importance).statistic, abs=1e-6)
+        top5 = set(numpy.argsort(attention)[-5:]) & set(numpy.argsort(importance)[-5:])
+        assert result["top5"] == pytest.approx(len(top5) / 5)
+    # Padded with zeros, the short sentence's τ would differ.
+    short, padding = results[1], [0.0] * (len(results[0]["attention"]) - len(results[1]["attention"]))
+    padded = scipy.stats.kendalltau(short["attention"] + padding, short["gradient_importance"] + padding).statistic
+    assert short["kendall_tau"] != pytest.approx(padded, abs=1e-6)
+
+
 def test_further_measures_come_with_their_importance_and_agreements(archive):
     overrides = {"model.agreement_measures": [{"type": "leave_one_out"}]}
     predictor = Predictor.from_path(str(archive), predictor_name="attention_saliency", overrides=overrides)
