@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 
+import numpy
 import pytest
 import torch
 from allennlp.commands import main as allennlp_main
@@ -271,3 +272,97 @@ def test_pwws_orders_words_by_softmax_saliency_times_best_probability_drop(subst
     assert result.adversarial_ids == ([4, 2, 3], [1, 5, 3])[expected_position]
     # Queries: x, x with each candidate word unknown (2), each synonym (2); the flip was already scored.
     assert result.queries == 5
+
+
+def attention_and_class_importance(model, ids, label):
+    """The model's attention on `ids` alone, and gradient × input importance |∂L(x, label)/∂e_t · e_t|,
+    L1-normalised, from the model's forward and torch's autograd."""
+    embedded = []
+
+    def keep(module, inputs, output):
+        output.retain_grad()
+        embedded.append(output)
+
+    hook = model._text_field_embedder.register_forward_hook(keep)
+    try:
+        output = model(tokens={"tokens": {"tokens": torch.tensor([ids])}}, label=torch.tensor([label]))
+        output["loss"].backward()
+    finally:
+        hook.remove()
+    scores = (embedded[0].grad * embedded[0]).sum(-1).abs()[0].detach()
+    return output["attention"][0].detach().tolist(), (scores / scores.sum()).tolist()
+
+
+def top_k_positions(values, k):
+    return set(sorted(range(len(values)), key=lambda i: (-values[i], i))[:k])
+
+
+def test_interpretation_consistency_compares_each_input_with_its_adversarial_example(archive):
+    """Hand-built pairs: each attribution of the original text against that of its substituted
+    text, by scipy's Kendall τ and the top-k intersection (gradient importance averaged over the
+    classes), never an attribution against itself (τ = 1, intersection 1)."""
+    from scipy.stats import kendalltau
+
+    from attention_perturb.robustness.attack import FAILED, AttackResult, interpretation_consistency
+
+    model, vocab = archive.model.eval(), archive.model.vocab
+    model.measure_agreement = False
+
+    def ids(text):
+        return [vocab.get_token_index(word, "tokens") for word in text.split()]
+
+    pairs = [
+        ("yet the act is still charming here .", "yet the act is still magic here ."),
+        ("part of the charm of satin rouge is that it avoids the obvious with humour and lightness .",
+         "part of the appeal of satin rouge is that it avert the obvious with humour and lightness ."),
+    ]
+    results = []
+    for original, adversarial in pairs:
+        original, adversarial = ids(original), ids(adversarial)
+        assert 1 not in original + adversarial  # every word in the vocabulary
+        changed = [i for i, (a, b) in enumerate(zip(original, adversarial)) if a != b]
+        results.append(AttackResult(original, adversarial, changed, 1, 1, 1, 0, FAILED, len(changed)))
+    metrics = interpretation_consistency(results, ModelQueries(model, "tokens", "tokens"), top_k=3)
+
+    expected = {"attention_kendall_tau": [], "attention_top3_intersection": [],
+                "gradient_kendall_tau": [], "gradient_top3_intersection": []}
+    for result in results:
+        (original_attention, original_gradients), (adversarial_attention, adversarial_gradients) = (
+            zip(*[attention_and_class_importance(model, sequence, label) for label in range(2)])
+            for sequence in (result.token_ids, result.adversarial_ids)
+        )
+        pair = {
+            "attention_kendall_tau": kendalltau(original_attention[0], adversarial_attention[0]).statistic,
+            "attention_top3_intersection": len(top_k_positions(original_attention[0], 3) & top_k_positions(adversarial_attention[0], 3)) / 3,
+            "gradient_kendall_tau": numpy.mean([kendalltau(o, a).statistic for o, a in zip(original_gradients, adversarial_gradients)]),
+            "gradient_top3_intersection": numpy.mean([
+                len(top_k_positions(o, 3) & top_k_positions(a, 3)) / 3 for o, a in zip(original_gradients, adversarial_gradients)
+            ]),
+        }
+        assert pair["attention_kendall_tau"] < 1 and pair["gradient_kendall_tau"] < 1  # the case tells pairs from self-comparisons
+        assert result.consistency == pytest.approx(pair, abs=1e-6)
+        for name, value in pair.items():
+            expected[name].append(value)
+    assert metrics == pytest.approx({name: numpy.mean(values) for name, values in expected.items()}, abs=1e-6)
+
+
+def test_cli_max_instances_max_candidates_and_metrics_file(archive_file, archive, instances, wordnet, tmp_path, monkeypatch, capsys):
+    metrics_file, output = tmp_path / "metrics.json", tmp_path / "adversarial.jsonl"
+    allennlp_in_process(monkeypatch, "attack", archive_file, DATA, "--kind", "synonym", "--max-instances", "6",
+                        "--max-candidates", "1", "--metrics-file", str(metrics_file), "--output-file", str(output))
+    printed = capsys.readouterr().out
+    written = json.loads(metrics_file.read_text())
+    assert json.loads(printed[printed.index("{"):]) == written
+    assert written["instances"] == 6 and len(output.read_text().splitlines()) == 6
+    expected = attack_instances(archive.model, instances[:6], "synonym", substitutions=wordnet, max_candidates=1).metrics()
+    assert written == pytest.approx(expected, abs=1e-6)
+    # All candidates cost more queries: the option is what limits them.
+    unlimited = attack_instances(archive.model, instances[:6], "synonym", substitutions=wordnet).metrics()
+    assert unlimited["mean_queries"] > written["mean_queries"]
+    vocab = archive.model.vocab
+    records = [json.loads(line) for line in output.read_text().splitlines()]
+    assert any(record["substitutions"] for record in records)
+    for record in records:
+        for position, word, substitute in record["substitutions"]:
+            first = wordnet.in_vocabulary(word, vocab.get_token_index(word, "tokens"), "synonym", vocab, "tokens")[0]
+            assert substitute == vocab.get_token_from_index(first, "tokens")
