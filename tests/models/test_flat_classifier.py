@@ -145,9 +145,32 @@ class TestFlatClassifier(ModelTestCase):
     def test_inference_multiplies_embeddings_by_the_importance(self):
         model, batch = self.model, self.batch()
         model.eval()
+        model.measure_agreement = False
+        tokens = batch["tokens"]
+        mask = util.get_text_field_mask(tokens)
+        word_mask = model._word_mask
+
+        def logits_by_hand(selection):
+            """The classifier on W ⊙ e, W = `selection` (batch, length), from the raw modules."""
+            embeddings = model._text_field_embedder(tokens)
+            states = model._encoder(embeddings * (selection * mask).unsqueeze(-1), mask)
+            weights = masked_attention_weights(model._attention.scores(states), mask)
+            return model._decoder((weights.unsqueeze(-1) * states).sum(1))
+
         with torch.no_grad():
-            first, second = model(**batch)["probs"], model(**batch)["probs"]
-        torch.testing.assert_close(first, second)  # no sampling outside training
+            first, second = model(**batch)["logits"], model(**batch)["logits"]
+            torch.testing.assert_close(first, second)  # no sampling outside training
+            # W = φ = q(W = 1 | e) of the learned inference network.
+            embeddings = model._text_field_embedder(tokens)
+            importance = torch.softmax(word_mask.output(torch.tanh(word_mask.hidden(embeddings))), -1)[..., 1]
+            torch.testing.assert_close(first, logits_by_hand(importance))
+            # Known mask values: a zero output layer with biases (ln 3, 0) gives φ = 1 / (1 + 3) for every word.
+            word_mask.output.weight.zero_()
+            word_mask.output.bias.copy_(torch.tensor([math.log(3.0), 0.0]))
+            quarter = model(**batch)["logits"]
+            torch.testing.assert_close(quarter, logits_by_hand(torch.full(mask.shape, 0.25)))
+            assert not torch.allclose(quarter, logits_by_hand(torch.ones(mask.shape)), atol=1e-4)
+            assert not torch.allclose(quarter, first, atol=1e-4)
 
 
 def test_train_and_evaluate_through_the_cli(tmp_path):
