@@ -53,6 +53,11 @@ def test_float_noise_around_a_constant_counts_as_constant():
     mask = torch.ones(1, 4, dtype=torch.bool)
     assert math.isnan(pearson_per_instance(constant_with_noise, varied, mask)[0])
     assert math.isnan(pearson_per_instance(varied, constant_with_noise, mask)[0])
+    # The tolerance is relative to the values: a vector that varies at a small scale is not constant.
+    small = torch.tensor([[1e-9, 4e-9, 2e-9, 3e-9]], dtype=torch.float64)
+    expected = stats.pearsonr(small[0].numpy(), varied[0].numpy()).statistic
+    assert pearson_per_instance(small, varied, mask)[0].item() == pytest.approx(expected)
+    assert pearson_per_instance(varied, small, mask)[0].item() == pytest.approx(expected)
 
 
 def test_kendall_tau_is_undefined_for_a_constant_vector_on_either_side():

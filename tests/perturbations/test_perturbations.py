@@ -161,7 +161,8 @@ def test_word_adversarial_is_normalised_gradient_over_valid_positions():
 
 def explicit_word_iat(matrix, token_ids, gradient, k):
     """Eq. of Sato et al. with loops: K nearest words by Euclidean distance, unit directions,
-    α = ε·g/‖g‖ over the instance; a neighbour at distance 0 gives no direction."""
+    α = ε·g/‖g‖ over the instance; a neighbour at distance 0, or closer than float32 rounding of
+    the norm expansion can resolve (‖w_k − w_t‖² ≤ 1e-5 (‖w_k‖² + ‖w_t‖²)), gives no direction."""
     mask = token_ids != 0
     expected = torch.zeros(*token_ids.shape, matrix.size(1))
     for b in range(token_ids.size(0)):
@@ -174,7 +175,7 @@ def explicit_word_iat(matrix, token_ids, gradient, k):
                 ((matrix[j] - matrix[word]).norm().item(), j) for j in range(1, len(matrix)) if j != word
             )
             for distance, j in distances[:k]:
-                if distance == 0:
+                if distance**2 <= 1e-5 * (matrix[j].norm().item() ** 2 + matrix[word].norm().item() ** 2):
                     continue
                 direction = matrix[j] - matrix[word]
                 directions[t, j] = direction / direction.norm()
@@ -205,12 +206,18 @@ def test_word_interpretable_drops_neighbours_with_the_same_vector():
     generator = torch.Generator().manual_seed(9)
     matrix = 3 * torch.randn(12, 300, generator=generator)
     matrix[4] = matrix[3]
-    matrix[9] = matrix[7]
-    token_ids = torch.tensor([[3, 7, 5], [4, 2, 0]])
+    # A near twin, 0.14 away from words ~73 apart: ‖w_9 − w_7‖² = 0.02, under the guard's
+    # 1e-5 (‖w_9‖² + ‖w_7‖²) ≈ 0.054 but well above the expansion's rounding, so that without the
+    # guard it would be taken as a direction.
+    offset = torch.randn(300, generator=generator)
+    matrix[9] = matrix[7] + offset / offset.norm() * 0.02**0.5
+    assert 0.01 < (matrix[9] - matrix[7]).norm() ** 2 < 1e-5 * (matrix[9].norm() ** 2 + matrix[7].norm() ** 2)
+    token_ids = torch.tensor([[3, 7, 5], [4, 2, 9]])
     gradient = torch.randn(2, 3, 300, generator=generator)
     perturbation = build("word_interpretable", epsilon=EPSILON, num_neighbours=3)
     delta = perturbation(matrix[token_ids], gradient, token_ids != 0, token_ids=token_ids, embedding_matrix=matrix)
-    assert (perturbation.neighbours(token_ids, matrix)[0, 0] == 4).any()  # the twin is among the K
+    neighbours = perturbation.neighbours(token_ids, matrix)
+    assert (neighbours[0, 0] == 4).any() and (neighbours[0, 1] == 9).any() and (neighbours[1, 2] == 7).any()  # twins among the K
     assert torch.isfinite(delta).all()
     torch.testing.assert_close(delta, explicit_word_iat(matrix, token_ids, gradient, 3), rtol=1e-4, atol=1e-4)
 
