@@ -1,6 +1,9 @@
 import json
+import random
+import sys
 
 import pytest
+from allennlp.commands import main
 
 from attention_perturb.commands.make_dataset import RELEASE_SIZES, make_dataset
 from attention_perturb.data.dataset_readers.babi_qa import BabiReader
@@ -86,3 +89,56 @@ def test_make_dataset_leaves_no_half_written_output(tmp_path, monkeypatch):
     assert json.loads((tmp_path / "out" / "meta.json").read_text())["sizes"] == sizes
     with pytest.raises(FileExistsError, match="already exists"):
         make_dataset("snli", str(raw), str(tmp_path / "out"))
+
+
+QA2_TRAIN = """1 Mary moved to the bathroom.
+2 Sandra journeyed to the bedroom.
+3 Mary got the football there.
+4 Where is the football?\tbathroom\t3 1
+5 Mary went back to the kitchen.
+6 Where is the football?\tkitchen\t3 5
+1 John took the apple.
+2 John went to the garden.
+3 Where is the apple?\tgarden\t1 2
+4 Daniel moved to the office.
+5 Where is the apple?\tgarden\t1 2
+"""
+QA2_TEST = """1 Sandra picked up the milk.
+2 Sandra travelled to the hallway.
+3 Where is the milk?\thallway\t1 2
+"""
+
+
+def test_make_dataset_babi_task_2_from_the_release_layout(tmp_path, monkeypatch, capsys):
+    """`--task 2` reads the qa2 files of `tasks_1-20_v1-2/en-10k`, not task 1's beside them."""
+    release = tmp_path / "tasks_1-20_v1-2" / "en-10k"
+    release.mkdir(parents=True)
+    for split in ("train", "test"):
+        (release / f"qa1_single-supporting-fact_{split}.txt").write_text(
+            open(f"fixtures/babi/en-10k/qa1_single-supporting-fact_{split}.txt").read())
+    (release / "qa2_two-supporting-facts_train.txt").write_text(QA2_TRAIN)
+    (release / "qa2_two-supporting-facts_test.txt").write_text(QA2_TEST)
+    output = tmp_path / "babi2"
+    monkeypatch.setattr(sys, "argv", ["allennlp", "make-dataset", "babi", str(tmp_path), "-o", str(output), "--task", "2"])
+    main(prog="allennlp")
+    assert f"wrote {output}: train 3, validation 1, test 1" in capsys.readouterr().out
+
+    story = "Mary moved to the bathroom. Sandra journeyed to the bedroom. Mary got the football there."
+    train = [
+        {"passage": story, "question": "Where is the football?", "label": "bathroom"},
+        {"passage": story + " Mary went back to the kitchen.", "question": "Where is the football?", "label": "kitchen"},
+        {"passage": "John took the apple. John went to the garden.", "question": "Where is the apple?", "label": "garden"},
+        {"passage": "John took the apple. John went to the garden. Daniel moved to the office.",
+         "question": "Where is the apple?", "label": "garden"},
+    ]
+    written = {split: [json.loads(line) for line in (output / f"{split}.jsonl").read_text().splitlines()]
+               for split in ("train", "validation", "test")}
+    assert written["test"] == [{"passage": "Sandra picked up the milk. Sandra travelled to the hallway.",
+                                "question": "Where is the milk?", "label": "hallway"}]
+    # 15 % of the four train questions (one, by the seeded shuffle) held out, both parts in file order.
+    order = list(range(4))
+    random.Random(16377).shuffle(order)
+    assert written["validation"] == [train[order[0]]]
+    assert written["train"] == [example for index, example in enumerate(train) if index != order[0]]
+    meta = json.loads((output / "meta.json").read_text())
+    assert meta["task"] == 2 and meta["sizes"] == {"train": 3, "validation": 1, "test": 1}

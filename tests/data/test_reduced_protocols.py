@@ -1,6 +1,7 @@
 """`make-dataset --protocol reduced` on fixtures in the layout of ../shared/data's partial releases
 (SNLI: a short train file; MultiNLI: the dev sets only; CNN: a few questions per folder)."""
 import json
+import random
 import subprocess
 import sys
 
@@ -90,3 +91,42 @@ def test_the_cli_refuses_a_partial_release_in_one_line_and_takes_it_with_the_fla
     assert f"wrote {tmp_path / 'snli'}: train 18, validation 2, test 10" in taken.stdout
     with_traceback = subprocess.run(command + ["--protocol", "reduced", "--traceback"], capture_output=True, text=True, timeout=300)
     assert "Traceback" in with_traceback.stderr and with_traceback.stderr.strip().endswith("choose another -o")
+
+
+def nli_line(number, label):
+    return json.dumps({"gold_label": label, "sentence1": f"premise {number} .", "sentence2": f"hypothesis {number} ."})
+
+
+def processed(number, label):
+    return json.dumps({"passage": f"premise {number} .", "question": f"hypothesis {number} .", "label": label})
+
+
+def test_the_full_multinli_protocol_holds_out_a_fifth_of_train_and_tests_on_both_dev_sets(tmp_path, monkeypatch):
+    """A whole release in miniature, in the release's layout: train without the pairs that have
+    no gold label, 20 % of it held out for validation by a seeded shuffle of its positions, and
+    test = dev_matched then dev_mismatched."""
+    labels = ["entailment", "neutral", "contradiction"]
+    release = tmp_path / "raw" / "multinli_1.0"
+    release.mkdir(parents=True)
+    files = {"train": list(range(10)), "dev_matched": [100, 101, 102], "dev_mismatched": [200, 201]}
+    for name, numbers in files.items():
+        text = [nli_line(n, labels[n % 3]) for n in numbers]
+        text.insert(1, nli_line(999, "-"))  # no gold label: dropped, and not counted
+        (release / f"multinli_1.0_{name}.jsonl").write_text("\n".join(text) + "\n")
+    monkeypatch.setitem(RELEASE_SIZES, "multinli", {f"multinli_1.0_{name}.jsonl": len(n) for name, n in files.items()})
+
+    sizes = make_dataset("multinli", str(tmp_path / "raw"), str(tmp_path / "out"), seed=7)
+    assert sizes == {"train": 8, "validation": 2, "test": 5}
+    order = list(range(10))
+    random.Random(7).shuffle(order)
+    held = sorted(order[:2])
+    assert lines(tmp_path / "out" / "validation.jsonl") == [processed(n, labels[n % 3]) for n in held]
+    assert lines(tmp_path / "out" / "train.jsonl") == [processed(n, labels[n % 3]) for n in range(10) if n not in held]
+    assert lines(tmp_path / "out" / "test.jsonl") == [processed(n, labels[n % 3]) for n in (100, 101, 102, 200, 201)]
+    meta = json.loads((tmp_path / "out" / "meta.json").read_text())
+    assert meta["protocol"] == "full" and meta["sizes"] == sizes and meta["seed"] == 7
+
+    # One pair short of the release size (the "-" pair does not count) is a partial release.
+    monkeypatch.setitem(RELEASE_SIZES["multinli"], "multinli_1.0_dev_mismatched.jsonl", 3)
+    with pytest.raises(PartialReleaseError, match=r"multinli_1.0_dev_mismatched.jsonl: 2 examples, the full release has 3"):
+        make_dataset("multinli", str(tmp_path / "raw"), str(tmp_path / "short"))
