@@ -2,6 +2,7 @@ from typing import Dict, Optional, Sequence
 
 import numpy
 import torch
+from allennlp.nn.util import dist_reduce_sum
 from allennlp.training.metrics import Metric
 
 
@@ -88,9 +89,12 @@ class AttentionAgreement(Metric):
     def __call__(self, correlations: torch.Tensor, name: str = "pearson") -> None:
         """Accumulates a batch of per-instance values (NaN: undefined) under `name`."""
         defined = ~torch.isnan(correlations)
-        self._totals[name] = self._totals.get(name, 0.0) + float(correlations[defined].sum())
-        self._counts[name] = self._counts.get(name, 0) + int(defined.sum())
-        self._skipped[name] = self._skipped.get(name, 0) + int((~defined).sum())
+        # Summed over the workers of distributed training, as allennlp's own metrics.
+        total = dist_reduce_sum(correlations[defined].double().sum())
+        counts = dist_reduce_sum(torch.stack([defined.sum(), (~defined).sum()]))
+        self._totals[name] = self._totals.get(name, 0.0) + float(total)
+        self._counts[name] = self._counts.get(name, 0) + int(counts[0])
+        self._skipped[name] = self._skipped.get(name, 0) + int(counts[1])
 
     @property
     def measured(self) -> bool:

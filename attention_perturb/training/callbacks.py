@@ -2,7 +2,9 @@ import os
 from collections import defaultdict
 from typing import Any, Dict, List, Optional
 
+import torch
 from allennlp.common.util import dump_metrics
+from allennlp.nn.util import dist_reduce_sum
 from allennlp.training.callbacks import TrainerCallback
 
 STATISTICS = ("clean_loss", "adversarial_loss", "perturbation_norm")
@@ -58,8 +60,11 @@ class AdversarialStatisticsCallback(TrainerCallback):
                 self._batches += 1
 
     def on_epoch(self, trainer, metrics: Dict[str, Any], epoch: int, is_primary: bool = True, **kwargs) -> None:
-        if self._batches and epoch >= 0:
-            means = {f"training_{name}": self._sums[name] / self._batches for name in STATISTICS}
+        # In distributed training each worker saw its own batches: the means are over all of them.
+        batches = int(dist_reduce_sum(self._batches))
+        sums = {name: float(dist_reduce_sum(torch.tensor(self._sums[name], dtype=torch.float64))) for name in STATISTICS}
+        if batches and epoch >= 0:
+            means = {f"training_{name}": sums[name] / batches for name in STATISTICS}
             metrics.update(means)
             if is_primary:
                 # The trainer wrote this file just before calling us; rewrite it with our numbers.
