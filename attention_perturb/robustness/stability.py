@@ -251,7 +251,8 @@ def stability_report(
         second_indexer, second_key, second_batches = indexed_batches(second_model, second_instances, batch_size, "--second-archive")
         second_run = AttentionRunner(second_model, second_indexer, second_key)
     substitute = SynonymSubstitution(model, synonym_words, seed, substitutions)
-    generator = torch.Generator().manual_seed(seed)
+    # One generator per random measure, so that adding or changing one leaves the others' draws alone.
+    pgd_generator, noise_generator = torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed)
     means = MeanAccumulator()
     for number, batch in enumerate(batches):
         token_ids = util.get_token_ids_from_text_field_tensors(batch["tokens"]).cpu()
@@ -261,14 +262,14 @@ def stability_report(
             means.add("accuracy", (probabilities.argmax(-1) == batch["label"].cpu()).float())
 
         targets = batch["label"].cpu() if "label" in batch else probabilities.argmax(-1)
-        delta = seat_embedding_attack(run, token_ids, targets, pgd_radius, pgd_steps, generator)
+        delta = seat_embedding_attack(run, token_ids, targets, pgd_radius, pgd_steps, pgd_generator)
         attacked_attention, attacked_probabilities = (
             values.cpu() for values in run.at_embeddings(run.embedded(token_ids), delta)
         )
         means.add("pgd_jsd", jensen_shannon_divergence(attention, attacked_attention, mask))
         means.add("pgd_tvd", total_variation_distance(probabilities, attacked_probabilities))
 
-        noisy_attention, noisy_probabilities = run(token_ids, noise_std, generator)
+        noisy_attention, noisy_probabilities = run(token_ids, noise_std, noise_generator)
         means.add("noise_jsd", jensen_shannon_divergence(attention, noisy_attention, mask))
         means.add("noise_tvd", total_variation_distance(probabilities, noisy_probabilities))
 
