@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # importing ray is slow; only the search itself needs it
 
 PLAN_FILE = "search.json"
 ENVIRONMENT_FILE = "environment.json"
+NODE_FILE = "node.json"  # the Ray node a trial last ran on: node_id, node_ip, hostname
 
 
 class Trial(NamedTuple):
@@ -106,4 +107,10 @@ class Experiment:
 def trial_environment(trial_directory: Path) -> Dict[str, str]:
     """The environment variables a trial ran with (empty for allentune's own experiments)."""
     path = trial_directory.parent / ENVIRONMENT_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def trial_node(trial_directory: Path) -> Dict[str, str]:
+    """The Ray node a trial ran on (empty for trials run before nodes were recorded)."""
+    path = trial_directory.parent / NODE_FILE
     return json.loads(path.read_text()) if path.is_file() else {}

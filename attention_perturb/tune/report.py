@@ -1,7 +1,8 @@
 """`results.jsonl` from an experiment folder, in allentune's format: one record per finished trial,
 its `config.json` flattened with dots (`model.perturbation.epsilon`) overlaid by its `metrics.json`,
 `training_duration` in seconds, plus the trial's environment variables under their own names,
-its run name (`trial`) and the experiment's name (`model`, the series name `plot` groups by)."""
+its run name (`trial`), the experiment's name (`model`, the series name `plot` groups by) and the
+Ray node it ran on (`node_id`, `node_ip`)."""
 import json
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
@@ -9,7 +10,7 @@ from typing import Dict, List, Optional, Sequence
 import pandas as pd
 
 from attention_perturb.files import write_atomically
-from attention_perturb.tune.experiment import Experiment, trial_environment
+from attention_perturb.tune.experiment import Experiment, trial_environment, trial_node
 
 
 def trial_record(trial_directory: Path, model: str) -> Dict:
@@ -18,6 +19,10 @@ def trial_record(trial_directory: Path, model: str) -> Dict:
     record = {**pd.json_normalize(config).iloc[0].to_dict(), **metrics}
     for key, value in trial_environment(trial_directory).items():
         record[key] = _number_or_string(value)
+    node = trial_node(trial_directory)
+    for key in ("node_id", "node_ip"):
+        if key in node:
+            record[key] = node[key]
     record["trial"] = trial_directory.parent.name
     record["model"] = model
     return record

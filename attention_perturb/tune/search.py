@@ -2,6 +2,7 @@
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -12,7 +13,7 @@ import ray
 from ray import tune
 
 from attention_perturb.files import write_atomically
-from attention_perturb.tune.experiment import ENVIRONMENT_FILE, Trial, is_finished
+from attention_perturb.tune.experiment import ENVIRONMENT_FILE, NODE_FILE, Trial, is_finished
 
 # Keep a local Ray small: no dashboard, a minimal object store (trials exchange only metrics).
 OBJECT_STORE_BYTES = 100 * 1024 * 1024
@@ -42,9 +43,18 @@ def train_command(base_config: str, serialization_dir: Path, include_packages: S
 
 def run_trial(config: Dict[str, Any]) -> None:
     """Ray Tune trainable: one `allennlp train` with the trial's environment variables, started from
-    the directory the search was started in (configs name data paths relative to it)."""
+    the directory the search was started in (configs name data paths relative to it). Writes the
+    Ray node it runs on to `node.json`."""
     trial, settings = config["trial"], config["settings"]
     directory = Path(trial["directory"])
+    node = {"node_id": ray.get_runtime_context().get_node_id(), "node_ip": ray.util.get_node_ip_address(),
+            "hostname": socket.gethostname()}
+    for needed in (directory, Path(settings["cwd"])):
+        if not needed.is_dir():  # a cluster node that does not share the driver's file system
+            raise TrialFailed(f"{trial['run']}: {needed} does not exist on node {node['node_ip']} ({node['hostname']}); "
+                              "on a cluster, the working directory and --log-dir must be on a file system every "
+                              "node mounts at the same path")
+    write_atomically(directory / NODE_FILE, json.dumps(node, indent=2) + "\n")
     serialization_dir = directory / "trial"
     if serialization_dir.exists():  # left by an interrupted run of this trial; train it afresh
         shutil.rmtree(serialization_dir)
@@ -62,7 +72,7 @@ def run_trial(config: Dict[str, Any]) -> None:
 
 
 class TrialProgress(tune.Callback):
-    """Prints one line per finished or failed trial."""
+    """Prints one line per finished or failed trial (with the node it ran on)."""
 
     def __init__(self, total: int, already_finished: int) -> None:
         self._total = total
@@ -77,7 +87,10 @@ class TrialProgress(tune.Callback):
             if key.startswith("best_validation_") and "loss" not in key and isinstance(value, float)
         )
         hyperparameters = " ".join(f"{key}={value}" for key, value in run["environment"].items())
-        print(f"[{self._done}/{self._total}] {run['run']} finished after {time.time() - self._started:.0f} s: "
+        node_file = Path(run["directory"]) / NODE_FILE
+        node = json.loads(node_file.read_text()) if node_file.is_file() else {}
+        where = f" on node {node['node_ip']} ({node['node_id'][:8]})" if node else ""
+        print(f"[{self._done}/{self._total}] {run['run']} finished after {time.time() - self._started:.0f} s{where}: "
               f"{hyperparameters} -> {best}", flush=True)
 
     def on_trial_error(self, iteration: int, trials, trial, **info) -> None:

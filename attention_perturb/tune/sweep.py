@@ -6,6 +6,7 @@ local Ray or a cluster, and a rerun resumes: finished runs are kept). Layout:
     <out>/sweep.json                    the grid file it was started with (a rerun must match)
     <out>/<cell>/seed_<n>/trial/        the run's serialization dir
     <out>/<cell>/seed_<n>/train.log
+    <out>/<cell>/seed_<n>/node.json     the Ray node it ran on
 
 A grid file (JSON):
 
