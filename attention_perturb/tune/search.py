@@ -13,6 +13,7 @@ import ray
 from ray import tune
 
 from attention_perturb.files import write_atomically
+from attention_perturb.tune.cluster import connect
 from attention_perturb.tune.experiment import ENVIRONMENT_FILE, NODE_FILE, Trial, is_finished
 
 # Keep a local Ray small: no dashboard, a minimal object store (trials exchange only metrics).
@@ -99,8 +100,9 @@ class TrialProgress(tune.Callback):
 
 
 def start_ray(address: Optional[str], num_cpus: int, num_gpus: int) -> None:
+    """A local Ray of `num_cpus` and `num_gpus`, or the running cluster at `address`."""
     if address:
-        ray.init(address=address, log_to_driver=False)
+        connect(address)
     else:
         ray.init(num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False,
                  object_store_memory=OBJECT_STORE_BYTES, log_to_driver=False)
