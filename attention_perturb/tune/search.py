@@ -104,7 +104,9 @@ def start_ray(address: Optional[str], num_cpus: int, num_gpus: int) -> None:
     if address:
         connect(address)
     else:
-        ray.init(num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False,
+        # "local": without it Ray joins whatever cluster RAY_ADDRESS or the last `ray start` on this
+        # machine names, and refuses num_cpus there.
+        ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False,
                  object_store_memory=OBJECT_STORE_BYTES, log_to_driver=False)
 
 

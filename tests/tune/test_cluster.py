@@ -116,3 +116,19 @@ def test_search_says_in_one_line_why_it_cannot_connect(tmp_path):
     assert f"Ray looks for a token in RAY_AUTH_TOKEN (unset), RAY_AUTH_TOKEN_PATH ({missing} is missing), then " in message
     assert "Traceback" not in result.stderr
     print(f"failed in {time.time() - started:.0f} s")
+
+
+def test_without_ray_address_a_new_local_ray_starts_whatever_ray_address_says(monkeypatch):
+    """RAY_ADDRESS (or a `ray start` on this machine) would otherwise make `ray.init` join that
+    cluster, and refuse the local Ray's CPU count there."""
+    import ray
+
+    from attention_perturb.tune.search import start_ray
+
+    monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{free_ports(1)[0]}")  # nothing listens there
+    start_ray(None, num_cpus=1, num_gpus=0)
+    try:
+        assert ray.cluster_resources()["CPU"] == 1
+        assert ray.get_runtime_context().gcs_address != os.environ["RAY_ADDRESS"]
+    finally:
+        ray.shutdown()
