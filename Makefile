@@ -31,7 +31,8 @@ $(WORDNET)/lexnames: data/wordnet/lexnames | $(STAMP)
 	cp data/wordnet/lexnames $@
 
 test: install
-	$(BIN)/python -m pytest -q tests
+	# One worker per core: most of the time is CLI subprocesses and Ray, not torch threads.
+	$(BIN)/python -m pytest -q -n auto --dist worksteal tests
 
 # The main job: train one method on the shipped SST, then evaluate its archive on the test split.
 $(addprefix sst_,$(METHODS)): install
