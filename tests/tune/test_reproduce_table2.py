@@ -2,6 +2,8 @@ import datetime
 import json
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 
@@ -174,9 +176,33 @@ def test_side_by_side_runs_give_the_metrics_of_the_same_runs_one_after_another(t
     def started(run):  # the first timestamp allennlp logged
         return datetime.datetime.strptime((run / "out.log").read_text()[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
 
-    # Side by side means overlapping: seed 2 started before seed 1 ended, which one after another excludes.
-    assert started(side_by_side[1]) < (side_by_side[0] / "model.tar.gz").stat().st_mtime
+    # That the side-by-side runs overlap is test_jobs_runs_start_together's: their logged start
+    # times depend on how long each process waited for the CPU to import allennlp.
     assert started(one_after_another[1]) > (one_after_another[0] / "model.tar.gz").stat().st_mtime
+
+
+@pytest.mark.parametrize("jobs", [1, 2, 3])
+def test_jobs_runs_start_together(jobs):
+    """The first run waits for the others to start: it can only finish if `jobs` runs are under way
+    at once; and never more than `jobs`."""
+    from attention_perturb.commands.reproduce_table2 import run_side_by_side
+
+    started, lock, under_way, most = threading.Barrier(jobs, timeout=30), threading.Lock(), [0], [0]
+    finished = []
+
+    def work(run):
+        with lock:
+            under_way[0] += 1
+            most[0] = max(most[0], under_way[0])
+        if run < jobs:
+            started.wait()  # raises BrokenBarrierError after 30 s if fewer than `jobs` ran at once
+            time.sleep(0.5)  # a run beyond `jobs` would start in the meantime
+        with lock:
+            under_way[0] -= 1
+        finished.append(run)
+
+    run_side_by_side(work, list(range(2 * jobs)), jobs)
+    assert sorted(finished) == list(range(2 * jobs)) and most[0] == jobs
 
 
 def test_bad_job_counts_are_named(tmp_path, monkeypatch, capsys):
