@@ -14,7 +14,7 @@ from ray import tune
 
 from attention_perturb.files import write_atomically
 from attention_perturb.tune.cluster import connect
-from attention_perturb.tune.experiment import ENVIRONMENT_FILE, NODE_FILE, Trial, is_finished
+from attention_perturb.tune.experiment import ENVIRONMENT_FILE, NODE_FILE, Trial, is_finished, trial_node
 
 # Keep a local Ray small: no dashboard, a minimal object store (trials exchange only metrics).
 OBJECT_STORE_BYTES = 100 * 1024 * 1024
@@ -88,8 +88,7 @@ class TrialProgress(tune.Callback):
             if key.startswith("best_validation_") and "loss" not in key and isinstance(value, float)
         )
         hyperparameters = " ".join(f"{key}={value}" for key, value in run["environment"].items())
-        node_file = Path(run["directory"]) / NODE_FILE
-        node = json.loads(node_file.read_text()) if node_file.is_file() else {}
+        node = trial_node(Path(run["directory"]) / "trial")
         where = f" on node {node['node_ip']} ({node['node_id'][:8]})" if node else ""
         print(f"[{self._done}/{self._total}] {run['run']} finished after {time.time() - self._started:.0f} s{where}: "
               f"{hyperparameters} -> {best}", flush=True)

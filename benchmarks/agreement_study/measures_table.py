@@ -10,19 +10,18 @@ from pathlib import Path
 from typing import Dict
 
 from attention_perturb.tune.statistics import mean_ci, paired_difference
+from attention_perturb.tune.table2 import METHODS, test_agreements
 
-METHODS = ["vanilla", "word_at", "word_iat", "attention_rp", "attention_at", "attention_iat"]
 AGREEMENTS = ["pearson", "kendall", "top5"]
 
 
 def test_metrics(output: Path) -> Dict[str, Dict[int, Dict[str, float]]]:
-    """method → seed → that run's test_* metrics (final metrics.json, the best-validation epoch's model)."""
+    """method → seed → that run's test agreements (final metrics.json, the best-validation epoch's model)."""
     runs: Dict[str, Dict[int, Dict[str, float]]] = {}
     for method in METHODS:
         for metrics_file in sorted((output / method).glob("seed_*/metrics.json")):
             seed = int(metrics_file.parent.name.split("_")[1])
-            metrics = json.loads(metrics_file.read_text())
-            runs.setdefault(method, {})[seed] = {key[5:]: value for key, value in metrics.items() if key.startswith("test_")}
+            runs.setdefault(method, {})[seed] = test_agreements(json.loads(metrics_file.read_text()))
     return runs
 
 
@@ -32,7 +31,7 @@ def main() -> None:
     args = parser.parse_args()
     runs = test_metrics(args.output)
     example = next(iter(runs["vanilla"].values()))
-    measures = [""] + sorted({key[len("pearson_"):] for key in example if key.startswith("pearson_") and key != "pearson_skipped"})
+    measures = [""] + sorted({key[len("pearson_"):] for key in example if key.startswith("pearson_")})
     for agreement in AGREEMENTS:
         columns = [agreement + (f"_{measure}" if measure else "") for measure in measures]
         print(f"\n{agreement}: mean ± 95 % CI over seeds; Δ = paired difference to vanilla\n")
