@@ -1,32 +1,27 @@
-"""The stock allennlp CLI end to end, in subprocesses, exactly as a user runs it."""
+"""The stock allennlp CLI end to end: one training in a subprocess exactly as a user runs it, the
+rest through allennlp's own entry point in this process (tests/cli.py)."""
 import argparse
 import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-ALLENNLP = [sys.executable, "-m", "allennlp"]
+from tests.cli import ALLENNLP, as_subprocess, in_process, last_line
+
 CONFIG = "fixtures/sst_tiny.jsonnet"
 
 
-def allennlp(*args, method="attention_iat", check=True, timeout=300):
-    environment = {**os.environ, "METHOD": method}
-    result = subprocess.run(
-        [*ALLENNLP, *args], env=environment, capture_output=True, text=True, timeout=timeout
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"allennlp {' '.join(args)} failed:\n{result.stderr[-3000:]}")
-    return result
+def allennlp(*args, method="attention_iat", check=True):
+    return in_process(*args, env={"METHOD": method}, check=check)
 
 
 def test_train_then_evaluate_through_the_cli(tmp_path):
     run = tmp_path / "run"
-    allennlp("train", CONFIG, "-s", str(run))
+    as_subprocess("train", CONFIG, "-s", str(run), env={"METHOD": "attention_iat"})
     metrics = json.loads((run / "metrics.json").read_text())
     for key in ("training_clean_loss", "training_adversarial_loss", "training_perturbation_norm",
                 "best_validation_f1", "test_f1", "test_accuracy", "test_pearson"):
@@ -120,10 +115,6 @@ def test_malformed_tree_fails_naming_file_and_line(tmp_path):
 
 
 from tests.archives import vanilla_archive  # noqa: E402,F401  (a session fixture: one tiny trained model)
-
-
-def last_line(result):
-    return result.stderr.strip().splitlines()[-1]
 
 
 def test_evaluating_a_file_without_examples_names_the_file(tmp_path, vanilla_archive):

@@ -1,34 +1,16 @@
-"""`allennlp make-dataset`, then `train` with a shipped config and `evaluate`, through the CLI:
-training in a subprocess exactly as a user runs it, the two short commands through allennlp's own
-command-line entry point in this process (one interpreter start less)."""
+"""`allennlp make-dataset`, then `train` with a shipped config and `evaluate`, through allennlp's own
+command-line entry point (tests/cli.py)."""
 import json
-import subprocess
-import sys
 from collections import Counter
 
-from allennlp.commands import main
-
 from attention_perturb.data.tokenizers import JainWallaceTokenizer
-
-ALLENNLP = [sys.executable, "-m", "allennlp"]
-
-
-def allennlp(*args):
-    result = subprocess.run([*ALLENNLP, *args], capture_output=True, text=True, timeout=300)
-    if result.returncode != 0:
-        raise AssertionError(f"allennlp {' '.join(args)} failed:\n{result.stderr[-3000:]}")
-    return result
+from tests.cli import in_process
 
 
-def allennlp_in_process(monkeypatch, *args):
-    monkeypatch.setattr(sys, "argv", ["allennlp", *args])
-    main(prog="allennlp")
-
-
-def test_make_dataset_then_train_and_evaluate_the_shipped_cnn_config(tmp_path, monkeypatch, capsys):
+def test_make_dataset_then_train_and_evaluate_the_shipped_cnn_config(tmp_path):
     data, run = tmp_path / "cnn", tmp_path / "run"
-    allennlp_in_process(monkeypatch, "make-dataset", "cnn", "fixtures/cnn", "-o", str(data), "--protocol", "reduced")
-    assert f"wrote {data}: train 12, validation 4, test 4" in capsys.readouterr().out
+    made = in_process("make-dataset", "cnn", "fixtures/cnn", "-o", str(data), "--protocol", "reduced")
+    assert f"wrote {data}: train 12, validation 4, test 4" in made.stdout
     # The paper's config (training_configs/lib/cnn.libsonnet) with tiny dimensions and random vectors.
     tiny = {
         "embedding_dim": 8, "pretrained_file": None,  # of the tokens embedder
@@ -48,14 +30,14 @@ def test_make_dataset_then_train_and_evaluate_the_shipped_cnn_config(tmp_path, m
         "data_loader.batch_sampler.batch_size": 4,
         "trainer.num_epochs": 2,
     }
-    allennlp("train", "training_configs/cnn_attention_iat.jsonnet", "-s", str(run), "-o", json.dumps(overrides))
+    in_process("train", "training_configs/cnn_attention_iat.jsonnet", "-s", str(run), "-o", json.dumps(overrides))
     metrics = json.loads((run / "metrics.json").read_text())
     assert {"best_validation_accuracy", "test_accuracy", "test_micro_f1", "training_adversarial_loss"} <= set(metrics)
     labels = (run / "vocabulary" / "labels.txt").read_text().split()
     assert len(labels) == 1000 and labels[0].startswith("@entity")
 
     output = tmp_path / "evaluated.json"
-    allennlp_in_process(monkeypatch, "evaluate", str(run / "model.tar.gz"), str(data / "test.jsonl"), "--output-file", str(output))
+    in_process("evaluate", str(run / "model.tar.gz"), str(data / "test.jsonl"), "--output-file", str(output))
     evaluated = json.loads(output.read_text())
     assert 0.0 <= evaluated["accuracy"] <= 1.0
     assert evaluated["accuracy"] == metrics["test_accuracy"]

@@ -1,10 +1,9 @@
-"""`allennlp stability` end to end, in subprocesses."""
+"""`allennlp stability` end to end, through allennlp's own entry point (tests/cli.py)."""
 import argparse
 import functools
 import json
 import math
 import random
-import subprocess
 import sys
 
 import numpy
@@ -23,14 +22,13 @@ from attention_perturb.data.dataset_readers.sst import SstTreesReader
 from attention_perturb.substitutions.wordnet import WordNetSubstitutions
 
 from tests.archives import archive_without_attention, second_seed_archive, vanilla_archive  # noqa: F401
+from tests.cli import in_process
 
 DATA = "fixtures/sst/test.txt"
 
 
 def stability(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "allennlp", "stability", *args], capture_output=True, text=True, timeout=300
-    )
+    return in_process("stability", *args, check=False)
 
 
 def test_stability_end_to_end(tmp_path, vanilla_archive, second_seed_archive):  # noqa: F811

@@ -2,13 +2,12 @@
 (SNLI: a short train file; MultiNLI: the dev sets only; CNN: a few questions per folder)."""
 import json
 import random
-import subprocess
-import sys
 
 import pytest
 
 from attention_perturb.commands.make_dataset import RELEASE_SIZES, make_dataset
 from attention_perturb.data.errors import PartialReleaseError
+from tests.cli import in_process, last_line
 
 PARTIAL = {"snli": "fixtures/snli_partial", "multinli": "fixtures/multinli_partial", "cnn": "fixtures/cnn"}
 
@@ -78,18 +77,17 @@ def test_a_dataset_without_a_reduced_protocol_refuses_it(tmp_path):
 
 
 def test_the_cli_refuses_a_partial_release_in_one_line_and_takes_it_with_the_flag(tmp_path):
-    command = [sys.executable, "-m", "allennlp", "make-dataset", "snli", PARTIAL["snli"], "-o", str(tmp_path / "snli")]
-    refused = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    command = ["make-dataset", "snli", PARTIAL["snli"], "-o", tmp_path / "snli"]
+    refused = in_process(*command, check=False)
     assert refused.returncode == 1 and "Traceback" not in refused.stderr
-    assert refused.stderr.strip().splitlines()[-1] == (
+    assert last_line(refused) == (
         "error: fixtures/snli_partial/snli_1.0/snli_1.0_train.jsonl: 5 examples, the full release has 549,367; "
         "for a partial release pass --protocol reduced (SNLI-reduced)"
     )
     assert list(tmp_path.iterdir()) == []
-    taken = subprocess.run(command + ["--protocol", "reduced"], capture_output=True, text=True, timeout=300)
-    assert taken.returncode == 0, taken.stderr[-2000:]
+    taken = in_process(*command, "--protocol", "reduced")
     assert f"wrote {tmp_path / 'snli'}: train 18, validation 2, test 10" in taken.stdout
-    with_traceback = subprocess.run(command + ["--protocol", "reduced", "--traceback"], capture_output=True, text=True, timeout=300)
+    with_traceback = in_process(*command, "--protocol", "reduced", "--traceback", check=False)
     assert "Traceback" in with_traceback.stderr and with_traceback.stderr.strip().endswith("choose another -o")
 
 

@@ -1,7 +1,4 @@
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -9,6 +6,7 @@ from allennlp.common.testing import ModelTestCase
 from allennlp.data import Batch
 from allennlp.nn import util
 
+from tests.cli import as_subprocess, in_process
 from tests.conftest import METHODS
 
 CONFIG = "fixtures/babi_tiny.jsonnet"
@@ -56,13 +54,8 @@ class TestAttentionPairClassifier(ModelTestCase):
 
 
 def test_make_dataset_then_train_and_evaluate_through_the_cli(tmp_path):
-    environment = {**os.environ, "METHOD": "attention_iat"}
-
     def allennlp(*args):
-        result = subprocess.run([sys.executable, "-m", "allennlp", *args], env=environment,
-                                capture_output=True, text=True, timeout=300)
-        assert result.returncode == 0, result.stderr[-3000:]
-        return result
+        return in_process(*args, env={"METHOD": "attention_iat"})
 
     data = tmp_path / "babi"
     allennlp("make-dataset", "babi", "fixtures/babi", "-o", str(data))
@@ -90,19 +83,13 @@ def test_distributed_training_on_two_cpu_workers_matches_single_process_metrics(
     a correlation near 0.03 computed from differently padded batches: 5e-6 relative, 1.7e-7
     absolute). Before the workers' statistics were summed, training_clean_loss was worker 0's
     alone: 0.6 % off."""
-    environment = {**os.environ, "METHOD": method}
-
     def train(run, batch_size, distributed):
         overrides = {
             "data_loader": {"batch_size": batch_size, "batch_sampler": None},  # in order: no bucketing, no shuffle
             "trainer.callbacks": [{"type": "adversarial_statistics"}, {"type": "validation_agreement", "enabled": True}],
             **({"distributed": {"cuda_devices": [-1, -1]}} if distributed else {}),
         }
-        result = subprocess.run(
-            [sys.executable, "-m", "allennlp", "train", CONFIG, "-s", str(run), "-o", json.dumps(overrides)],
-            env=environment, capture_output=True, text=True, timeout=300,
-        )
-        assert result.returncode == 0, result.stderr[-3000:]
+        as_subprocess("train", CONFIG, "-s", run, "-o", json.dumps(overrides), env={"METHOD": method})
         return json.loads((run / "metrics.json").read_text())
 
     single = train(tmp_path / "single", 8, distributed=False)

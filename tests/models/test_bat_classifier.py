@@ -1,12 +1,8 @@
 import json
 import math
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
-from allennlp.commands import main as allennlp_main
 from allennlp.common.checks import ConfigurationError
 from allennlp.common.testing import ModelTestCase
 from allennlp.data import Batch
@@ -21,6 +17,7 @@ from attention_perturb.models.bat_classifier import (
 )
 from attention_perturb.modules.attention import masked_attention_weights
 from attention_perturb.substitutions.wordnet import WordNetSubstitutions
+from tests.cli import in_process
 
 CONFIG = "fixtures/sst_bat_tiny.jsonnet"
 
@@ -219,20 +216,13 @@ def test_bad_settings_are_rejected_with_the_config_key(monkeypatch):
         Model.from_params(vocab=Vocabulary(), params=params.pop("model"))
 
 
-def test_train_through_the_cli_then_attack_the_archive(tmp_path, monkeypatch, capsys):
-    environment = {**os.environ, "METHOD": "vanilla", "BAT_VARIANT": "triplet"}
+def test_train_through_the_cli_then_attack_the_archive(tmp_path):
     run = tmp_path / "bat"
-    result = subprocess.run(
-        [sys.executable, "-m", "allennlp", "train", CONFIG, "-s", str(run)],
-        env=environment, capture_output=True, text=True, timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    in_process("train", CONFIG, "-s", run, env={"METHOD": "vanilla", "BAT_VARIANT": "triplet"})
     metrics = json.loads((run / "metrics.json").read_text())
     for key in ("training_bat_contrastive_loss", "training_bat_synonym_valid", "training_bat_antonym_valid", "test_f1"):
         assert key in metrics, key
     assert "validation_bat_contrastive_loss" not in metrics  # training-only terms
-    # The archive loads and is attackable like any attention_classifier (allennlp's main in-process).
-    monkeypatch.setattr(sys, "argv", ["allennlp", "attack", str(run / "model.tar.gz"), "fixtures/sst/test.txt", "--kind", "antonym"])
-    allennlp_main(prog="allennlp")
-    attack = json.loads(capsys.readouterr().out)
+    # The archive loads and is attackable like any attention_classifier.
+    attack = json.loads(in_process("attack", run / "model.tar.gz", "fixtures/sst/test.txt", "--kind", "antonym").stdout)
     assert attack["instances"] > 0 and attack["after_attack_accuracy"] <= attack["clean_accuracy"]

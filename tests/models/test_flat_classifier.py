@@ -1,8 +1,5 @@
 import json
 import math
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -17,6 +14,7 @@ from attention_perturb.models.flat_classifier import (
 )
 from attention_perturb.modules.attention import masked_attention_weights
 from attention_perturb.substitutions.wordnet import WordNetSubstitutions
+from tests.cli import in_process
 
 CONFIG = "fixtures/sst_flat_tiny.jsonnet"
 
@@ -174,23 +172,13 @@ class TestFlatClassifier(ModelTestCase):
 
 
 def test_train_and_evaluate_through_the_cli(tmp_path):
-    environment = {**os.environ, "METHOD": "vanilla"}
     run = tmp_path / "flat"
-    result = subprocess.run(
-        [sys.executable, "-m", "allennlp", "train", CONFIG, "-s", str(run), "-o", '{"trainer.num_epochs": 1}'],
-        env=environment, capture_output=True, text=True, timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    in_process("train", CONFIG, "-s", run, "-o", '{"trainer.num_epochs": 1}', env={"METHOD": "vanilla"})
     metrics = json.loads((run / "metrics.json").read_text())
     for key in ("training_flat_substituted", "training_flat_importance_loss", "training_flat_entropy", "test_f1"):
         assert key in metrics, key
     output = tmp_path / "evaluation.json"
-    result = subprocess.run(
-        [sys.executable, "-m", "allennlp", "evaluate", str(run / "model.tar.gz"), "fixtures/sst/test.txt",
-         "--output-file", str(output)],
-        env=environment, capture_output=True, text=True, timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    in_process("evaluate", run / "model.tar.gz", "fixtures/sst/test.txt", "--output-file", output)
     assert 0 <= json.loads(output.read_text())["accuracy"] <= 1
 
 

@@ -1,7 +1,5 @@
 import json
 import os
-import subprocess
-import sys
 
 import numpy
 import scipy.stats
@@ -10,7 +8,7 @@ from allennlp.commands.train import train_model_from_file
 from allennlp.interpret.saliency_interpreters import SaliencyInterpreter
 from allennlp.predictors import Predictor
 
-ALLENNLP = [sys.executable, "-m", "allennlp"]
+from tests.cli import in_process
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +28,7 @@ def predictor(archive):
 
 
 def cli(*args):
-    return subprocess.run([*ALLENNLP, *args], capture_output=True, text=True, timeout=300)
+    return in_process(*args, check=False)
 
 
 def test_prediction_holds_tokens_label_attention_importance_and_agreement(predictor):

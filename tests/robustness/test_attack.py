@@ -1,6 +1,4 @@
 import json
-import os
-import subprocess
 import sys
 
 import numpy
@@ -16,6 +14,7 @@ from attention_perturb.data.errors import EmptyDatasetError
 from attention_perturb.data.dataset_readers.sst import SstTreesReader
 from attention_perturb.robustness.attack import SKIPPED, SUCCEEDED, ModelQueries, attack_instances
 from attention_perturb.substitutions import WordNetSubstitutions
+from tests.cli import in_process
 from tests.conftest import REPO_ROOT
 
 DATA = "fixtures/sst/train.txt"
@@ -168,17 +167,9 @@ def test_bad_arguments(archive, instances):
         attack_instances(archive.model, [], "synonym")
 
 
-def run_cli(*args):
-    return subprocess.run(
-        [os.path.join(os.path.dirname(sys.executable), "allennlp"), *args],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
-    )
-
-
 def test_cli_writes_adversarial_examples_and_metrics(archive_file, tmp_path, wordnet):
     output = tmp_path / "adversarial.jsonl"
-    result = run_cli("attack", archive_file, DATA, "--kind", "synonym", "--budget", "40", "--output-file", str(output))
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = in_process("attack", archive_file, DATA, "--kind", "synonym", "--budget", "40", "--output-file", output)
     metrics = json.loads(result.stdout[result.stdout.index("{"):])
     records = [json.loads(line) for line in output.read_text().splitlines()]
     assert metrics["instances"] == len(records) == 40

@@ -1,6 +1,5 @@
 import datetime
 import json
-import subprocess
 import sys
 import threading
 import time
@@ -8,6 +7,8 @@ import time
 import pytest
 
 from allennlp.commands import main
+
+from tests.cli import in_process
 
 
 def run_cli(monkeypatch, capsys, *args):
@@ -95,13 +96,15 @@ def test_bad_flags_are_named(tmp_path, monkeypatch, capsys):
 
 
 def test_trains_evaluates_and_writes_the_row_through_the_cli(tmp_path):
-    """One real run on the tiny SST fixture; the row's numbers are the run's own test metrics."""
-    command = [sys.executable, "-m", "allennlp", "reproduce-table2", "--dataset", "sst", "--seeds", "1",
-               "--methods", "attention_iat", "--epsilon", "attention_iat=2.5", "--config-pattern",
-               "fixtures/sst_tiny.jsonnet", "-o", str(tmp_path)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
+    """One real run on the tiny SST fixture, over the folder of a run stopped before allennlp wrote
+    its config (trained afresh); the row's numbers are the run's own test metrics."""
     run = tmp_path / "attention_iat" / "seed_1"
+    (run / "vocabulary").mkdir(parents=True)
+    (run / "vocabulary" / "left_over.txt").write_text("from the stopped run")
+    result = in_process("reproduce-table2", "--dataset", "sst", "--seeds", "1", "--methods", "attention_iat",
+                        "--epsilon", "attention_iat=2.5", "--config-pattern", "fixtures/sst_tiny.jsonnet", "-o", tmp_path)
+    assert "attention_iat seed 1: ε=2.5 (--epsilon); train fixtures/sst_tiny.jsonnet" in result.stdout
+    assert not (run / "vocabulary" / "left_over.txt").exists()
     metrics = json.loads((run / "metrics.json").read_text())
     config = json.loads((run / "config.json").read_text())
     assert (run / "model.tar.gz").is_file()
@@ -113,10 +116,9 @@ def test_trains_evaluates_and_writes_the_row_through_the_cli(tmp_path):
 
 
 def test_an_interrupted_run_resumes_from_its_last_checkpoint(tmp_path):
-    command = [sys.executable, "-m", "allennlp", "reproduce-table2", "--dataset", "sst", "--methods", "vanilla",
-               "--config-pattern", "fixtures/sst_tiny.jsonnet", "--overrides", '{"trainer.num_epochs": 3}',
-               "-o", str(tmp_path)]
-    assert subprocess.run(command, capture_output=True, text=True, timeout=600).returncode == 0
+    command = ["reproduce-table2", "--dataset", "sst", "--methods", "vanilla", "--config-pattern",
+               "fixtures/sst_tiny.jsonnet", "--overrides", '{"trainer.num_epochs": 3}', "-o", tmp_path]
+    in_process(*command)
     run = tmp_path / "vanilla" / "seed_1"
     # As if killed during the third epoch: its checkpoint and everything after it are missing.
     for name in ("metrics.json", "model.tar.gz", "metrics_epoch_2.json", "model_state_e3_b0.th",
@@ -124,27 +126,12 @@ def test_an_interrupted_run_resumes_from_its_last_checkpoint(tmp_path):
         (run / name).unlink()
     first_epochs = {name: (run / name).stat().st_mtime_ns for name in ("metrics_epoch_0.json", "metrics_epoch_1.json")}
 
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = in_process(*command)
     assert "vanilla seed 1: no ε; resume fixtures/sst_tiny.jsonnet" in result.stdout
     assert {name: (run / name).stat().st_mtime_ns for name in first_epochs} == first_epochs  # not trained again
     assert json.loads((run / "metrics_epoch_2.json").read_text())["epoch"] == 2
     assert json.loads((run / "metrics.json").read_text())["epoch"] == 2 and (run / "model.tar.gz").is_file()
     assert "| Vanilla | - | 1 |" in (tmp_path / "table2.md").read_text()
-
-
-def test_a_run_stopped_before_allennlp_wrote_its_config_is_trained_afresh(tmp_path):
-    stale = tmp_path / "vanilla" / "seed_1"
-    (stale / "vocabulary").mkdir(parents=True)
-    (stale / "vocabulary" / "left_over.txt").write_text("from the stopped run")
-    command = [sys.executable, "-m", "allennlp", "reproduce-table2", "--dataset", "sst", "--methods", "vanilla",
-               "--config-pattern", "fixtures/sst_tiny.jsonnet", "--overrides", '{"trainer.num_epochs": 1}',
-               "-o", str(tmp_path)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "vanilla seed 1: no ε; train fixtures/sst_tiny.jsonnet" in result.stdout
-    assert not (stale / "vocabulary" / "left_over.txt").exists()
-    assert json.loads((stale / "metrics.json").read_text())["epoch"] == 0
 
 
 def test_an_interrupted_run_with_another_epsilon_is_refused_before_resuming(tmp_path, monkeypatch, capsys):
@@ -157,11 +144,9 @@ def test_an_interrupted_run_with_another_epsilon_is_refused_before_resuming(tmp_
 
 def test_side_by_side_runs_give_the_metrics_of_the_same_runs_one_after_another(tmp_path):
     def block(directory, jobs):
-        command = [sys.executable, "-m", "allennlp", "reproduce-table2", "--dataset", "sst", "--seeds", "2",
-                   "--methods", "vanilla", "--config-pattern", "fixtures/sst_tiny.jsonnet", "--overrides",
-                   '{"trainer.num_epochs": 1}', "--jobs", str(jobs), "--threads-per-job", "1", "-o", str(directory)]
-        result = subprocess.run(command, capture_output=True, text=True, timeout=600)
-        assert result.returncode == 0, result.stderr[-3000:]
+        in_process("reproduce-table2", "--dataset", "sst", "--seeds", "2", "--methods", "vanilla", "--config-pattern",
+                   "fixtures/sst_tiny.jsonnet", "--overrides", '{"trainer.num_epochs": 1}', "--jobs", jobs,
+                   "--threads-per-job", "1", "-o", directory)
         return [directory / "vanilla" / f"seed_{seed}" for seed in (1, 2)]
 
     def metrics(run):
