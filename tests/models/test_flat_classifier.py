@@ -179,7 +179,9 @@ def test_train_and_evaluate_through_the_cli(tmp_path):
         assert key in metrics, key
     output = tmp_path / "evaluation.json"
     in_process("evaluate", run / "model.tar.gz", "fixtures/sst/test.txt", "--output-file", output)
-    assert 0 <= json.loads(output.read_text())["accuracy"] <= 1
+    evaluated = json.loads(output.read_text())  # the archive's model on the file training tested it on
+    assert evaluated["accuracy"] == pytest.approx(metrics["test_accuracy"], abs=1e-6)
+    assert evaluated["f1"] == pytest.approx(metrics["test_f1"], abs=1e-6)
 
 
 @pytest.mark.parametrize("key, value, message", [

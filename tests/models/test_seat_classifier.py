@@ -168,7 +168,9 @@ def test_train_and_evaluate_through_the_cli(tmp_path, vanilla_archive):  # noqa:
     # The archive holds the trained model: the vanilla archive it started from is not needed any more.
     in_process("evaluate", run / "model.tar.gz", "fixtures/sst/test.txt", "--output-file", output,
                env={"METHOD": "vanilla", "VANILLA_ARCHIVE": str(tmp_path / "gone.tar.gz")})
-    assert 0 <= json.loads(output.read_text())["seat_topk_overlap"] <= 1
+    evaluated = json.loads(output.read_text())
+    assert evaluated["seat_topk_overlap"] == pytest.approx(metrics["test_seat_topk_overlap"], abs=1e-6)
+    assert evaluated["f1"] == pytest.approx(metrics["test_f1"], abs=1e-6)
 
 
 @pytest.mark.parametrize("key, value, message", [

@@ -153,4 +153,9 @@ def test_evaluate_reports_the_pearson_agreement(archive, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "pearson: " in result.stderr
     metrics = json.loads(output.read_text())
-    assert -1 <= metrics["pearson"] <= 1 and metrics["pearson_skipped"] == 0
+    # The mean of the per-sentence agreements the predictor gives for the same test instances.
+    predictor = Predictor.from_path(str(archive), predictor_name="attention_saliency")
+    instances = list(predictor._dataset_reader.read("fixtures/sst/test.txt"))
+    agreements = [predictor.predict_instance(instance)["pearson"] for instance in instances]
+    assert None not in agreements and metrics["pearson_skipped"] == 0
+    assert metrics["pearson"] == pytest.approx(numpy.mean(agreements), abs=1e-6)
