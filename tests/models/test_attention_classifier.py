@@ -34,7 +34,8 @@ class TestAttentionClassifier(ModelTestCase):
     def test_training_step_gradient_equals_independent_autograd_of_eq20(self, monkeypatch, method):
         """The model's loss.backward() must equal ∇θ[L(x) + λ·L(x + δ)] with δ held fixed, where the
         adversarial pass is recomputed here from the raw embeddings, without the model's reuse of
-        encoder states."""
+        encoder states, and δ is written out from the papers' definitions (`first_principles_delta`),
+        not taken from the package's perturbations or its embedding matrix."""
         self.configure(monkeypatch, method)
         model, batch = self.model, self.training_batch()
         model.train()
@@ -64,17 +65,16 @@ class TestAttentionClassifier(ModelTestCase):
         embeddings = model._text_field_embedder(tokens)
         clean, scores = loss_from(embeddings)
         total = clean
-        perturbation = model.perturbation
+        epsilon = model.perturbation.epsilon
         if method in ATTENTION_METHODS:
             gradient = torch.autograd.grad(clean, scores, retain_graph=True)[0]
-            delta = perturbation(scores.detach(), gradient, mask)
+            delta = first_principles_delta(method, epsilon, scores.detach(), gradient, mask)
             total = clean + weight * loss_from(embeddings, score_delta=delta)[0]
         elif method in WORD_METHODS:
             gradient = torch.autograd.grad(clean, embeddings, retain_graph=True)[0]
-            delta = perturbation(
-                embeddings.detach(), gradient, mask,
-                token_ids=token_ids, embedding_matrix=model.embedding_matrix(),
-            )
+            (embedder,) = model._text_field_embedder._token_embedders.values()
+            delta = first_principles_delta(method, epsilon, embeddings.detach(), gradient, mask, token_ids=token_ids,
+                                           weight=embedder.weight.detach(), neighbours=15)
             total = clean + weight * loss_from(embeddings + delta)[0]
         reference = torch.autograd.grad(total, list(parameters.values()), retain_graph=True)
         for (name, _), expected in zip(parameters.items(), reference):
@@ -175,3 +175,49 @@ class TestAttentionClassifier(ModelTestCase):
             kept = self.model(tokens={"tokens": {"tokens": with_unknown}})["probs"]
         torch.testing.assert_close(dropped, reference)
         assert not torch.allclose(kept, reference)
+
+
+def first_principles_delta(method, epsilon, values, gradient, mask, token_ids=None, weight=None, neighbours=None):
+    """δ of each method, one instance and one token at a time, from the papers' definitions:
+    - Word AT (Miyato) and Attention AT (Eq. 10-12): ε·g/‖g‖₂ over the instance's valid positions;
+    - Attention RP: ε·u/‖u‖₂, u ~ N(0, I) drawn as the model draws it (same seed, same shape);
+    - Attention iAT (Eq. 13-19, sentence normalisation): d = ã_t − ã_k over the valid tokens scaled to
+      unit norm per sentence, α = ε·ĝ/‖ĝ‖₂ with ĝ_{t,k} = g_t·d_{t,k}, δ_t = Σ_k α_{t,k} d_{t,k};
+    - Word iAT (Sato): the standardised matrix (each dimension over the rows but padding's, unbiased
+      std) computed here, each word's `neighbours` nearest other words by brute force (padding
+      excluded), unit directions d_{t,k} = (w_k − w_t)/‖w_k − w_t‖, α as above, δ_t = Σ_k α_{t,k} d_{t,k}.
+    """
+    noise = torch.randn_like(values) if method == "attention_rp" else None
+    delta = torch.zeros_like(values)
+    if method == "word_iat":
+        mean, std = weight[1:].mean(0), weight[1:].std(0)
+        matrix = (weight - mean) / std
+        distances = torch.cdist(matrix, matrix)
+        distances[:, 0] = float("inf")  # padding is no neighbour
+        distances.fill_diagonal_(float("inf"))  # nor is the word itself
+        table = distances.topk(neighbours, dim=1, largest=False).indices
+    for b in range(len(values)):
+        valid = mask[b].nonzero().squeeze(1)
+        if method in ("word_at", "attention_at"):
+            g = gradient[b, valid]
+            delta[b, valid] = epsilon * g / g.norm()
+        elif method == "attention_rp":
+            u = noise[b, valid]
+            delta[b, valid] = epsilon * u / u.norm()
+        elif method == "attention_iat":
+            s = values[b, valid]
+            d = s.unsqueeze(1) - s.unsqueeze(0)
+            d = d / d.norm()
+            g = gradient[b, valid].unsqueeze(1) * d
+            alpha = epsilon * g / g.norm()
+            delta[b, valid] = (alpha * d).sum(1)
+        elif method == "word_iat":
+            directions = []
+            for t in valid.tolist():
+                differences = matrix[table[token_ids[b, t]]] - values[b, t]
+                directions.append(differences / differences.norm(dim=1, keepdim=True))
+            g = torch.stack([d @ gradient[b, t] for d, t in zip(directions, valid.tolist())])
+            alpha = epsilon * g / g.norm()
+            for i, t in enumerate(valid.tolist()):
+                delta[b, t] = alpha[i] @ directions[i]
+    return delta
