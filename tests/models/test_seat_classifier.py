@@ -99,6 +99,8 @@ class TestSeatClassifier(ModelTestCase):
     def test_training_loss_is_eq6_with_the_pgd_perturbation(self):
         model, batch = self.model, self.batch()
         model.train()
+        # Steps short of the radius, so that the number of steps and their size both show in δ.
+        model.pgd_steps, model.pgd_step_size = 3, model.radius / 4
         calls = []
         model._encoder.register_forward_hook(lambda *args: calls.append(1))
         output = model(**batch)
@@ -110,8 +112,8 @@ class TestSeatClassifier(ModelTestCase):
         stable = masked_attention_weights(model._attention.scores(states), mask)
         vanilla = masked_attention_weights(model._vanilla_attention.scores(states), mask)
 
-        def probabilities(weights):
-            positive = torch.sigmoid(model._decoder((weights.unsqueeze(-1) * states).sum(1)))
+        def probabilities(weights, rows=slice(None)):
+            positive = torch.sigmoid(model._decoder((weights.unsqueeze(-1) * states[rows]).sum(1)))
             return torch.cat([1 - positive, positive], -1) if model._positive_index == 1 else torch.cat(
                 [positive, 1 - positive], -1)
 
@@ -119,14 +121,21 @@ class TestSeatClassifier(ModelTestCase):
             return prediction_divergence(probabilities(stable), probabilities(stable + delta))
 
         delta = model.worst_attention_perturbation(model.encode({"tokens": model.embed(tokens)}), stable)
-        # The same ascent on this test's own D2 (w̃ held fixed) finds the same δ.
-        fixed = stable.detach()
-        for independent in projected_gradient_ascent(
-            lambda d: len(fixed) * prediction_divergence(probabilities(fixed), probabilities(fixed + d)),
-            fixed.shape, mask, model.radius, model.pgd_steps, model.pgd_step_size, model.pgd_norm,
-        ):
-            pass
+        # SEAT's Algorithm 1 (lines 3-8) written out for one instance at a time, on this test's own D2
+        # with w̃ held fixed: from δ = 0, K steps of size η along sign(∇δ D2), each clipped to the L∞ ball.
+        assert model.pgd_norm == "linf"
+        fixed, independent = stable.detach(), torch.zeros_like(stable)
+        for row in range(len(fixed)):
+            one = slice(row, row + 1)
+            step = torch.zeros_like(fixed[one])
+            for _ in range(model.pgd_steps):
+                step.requires_grad_(True)
+                divergence = prediction_divergence(probabilities(fixed[one], one), probabilities(fixed[one] + step, one))
+                (gradient,) = torch.autograd.grad(divergence, step)
+                step = (step.detach() + model.pgd_step_size * (gradient * mask[one]).sign()).clamp(-model.radius, model.radius)
+            independent[one] = step
         torch.testing.assert_close(delta, independent)
+        assert delta.abs().max() > 0
         assert torch.all(delta.abs() <= model.radius * (1 + 1e-6))  # the L∞ ball
         assert d2(delta).item() > d2(torch.zeros_like(delta)).item()  # the ascent found a worse δ
         expected = (
