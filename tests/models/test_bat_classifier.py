@@ -152,6 +152,16 @@ class TestBatClassifier(ModelTestCase):
         model.train()
         model.variant = variant
         model.contrastive_weight, model.synonym_weight, model.antonym_weight = 0.8, 1.0, 1.2
+        # Fixed tables instead of WordNet's, installed where the model keeps its tables: synonyms the
+        # next two ids for most words, antonyms the previous id for every fourth word.
+        size, width = model.vocab.get_vocab_size("tokens"), model.max_candidates
+        synonyms, antonyms = torch.zeros(size, width, dtype=torch.long), torch.zeros(size, width, dtype=torch.long)
+        for word in range(1, size):
+            if word % 3:
+                synonyms[word, :2] = torch.tensor([1 + word % (size - 1), 1 + (word + 1) % (size - 1)])
+            if word % 4 == 0:
+                antonyms[word, 0] = word - 1
+        model._wordnet_tables[("synonym", width)], model._wordnet_tables[("antonym", width)] = synonyms, antonyms
         torch.manual_seed(3)
         output = model(**batch)
 
@@ -159,9 +169,12 @@ class TestBatClassifier(ModelTestCase):
         mask = util.get_text_field_mask(tokens)
         token_ids = util.get_token_ids_from_text_field_tensors(tokens)
         torch.manual_seed(3)
-        over_ids, over_valid = synonym_perturbation(token_ids, mask, model.substitution_table("synonym"))
-        under_ids, under_valid = antonym_perturbation(token_ids, mask, model.substitution_table("antonym"))
+        over_ids, over_valid = synonym_perturbation(token_ids, mask, synonyms)
+        under_ids, under_valid = antonym_perturbation(token_ids, mask, antonyms)
         assert over_valid.any() and under_valid.any() and not under_valid.all()
+        changed = under_ids != token_ids
+        assert torch.equal(changed.sum(1), under_valid.long())  # one word, replaced by the word before it
+        assert torch.equal(under_ids[changed], token_ids[changed] - 1) and torch.all(token_ids[changed] % 4 == 0)
 
         def logits_and_representation(ids):
             # Each input on its own, embedded by the embedder itself.

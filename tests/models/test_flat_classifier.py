@@ -92,6 +92,10 @@ class TestFlatClassifier(ModelTestCase):
     def test_training_loss_is_eq1_recomputed_from_the_raw_modules(self):
         model, batch = self.model, self.batch()
         model.train()
+        # A fixed synonym table instead of WordNet's: two other words for most words, none for every
+        # third. The test picks x' from it by brute force (`substitutions_by_hand`).
+        synonyms = fixed_synonyms(model.vocab.get_vocab_size("tokens"))
+        model._wordnet_tables[("synonym", model.max_synonyms)] = table_of(synonyms, model.max_synonyms)
         model.entropy_weight, model.importance_weight = 0.3, 0.7
         torch.manual_seed(3)
         output = model(**batch)
@@ -118,11 +122,12 @@ class TestFlatClassifier(ModelTestCase):
         embeddings = model._text_field_embedder(tokens)
         clean, importance = loss_and_importance(embeddings)
         (gradient,) = torch.autograd.grad(clean, embeddings, retain_graph=True)
-        matrix = model.embedding_matrix()
-        adversarial_ids, substituted = first_order_substitutions(
-            token_ids, embeddings.detach(), gradient, matrix.detach(), model.synonym_table(), mask, model.substitution_rate
+        (embedder,) = model._text_field_embedder._token_embedders.values()
+        assert not embedder.normalize  # so the embedding of word i is row i of the weight
+        adversarial_ids, substituted = substitutions_by_hand(
+            token_ids, embeddings.detach(), gradient, embedder.weight.detach(), synonyms, mask, model.substitution_rate
         )
-        adversarial, adversarial_importance = loss_and_importance(matrix[adversarial_ids])
+        adversarial, adversarial_importance = loss_and_importance(embedder.weight[adversarial_ids])
 
         def mean_entropy(p):
             h = -(p * p.clamp_min(1e-30).log() + (1 - p) * (1 - p).clamp_min(1e-30).log())
@@ -200,3 +205,33 @@ def test_bad_hyperparameters_are_refused(monkeypatch, key, value, message):
     params[key] = value
     with pytest.raises(ConfigurationError, match=message):
         Model.from_params(vocab=Vocabulary({"labels": {"positive": 1, "negative": 1}}), params=Params(params))
+
+
+def fixed_synonyms(vocabulary_size):
+    """Word id -> its "synonyms": none for every third word, else the next two ids (wrapping, never 0)."""
+    following = lambda word, step: 1 + (word - 1 + step) % (vocabulary_size - 1)  # noqa: E731
+    return {word: [] if word % 3 == 0 else [following(word, 1), following(word, 2)] for word in range(1, vocabulary_size)}
+
+
+def table_of(synonyms, width):
+    table = torch.zeros(len(synonyms) + 1, width, dtype=torch.long)
+    for word, substitutes in synonyms.items():
+        table[word, :len(substitutes)] = torch.tensor(substitutes, dtype=torch.long)
+    return table
+
+
+def substitutions_by_hand(token_ids, embeddings, gradient, weight, synonyms, mask, rate):
+    """FLAT's x', one instance and one word at a time: each word's synonym with the largest
+    first-order loss increase (w_s − e_t)·∂L/∂e_t, and the ⌈rate·n⌉ words with the largest positive
+    increases substituted."""
+    adversarial, substituted = token_ids.clone(), torch.zeros_like(mask)
+    for row in range(len(token_ids)):
+        gains = []
+        for position in mask[row].nonzero().squeeze(1).tolist():
+            word = int(token_ids[row, position])
+            options = [(float((weight[s] - embeddings[row, position]) @ gradient[row, position]), s) for s in synonyms[word]]
+            if options and max(options)[0] > 0:
+                gains.append((*max(options), position))
+        for _, synonym, position in sorted(gains, reverse=True)[:math.ceil(rate * int(mask[row].sum()))]:
+            adversarial[row, position], substituted[row, position] = synonym, True
+    return adversarial, substituted
