@@ -133,9 +133,20 @@ def test_a_real_sweep_runs_every_cell_and_resumes_without_rerunning(tmp_path):
     path = write_grid(tmp_path, grid)
     out = tmp_path / "out"
     command = [sys.executable, "-m", "allennlp", "sweep", "run", "--grid", str(path), "-o", str(out), "--num-cpus", "2"]
+    # A trial that fails: its log cannot be written (a folder is in the way).
+    blocked_log = out / "attention_at__epsilon=2" / "seed_1" / "train.log"
+    blocked_log.mkdir(parents=True)
+    failed = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert failed.returncode == 1 and "0 of 2 runs finished, 2 to run" in failed.stdout
+    assert f"attention_at__epsilon=2__seed_1 FAILED; see {blocked_log}" in failed.stdout
+    assert f"1 of 2 trials failed:\nattention_at__epsilon=2__seed_1: see {blocked_log}" in failed.stderr
+    vanilla_metrics = out / "vanilla" / "seed_1" / "trial" / "metrics.json"
+    vanilla_finished_at = vanilla_metrics.stat().st_mtime_ns  # the other trial finished all the same
+    blocked_log.rmdir()
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "0 of 2 runs finished, 2 to run" in result.stdout
+    assert "1 of 2 runs finished, 1 to run" in result.stdout
+    assert vanilla_metrics.stat().st_mtime_ns == vanilla_finished_at
     runs = {cell: out / cell / "seed_1" / "trial" for cell in ("vanilla", "attention_at__epsilon=2")}
     config = json.loads((runs["attention_at__epsilon=2"] / "config.json").read_text())
     assert config["model"]["perturbation"]["epsilon"] == 2.0 and config["random_seed"] == 1
