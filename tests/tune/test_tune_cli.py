@@ -1,9 +1,11 @@
-"""`allennlp tune search` on a local Ray through the real CLI (two invocations: one trial, then the
-same search widened to three after an interruption), then report and plot."""
+"""`allennlp tune search` on a local Ray through the real CLI (one trial; the search widened to three,
+stopped with Ctrl-C, then resumed), then report and plot."""
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -12,17 +14,34 @@ from allennlp.commands import main
 RAY_ENVIRONMENT = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_DEDUP_LOGS": "0"}
 
 
-def search(log_dir, num_samples):
-    command = [
+def search_command(log_dir, num_samples):
+    return [
         sys.executable, "-m", "allennlp", "tune", "search", "--experiment-name", "sst_attention_iat",
         "--num-cpus", "2", "--num-gpus", "0", "--cpus-per-trial", "1", "--gpus-per-trial", "0",
         "--search-space", "fixtures/tune/search_space.json", "--num-samples", str(num_samples),
         "--base-config", "fixtures/tune/sst_tiny_search.jsonnet", "--include-package", "attention_perturb",
         "--log-dir", os.path.relpath(log_dir),  # relative, as users type it; trials run in Ray's own folders
     ]
-    result = subprocess.run(command, env={**os.environ, **RAY_ENVIRONMENT}, capture_output=True, text=True, timeout=600)
+
+
+def search(log_dir, num_samples):
+    result = subprocess.run(search_command(log_dir, num_samples), env={**os.environ, **RAY_ENVIRONMENT},
+                            capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]
     return result.stdout
+
+
+def interrupted_search(log_dir, num_samples, started):
+    """The search, stopped with Ctrl-C (SIGINT) once a file matching `started` exists."""
+    process = subprocess.Popen(search_command(log_dir, num_samples), env={**os.environ, **RAY_ENVIRONMENT},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while not list(log_dir.glob(started)) and process.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    assert process.poll() is None, "the search ended before it could be interrupted"
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=300)
+    return process.returncode, stdout, stderr
 
 
 def run_cli(monkeypatch, capsys, *args):
@@ -39,10 +58,11 @@ def test_search_resume_report_and_plot(tmp_path, monkeypatch, capsys):
     first_archive = experiment / "run_000" / "trial" / "model.tar.gz"
     first_mtime = first_archive.stat().st_mtime_ns
 
-    # A search killed while run_001 was training leaves a serialization dir without metrics.
-    interrupted = experiment / "run_001" / "trial"
-    interrupted.mkdir(parents=True)
-    (interrupted / "config.json").write_text("{}")
+    # Ctrl-C while the two new trials start: the search says which trials are unfinished.
+    returncode, _, stderr = interrupted_search(tmp_path, 3, "sst_attention_iat/run_00[12]/train.log")
+    assert returncode == 1
+    assert ("search stopped with 2 of 3 trials unfinished (run_001, run_002); rerun the same command to resume"
+            in stderr), stderr[-3000:]
 
     output = search(tmp_path, 3)
     assert "1 of 3 trials finished, running 2" in output
