@@ -86,3 +86,11 @@ def in_process(*args, env: Optional[Dict[str, str]] = None, check: bool = True) 
 
 def last_line(result: subprocess.CompletedProcess) -> str:
     return result.stderr.strip().splitlines()[-1]
+
+
+def run_cli(monkeypatch, capsys, *args) -> str:
+    """`allennlp ARGS` through allennlp's main in this process, its exception let through (for
+    `pytest.raises`); returns what it printed on stdout."""
+    monkeypatch.setattr(sys, "argv", ["allennlp", *map(str, args)])
+    main(prog="allennlp")
+    return capsys.readouterr().out

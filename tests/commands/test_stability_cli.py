@@ -3,7 +3,6 @@ import argparse
 import functools
 import json
 import random
-import sys
 
 import numpy
 import pytest

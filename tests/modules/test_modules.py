@@ -1,7 +1,7 @@
 import pytest
 import torch
 from allennlp.common import Params
-from allennlp.data import Token, Vocabulary
+from allennlp.data import Vocabulary
 from allennlp.modules.attention import Attention
 
 from attention_perturb.modules.attention import ScoreAttention, masked_attention_weights

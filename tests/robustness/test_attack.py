@@ -1,10 +1,8 @@
 import json
-import sys
 
 import numpy
 import pytest
 import torch
-from allennlp.commands import main as allennlp_main
 from allennlp.commands.train import train_model
 from allennlp.common import Params
 from allennlp.common.checks import ConfigurationError
@@ -14,7 +12,7 @@ from attention_perturb.data.errors import EmptyDatasetError
 from attention_perturb.data.dataset_readers.sst import SstTreesReader
 from attention_perturb.robustness.attack import SKIPPED, SUCCEEDED, ModelQueries, attack_instances
 from attention_perturb.substitutions import WordNetSubstitutions
-from tests.cli import in_process
+from tests.cli import in_process, run_cli
 from tests.conftest import REPO_ROOT
 
 DATA = "fixtures/sst/train.txt"
@@ -186,29 +184,23 @@ def test_cli_writes_adversarial_examples_and_metrics(archive_file, tmp_path, wor
             assert record["adversarial_prediction"] != record["label"]
 
 
-def allennlp_in_process(monkeypatch, *args):
-    """allennlp's own `main`, in this process (a subprocess costs seconds of imports)."""
-    monkeypatch.setattr(sys, "argv", ["allennlp", *args])
-    allennlp_main(prog="allennlp")
-
-
 def test_cli_rejects_an_unknown_kind(archive_file, monkeypatch, capsys):
     with pytest.raises(SystemExit) as exit:
-        allennlp_in_process(monkeypatch, "attack", archive_file, DATA, "--kind", "hyponym")
+        run_cli(monkeypatch, capsys, "attack", archive_file, DATA, "--kind", "hyponym")
     assert exit.value.code == 2
     assert "argument --kind: invalid choice: 'hyponym'" in capsys.readouterr().err
 
 
-def test_cli_rejects_an_empty_data_file(archive_file, tmp_path, monkeypatch):
+def test_cli_rejects_an_empty_data_file(archive_file, tmp_path, monkeypatch, capsys):
     empty = tmp_path / "empty.txt"
     empty.write_text("")
     output = tmp_path / "out.jsonl"
     with pytest.raises(EmptyDatasetError, match=f"{empty}: nothing to read: it holds no example"):
-        allennlp_in_process(monkeypatch, "attack", archive_file, str(empty), "--kind", "synonym", "--output-file", str(output), "--traceback")
+        run_cli(monkeypatch, capsys, "attack", archive_file, str(empty), "--kind", "synonym", "--output-file", str(output), "--traceback")
     assert not output.exists()
 
 
-def test_cli_rejects_a_model_without_attention(tmp_path, monkeypatch):
+def test_cli_rejects_a_model_without_attention(tmp_path, monkeypatch, capsys):
     config = Params({
         "dataset_reader": {"type": "sst_trees"},
         "train_data_path": DATA,
@@ -223,7 +215,7 @@ def test_cli_rejects_a_model_without_attention(tmp_path, monkeypatch):
     train_model(config, str(tmp_path / "boe"))
     archive = str(tmp_path / "boe" / "model.tar.gz")
     with pytest.raises(ConfigurationError, match="the attack needs an attention_classifier model .* holds BasicClassifier"):
-        allennlp_in_process(monkeypatch, "attack", archive, DATA, "--kind", "antonym", "--traceback")
+        run_cli(monkeypatch, capsys, "attack", archive, DATA, "--kind", "antonym", "--traceback")
 
 
 def run_attack(attack, weights, bias):
@@ -339,9 +331,8 @@ def test_interpretation_consistency_compares_each_input_with_its_adversarial_exa
 
 def test_cli_max_instances_max_candidates_and_metrics_file(archive_file, archive, instances, wordnet, tmp_path, monkeypatch, capsys):
     metrics_file, output = tmp_path / "metrics.json", tmp_path / "adversarial.jsonl"
-    allennlp_in_process(monkeypatch, "attack", archive_file, DATA, "--kind", "synonym", "--max-instances", "6",
-                        "--max-candidates", "1", "--metrics-file", str(metrics_file), "--output-file", str(output))
-    printed = capsys.readouterr().out
+    printed = run_cli(monkeypatch, capsys, "attack", archive_file, DATA, "--kind", "synonym", "--max-instances", "6",
+                      "--max-candidates", "1", "--metrics-file", metrics_file, "--output-file", output)
     written = json.loads(metrics_file.read_text())
     assert json.loads(printed[printed.index("{"):]) == written
     assert written["instances"] == 6 and len(output.read_text().splitlines()) == 6

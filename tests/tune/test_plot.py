@@ -1,13 +1,11 @@
 """`allennlp tune plot` on hand-made results.jsonl files of two methods (in process, no Ray)."""
 import json
-import sys
 
 import matplotlib.pyplot as plt
 import pytest
 
-from allennlp.commands import main
-
 from attention_perturb.tune import plot
+from tests.cli import run_cli
 
 
 def results_file(path, model, scores, epsilons):
@@ -26,12 +24,6 @@ def two_methods(tmp_path):
         results_file(tmp_path / "at.jsonl", "sst_attention_at", [0.80, 0.82, 0.81, 0.79], [1.0, 5.0, 12.0, 29.0]),
         results_file(tmp_path / "word.jsonl", "sst_word_at", [0.81, 0.78, 0.70, 0.65], [2.0, 8.0, 20.0, 27.0]),
     ]
-
-
-def run_cli(monkeypatch, capsys, *args):
-    monkeypatch.setattr(sys, "argv", ["allennlp", *args])
-    main(prog="allennlp")
-    return capsys.readouterr().out
 
 
 def captured_figure(monkeypatch):

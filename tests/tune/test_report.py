@@ -1,16 +1,9 @@
 """`allennlp tune report` and search's resume checks on hand-made experiment folders (in process, no Ray)."""
 import json
-import sys
 
 import pytest
+from tests.cli import run_cli
 
-from allennlp.commands import main
-
-
-def run_cli(monkeypatch, capsys, *args):
-    monkeypatch.setattr(sys, "argv", ["allennlp", *args])
-    main(prog="allennlp")
-    return capsys.readouterr().out
 
 
 def trial(experiment, name, f1, epsilon, environment=True):

@@ -1,20 +1,12 @@
 import datetime
 import json
-import sys
 import threading
 import time
 
 import pytest
 
-from allennlp.commands import main
 
-from tests.cli import in_process
-
-
-def run_cli(monkeypatch, capsys, *args):
-    monkeypatch.setattr(sys, "argv", ["allennlp", *args])
-    main(prog="allennlp")
-    return capsys.readouterr().out
+from tests.cli import in_process, run_cli
 
 
 def finished_run(directory, f1, pearson, epsilon, duration="0:01:30", rss=1024.0, **further):

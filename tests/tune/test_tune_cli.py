@@ -8,8 +8,8 @@ import sys
 import time
 
 import pytest
+from tests.cli import run_cli
 
-from allennlp.commands import main
 
 RAY_ENVIRONMENT = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_DEDUP_LOGS": "0"}
 
@@ -42,12 +42,6 @@ def interrupted_search(log_dir, num_samples, started):
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=300)
     return process.returncode, stdout, stderr
-
-
-def run_cli(monkeypatch, capsys, *args):
-    monkeypatch.setattr(sys, "argv", ["allennlp", *args])
-    main(prog="allennlp")
-    return capsys.readouterr().out
 
 
 def test_search_resume_report_and_plot(tmp_path, monkeypatch, capsys):
