@@ -31,8 +31,9 @@ $(WORDNET)/lexnames: data/wordnet/lexnames | $(STAMP)
 	cp data/wordnet/lexnames $@
 
 test: install
-	# One worker per core: most of the time is CLI subprocesses and Ray, not torch threads.
-	$(BIN)/python -m pytest -q -n auto --dist worksteal tests
+	# One worker per core: most of the time is CLI subprocesses and Ray, not torch threads. Each worker
+	# takes the next test when it is done (tests marked `long` come first: tests/conftest.py).
+	$(BIN)/python -m pytest -q -n auto --dist load --maxschedchunk 1 tests
 
 # The main job: train one method on the shipped SST, then evaluate its archive on the test split.
 $(addprefix sst_,$(METHODS)): install

@@ -12,3 +12,15 @@ METHODS = ["vanilla", "word_at", "word_iat", "attention_rp", "attention_at", "at
 def run_from_repo_root(monkeypatch):
     """Configs name data paths relative to the repository root, as the README's commands do."""
     monkeypatch.chdir(REPO_ROOT)
+
+
+def pytest_collection_modifyitems(items):
+    """Tests marked `long` start first, the longest (`seconds`, as measured in the suite) first of all:
+    `make test`'s workers take tests from the head of this list as they finish (--dist load,
+    --maxschedchunk 1), so the short ones fill in around the long ones instead of a long one running
+    alone at the end."""
+    def expected_seconds(item):
+        marker = item.get_closest_marker("long")
+        return 0 if marker is None else marker.kwargs.get("seconds", 60)
+
+    items.sort(key=expected_seconds, reverse=True)

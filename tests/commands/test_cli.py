@@ -19,6 +19,7 @@ def allennlp(*args, method="attention_iat", check=True):
     return in_process(*args, env={"METHOD": method}, check=check)
 
 
+@pytest.mark.long
 def test_train_then_evaluate_through_the_cli(tmp_path):
     run = tmp_path / "run"
     as_subprocess("train", CONFIG, "-s", str(run), env={"METHOD": "attention_iat"})
@@ -53,6 +54,7 @@ def test_train_then_evaluate_through_the_cli(tmp_path):
     assert extended["pearson_leave_one_out"] != extended["pearson"]
 
 
+@pytest.mark.long
 def test_killed_training_recovers_and_finishes(tmp_path):
     run = tmp_path / "run"
     epochs = 8  # far more than pass between a checkpoint and the kill

@@ -19,7 +19,9 @@ from typing import Dict, Iterator, List, NamedTuple, Optional
 RAY = str(Path(sys.executable).with_name("ray"))
 LOOPBACK = "127.0.0.1"
 # Ray's own environment for nodes and clients in tests: no usage report, plain logs.
-RAY_ENVIRONMENT = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_DEDUP_LOGS": "0"}
+# Trial workers at the tests' own priority: Ray nices them (+15) by default, and beside the other
+# pytest workers they would starve.
+RAY_ENVIRONMENT = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_DEDUP_LOGS": "0", "RAY_worker_niceness": "0"}
 
 
 def free_ports(count: int) -> List[int]:

@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from allennlp.commands import main
 
 from tests.tune.loopback_cluster import RAY_ENVIRONMENT, free_ports, loopback_cluster
@@ -44,6 +46,7 @@ def node_of(run):
     return json.loads((run / "node.json").read_text())["node_id"]
 
 
+@pytest.mark.long(seconds=300)
 def test_search_on_two_nodes_with_token_authentication_resumed_on_a_new_cluster(tmp_path, monkeypatch):
     token_file = tmp_path / "auth_token"
     token_file.write_text(os.urandom(16).hex())
@@ -104,6 +107,7 @@ def test_search_on_two_nodes_with_token_authentication_resumed_on_a_new_cluster(
     assert len({record["node_id"] for record in records}) == 3  # head and worker, then the new head
 
 
+@pytest.mark.long
 def test_search_says_in_one_line_why_it_cannot_connect(tmp_path):
     address = f"127.0.0.1:{free_ports(1)[0]}"  # nothing listens there
     missing = tmp_path / "no_token"

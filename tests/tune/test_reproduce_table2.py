@@ -107,6 +107,7 @@ def test_trains_evaluates_and_writes_the_row_through_the_cli(tmp_path):
     assert "[1/1] attention_iat seed 1: test" in result.stdout
 
 
+@pytest.mark.long
 def test_an_interrupted_run_resumes_from_its_last_checkpoint(tmp_path):
     command = ["reproduce-table2", "--dataset", "sst", "--methods", "vanilla", "--config-pattern",
                "fixtures/sst_tiny.jsonnet", "--overrides", '{"trainer.num_epochs": 3}', "-o", tmp_path]
@@ -134,6 +135,7 @@ def test_an_interrupted_run_with_another_epsilon_is_refused_before_resuming(tmp_
                 "--epsilon", "attention_iat=3", "-o", str(tmp_path), "--dry-run")
 
 
+@pytest.mark.long
 def test_side_by_side_runs_give_the_metrics_of_the_same_runs_one_after_another(tmp_path):
     def block(directory, jobs):
         in_process("reproduce-table2", "--dataset", "sst", "--seeds", "2", "--methods", "vanilla", "--config-pattern",

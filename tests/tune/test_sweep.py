@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 
@@ -7,6 +8,8 @@ import pytest
 from attention_perturb.tune.statistics import mean_ci, paired_difference
 from attention_perturb.tune.sweep import collect, plan_cells, plan_trials, read_grid, save_grid
 from attention_perturb.tune.sweep_report import write_report
+from tests.cli import in_process
+from tests.tune.loopback_cluster import RAY_ENVIRONMENT
 
 T_975_2 = 4.302652729911275  # Student t, 97.5 % quantile, 2 degrees of freedom (tables)
 
@@ -126,6 +129,7 @@ def test_report_means_confidence_intervals_and_paired_differences_by_hand(tmp_pa
     assert (out / "pearson_against_epoch.png").stat().st_size > 0
 
 
+@pytest.mark.long(seconds=300)
 def test_a_real_sweep_runs_every_cell_and_resumes_without_rerunning(tmp_path):
     grid = {"config": "fixtures/sst_tiny.jsonnet", "methods": ["vanilla", "attention_at"], "seeds": [1],
             "grid": {"model.perturbation.epsilon": {"values": [2.0], "methods": ["attention_at"]}},
@@ -133,17 +137,19 @@ def test_a_real_sweep_runs_every_cell_and_resumes_without_rerunning(tmp_path):
     path = write_grid(tmp_path, grid)
     out = tmp_path / "out"
     command = [sys.executable, "-m", "allennlp", "sweep", "run", "--grid", str(path), "-o", str(out), "--num-cpus", "2"]
+    environment = {**os.environ, **RAY_ENVIRONMENT}
     # A trial that fails: its log cannot be written (a folder is in the way).
     blocked_log = out / "attention_at__epsilon=2" / "seed_1" / "train.log"
     blocked_log.mkdir(parents=True)
-    failed = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    failed = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=600)
     assert failed.returncode == 1 and "0 of 2 runs finished, 2 to run" in failed.stdout
     assert f"attention_at__epsilon=2__seed_1 FAILED; see {blocked_log}" in failed.stdout
     assert f"1 of 2 trials failed:\nattention_at__epsilon=2__seed_1: see {blocked_log}" in failed.stderr
     vanilla_metrics = out / "vanilla" / "seed_1" / "trial" / "metrics.json"
     vanilla_finished_at = vanilla_metrics.stat().st_mtime_ns  # the other trial finished all the same
     blocked_log.rmdir()
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    # The rerun trains the failed cell only: the finished one is not trained again.
+    result = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "1 of 2 runs finished, 1 to run" in result.stdout
     assert vanilla_metrics.stat().st_mtime_ns == vanilla_finished_at
@@ -151,12 +157,10 @@ def test_a_real_sweep_runs_every_cell_and_resumes_without_rerunning(tmp_path):
     config = json.loads((runs["attention_at__epsilon=2"] / "config.json").read_text())
     assert config["model"]["perturbation"]["epsilon"] == 2.0 and config["random_seed"] == 1
     finished_at = {cell: (run / "metrics.json").stat().st_mtime_ns for cell, run in runs.items()}
-    rerun = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    assert rerun.returncode == 0 and "2 of 2 runs finished, 0 to run" in rerun.stdout
+    rerun = in_process("sweep", "run", "--grid", path, "-o", out, "--num-cpus", "2")  # nothing left: no Ray
+    assert "2 of 2 runs finished, 0 to run" in rerun.stdout
     assert {cell: (run / "metrics.json").stat().st_mtime_ns for cell, run in runs.items()} == finished_at
-    report = subprocess.run([sys.executable, "-m", "allennlp", "sweep", "report", "-o", str(out)],
-                            capture_output=True, text=True, timeout=300)
-    assert report.returncode == 0, report.stderr[-3000:]
+    report = in_process("sweep", "report", "-o", out)
     pearson = json.loads((runs["vanilla"] / "metrics.json").read_text())["test_pearson"]
     row = next(line for line in report.stdout.splitlines() if line.startswith("| vanilla |"))
     assert f"| {pearson:.3f} |" in row

@@ -1,5 +1,5 @@
-"""`allennlp tune search` on a local Ray through the real CLI (one trial; the search widened to three,
-stopped with Ctrl-C, then resumed), then report and plot."""
+"""`allennlp tune search` on a local Ray through the real CLI (two trials, stopped with Ctrl-C during
+the second; then resumed, widened to three), then report and plot."""
 import json
 import os
 import signal
@@ -9,15 +9,13 @@ import time
 
 import pytest
 from tests.cli import run_cli
+from tests.tune.loopback_cluster import RAY_ENVIRONMENT
 
 
-RAY_ENVIRONMENT = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_DEDUP_LOGS": "0"}
-
-
-def search_command(log_dir, num_samples):
+def search_command(log_dir, num_samples, num_cpus=2):
     return [
         sys.executable, "-m", "allennlp", "tune", "search", "--experiment-name", "sst_attention_iat",
-        "--num-cpus", "2", "--num-gpus", "0", "--cpus-per-trial", "1", "--gpus-per-trial", "0",
+        "--num-cpus", str(num_cpus), "--num-gpus", "0", "--cpus-per-trial", "1", "--gpus-per-trial", "0",
         "--search-space", "fixtures/tune/search_space.json", "--num-samples", str(num_samples),
         "--base-config", "fixtures/tune/sst_tiny_search.jsonnet", "--include-package", "attention_perturb",
         "--log-dir", os.path.relpath(log_dir),  # relative, as users type it; trials run in Ray's own folders
@@ -31,9 +29,9 @@ def search(log_dir, num_samples):
     return result.stdout
 
 
-def interrupted_search(log_dir, num_samples, started):
+def interrupted_search(log_dir, num_samples, started, num_cpus):
     """The search, stopped with Ctrl-C (SIGINT) once a file matching `started` exists."""
-    process = subprocess.Popen(search_command(log_dir, num_samples), env={**os.environ, **RAY_ENVIRONMENT},
+    process = subprocess.Popen(search_command(log_dir, num_samples, num_cpus), env={**os.environ, **RAY_ENVIRONMENT},
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
     while not list(log_dir.glob(started)) and process.poll() is None and time.time() < deadline:
@@ -44,20 +42,20 @@ def interrupted_search(log_dir, num_samples, started):
     return process.returncode, stdout, stderr
 
 
+@pytest.mark.long(seconds=300)
 def test_search_resume_report_and_plot(tmp_path, monkeypatch, capsys):
     experiment = tmp_path / "sst_attention_iat"
-    output = search(tmp_path, 1)
-    assert "0 of 1 trials finished, running 1" in output
-    assert "[1/1] run_000 finished" in output
+    # One CPU, so one trial at a time; Ctrl-C (SIGINT) once run_000 has finished and run_001 started.
+    returncode, output, stderr = interrupted_search(tmp_path, 2, "sst_attention_iat/run_001/train.log", num_cpus=1)
+    assert returncode == 1
+    assert "0 of 2 trials finished, running 2" in output
+    assert "[1/2] run_000 finished" in output
+    assert ("search stopped with 1 of 2 trials unfinished (run_001); rerun the same command to resume"
+            in stderr), stderr[-3000:]
     first_archive = experiment / "run_000" / "trial" / "model.tar.gz"
     first_mtime = first_archive.stat().st_mtime_ns
 
-    # Ctrl-C while the two new trials start: the search says which trials are unfinished.
-    returncode, _, stderr = interrupted_search(tmp_path, 3, "sst_attention_iat/run_00[12]/train.log")
-    assert returncode == 1
-    assert ("search stopped with 2 of 3 trials unfinished (run_001, run_002); rerun the same command to resume"
-            in stderr), stderr[-3000:]
-
+    # Resumed, widened to 3 trials: run_000 is kept, run_001 trained again, run_002 trained.
     output = search(tmp_path, 3)
     assert "1 of 3 trials finished, running 2" in output
     assert "run_000 finished" not in output
