@@ -30,6 +30,25 @@ class AtomicCheckpointer(Checkpointer):
                 for leftover in glob.glob(os.path.join(self._serialization_dir, pattern)):
                     os.remove(leftover)
 
+    def load_checkpoint(self):
+        """allennlp's checkpoint, with its best model set right. allennlp saves an epoch's checkpoint
+        before it copies that epoch's weights to `best.th`, so the training state of a checkpoint whose
+        epoch is the best so far names no best model (the first epoch) or the previous best. A run
+        recovered from it, if no later epoch beats that epoch, then ends with the last epoch's weights
+        in memory and computes its test metrics with them, while its archive holds `best.th`. The
+        checkpoint's own weights are the best ones in that case: they are written to `best.th` (which a
+        kill may have left older) and the training state names it."""
+        checkpoint = super().load_checkpoint()
+        if checkpoint is None or not checkpoint.trainer_state.get("metric_tracker", {}).get("is_best_so_far"):
+            return checkpoint
+        best = os.path.join(self._serialization_dir, "best.th")
+        named = checkpoint.trainer_state.get("best_model_filename")
+        if named is None or os.path.abspath(named) == os.path.abspath(best):  # not sharded (best_w<rank>.th)
+            if self._is_primary:
+                write_atomically(best, lambda temporary: torch.save(checkpoint.model_state, temporary))
+            checkpoint.trainer_state["best_model_filename"] = best
+        return checkpoint
+
     def save_checkpoint(self, trainer) -> None:
         if self._serialization_dir is None:
             return

@@ -61,6 +61,7 @@ def test_killed_training_recovers_and_finishes(tmp_path):
     overrides = json.dumps({
         "trainer.num_epochs": epochs,
         "trainer.callbacks": [{"type": "adversarial_statistics"}, {"type": "validation_agreement", "enabled": True}],
+        "data_loader.batch_sampler.shuffle": False,  # the same batches after recovery as without the kill
     })
     environment = {**os.environ, "METHOD": "word_at"}
     process = subprocess.Popen(
@@ -89,6 +90,14 @@ def test_killed_training_recovers_and_finishes(tmp_path):
     last_epoch = json.loads((run / f"metrics_epoch_{epochs - 1}.json").read_text())
     assert metrics["validation_pearson"] == last_epoch["validation_pearson"]  # the agreement callback ran after recovery
     assert (run / "model.tar.gz").exists()
+    # The recovered run ends where the same training run without a kill ends (fixed seed, CPU).
+    uninterrupted = tmp_path / "uninterrupted"
+    allennlp("train", CONFIG, "-s", str(uninterrupted), "-o", overrides, method="word_at")
+    expected = json.loads((uninterrupted / "metrics.json").read_text())
+    compared = [key for key in expected if key.split("_")[0] in ("training", "validation", "best", "test")
+                and not any(word in key for word in ("duration", "memory", "epochs", "start_epoch"))]
+    assert {"best_validation_f1", "training_loss", "validation_pearson", "test_f1"} <= set(compared)
+    assert {key: metrics[key] for key in compared} == pytest.approx({key: expected[key] for key in compared}, rel=1e-5)
 
 
 @pytest.mark.parametrize(
