@@ -36,19 +36,22 @@ def as_subprocess(*args, env: Optional[Dict[str, str]] = None, check: bool = Tru
 @contextlib.contextmanager
 def _process_state_restored(env: Dict[str, str]):
     """What a command changes in a process and a later test would inherit: argv, the environment,
-    the root logger's handlers and level (allennlp's `train` replaces them) and the excepthook."""
-    root = logging.getLogger()
+    the handlers of the root and tqdm loggers and the root's level (allennlp's `train` replaces
+    them, pointing them at its run's out.log) and the excepthook."""
+    loggers = [logging.getLogger(), logging.getLogger("tqdm")]
     saved_argv, saved_environ = sys.argv, dict(os.environ)
-    saved_handlers, saved_level, saved_excepthook = list(root.handlers), root.level, sys.excepthook
+    saved_handlers = [list(logger.handlers) for logger in loggers]
+    saved_level, saved_excepthook = loggers[0].level, sys.excepthook
     os.environ.update(env)
     try:
         yield
     finally:
-        for handler in root.handlers:
-            if handler not in saved_handlers:
-                handler.close()
-        root.handlers[:] = saved_handlers
-        root.setLevel(saved_level)
+        for logger, handlers in zip(loggers, saved_handlers):
+            for handler in logger.handlers:
+                if handler not in handlers:
+                    handler.close()
+            logger.handlers[:] = handlers
+        loggers[0].setLevel(saved_level)
         sys.argv, sys.excepthook = saved_argv, saved_excepthook
         os.environ.clear()
         os.environ.update(saved_environ)

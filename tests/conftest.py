@@ -15,10 +15,10 @@ def run_from_repo_root(monkeypatch):
 
 
 def pytest_collection_modifyitems(items):
-    """Tests marked `long` start first, the longest (`seconds`, as measured in the suite) first of all:
-    `make test`'s workers take tests from the head of this list as they finish (--dist load,
-    --maxschedchunk 1), so the short ones fill in around the long ones instead of a long one running
-    alone at the end."""
+    """Tests marked `long` start first, the longest (`seconds`, as measured in the suite) first of all.
+    `make test`'s workers (--dist load --maxschedchunk 1) each start with two consecutive tests of
+    this list and then take the next one whenever they have fewer than two queued, so the short
+    tests fill in around the long ones instead of a long one running alone at the end."""
     def expected_seconds(item):
         marker = item.get_closest_marker("long")
         return 0 if marker is None else marker.kwargs.get("seconds", 60)

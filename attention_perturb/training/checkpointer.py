@@ -31,22 +31,30 @@ class AtomicCheckpointer(Checkpointer):
                     os.remove(leftover)
 
     def load_checkpoint(self):
-        """allennlp's checkpoint, with its best model set right. allennlp saves an epoch's checkpoint
-        before it copies that epoch's weights to `best.th`, so the training state of a checkpoint whose
-        epoch is the best so far names no best model (the first epoch) or the previous best. A run
-        recovered from it, if no later epoch beats that epoch, then ends with the last epoch's weights
+        """allennlp's checkpoint, with its best model set right. At an epoch's end allennlp saves the
+        checkpoint before it copies that epoch's weights to `best.th`, so the training state of an
+        epoch that is the best so far names no best model (the first epoch) or the previous best. A
+        run recovered from it, if no later epoch beats that epoch, ends with the last epoch's weights
         in memory and computes its test metrics with them, while its archive holds `best.th`. The
-        checkpoint's own weights are the best ones in that case: they are written to `best.th` (which a
-        kill may have left older) and the training state names it."""
+        checkpoint's own weights are the best ones then: they are written to `best.th` (which a kill
+        may have left older) and the training state names it. Not for checkpoints saved mid-epoch
+        (whose "best so far" is an earlier epoch's, already in `best.th`), with a moving average
+        (`best.th` holds the averaged weights) or sharded models (one `best_w<rank>.th` each)."""
         checkpoint = super().load_checkpoint()
-        if checkpoint is None or not checkpoint.trainer_state.get("metric_tracker", {}).get("is_best_so_far"):
-            return checkpoint
-        best = os.path.join(self._serialization_dir, "best.th")
-        named = checkpoint.trainer_state.get("best_model_filename")
-        if named is None or os.path.abspath(named) == os.path.abspath(best):  # not sharded (best_w<rank>.th)
+        if checkpoint is None:
+            return None
+        state = checkpoint.trainer_state
+        saved_before_its_best_copy = (
+            state.get("metric_tracker", {}).get("is_best_so_far")
+            and state.get("batches_in_epoch_completed") == 0
+            and "moving_average" not in state
+            and not getattr(self, "state_is_sharded", False)
+        )
+        if saved_before_its_best_copy:
+            best = os.path.join(self._serialization_dir, "best.th")
             if self._is_primary:
                 write_atomically(best, lambda temporary: torch.save(checkpoint.model_state, temporary))
-            checkpoint.trainer_state["best_model_filename"] = best
+            state["best_model_filename"] = best
         return checkpoint
 
     def save_checkpoint(self, trainer) -> None:

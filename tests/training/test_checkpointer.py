@@ -75,6 +75,28 @@ def test_an_interrupted_save_leaves_the_previous_checkpoint_as_the_latest(tmp_pa
     assert sorted(path.name for path in run.glob("model_state_e*")) == ["model_state_e2_b0.th", "model_state_e3_b0.th"]
 
 
+def test_a_checkpoint_of_the_best_epoch_so_far_names_its_weights_as_the_best(tmp_path, monkeypatch):
+    """allennlp saves an epoch's checkpoint before copying the epoch's weights to best.th, so the
+    first epoch's training state names no best model; recovering from it, the checkpointer writes
+    that checkpoint's weights to best.th and names it (a kill may have left best.th missing or older)."""
+    run = interrupted_run(tmp_path, "atomic", monkeypatch)  # the first epoch's checkpoint: the best so far
+    training_state = torch.load(run / "training_state_e1_b0.th", weights_only=False)
+    assert training_state["metric_tracker"]["is_best_so_far"] and training_state["best_model_filename"] is None
+    (run / "best.th").unlink()
+    checkpoint = AtomicCheckpointer(run).load_checkpoint()
+    assert checkpoint.trainer_state["best_model_filename"] == str(run / "best.th")
+    best, saved = torch.load(run / "best.th"), torch.load(run / "model_state_e1_b0.th")
+    assert best.keys() == saved.keys() and all(torch.equal(best[name], saved[name]) for name in best)
+
+    # A checkpoint saved mid-epoch, or with a moving average: best.th is allennlp's and stays as it is.
+    for change in ({"batches_in_epoch_completed": 3}, {"moving_average": {}}):
+        torch.save({**training_state, **change}, run / "training_state_e1_b0.th")
+        (run / "best.th").write_bytes(b"allennlp's best.th")
+        checkpoint = AtomicCheckpointer(run).load_checkpoint()
+        assert checkpoint.trainer_state["best_model_filename"] is None, change
+        assert (run / "best.th").read_bytes() == b"allennlp's best.th", change
+
+
 def test_the_default_checkpointer_leaves_a_checkpoint_recover_cannot_load(tmp_path, monkeypatch):
     """Why the configs name the atomic checkpointer: allennlp's own writes in place."""
     run = interrupted_run(tmp_path, "default", monkeypatch)

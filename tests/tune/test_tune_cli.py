@@ -30,16 +30,25 @@ def search(log_dir, num_samples):
 
 
 def interrupted_search(log_dir, num_samples, started, num_cpus):
-    """The search, stopped with Ctrl-C (SIGINT) once a file matching `started` exists."""
-    process = subprocess.Popen(search_command(log_dir, num_samples, num_cpus), env={**os.environ, **RAY_ENVIRONMENT},
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 300
-    while not list(log_dir.glob(started)) and process.poll() is None and time.time() < deadline:
-        time.sleep(0.2)
-    assert process.poll() is None, "the search ended before it could be interrupted"
-    process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=300)
-    return process.returncode, stdout, stderr
+    """The search, stopped with Ctrl-C (SIGINT) once a file matching `started` exists. Its output
+    goes to files (a pipe nobody reads while waiting could fill up and stall it)."""
+    stdout, stderr = log_dir / "interrupted.out", log_dir / "interrupted.err"
+    with open(stdout, "w") as out, open(stderr, "w") as err:
+        process = subprocess.Popen(search_command(log_dir, num_samples, num_cpus),
+                                   env={**os.environ, **RAY_ENVIRONMENT}, stdout=out, stderr=err)
+        try:
+            deadline = time.time() + 300
+            while not list(log_dir.glob(started)) and process.poll() is None and time.time() < deadline:
+                time.sleep(0.2)
+            assert process.poll() is None, "the search ended before it could be interrupted"
+            assert list(log_dir.glob(started)), f"no {started} within 300 s"
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=300)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    return process.returncode, stdout.read_text(), stderr.read_text()
 
 
 @pytest.mark.long(seconds=300)
