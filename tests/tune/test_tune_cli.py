@@ -8,6 +8,7 @@ import sys
 import time
 
 import pytest
+
 from tests.cli import run_cli
 from tests.tune.loopback_cluster import RAY_ENVIRONMENT
 
