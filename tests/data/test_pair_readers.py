@@ -1,14 +1,13 @@
 import json
 import random
-import sys
 
 import pytest
-from allennlp.commands import main
 
 from attention_perturb.commands.make_dataset import RELEASE_SIZES, make_dataset
 from attention_perturb.data.dataset_readers.babi_qa import BabiReader
 from attention_perturb.data.dataset_readers.nli import NliReader
 from attention_perturb.data.errors import DatasetFormatError, EmptyDatasetError
+from tests.cli import run_cli
 
 
 def test_babi_raw_questions_carry_their_story_so_far():
@@ -119,9 +118,8 @@ def test_make_dataset_babi_task_2_from_the_release_layout(tmp_path, monkeypatch,
     (release / "qa2_two-supporting-facts_train.txt").write_text(QA2_TRAIN)
     (release / "qa2_two-supporting-facts_test.txt").write_text(QA2_TEST)
     output = tmp_path / "babi2"
-    monkeypatch.setattr(sys, "argv", ["allennlp", "make-dataset", "babi", str(tmp_path), "-o", str(output), "--task", "2"])
-    main(prog="allennlp")
-    assert f"wrote {output}: train 3, validation 1, test 1" in capsys.readouterr().out
+    printed = run_cli(monkeypatch, capsys, "make-dataset", "babi", tmp_path, "-o", output, "--task", "2")
+    assert f"wrote {output}: train 3, validation 1, test 1" in printed
 
     story = "Mary moved to the bathroom. Sandra journeyed to the bedroom. Mary got the football there."
     train = [

@@ -18,6 +18,7 @@ from attention_perturb.models.bat_classifier import (
 from attention_perturb.modules.attention import masked_attention_weights
 from attention_perturb.substitutions.wordnet import WordNetSubstitutions
 from tests.cli import in_process
+from tests.substitution_tables import fixed_synonyms, table_of
 
 CONFIG = "fixtures/sst_bat_tiny.jsonnet"
 
@@ -155,12 +156,8 @@ class TestBatClassifier(ModelTestCase):
         # Fixed tables instead of WordNet's, installed where the model keeps its tables: synonyms the
         # next two ids for most words, antonyms the previous id for every fourth word.
         size, width = model.vocab.get_vocab_size("tokens"), model.max_candidates
-        synonyms, antonyms = torch.zeros(size, width, dtype=torch.long), torch.zeros(size, width, dtype=torch.long)
-        for word in range(1, size):
-            if word % 3:
-                synonyms[word, :2] = torch.tensor([1 + word % (size - 1), 1 + (word + 1) % (size - 1)])
-            if word % 4 == 0:
-                antonyms[word, 0] = word - 1
+        synonyms = table_of(fixed_synonyms(size), width)
+        antonyms = table_of({word: [word - 1] if word % 4 == 0 else [] for word in range(1, size)}, width)
         model._wordnet_tables[("synonym", width)], model._wordnet_tables[("antonym", width)] = synonyms, antonyms
         torch.manual_seed(3)
         output = model(**batch)

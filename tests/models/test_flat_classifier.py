@@ -15,6 +15,7 @@ from attention_perturb.models.flat_classifier import (
 from attention_perturb.modules.attention import masked_attention_weights
 from attention_perturb.substitutions.wordnet import WordNetSubstitutions
 from tests.cli import in_process
+from tests.substitution_tables import fixed_synonyms, table_of
 
 CONFIG = "fixtures/sst_flat_tiny.jsonnet"
 
@@ -205,19 +206,6 @@ def test_bad_hyperparameters_are_refused(monkeypatch, key, value, message):
     params[key] = value
     with pytest.raises(ConfigurationError, match=message):
         Model.from_params(vocab=Vocabulary({"labels": {"positive": 1, "negative": 1}}), params=Params(params))
-
-
-def fixed_synonyms(vocabulary_size):
-    """Word id -> its "synonyms": none for every third word, else the next two ids (wrapping, never 0)."""
-    following = lambda word, step: 1 + (word - 1 + step) % (vocabulary_size - 1)  # noqa: E731
-    return {word: [] if word % 3 == 0 else [following(word, 1), following(word, 2)] for word in range(1, vocabulary_size)}
-
-
-def table_of(synonyms, width):
-    table = torch.zeros(len(synonyms) + 1, width, dtype=torch.long)
-    for word, substitutes in synonyms.items():
-        table[word, :len(substitutes)] = torch.tensor(substitutes, dtype=torch.long)
-    return table
 
 
 def substitutions_by_hand(token_ids, embeddings, gradient, weight, synonyms, mask, rate):

@@ -10,8 +10,7 @@ import time
 
 import pytest
 
-from allennlp.commands import main
-
+from tests.cli import in_process
 from tests.tune.loopback_cluster import RAY_ENVIRONMENT, free_ports, loopback_cluster
 
 # Ray's own knobs: give up after one connection attempt of at most 5 s (instead of 20 of 30 s).
@@ -97,8 +96,7 @@ def test_search_on_two_nodes_with_token_authentication_resumed_on_a_new_cluster(
         assert cluster.roles[node_of(experiment / "run_002")] == "head"
     assert first_archive.stat().st_mtime_ns == first_mtime
 
-    monkeypatch.setattr(sys, "argv", ["allennlp", "tune", "report", "--log-dir", str(experiment)])
-    main(prog="allennlp")
+    in_process("tune", "report", "--log-dir", experiment)
     records = [json.loads(line) for line in (experiment / "results.jsonl").read_text().splitlines()]
     assert sorted(record["trial"] for record in records) == ["run_000", "run_001", "run_002"]
     for record in records:
