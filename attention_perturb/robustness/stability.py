@@ -19,7 +19,7 @@ from allennlp.nn import util
 from attention_perturb.checks import check_non_negative
 from attention_perturb.models.adversarial import AdversarialAttentionModel
 from attention_perturb.models.attention_classifier import AttentionClassifier
-from attention_perturb.models.seat_classifier import projected_gradient_ascent
+from attention_perturb.models.seat_embedding_classifier import total_variation_distance, worst_embedding_perturbation
 from attention_perturb.robustness.faithfulness import comprehensiveness_and_sufficiency
 from attention_perturb.substitutions.wordnet import WordNetSubstitutions, unusable_ids
 
@@ -35,11 +35,6 @@ def jensen_shannon_divergence(first: torch.Tensor, second: torch.Tensor, mask: t
         return torch.where(values > 0, values * ratio.clamp_min(torch.finfo(values.dtype).tiny).log(), 0.0).sum(1)
 
     return (kl_to_middle(first) + kl_to_middle(second)) / 2
-
-
-def total_variation_distance(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
-    """Per-instance TVD of two (batch, classes) prediction distributions: ½ Σ_c |p_c − q_c|."""
-    return (first - second).abs().sum(-1) / 2
 
 
 def attention_model(model: Model, source: str = "model") -> AttentionClassifier:
@@ -95,29 +90,19 @@ def seat_embedding_attack(
     generator: Optional[torch.Generator] = None,
 ) -> torch.Tensor:
     """
-    δ of SEAT's evaluation attack on the word embeddings (kaustpradalab/SEAT @ 6600fd6,
-    `attack.py` `X_PGDer`, called at `model/Binary_Classification.py:277-280` and `:361`): L∞ PGD
-    from a uniform random start in [−r, r] (`attack.py:73-78`), `steps` sign-gradient ascent steps of
-    2r / steps (`train.py:15`, `attack.py:97-98`), each clipped back to the ball (`attack.py:202-205`),
-    the last step returned (`attack.py:115`). It maximises the prediction's TVD to the target label,
-    ½ Σ_c |y_c − p_c| (`Binary_Classification.py:261-262`: the gold label, not the clean prediction),
-    summed over the batch so that each instance follows its own gradient. δ is zero at padding.
+    δ of SEAT's evaluation attack on the word embeddings (kaustpradalab/SEAT @ 6600fd6, `X_PGDer`
+    called at `model/Binary_Classification.py:277-280` and `:361`): `worst_embedding_perturbation`,
+    which maximises the prediction's TVD to the target label, on the model's embeddings of `token_ids`.
     Not followed: `attack.py:215` clamps the perturbed embeddings to [0, 1] (an image-attack
     leftover that zeroes every negative coordinate, so its perturbation is not bounded by r).
     """
     embedded = run.embedded(token_ids)
-    mask = embedded.mask.unsqueeze(-1)
     classes = run.model.vocab.get_vocab_size(run.model._label_namespace)
     target = torch.nn.functional.one_hot(targets.to(run.device), classes).float()
-    uniform = torch.rand(embedded.embeddings.shape, generator=generator).to(run.device)
-    start = (2 * uniform - 1) * radius * mask
-    delta = start
-    for delta in projected_gradient_ascent(
-        lambda delta: total_variation_distance(target, run.at_embeddings(embedded, delta, with_graph=True)[1]).sum(),
-        embedded.embeddings.shape, mask, radius, steps, 2 * radius / max(steps, 1), "linf", start=start,
-    ):
-        pass
-    return delta.detach()
+    return worst_embedding_perturbation(
+        lambda delta: run.at_embeddings(embedded, delta, with_graph=True)[1],
+        embedded.embeddings, embedded.mask, target, radius, steps, generator,
+    )
 
 
 def indexed_batches(

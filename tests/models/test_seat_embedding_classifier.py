@@ -1,0 +1,166 @@
+import json
+
+import pytest
+import torch
+from allennlp.common import Params
+from allennlp.common.checks import ConfigurationError
+from allennlp.common.testing import ModelTestCase
+from allennlp.data import Batch, Vocabulary
+from allennlp.models import Model
+from allennlp.nn import util
+
+from attention_perturb.models.seat_embedding_classifier import worst_embedding_perturbation
+from tests.cli import in_process
+
+CONFIG = "fixtures/sst_seat_embedding_tiny.jsonnet"
+
+
+class TestSeatEmbeddingClassifier(ModelTestCase):
+    @pytest.fixture(autouse=True)
+    def set_up(self, monkeypatch):
+        monkeypatch.setenv("METHOD", "vanilla")
+        self.set_up_model(CONFIG, "fixtures/sst/train.txt", seed=7)
+
+    def batch(self, size=8):
+        batch = Batch(self.instances[:size])
+        batch.index_instances(self.vocab)
+        return batch.as_tensor_dict()
+
+    def test_can_train_save_and_load(self):
+        self.ensure_model_can_train_save_and_load(
+            self.param_file, seed=7, overrides='{"data_loader.batch_sampler.shuffle": false}'
+        )
+
+    def by_hand(self, embeddings, mask):
+        """The tiny model's positive-class probability and attention, written out from its modules."""
+        model = self.model
+        states = model._encoder(embeddings, mask)
+        scores = model._attention.scores(states).masked_fill(~mask, -1e30)
+        attention = torch.softmax(scores, dim=-1) * mask
+        logit = model._decoder((attention.unsqueeze(-1) * states).sum(1)).squeeze(-1)
+        return logit, attention
+
+    def test_training_loss_is_the_released_codes_objective(self):
+        model, batch = self.model, self.batch()
+        model.train()
+        model.pgd_steps = 4
+        torch.manual_seed(3)
+        output = model(**batch)
+
+        tokens, labels = batch["tokens"], batch["label"]
+        mask = util.get_text_field_mask(tokens)
+        embeddings = model._text_field_embedder(tokens)
+        positive = (labels == model._positive_index).float()
+        # The code's PGD (attack.py `perturb`), written out: the same uniform start, then steps of
+        # 2R/steps along sign(∇ TVD(y, p)), each clipped to the L∞ ball; padding never moves.
+        torch.manual_seed(3)
+        delta = (2 * torch.rand(embeddings.shape) - 1) * model.radius * mask.unsqueeze(-1)
+        fixed = embeddings.detach()
+        objective = []
+        for _ in range(model.pgd_steps):
+            delta.requires_grad_(True)
+            probability = torch.sigmoid(self.by_hand(fixed + delta, mask)[0])
+            tvd = (positive - probability).abs().sum()  # ½ Σ_c |y_c − p_c| with two classes
+            objective.append(tvd.item())
+            (gradient,) = torch.autograd.grad(tvd, delta)
+            step = 2 * model.radius / model.pgd_steps * (gradient * mask.unsqueeze(-1)).sign()
+            delta = (delta.detach() + step).clamp(-model.radius, model.radius)
+        assert torch.all(delta.abs() <= model.radius * (1 + 1e-6))
+        assert torch.all(delta[~mask] == 0)
+        assert (delta.abs() == model.radius).any()
+        final = (positive - torch.sigmoid(self.by_hand(fixed + delta, mask)[0])).abs().sum().item()
+        assert final > objective[0]  # the ascent found a worse δ than its random start
+
+        clean_logit, clean_attention = self.by_hand(embeddings, mask)
+        perturbed_logit, perturbed_attention = self.by_hand(fixed + delta, mask)
+        bce = torch.nn.functional.binary_cross_entropy_with_logits
+        # SEAT's top-k term as `topk_overlap_loss` computes it: per instance, the k largest of each
+        # attention, |difference| on both sets, / (2k), then the mean over instances and positions.
+        top_k = []
+        for row in range(len(labels)):
+            k = min(model.top_k, int(mask[row].sum()))
+            first, second = perturbed_attention[row][mask[row]], clean_attention[row][mask[row]]
+            on_first = (first - second)[first.detach().topk(k).indices].abs().sum()
+            on_second = (first - second)[second.detach().topk(k).indices].abs().sum()
+            top_k.append((on_first + on_second) / (2 * k) / model.top_k)
+        expected = (
+            bce(clean_logit, positive)
+            + model._adversarial_weight * bce(perturbed_logit, positive)
+            + model.top_k_weight * torch.stack(top_k).mean()
+        )
+        torch.testing.assert_close(output["loss"], expected)
+
+        # Gradients: every parameter trains; the perturbed embeddings are constants (`fixed` above),
+        # as the code's are `adv_x.data`, so the embedding matrix learns from the clean pass alone.
+        names, parameters = zip(*[(name, p) for name, p in model.named_parameters() if p.requires_grad])
+        actual = torch.autograd.grad(output["loss"], parameters, allow_unused=True, retain_graph=True)
+        reference = torch.autograd.grad(expected, parameters, allow_unused=True, retain_graph=True)
+        for name, got, wanted in zip(names, actual, reference):
+            assert got is not None, name
+            torch.testing.assert_close(got, wanted)
+        metrics = model.get_metrics(reset=True)
+        assert metrics["seat_topk_loss"] == pytest.approx(torch.stack(top_k).mean().item(), rel=1e-5)
+
+    def test_clipping_to_the_unit_interval_as_the_code(self):
+        model, batch = self.model, self.batch()
+        model.train()
+        model.clip_to_unit_interval, model.radius = True, 0.01
+        embedded = {"tokens": model.embed(batch["tokens"])}
+        perturbed = model.perturbed_embeddings(embedded, batch["label"])
+        assert perturbed.min() >= 0 and perturbed.max() <= 1
+        # Every coordinate below −R is zero now, far outside the R-ball; the others moved by ≤ R.
+        clean, mask = embedded["tokens"].embeddings, embedded["tokens"].mask.unsqueeze(-1).expand_as(perturbed)
+        far_below = (clean < -model.radius) & mask
+        assert far_below.any() and torch.all(perturbed[far_below] == 0)
+        inside = (clean > model.radius) & (clean < 1 - model.radius) & mask
+        assert torch.all((perturbed - clean)[inside].abs() <= model.radius * (1 + 1e-6))
+
+    def test_evaluation_is_the_plain_task_loss(self):
+        model, batch = self.model, self.batch()
+        model.eval()
+        with torch.no_grad():
+            output = model(**batch)
+        logit, _ = self.by_hand(model._text_field_embedder(batch["tokens"]), util.get_text_field_mask(batch["tokens"]))
+        positive = (batch["label"] == model._positive_index).float()
+        torch.testing.assert_close(output["loss"], torch.nn.functional.binary_cross_entropy_with_logits(logit, positive))
+
+
+def test_pgd_stays_in_the_ball_and_maximises_a_linear_objective():
+    direction = torch.tensor([[[3.0, -4.0], [7.0, 0.5]], [[-1.0, 2.0], [5.0, 5.0]]])
+    mask = torch.tensor([[True, False], [True, True]])
+    target = torch.tensor([[0.0, 1.0], [1.0, 0.0]])
+
+    def probabilities_at(delta):
+        # TVD to the target grows linearly with ⟨δ, direction⟩: the maximum is R·sign(direction).
+        positive = 0.5 - 0.01 * (delta * direction).sum((1, 2))
+        return torch.stack([1 - positive, positive], -1)
+
+    delta = worst_embedding_perturbation(probabilities_at, torch.zeros(2, 2, 2), mask, target, radius=0.1, steps=10)
+    expected = 0.1 * direction.sign() * mask.unsqueeze(-1)
+    expected[1] *= -1  # instance 2's target is the negative class: its TVD grows the other way
+    torch.testing.assert_close(delta, expected)
+
+
+def test_train_and_measure_stability_through_the_cli(tmp_path):
+    run = tmp_path / "seat"
+    in_process("train", CONFIG, "-s", run, "-o", '{"trainer.num_epochs": 1}', env={"METHOD": "vanilla"})
+    metrics = json.loads((run / "metrics.json").read_text())
+    for key in ("training_seat_adversarial_loss", "training_seat_topk_loss", "training_seat_topk_overlap", "test_f1"):
+        assert key in metrics, key
+    output = tmp_path / "stability.json"
+    in_process("stability", run / "model.tar.gz", "fixtures/sst/test.txt", "--output-file", output,
+               env={"METHOD": "vanilla"})
+    assert "pgd_jsd" in json.loads(output.read_text())
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("top_k", 0, "model.top_k must be an integer >= 1"),
+    ("pgd_steps", 0, "model.pgd_steps must be an integer >= 1"),
+    ("radius", -1, "model.radius must be a finite number >= 0"),
+])
+def test_bad_hyperparameters_are_refused(monkeypatch, key, value, message):
+    monkeypatch.setenv("METHOD", "vanilla")
+    params = Params.from_file(CONFIG).pop("model").as_dict()
+    params[key] = value
+    with pytest.raises(ConfigurationError, match=message):
+        Model.from_params(vocab=Vocabulary({"labels": {"positive": 1, "negative": 1}}), params=Params(params))
