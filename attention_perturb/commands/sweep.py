@@ -7,6 +7,7 @@ from pathlib import Path
 from allennlp.commands.subcommand import Subcommand
 
 from attention_perturb.commands.errors import reporting_errors
+from attention_perturb.commands.tune import RAY_ADDRESS_HELP
 
 
 @Subcommand.register("sweep")
@@ -27,7 +28,7 @@ class Sweep(Subcommand):
         run.add_argument("--num-cpus", type=int, default=os.cpu_count() or 1, help="CPUs the local Ray may use")
         run.add_argument("--cpus-per-trial", type=int, default=1,
                          help="CPUs (and torch threads) of each training; trainings run side by side")
-        run.add_argument("--ray-address", default=None, help="run on this existing Ray cluster instead of a new local Ray (without it, RAY_ADDRESS and a running `ray start` cluster are ignored)")
+        run.add_argument("--ray-address", default=None, help=RAY_ADDRESS_HELP)
         run.add_argument("--dry-run", action="store_true", help="print the plan and exit")
         reporting_errors(run, run_from_args)
         report = verbs.add_parser("report", help="mean ± CI per cell, paired differences, figures")

@@ -11,6 +11,8 @@ from attention_perturb.commands.errors import reporting_errors
 logger = logging.getLogger(__name__)
 
 SEARCH_STRATEGY = "variant-generation"
+RAY_ADDRESS_HELP = ("run on this existing Ray cluster instead of a new local Ray (without it, RAY_ADDRESS and a "
+                    "running `ray start` cluster are ignored)")
 RESUME_FLAGS = {
     "base_config": "--base-config",
     "search_space": "--search-space",
@@ -59,7 +61,7 @@ def add_search_parser(verbs) -> None:
     search.add_argument("--base-config", required=True, help="training config reading the variables with std.extVar")
     search.add_argument("--include-package", action="append", default=[], help="packages each trial imports")
     search.add_argument("-o", "--overrides", default="", help="JSON overrides for every trial's config")
-    search.add_argument("--ray-address", default=None, help="run on this existing Ray cluster instead of a new local Ray (without it, RAY_ADDRESS and a running `ray start` cluster are ignored)")
+    search.add_argument("--ray-address", default=None, help=RAY_ADDRESS_HELP)
     search.add_argument("--random-seed", type=int, default=0,
                         help="seed of the trial draws (trial k's values depend only on it and k)")
     search.add_argument("--search-strategy", default=SEARCH_STRATEGY, help="only variant-generation (random search)")
