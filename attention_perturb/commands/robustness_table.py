@@ -2,8 +2,10 @@ import argparse
 import itertools
 import json
 import math
+import re
+import statistics
 from pathlib import Path
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from allennlp.commands.subcommand import Subcommand
 
@@ -47,17 +49,25 @@ class RobustnessTable(Subcommand):
     one markdown table comparing every `<method>/model.tar.gz` under the archive folder(s): test
     score (F1 for two labels, else accuracy), attention/gradient Pearson agreement, SEAT's JSD/TVD
     stability (SEAT's worst-case embedding perturbation, embedding noise, synonym substitution, and
-    another seed with --second-archives),
-    after-attack accuracy and synonym/antonym attack success rates of `allennlp attack`, and
-    ERASER comprehensiveness/sufficiency of the top-k attention."""
+    another seed's model), after-attack accuracy and synonym/antonym attack success rates of
+    `allennlp attack`, and ERASER comprehensiveness/sufficiency of the top-k attention.
+
+    A method folder may instead hold one archive per seed, `<method>/seed_<n>/model.tar.gz` (the
+    layout of `reproduce-table2`): every measure is then taken on each seed and the table gives
+    mean ± std over seeds (sample standard deviation); the seed columns compare each seed's model
+    with the method's next seed (the last with the first), unless --second-archives names another
+    folder. `--figure` draws the Pareto picture: clean test score against after-attack accuracy,
+    one point per method with its std as error bars, Pearson agreement as the colour."""
 
     def add_subparser(self, parser: argparse._SubParsersAction) -> argparse.ArgumentParser:
         subparser = parser.add_parser(self.name, description=self.__doc__, help="Compare methods' robustness in one table.")
         subparser.add_argument("--archives", nargs="+", required=True, help="folders holding <method>/model.tar.gz")
         subparser.add_argument("--data", required=True, help="evaluation data in the archives' reader format")
         subparser.add_argument("-o", "--output-file", required=True, help="the markdown table")
-        subparser.add_argument("--json-file", help="also write every measure per method as JSON")
-        subparser.add_argument("--second-archives", help="a folder with the same methods trained with another seed")
+        subparser.add_argument("--json-file", help="also write every measure per method and seed as JSON")
+        subparser.add_argument("--figure", help="also draw the Pareto picture (PNG): test score against after-attack accuracy")
+        subparser.add_argument("--second-archives", help="a folder with the same methods trained with another seed "
+                                                         "(default: each seed's next seed, where a method has several)")
         subparser.add_argument("--noise-std", type=float, default=0.01)
         subparser.add_argument("--top-k", type=positive_int, default=5)
         subparser.add_argument("--budget", type=positive_int, help="attack queries per instance (default: no limit)")
@@ -68,19 +78,33 @@ class RobustnessTable(Subcommand):
         return subparser
 
 
-def found_archives(folders: Sequence[str]) -> Dict[str, Path]:
-    """{method: archive} for every `<folder>/<method>/model.tar.gz`, in METHOD_ORDER then by name."""
-    archives: Dict[str, Path] = {}
+SEED_FOLDER = re.compile(r"seed_(\d+)")
+
+
+def found_archives(folders: Sequence[str]) -> Dict[str, List[Path]]:
+    """{method: [archive per seed]} for every `<folder>/<method>/model.tar.gz` (one seed) or
+    `<folder>/<method>/seed_<n>/model.tar.gz` (seeds in order of n), in METHOD_ORDER then by name."""
+    archives: Dict[str, List[Path]] = {}
     for folder in folders:
         if not Path(folder).is_dir():
             raise ConfigurationError(f"--archives: {folder} is not a folder")
-        for archive in sorted(Path(folder).glob("*/model.tar.gz")):
-            method = archive.parent.name
+        for method_folder in sorted(path for path in Path(folder).iterdir() if path.is_dir()):
+            seeds = sorted(
+                (int(match.group(1)), path / "model.tar.gz") for path in method_folder.iterdir()
+                if (match := SEED_FOLDER.fullmatch(path.name)) and (path / "model.tar.gz").is_file()
+            )
+            found = [method_folder / "model.tar.gz"] if (method_folder / "model.tar.gz").is_file() else []
+            if found and seeds:
+                raise ConfigurationError(f"--archives: {method_folder} holds both model.tar.gz and seed_<n> archives")
+            found = found or [archive for _, archive in seeds]
+            if not found:
+                continue
+            method = method_folder.name
             if method in archives:
-                raise ConfigurationError(f"--archives: two archives for {method}: {archives[method]} and {archive}")
-            archives[method] = archive
+                raise ConfigurationError(f"--archives: two archives for {method}: {archives[method][0]} and {found[0]}")
+            archives[method] = found
     if not archives:
-        raise ConfigurationError(f"--archives: no <method>/model.tar.gz under {', '.join(folders)}")
+        raise ConfigurationError(f"--archives: no <method>/model.tar.gz or <method>/seed_<n>/model.tar.gz under {', '.join(folders)}")
     rank = {method: index for index, method in enumerate(METHOD_ORDER)}
     return dict(sorted(archives.items(), key=lambda item: (rank.get(item[0], len(rank)), item[0])))
 
@@ -122,17 +146,38 @@ def robustness_row(
     return row
 
 
-def markdown_table(rows: Dict[str, Dict[str, float]]) -> str:
-    """One line per method; a column only when some method has it; missing values as '–'."""
-    columns = [column for column in COLUMNS if any(column[1] in row for row in rows.values())]
+def seed_summary(rows: Sequence[Dict[str, float]]) -> Dict[str, Tuple[float, float, int]]:
+    """{measure: (mean, sample std, seeds)} over the seeds' rows; a measure missing or NaN on a
+    seed is left out of that measure's mean; std is NaN below two seeds."""
+    summary = {}
+    for key in dict.fromkeys(key for row in rows for key in row):
+        values = [row[key] for row in rows if isinstance(row.get(key), (int, float)) and not math.isnan(row[key])]
+        if values:
+            spread = statistics.stdev(values) if len(values) > 1 else math.nan
+            summary[key] = (statistics.fmean(values), spread, len(values))
+    return summary
+
+
+def markdown_table(summaries: Dict[str, Dict[str, Tuple[float, float, int]]]) -> str:
+    """One line per method, `mean ± std` where a measure has several seeds; a column only when
+    some method has it; missing values as '–'."""
+    columns = [column for column in COLUMNS if any(column[1] in summary for summary in summaries.values())]
     lines = [
-        "| Method | " + " | ".join(f"{heading} {direction}" for heading, _, direction in columns) + " |",
-        "|---|" + "---:|" * len(columns),
+        "| Method | Seeds | " + " | ".join(f"{heading} {direction}" for heading, _, direction in columns) + " |",
+        "|---|---:|" + "---:|" * len(columns),
     ]
-    for method, row in rows.items():
-        cells = [format_value(row.get(key)) for _, key, _ in columns]
-        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    for method, summary in summaries.items():
+        cells = [format_cell(summary.get(key)) for _, key, _ in columns]
+        seeds = max((count for _, _, count in summary.values()), default=0)
+        lines.append(f"| {method} | {seeds} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def format_cell(summary: Optional[Tuple[float, float, int]]) -> str:
+    if summary is None:
+        return "–"
+    mean, spread, count = summary
+    return format_value(mean) if count < 2 else f"{format_value(mean)} ± {format_value(spread)}"
 
 
 def format_value(value: Optional[float]) -> str:
@@ -146,23 +191,70 @@ def robustness_table(
     data_file: str,
     second_folder: Optional[str] = None,
     **options,
-) -> Dict[str, Dict[str, float]]:
+) -> Dict[str, List[Dict[str, float]]]:
+    """{method: [row per seed]}; each seed compared with the second folder's archive of the same
+    position, else with the method's next seed."""
     archives = found_archives(folders)
     seconds = found_archives([second_folder]) if second_folder is not None else {}
-    return {
-        method: robustness_row(str(archive), data_file, str(seconds[method]) if method in seconds else None, **options)
-        for method, archive in archives.items()
-    }
+    rows = {}
+    for method, seeds in archives.items():
+        others = seconds.get(method) if second_folder is not None else (seeds[1:] + seeds[:1] if len(seeds) > 1 else None)
+        rows[method] = [
+            robustness_row(str(archive), data_file, str(others[index]) if others and index < len(others) else None, **options)
+            for index, archive in enumerate(seeds)
+        ]
+    return rows
 
 
-def robustness_table_from_args(args: argparse.Namespace) -> Dict[str, Dict[str, float]]:
+def pareto_figure(summaries: Dict[str, Dict[str, Tuple[float, float, int]]], path: str) -> None:
+    """Clean test score against after-attack accuracy, one point per method (std as error bars),
+    Pearson agreement as the colour."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    methods = [method for method, summary in summaries.items() if {"test_score", "after_attack_accuracy"} <= set(summary)]
+    if not methods:
+        raise ConfigurationError("--figure: no method has both a test score and an after-attack accuracy")
+    figure, axes = plt.subplots(figsize=(6.4, 4.8))
+    pearson = [summaries[method].get("pearson", (math.nan,))[0] for method in methods]
+    for method in methods:
+        (x, x_std, _), (y, y_std, _) = summaries[method]["test_score"], summaries[method]["after_attack_accuracy"]
+        axes.errorbar(x, y, xerr=0 if math.isnan(x_std) else x_std, yerr=0 if math.isnan(y_std) else y_std,
+                      fmt="none", ecolor="0.6", zorder=1)
+        axes.annotate(method, (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
+    points = axes.scatter([summaries[m]["test_score"][0] for m in methods],
+                          [summaries[m]["after_attack_accuracy"][0] for m in methods],
+                          c=pearson, cmap="viridis", s=60, zorder=2)
+    figure.colorbar(points, ax=axes, label="Pearson (attention vs gradient)")
+    axes.set_xlabel("clean test score")
+    axes.set_ylabel("after-attack accuracy (synonym attack)")
+    axes.set_title("Robustness against accuracy (mean ± std over seeds)")
+    figure.tight_layout()
+    write_atomically(path, lambda temporary: figure.savefig(temporary, dpi=120, format="png"))
+    plt.close(figure)
+
+
+def robustness_table_from_args(args: argparse.Namespace) -> Dict[str, List[Dict[str, float]]]:
     rows = robustness_table(
         args.archives, args.data, args.second_archives, noise_std=args.noise_std, top_k=args.top_k,
         budget=args.budget, max_instances=args.max_instances, batch_size=args.batch_size, cuda_device=args.cuda_device,
     )
-    table = markdown_table(rows)
+    summaries = {method: seed_summary(seeds) for method, seeds in rows.items()}
+    table = markdown_table(summaries)
     if args.json_file:
-        write_atomically(args.json_file, json.dumps(rows, indent=2) + "\n")
+        measures = {
+            method: {
+                "seeds": rows[method],
+                "mean": {key: mean for key, (mean, _, _) in summary.items()},
+                "std": {key: spread for key, (_, spread, _) in summary.items()},
+            }
+            for method, summary in summaries.items()
+        }
+        write_atomically(args.json_file, json.dumps(measures, indent=2) + "\n")
+    if args.figure:
+        pareto_figure(summaries, args.figure)
     write_atomically(args.output_file, table)
     print(table, end="")
     return rows

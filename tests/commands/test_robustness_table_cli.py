@@ -1,12 +1,13 @@
 """`allennlp robustness-table` end to end on fixture archives."""
 import json
+import math
 
 import pytest
 from allennlp.common.checks import ConfigurationError
 from allennlp.models.archival import load_archive
 
 from attention_perturb.commands.attack import attack_file
-from attention_perturb.commands.robustness_table import format_value, found_archives
+from attention_perturb.commands.robustness_table import format_value, found_archives, markdown_table, seed_summary
 from attention_perturb.robustness.stability import stability_report
 from tests.archives import second_seed_archive, train_tiny, vanilla_archive  # noqa: F401
 from tests.cli import in_process
@@ -15,43 +16,73 @@ DATA = "fixtures/sst/test.txt"
 
 
 def test_robustness_table_end_to_end(tmp_path, vanilla_archive, second_seed_archive):  # noqa: F811
-    archives, seconds = tmp_path / "methods", tmp_path / "seed2"
-    (archives / "vanilla").mkdir(parents=True)
-    (archives / "vanilla" / "model.tar.gz").symlink_to(vanilla_archive)
-    train_tiny(archives / "attention_iat", method="attention_iat")
-    (seconds / "vanilla").mkdir(parents=True)
-    (seconds / "vanilla" / "model.tar.gz").symlink_to(second_seed_archive)
-    table, measures = tmp_path / "table.md", tmp_path / "table.json"
-    result = in_process("robustness-table", "--archives", archives, "--data", DATA, "--second-archives", seconds,
-                        "--budget", "30", "-o", table, "--json-file", measures)
+    archives = tmp_path / "methods"
+    for seed, archive in ((1, vanilla_archive), (2, second_seed_archive)):  # two seeds of vanilla
+        (archives / "vanilla" / f"seed_{seed}").mkdir(parents=True)
+        (archives / "vanilla" / f"seed_{seed}" / "model.tar.gz").symlink_to(archive)
+    train_tiny(archives / "attention_iat", method="attention_iat")  # one seed, the flat layout
+    table, measures, figure = tmp_path / "table.md", tmp_path / "table.json", tmp_path / "pareto.png"
+    result = in_process("robustness-table", "--archives", archives, "--data", DATA, "--budget", "30",
+                        "-o", table, "--json-file", measures, "--figure", figure)
     rows = json.loads(measures.read_text())
     assert list(rows) == ["vanilla", "attention_iat"]  # the paper's order, not the folder's
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     lines = table.read_text().splitlines()
     assert result.stdout.splitlines() == lines
     header = [cell.strip() for cell in lines[0].strip("|").split("|")]
-    assert header[:3] == ["Method", "Test score ↑", "Pearson ↑"] and "JSD seed ↓" in header and "Antonym ASR ↓" in header
+    assert header[:4] == ["Method", "Seeds", "Test score ↑", "Pearson ↑"]
+    assert "JSD seed ↓" in header and "Antonym ASR ↓" in header
     cells = {line.split("|")[1].strip(): [c.strip() for c in line.strip("|").split("|")[1:]] for line in lines[2:]}
-    assert cells["attention_iat"][header.index("JSD seed ↓") - 1] == "–"  # no second seed for it
-    keys = {"Test score ↑": "test_score", "Synonym ASR ↓": "synonym_attack_success_rate", "JSD noise ↓": "noise_jsd",
-            "JSD PGD ↓": "pgd_jsd",
-            "Suff. ↓": "sufficiency", "JSD seed ↓": "seed_jsd"}
-    for heading, key in keys.items():
-        assert cells["vanilla"][header.index(heading) - 1] == format_value(rows["vanilla"][key])
+    assert cells["vanilla"][0] == "2" and cells["attention_iat"][0] == "1"
+    assert cells["attention_iat"][header.index("JSD seed ↓") - 1] == "–"  # one seed: nothing to compare with
+    first, second = rows["vanilla"]["seeds"]
+    for heading, key in {"Test score ↑": "test_score", "Synonym ASR ↓": "synonym_attack_success_rate",
+                         "JSD PGD ↓": "pgd_jsd", "Suff. ↓": "sufficiency", "JSD seed ↓": "seed_jsd"}.items():
+        mean, spread = (first[key] + second[key]) / 2, abs(first[key] - second[key]) / 2 ** 0.5
+        assert rows["vanilla"]["mean"][key] == pytest.approx(mean) and rows["vanilla"]["std"][key] == pytest.approx(spread)
+        assert cells["vanilla"][header.index(heading) - 1] == f"{format_value(mean)} ± {format_value(spread)}", key
+    only = rows["attention_iat"]["seeds"][0]
+    assert cells["attention_iat"][header.index("Test score ↑") - 1] == format_value(only["test_score"])
 
-    # The same numbers as the single-purpose tools give.
-    vanilla = rows["vanilla"]
+    # Each seed's numbers are the single-purpose tools', the seed columns against the other seed.
     attack = attack_file(vanilla_archive, DATA, "synonym", budget=30).metrics()
-    assert vanilla["after_attack_accuracy"] == attack["after_attack_accuracy"]
-    assert vanilla["synonym_attack_success_rate"] == attack["synonym_attack_success_rate"]
-    archive = load_archive(vanilla_archive)
-    second = load_archive(second_seed_archive)
-    report = stability_report(archive.model, list(archive.validation_dataset_reader.read(DATA)),
-                              second_model=second.model, second_instances=list(second.validation_dataset_reader.read(DATA)))
-    for key, value in report.items():
-        assert vanilla[key] == pytest.approx(value, abs=1e-9), key
-    assert vanilla["test_score"] == vanilla["f1"]
+    assert first["after_attack_accuracy"] == attack["after_attack_accuracy"]
+    assert first["synonym_attack_success_rate"] == attack["synonym_attack_success_rate"]
+    models = [load_archive(archive) for archive in (vanilla_archive, second_seed_archive)]
+    instances = [list(archive.validation_dataset_reader.read(DATA)) for archive in models]
+    for row, (this, other) in zip((first, second), ((0, 1), (1, 0))):
+        report = stability_report(models[this].model, instances[this], second_model=models[other].model,
+                                  second_instances=instances[other])
+        for key, value in report.items():
+            assert row[key] == pytest.approx(value, abs=1e-9), key
+    assert first["test_score"] == first["f1"]
+
+
+def test_seed_summary_and_cells_by_hand():
+    rows = [{"test_score": 0.8, "pearson": 0.5, "seed_jsd": math.nan}, {"test_score": 0.9, "pearson": 0.7}]
+    summary = seed_summary(rows)
+    # mean, sample std (n − 1), seeds: (0.8 + 0.9) / 2 = 0.85, √(2 · 0.05²) = 0.0707…; a NaN is left out.
+    assert summary["test_score"] == pytest.approx((0.85, 0.0707107, 2), rel=1e-5)
+    assert summary["pearson"] == pytest.approx((0.6, 0.1414214, 2), rel=1e-5)
+    assert "seed_jsd" not in summary
+    line = markdown_table({"vanilla": summary}).splitlines()[2]
+    assert line == "| vanilla | 2 | 0.850 ± 0.071 | 0.600 ± 0.141 |"
+    assert markdown_table({"flat": seed_summary(rows[:1])}).splitlines()[2] == "| flat | 1 | 0.800 | 0.500 |"
+
+
+def test_a_method_folder_with_both_layouts_is_refused(tmp_path):
+    (tmp_path / "vanilla" / "seed_1").mkdir(parents=True)
+    (tmp_path / "vanilla" / "model.tar.gz").write_bytes(b"")
+    (tmp_path / "vanilla" / "seed_1" / "model.tar.gz").write_bytes(b"")
+    with pytest.raises(ConfigurationError, match="holds both model.tar.gz and seed_<n> archives"):
+        found_archives([str(tmp_path)])
+    (tmp_path / "vanilla" / "model.tar.gz").unlink()
+    for seed in (10, 2):
+        (tmp_path / "vanilla" / f"seed_{seed}").mkdir()
+        (tmp_path / "vanilla" / f"seed_{seed}" / "model.tar.gz").write_bytes(b"")
+    assert [path.parent.name for path in found_archives([str(tmp_path)])["vanilla"]] == ["seed_1", "seed_2", "seed_10"]
 
 
 def test_a_folder_without_archives_is_refused(tmp_path):
-    with pytest.raises(ConfigurationError, match="--archives: no <method>/model.tar.gz under"):
+    with pytest.raises(ConfigurationError, match="--archives: no <method>/model.tar.gz or <method>/seed_<n>/model.tar.gz under"):
         found_archives([str(tmp_path)])
