@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The nine-method robustness table over seeds (issue 13, item 3), resumable: rerun to continue.
+#   bash benchmarks/sst_nine_methods.sh [seeds (default 3)] [archives of the six methods]
+# The six methods' archives come from reproduce-table2 (default runs/table2_sst_chosen, the agreement
+# study's 5-seed block at the chosen ε), linked into runs/sst_nine/<method>/seed_<n>. SEAT is trained
+# from each seed's own vanilla model (the paper's Eq. 6) and, as its authors' code trains it, from
+# scratch (seat_code); FLAT and BAT from scratch; all with seed n. Then `allennlp robustness-table`
+# over the full SST test set, with the attack budget and instance count of BUDGET / MAX_INSTANCES
+# (defaults 40 and all), into benchmarks/results/sst_robustness_seeds.{md,json} and _pareto.png.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seeds=${1:-3}
+six=${2:-runs/table2_sst_chosen}
+out=runs/sst_nine
+train() {  # train CONFIG DIR OVERRIDES: skip a finished run, continue an interrupted one
+  local recover=()
+  [ -f "$2/model.tar.gz" ] && return 0
+  [ -d "$2" ] && recover=(--recover)
+  mkdir -p "$(dirname "$2")"
+  .venv/bin/allennlp train "$1" -s "$2" -o "$3" "${recover[@]}" > "$2.log" 2>&1
+}
+for seed in $(seq 1 "$seeds"); do
+  seeding="\"random_seed\": $seed, \"numpy_seed\": $seed, \"pytorch_seed\": $seed"
+  for method in vanilla word_at word_iat attention_rp attention_at attention_iat; do
+    test -f "$six/$method/seed_$seed/model.tar.gz" || { echo "missing $six/$method/seed_$seed/model.tar.gz: run reproduce-table2 first" >&2; exit 1; }
+    mkdir -p "$out/$method"
+    ln -sfn "$(realpath "$six/$method/seed_$seed")" "$out/$method/seed_$seed"
+  done
+  train training_configs/sst_seat.jsonnet "$out/seat/seed_$seed" \
+    "{\"model.vanilla_archive\": \"$out/vanilla/seed_$seed/model.tar.gz\", $seeding}"
+  train training_configs/sst_seat_embedding.jsonnet "$out/seat_code/seed_$seed" "{$seeding}"
+  train training_configs/sst_flat.jsonnet "$out/flat/seed_$seed" "{$seeding}"
+  train training_configs/sst_bat.jsonnet "$out/bat/seed_$seed" "{$seeding}"
+done
+limit=(); [ -n "${MAX_INSTANCES:-}" ] && limit=(--max-instances "$MAX_INSTANCES")
+.venv/bin/allennlp robustness-table --archives "$out" --data data/sst/test.txt --budget "${BUDGET:-40}" "${limit[@]}" \
+  -o benchmarks/results/sst_robustness_seeds.md --json-file benchmarks/results/sst_robustness_seeds.json \
+  --figure benchmarks/results/sst_robustness_seeds_pareto.png
