@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 METHODS := vanilla word_at word_iat attention_rp attention_at attention_iat
 
-.PHONY: install test benchmark figures/heatmaps.png figures/screenshot.png $(addprefix sst_,$(METHODS))
+.PHONY: install test benchmark mutation figures/heatmaps.png figures/screenshot.png $(addprefix sst_,$(METHODS))
 
 WORDNET := $(VENV)/nltk_data/corpora/wordnet
 
@@ -42,6 +42,15 @@ $(addprefix sst_,$(METHODS)): install
 
 benchmark: install
 	$(BIN)/python benchmarks/step_time.py
+
+# The mutation score of issue 14 (hours on 2 cores; resumable): mutmut in .mutmut/, apart from the
+# lock file (see benchmarks/mutation/requirements.txt), then every module against its own tests.
+.mutmut/.installed: benchmarks/mutation/requirements.txt | $(STAMP)
+	$(BIN)/pip install --quiet --no-deps --target .mutmut -r benchmarks/mutation/requirements.txt
+	touch $@
+
+mutation: .mutmut/.installed
+	$(BIN)/python benchmarks/mutation/run.py
 
 # Figure-3 heatmaps of the vanilla, Attention AT and Attention iAT SST models, and a screenshot of
 # the page in headless Chromium (Debian package `chromium`). Needs the three runs of benchmarks/sst_methods.sh.

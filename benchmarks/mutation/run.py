@@ -1,0 +1,142 @@
+"""Mutation score per module (issue 14, item 5): mutmut 3 mutates one module of the package at a
+time and runs that module's own test files against each mutant.
+
+    make mutation                                            # the five modules
+    .venv/bin/python benchmarks/mutation/run.py predictors interpret       # after `make mutation` once
+
+Each module works in runs/mutation/<module>/, a copy of the repository's tracked and untracked
+(not ignored) files with a `[mutmut]` section added to its setup.cfg; mutmut keeps its verdicts
+there, so a rerun resumes where the last one stopped (`--fresh` starts over). The script prints
+one Markdown row per module, and writes each module's survivors, with their diffs, to
+runs/mutation/<module>/survivors.txt.
+
+Score = killed ÷ (checked mutants − equivalent), where timeouts count as killed (the mutant hung
+the test) and mutants no test reaches count as survivors; a module is done when none is left
+unchecked. Equivalent mutants are those listed in
+benchmarks/mutation/equivalent.txt, one `<mutant name>  <why>` per line, judged by reading them.
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+MUTMUT_LIBRARY = REPO / ".mutmut"  # `make mutation` installs benchmarks/mutation/requirements.txt there
+sys.path.insert(0, str(MUTMUT_LIBRARY))
+from mutmut.stats import status_by_exit_code  # noqa: E402
+# The module's own test files (the issue's scoping): its test folder.
+MODULE_TESTS = {
+    "perturbations": ["tests/perturbations/"],
+    "interpret": ["tests/interpret/"],
+    "predictors": ["tests/predictors/"],
+    "robustness": ["tests/robustness/"],
+    "training": ["tests/training/"],
+}
+# What the tests read besides the package and tests/ (mutmut copies tests/ and setup.cfg itself).
+ALSO_COPY = ["fixtures/", "training_configs/", "data/", "benchmarks/"]
+MUTMUT = [sys.executable, "-c", "import sys; from mutmut.__main__ import cli; sys.exit(cli())"]
+# Forked from a fork server, not from the process that ran the suite: torch's thread pools do not
+# survive a fork (every mutant then hangs until its timeout). One thread per mutant, as the run
+# tests --max-children mutants at once.
+MUTMUT_ENVIRONMENT = {**os.environ, "PYTHONPATH": str(MUTMUT_LIBRARY), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def copy_repository(destination: Path) -> None:
+    """The files git would commit, as they are in the working tree."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                            cwd=REPO, check=True, capture_output=True).stdout.decode().split("\0")
+    for name in filter(None, listed):
+        source = REPO / name
+        if source.is_file():
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination / name)
+
+
+def prepare(module: str, workdir: Path) -> None:
+    copy_repository(workdir)
+    selection, also_copy = ("\n    ".join(paths) for paths in (MODULE_TESTS[module], ALSO_COPY))
+    with open(workdir / "setup.cfg", "a") as config:
+        config.write(f"""
+[mutmut]
+source_paths = attention_perturb/
+only_mutate = attention_perturb/{module}/*
+pytest_add_cli_args_test_selection =
+    {selection}
+also_copy =
+    {also_copy}
+process_isolation = forkserver
+""")
+    # The package finds WordNet under <package root>/../.venv/nltk_data; in mutants/ that is here.
+    (workdir / "mutants").mkdir()
+    (workdir / "mutants" / ".venv").symlink_to(REPO / ".venv")
+
+
+def verdicts(workdir: Path) -> dict:
+    """mutant name -> mutmut's status, from the .meta files mutmut writes beside each source."""
+    statuses = {}
+    for meta in (workdir / "mutants").rglob("*.py.meta"):
+        for name, exit_code in json.loads(meta.read_text())["exit_code_by_key"].items():
+            statuses[name] = status_by_exit_code[exit_code]
+    return statuses
+
+
+def equivalent_mutants() -> dict:
+    listed = {}
+    for line in (REPO / "benchmarks" / "mutation" / "equivalent.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, why = line.strip().partition(" ")
+            listed[name] = why.strip()
+    return listed
+
+
+def score(module: str, workdir: Path, equivalent: dict) -> str:
+    statuses = verdicts(workdir)
+    counts = {}
+    for status in statuses.values():
+        counts[status] = counts.get(status, 0) + 1
+    checked = {name: status for name, status in statuses.items() if status != "not checked"}
+    survivors = sorted(name for name, status in checked.items() if status not in ("killed", "timeout"))
+    judged_equivalent = [name for name in survivors if name in equivalent]
+    killed = counts.get("killed", 0) + counts.get("timeout", 0)
+    scored = len(checked) - len(judged_equivalent)
+    with open(workdir / "survivors.txt", "w") as out:
+        for name in survivors:
+            shown = subprocess.run(MUTMUT + ["show", name], cwd=workdir, env=MUTMUT_ENVIRONMENT,
+                                   capture_output=True, text=True)
+            mark = f"  [equivalent: {equivalent[name]}]" if name in equivalent else ""
+            out.write(f"### {name} ({checked[name]}){mark}\n{shown.stdout}\n")
+    percent = f"{100 * killed / scored:.1f} %" if scored else "—"
+    return (f"| {module} | {len(statuses)} | {counts.get('not checked', 0)} | {killed} | {counts.get('survived', 0)} "
+            f"| {counts.get('no tests', 0)} | {len(judged_equivalent)} | {percent} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("modules", nargs="*", default=list(MODULE_TESTS), choices=list(MODULE_TESTS))
+    parser.add_argument("--workdir", type=Path, default=REPO / "runs" / "mutation")
+    parser.add_argument("--max-children", type=int, default=2, help="mutants tested at once")
+    parser.add_argument("--fresh", action="store_true", help="forget earlier verdicts")
+    parser.add_argument("--report-only", action="store_true", help="print the table from earlier verdicts")
+    args = parser.parse_args()
+    equivalent = equivalent_mutants()
+    rows = []
+    for module in args.modules:
+        workdir = args.workdir / module
+        if args.fresh and workdir.exists():
+            shutil.rmtree(workdir)
+        if not args.report_only:
+            if not workdir.exists():
+                prepare(module, workdir)
+            subprocess.run(MUTMUT + ["run", "--max-children", str(args.max_children)], cwd=workdir,
+                           env=MUTMUT_ENVIRONMENT, check=True)
+        rows.append(score(module, workdir, equivalent))
+    print("| module | mutants | not yet checked | killed | survived | no test reaches | equivalent | killed ÷ checked non-equivalent |")
+    print("|---|---|---|---|---|---|---|---|")
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()
