@@ -124,9 +124,9 @@ class StopAtValidationCeilingCallback(TrainerCallback):
     Ends training after the epoch whose validation metric (the trainer's `validation_metric`, one
     metric to maximise) first reaches `ceiling`, the metric's largest possible value (accuracy 1.0).
     A later epoch can only tie it, and a tie does not replace allennlp's best model, so the model
-    kept and every metric reported for it are exactly those of the run left to its full length:
-    only the epochs after a perfect validation score are saved (bAbI trains for Jain & Wallace's
-    100 epochs, and task 1 reaches 100 % validation accuracy in about 10 when it converges).
+    kept and every metric reported for it are exactly those of the run left to its full length;
+    only the epochs after a perfect validation score are skipped (bAbI trains for Jain & Wallace's
+    100 epochs, and task 1 reaches 100 % validation accuracy after about 10 when it learns the task).
 
     # Parameters
 

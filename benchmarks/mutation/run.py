@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parents[2]
 MUTMUT_LIBRARY = REPO / ".mutmut"  # `make mutation` installs benchmarks/mutation/requirements.txt there
 sys.path.insert(0, str(MUTMUT_LIBRARY))
 from mutmut.stats import status_by_exit_code  # noqa: E402
+
 # The module's own test files (the scoping): its test folder.
 MODULE_TESTS = {
     "perturbations": ["tests/perturbations/"],
