@@ -273,6 +273,14 @@ class AdversarialAttentionModel(Model):
                 output = {key: value.detach() for key, value in output.items()}
         return output
 
+    def clean_forward(self, embedded: Dict[str, EmbeddedText]) -> Tuple[EncodedText, torch.Tensor, Dict[str, torch.Tensor]]:
+        """encode -> score -> head on the texts as given: the encoded texts, the scores ã, and the
+        output with `logits`, `attention` and `attention_scores`."""
+        encoded = self.encode(embedded)
+        scores = self.score(encoded)
+        logits, attention = self.head(encoded, scores)
+        return encoded, scores, {"logits": logits, "attention": attention, "attention_scores": scores}
+
     def objective(
         self, embedded: Dict[str, EmbeddedText], label: Optional[torch.LongTensor]
     ) -> Dict[str, torch.Tensor]:
@@ -281,10 +289,8 @@ class AdversarialAttentionModel(Model):
         configured perturbation. Without a label only the clean forward pass runs; outside
         training L̃ = L.
         """
-        encoded = self.encode(embedded)
-        scores = self.score(encoded)
-        logits, attention = self.head(encoded, scores)
-        output = {"logits": logits, "attention": attention, "attention_scores": scores}
+        encoded, scores, output = self.clean_forward(embedded)
+        logits = output["logits"]
         if label is None:
             return output
         clean_loss = self.loss(logits, label)

@@ -269,10 +269,8 @@ class SeatClassifier(AttentionClassifier):
         Eq. 6 in training; the task loss against the label otherwise (so validation and
         `allennlp evaluate` losses compare with the other methods').
         """
-        encoded = self.encode(embedded)
-        scores = self.score(encoded)
-        logits, attention = self.head(encoded, scores)
-        output = {"logits": logits, "attention": attention, "attention_scores": scores}
+        encoded, _, output = self.clean_forward(embedded)
+        logits, attention = output["logits"], output["attention"]
         with torch.no_grad():
             vanilla_attention = masked_attention_weights(self._vanilla_attention.scores(encoded.states), encoded.mask)
             vanilla_probabilities = self.probabilities(self.decode(encoded, vanilla_attention))

@@ -150,10 +150,8 @@ class SeatEmbeddingClassifier(AttentionClassifier):
         self, embedded: Dict[str, EmbeddedText], label: Optional[torch.LongTensor]
     ) -> Dict[str, torch.Tensor]:
         """The code's SEAT loss in training (see the class); the task loss otherwise."""
-        encoded = self.encode(embedded)
-        scores = self.score(encoded)
-        logits, attention = self.head(encoded, scores)
-        output = {"logits": logits, "attention": attention, "attention_scores": scores}
+        _, _, output = self.clean_forward(embedded)
+        logits, attention = output["logits"], output["attention"]
         if label is None:
             return output
         output["loss"] = clean_loss = self.loss(logits, label)
