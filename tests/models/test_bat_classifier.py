@@ -4,8 +4,6 @@ import math
 import pytest
 import torch
 from allennlp.common.checks import ConfigurationError
-from allennlp.common.testing import ModelTestCase
-from allennlp.data import Batch
 from allennlp.nn import util
 
 from attention_perturb.models.bat_classifier import (
@@ -18,6 +16,7 @@ from attention_perturb.models.bat_classifier import (
 from attention_perturb.modules.attention import masked_attention_weights
 from attention_perturb.substitutions.wordnet import WordNetSubstitutions
 from tests.cli import in_process
+from tests.models.sst_model_case import SstModelCase
 from tests.substitution_tables import fixed_synonyms, table_of
 
 CONFIG = "fixtures/sst_bat_tiny.jsonnet"
@@ -102,22 +101,11 @@ def test_antonym_perturbation_replaces_exactly_one_word_with_an_antonym():
     assert torch.all(changed[2::3, 1])
 
 
-class TestBatClassifier(ModelTestCase):
-    @pytest.fixture(autouse=True)
-    def set_up(self, monkeypatch):
-        monkeypatch.setenv("METHOD", "vanilla")
-        monkeypatch.setenv("BAT_VARIANT", "triplet")
-        self.set_up_model(CONFIG, "fixtures/sst/train.txt", seed=7)
+class TestBatClassifier(SstModelCase):
+    CONFIG, BATCH_SIZE = CONFIG, 16
 
-    def batch(self, size=16):
-        batch = Batch(self.instances[:size])
-        batch.index_instances(self.vocab)
-        return batch.as_tensor_dict()
-
-    def test_can_train_save_and_load(self):
-        self.ensure_model_can_train_save_and_load(
-            self.param_file, seed=7, overrides='{"data_loader.batch_sampler.shuffle": false}'
-        )
+    def environment(self, request):
+        return {"BAT_VARIANT": "triplet"}
 
     def test_combines_with_an_attention_perturbation(self, monkeypatch):
         monkeypatch.setenv("BAT_VARIANT", "pairwise")

@@ -3,8 +3,6 @@ import math
 
 import pytest
 import torch
-from allennlp.common.testing import ModelTestCase
-from allennlp.data import Batch
 from allennlp.nn import util
 
 from attention_perturb.models.flat_classifier import (
@@ -15,6 +13,7 @@ from attention_perturb.models.flat_classifier import (
 from attention_perturb.modules.attention import masked_attention_weights
 from attention_perturb.substitutions.wordnet import WordNetSubstitutions
 from tests.cli import in_process
+from tests.models.sst_model_case import SstModelCase
 from tests.substitution_tables import fixed_synonyms, table_of
 
 CONFIG = "fixtures/sst_flat_tiny.jsonnet"
@@ -59,21 +58,8 @@ def test_first_order_substitutions_by_hand():
     assert adversarial.tolist() == [[3, 1, 2, 1], [4, 2, 0, 0]]
 
 
-class TestFlatClassifier(ModelTestCase):
-    @pytest.fixture(autouse=True)
-    def set_up(self, monkeypatch):
-        monkeypatch.setenv("METHOD", "vanilla")
-        self.set_up_model(CONFIG, "fixtures/sst/train.txt", seed=7)
-
-    def batch(self, size=16):
-        batch = Batch(self.instances[:size])
-        batch.index_instances(self.vocab)
-        return batch.as_tensor_dict()
-
-    def test_can_train_save_and_load(self):
-        self.ensure_model_can_train_save_and_load(
-            self.param_file, seed=7, overrides='{"data_loader.batch_sampler.shuffle": false}'
-        )
+class TestFlatClassifier(SstModelCase):
+    CONFIG, BATCH_SIZE = CONFIG, 16
 
     def test_adversarial_words_are_wordnet_synonyms_of_the_substituted_words(self):
         model, batch = self.model, self.batch()

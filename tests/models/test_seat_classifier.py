@@ -5,8 +5,6 @@ import pytest
 import torch
 from allennlp.common import Params
 from allennlp.common.checks import ConfigurationError
-from allennlp.common.testing import ModelTestCase
-from allennlp.data import Batch
 from allennlp.models import Model
 from allennlp.models.archival import load_archive
 from allennlp.nn import util
@@ -20,6 +18,7 @@ from attention_perturb.models.seat_classifier import (
 from attention_perturb.modules.attention import masked_attention_weights
 from tests.archives import vanilla_archive  # noqa: F401  (fixture)
 from tests.cli import in_process
+from tests.models.sst_model_case import SstModelCase
 
 CONFIG = "fixtures/sst_seat_tiny.jsonnet"
 
@@ -68,23 +67,12 @@ def test_projected_gradient_ascent_never_leaves_the_ball_and_finds_the_linear_ma
     torch.testing.assert_close(iterates[-1], expected)
 
 
-class TestSeatClassifier(ModelTestCase):
-    @pytest.fixture(autouse=True)
-    def set_up(self, monkeypatch, vanilla_archive):  # noqa: F811
-        monkeypatch.setenv("METHOD", "vanilla")
-        monkeypatch.setenv("VANILLA_ARCHIVE", vanilla_archive)
-        self.vanilla_archive = vanilla_archive
-        self.set_up_model(CONFIG, "fixtures/sst/train.txt", seed=7)
+class TestSeatClassifier(SstModelCase):
+    CONFIG = CONFIG
 
-    def batch(self, size=8):
-        batch = Batch(self.instances[:size])
-        batch.index_instances(self.vocab)
-        return batch.as_tensor_dict()
-
-    def test_can_train_save_and_load(self):
-        self.ensure_model_can_train_save_and_load(
-            self.param_file, seed=7, overrides='{"data_loader.batch_sampler.shuffle": false}'
-        )
+    def environment(self, request):
+        self.vanilla_archive = request.getfixturevalue("vanilla_archive")
+        return {"VANILLA_ARCHIVE": self.vanilla_archive}
 
     def test_starts_as_the_vanilla_model_and_trains_only_the_attention(self):
         vanilla = load_archive(self.vanilla_archive).model.eval()

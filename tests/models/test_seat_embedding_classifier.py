@@ -4,32 +4,19 @@ import pytest
 import torch
 from allennlp.common import Params
 from allennlp.common.checks import ConfigurationError
-from allennlp.common.testing import ModelTestCase
-from allennlp.data import Batch, Vocabulary
+from allennlp.data import Vocabulary
 from allennlp.models import Model
 from allennlp.nn import util
 
 from attention_perturb.models.seat_embedding_classifier import worst_embedding_perturbation
 from tests.cli import in_process
+from tests.models.sst_model_case import SstModelCase
 
 CONFIG = "fixtures/sst_seat_embedding_tiny.jsonnet"
 
 
-class TestSeatEmbeddingClassifier(ModelTestCase):
-    @pytest.fixture(autouse=True)
-    def set_up(self, monkeypatch):
-        monkeypatch.setenv("METHOD", "vanilla")
-        self.set_up_model(CONFIG, "fixtures/sst/train.txt", seed=7)
-
-    def batch(self, size=8):
-        batch = Batch(self.instances[:size])
-        batch.index_instances(self.vocab)
-        return batch.as_tensor_dict()
-
-    def test_can_train_save_and_load(self):
-        self.ensure_model_can_train_save_and_load(
-            self.param_file, seed=7, overrides='{"data_loader.batch_sampler.shuffle": false}'
-        )
+class TestSeatEmbeddingClassifier(SstModelCase):
+    CONFIG = CONFIG
 
     def by_hand(self, embeddings, mask):
         """The tiny model's positive-class probability and attention, written out from its modules."""

@@ -1,0 +1,33 @@
+import pytest
+from allennlp.common.testing import ModelTestCase
+from allennlp.data import Batch
+
+
+class SstModelCase(ModelTestCase):
+    """
+    Tests of one model on a tiny SST fixture config, `CONFIG`, read with METHOD=vanilla and the
+    environment `environment(request)` gives, seed 7: the model, `batch()` (the first instances,
+    indexed), and allennlp's train / save / load check.
+    """
+
+    CONFIG: str
+    BATCH_SIZE = 8
+
+    def environment(self, request) -> dict:
+        return {}
+
+    @pytest.fixture(autouse=True)
+    def set_up(self, monkeypatch, request):
+        for name, value in {"METHOD": "vanilla", **self.environment(request)}.items():
+            monkeypatch.setenv(name, value)
+        self.set_up_model(self.CONFIG, "fixtures/sst/train.txt", seed=7)
+
+    def batch(self, size=None):
+        batch = Batch(self.instances[: size or self.BATCH_SIZE])
+        batch.index_instances(self.vocab)
+        return batch.as_tensor_dict()
+
+    def test_can_train_save_and_load(self):
+        self.ensure_model_can_train_save_and_load(
+            self.param_file, seed=7, overrides='{"data_loader.batch_sampler.shuffle": false}'
+        )
