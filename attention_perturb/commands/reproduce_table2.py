@@ -1,7 +1,6 @@
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +13,7 @@ from attention_perturb.commands.errors import reporting_errors
 from allennlp.common.params import Params
 
 from attention_perturb.files import write_atomically
+from attention_perturb.training.resume import resumable, resume_flags
 from attention_perturb.tune.table2 import (
     METHODS, PAPER, EpsilonChoice, Run, choose_epsilons, plan_runs, run_agreements, run_resources, run_scores,
     table2_markdown,
@@ -83,14 +83,9 @@ def run_overrides(run: Run, user_overrides: Dict) -> str:
     return json.dumps(overrides)
 
 
-def resumable(run: Run) -> bool:
-    """An interrupted run that allennlp's `--recover` can continue from its last checkpoint."""
-    return not run.finished and (run.directory / "config.json").is_file()
-
-
 def describe(run: Run, config: str) -> str:
     epsilon = "no ε" if run.epsilon.value is None else f"ε={run.epsilon.value:g} ({run.epsilon.source})"
-    status = "finished" if run.finished else f"{'resume' if resumable(run) else 'train'} {config}"
+    status = "finished" if run.finished else f"{'resume' if resumable(run.directory) else 'train'} {config}"
     return f"{run.method} seed {run.seed}: {epsilon}; {status} -> {run.directory}"
 
 
@@ -108,12 +103,8 @@ def threads_per_job(jobs: int, requested: Optional[int]) -> int:
 
 
 def train(run: Run, config: str, dataset: str, overrides: str, include_packages: List[str], threads: int) -> None:
-    command = [sys.executable, "-m", "allennlp", "train", config, "-s", str(run.directory), "-o", overrides]
-    resume = resumable(run)
-    if resume:
-        command.append("--recover")
-    elif run.directory.exists():  # stopped before allennlp wrote its config: nothing to resume
-        shutil.rmtree(run.directory)
+    resume = resume_flags(run.directory)
+    command = [sys.executable, "-m", "allennlp", "train", config, "-s", str(run.directory), "-o", overrides, *resume]
     log_file = run.directory.with_suffix(".log")
     log_file.parent.mkdir(parents=True, exist_ok=True)
     for package in include_packages:
@@ -168,7 +159,7 @@ def reproduce_table2_from_args(args: argparse.Namespace) -> None:
     output_dir = Path(args.output_dir)
     runs = plan_runs(output_dir, args.methods, range(1, args.seeds + 1), epsilons)
     for run in runs:
-        started = run.finished or resumable(run)
+        started = run.finished or resumable(run.directory)
         if started and run.epsilon.value is not None and trained_epsilon(run.directory) != run.epsilon.value:
             raise ValueError(f"{run.directory} was trained with ε={trained_epsilon(run.directory)}, not "
                              f"{run.epsilon.value} ({run.epsilon.source}); remove it or choose another -o")

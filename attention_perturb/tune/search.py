@@ -1,7 +1,6 @@
 """Runs the unfinished trials of an `Experiment` as Ray Tune trials, each a real `allennlp train`."""
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -13,6 +12,7 @@ import ray
 from ray import tune
 
 from attention_perturb.files import write_atomically
+from attention_perturb.training.resume import resume_flags
 from attention_perturb.tune.cluster import connect
 from attention_perturb.tune.experiment import ENVIRONMENT_FILE, NODE_FILE, Trial, is_finished, trial_node
 
@@ -57,11 +57,10 @@ def run_trial(config: Dict[str, Any]) -> None:
                               "node mounts at the same path")
     write_atomically(directory / NODE_FILE, json.dumps(node, indent=2) + "\n")
     serialization_dir = directory / "trial"
-    if serialization_dir.exists():  # left by an interrupted run of this trial; train it afresh
-        shutil.rmtree(serialization_dir)
+    resume = resume_flags(serialization_dir)  # an interrupted run of this trial continues from its checkpoint
     command = train_command(trial.get("config") or settings["base_config"], serialization_dir,
-                            settings["include_packages"], trial.get("overrides") or settings["overrides"])
-    with open(directory / "train.log", "w") as log:
+                            settings["include_packages"], trial.get("overrides") or settings["overrides"]) + resume
+    with open(directory / "train.log", "a" if resume else "w") as log:
         completed = subprocess.run(
             command, cwd=settings["cwd"], env={**os.environ, **trial["environment"]}, stdout=log,
             stderr=subprocess.STDOUT,

@@ -1,7 +1,8 @@
 """
 A grid sweep for studies over seeds: cells (method × grid values × variant) × seeds, each cell and
 seed one real `allennlp train`, run as Ray Tune trials by `tune.search.run_trials` (so it runs on a
-local Ray or a cluster, and a rerun resumes: finished runs are kept). Layout:
+local Ray or a cluster, and a rerun resumes: finished runs are kept, interrupted ones continue from their
+last checkpoint). Layout:
 
     <out>/sweep.json                    the grid file it was started with (a rerun must match)
     <out>/<cell>/seed_<n>/trial/        the run's serialization dir

@@ -160,6 +160,24 @@ def test_a_real_sweep_runs_every_cell_and_resumes_without_rerunning(tmp_path):
     rerun = in_process("sweep", "run", "--grid", path, "-o", out, "--num-cpus", "2")  # nothing left: no Ray
     assert "2 of 2 runs finished, 0 to run" in rerun.stdout
     assert {cell: (run / "metrics.json").stat().st_mtime_ns for cell, run in runs.items()} == finished_at
+
+    # A run stopped after its last checkpoint (final archive and metrics never written) continues from
+    # that checkpoint: its trained epoch is not trained again, and it ends with the same model.
+    interrupted = runs["vanilla"]
+    first_metrics = json.loads((interrupted / "metrics.json").read_text())
+    epoch_written_at = (interrupted / "metrics_epoch_0.json").stat().st_mtime_ns
+    first_log = (out / "vanilla" / "seed_1" / "train.log").read_text()
+    (interrupted / "metrics.json").unlink()
+    (interrupted / "model.tar.gz").unlink()
+    result = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "1 of 2 runs finished, 1 to run" in result.stdout
+    assert (interrupted / "metrics_epoch_0.json").stat().st_mtime_ns == epoch_written_at
+    log = (out / "vanilla" / "seed_1" / "train.log").read_text()
+    assert log.startswith(first_log) and f"Recovering from prior training at {interrupted}" in log
+    resumed_metrics = json.loads((interrupted / "metrics.json").read_text())
+    for key in ("test_f1", "test_pearson", "best_validation_f1"):  # equal up to float summation order
+        assert resumed_metrics[key] == pytest.approx(first_metrics[key], rel=1e-6), key
     report = in_process("sweep", "report", "-o", out)
     pearson = json.loads((runs["vanilla"] / "metrics.json").read_text())["test_pearson"]
     row = next(line for line in report.stdout.splitlines() if line.startswith("| vanilla |"))
