@@ -271,6 +271,7 @@ def write_splits(splits: Splits, output_dir: str, metadata: Dict) -> None:
                     lines.write(json.dumps(example) + "\n")
         sizes = {split: len(examples) for split, examples in splits.items()}
         (staging / "meta.json").write_text(json.dumps({**metadata, "sizes": sizes}, indent=2) + "\n")
+        os.chmod(staging, 0o755)  # mkdtemp makes it private (0700); a dataset folder is for sharing
         os.replace(staging, output)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

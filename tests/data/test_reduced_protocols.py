@@ -25,6 +25,7 @@ def test_reduced_protocol_sizes_and_meta(tmp_path, dataset, sizes):
     assert make_dataset(dataset, PARTIAL[dataset], str(tmp_path / "out"), protocol="reduced") == sizes
     meta = json.loads((tmp_path / "out" / "meta.json").read_text())
     assert meta["protocol"] == "reduced" and meta["sizes"] == sizes
+    assert (tmp_path / "out").stat().st_mode & 0o777 == 0o755  # readable by others, like the files in it
     assert meta["protocol_description"].startswith({"snli": "SNLI-reduced", "multinli": "MultiNLI-reduced", "cnn": "CNN-sample"}[dataset])
 
 
