@@ -73,7 +73,7 @@ def parse_epsilons(pairs: List[str]) -> Dict[str, float]:
 
 def config_epsilon(config: str, method: str, dataset: str) -> float:
     params = Params.from_file(config, ext_vars={"METHOD": method, "DATASET": dataset})
-    return params.as_dict()["model"]["perturbation"]["epsilon"]
+    return params.as_dict(quiet=True)["model"]["perturbation"]["epsilon"]
 
 
 def run_overrides(run: Run, user_overrides: Dict) -> str:
