@@ -14,10 +14,9 @@ def resumable(serialization_dir: Path) -> bool:
 
 def resume_flags(serialization_dir: Path) -> List[str]:
     """The flags that continue an interrupted run in `serialization_dir` (`--recover`), or none after
-    removing what a run stopped before writing its config left there. allennlp replays the finished
-    epochs' batches without training on them, so a resumed run sees the same batches in the same
-    order as an uninterrupted one; its dropout and perturbation noise after the checkpoint are drawn
-    afresh."""
+    removing what a run stopped before writing its config left there. A resumed run is a valid run
+    of the same config and seed, not a bit-for-bit copy of the uninterrupted one: the random draws
+    after the checkpoint (batch order, dropout, perturbation noise) differ (README, "--recover")."""
     if resumable(serialization_dir):
         return ["--recover"]
     if serialization_dir.exists():
