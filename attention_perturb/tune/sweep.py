@@ -38,6 +38,7 @@ from attention_perturb.tune.experiment import Trial, is_finished
 from attention_perturb.tune.statistics import mean_ci
 
 GRID_FILE = "sweep.json"
+RESUMED_MARK = "Recovering from prior training"  # what allennlp logs when --recover continues a run
 DEFAULT_VARIANT = "default"
 GRID_KEYS = {"dataset", "config", "methods", "seeds", "grid", "variants", "overrides"}
 
@@ -165,6 +166,8 @@ def read_run(serialization_dir: Path) -> Dict[str, Any]:
             if key.startswith("validation_") and isinstance(value, (int, float)):
                 curve.setdefault(key[len("validation_"):], []).append(value)
     metrics["validation_curve"] = curve
+    log = serialization_dir.parent / "train.log"
+    metrics["resumed"] = log.is_file() and RESUMED_MARK in log.read_text(errors="replace")
     return metrics
 
 

@@ -57,7 +57,7 @@ def cell_rows(cells: Sequence[Cell], results, metric: str, agreements: Sequence[
 
 
 def markdown(rows: List[Dict[str, Any]], agreements: Sequence[str], metric: str, chosen: Dict[str, Cell],
-             selection_metric: str, command: str) -> str:
+             selection_metric: str, command: str, resumed: Sequence[str] = ()) -> str:
     lines = [
         f"Test {metric} (%) and attention/importance agreements: mean ± 95 % CI (Student t) over seeds; the test "
         f"metrics are those of each run's epoch of best `{selection_metric.replace('best_', '')}` (allennlp's best model).",
@@ -82,6 +82,9 @@ def markdown(rows: List[Dict[str, Any]], agreements: Sequence[str], metric: str,
         cells = [estimates["score"].format(2)] + [estimates[name].format(3) for name in agreements]
         cells += [estimates["best_epoch"].format(1), difference("score", 2)] + [difference(name, 3) for name in agreements]
         lines.append(f"| {row['cell']} | {len(row['seeds'])} | " + " | ".join(cells) + " |")
+    if resumed:
+        lines += ["", "Continued from a checkpoint after an interruption (`--recover`): valid runs of their seed, but "
+                  "not bit-for-bit what an uninterrupted run draws after the checkpoint: " + ", ".join(resumed) + "."]
     if chosen:
         lines += ["", f"ε chosen per method by mean `{selection_metric}` over seeds:", ""]
         lines += [f"- {method}: {cell.name}" for method, cell in chosen.items()]
@@ -154,7 +157,9 @@ def write_report(output_dir: Path, grid: Dict[str, Any], results, metric: str, c
     rows = cell_rows(cells, results, metric, agreements)
     selection_metric = f"best_validation_{metric}"
     chosen = choose_epsilons(cells, results, selection_metric)
-    text = markdown(rows, agreements, metric, chosen, selection_metric, command)
+    resumed = [f"{cell} seed {seed}" for cell, runs in results.items() for seed, run in sorted(runs.items())
+               if run.get("resumed")]
+    text = markdown(rows, agreements, metric, chosen, selection_metric, command, resumed)
     write_atomically(output_dir / "report.md", text)
 
     def plain(value):
@@ -167,7 +172,7 @@ def write_report(output_dir: Path, grid: Dict[str, Any], results, metric: str, c
         return value
 
     report = {"rows": [plain(row) for row in rows], "chosen_epsilon": {m: c.name for m, c in chosen.items()},
-              "command": command}
+              "resumed": resumed, "command": command}
     write_atomically(output_dir / "report.json", json.dumps(report, indent=2) + "\n")
     if "pearson" in agreements:
         if any(cell.setting for cell in cells):

@@ -125,6 +125,14 @@ def test_report_means_confidence_intervals_and_paired_differences_by_hand(tmp_pa
     report = json.loads((out / "report.json").read_text())
     assert report["chosen_epsilon"] == {"attention_at": "attention_at__epsilon=0.1"}  # higher validation F1
     assert "- attention_at: attention_at__epsilon=0.1" in text
+    assert report["resumed"] == [] and "Continued from a checkpoint" not in text
+    # A run that allennlp continued from a checkpoint is named as such.
+    (out / "vanilla" / "seed_2" / "train.log").write_text("... - INFO - allennlp.training.util - Recovering from "
+                                                          "prior training at out/vanilla/seed_2/trial.\n")
+    text = write_report(out, grid, collect(out, grid), "f1", "allennlp sweep report -o out")
+    assert json.loads((out / "report.json").read_text())["resumed"] == ["vanilla seed 2"]
+    assert "(`--recover`): valid runs of their seed, but not bit-for-bit what an uninterrupted run draws after the " \
+           "checkpoint: vanilla seed 2." in text
     assert (out / "pearson_against_epsilon.png").stat().st_size > 0
     assert (out / "pearson_against_epoch.png").stat().st_size > 0
 
