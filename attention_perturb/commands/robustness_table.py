@@ -37,6 +37,12 @@ COLUMNS: Tuple[Tuple[str, str, str], ...] = (
     ("TVD seed", "seed_tvd", "↓"),
     ("After-attack acc.", "after_attack_accuracy", "↑"),
     ("Synonym ASR", "synonym_attack_success_rate", "↓"),
+    # FLAT's interpretation consistency (its Table 3 "KT", "TI") between each attacked input and its
+    # synonym adversarial example, of attention and of gradient importance; k is --top-k.
+    ("KT attention (adv.)", "adversarial_attention_kendall_tau", "↑"),
+    ("Top-k∩ attention (adv.)", "adversarial_attention_top_k_intersection", "↑"),
+    ("KT gradient (adv.)", "adversarial_gradient_kendall_tau", "↑"),
+    ("Top-k∩ gradient (adv.)", "adversarial_gradient_top_k_intersection", "↑"),
     ("Antonym ASR", "antonym_attack_success_rate", "↓"),
     ("Comp.", "comprehensiveness", "↑"),
     ("Suff.", "sufficiency", "↓"),
@@ -143,6 +149,10 @@ def robustness_row(
         row[f"{kind}_attack_success_rate"] = attack[f"{kind}_attack_success_rate"]
         if kind == "synonym":
             row["after_attack_accuracy"] = attack["after_attack_accuracy"]
+            for name in ("attention", "gradient"):
+                for measure, key in (("kendall_tau", f"{name}_kendall_tau"), ("top_k_intersection", f"{name}_top{top_k}_intersection")):
+                    if key in attack:  # absent when no attack changed a word
+                        row[f"adversarial_{name}_{measure}"] = attack[key]
     return row
 
 

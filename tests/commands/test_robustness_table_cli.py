@@ -48,6 +48,10 @@ def test_robustness_table_end_to_end(tmp_path, vanilla_archive, second_seed_arch
     attack = attack_file(vanilla_archive, DATA, "synonym", budget=30).metrics()
     assert first["after_attack_accuracy"] == attack["after_attack_accuracy"]
     assert first["synonym_attack_success_rate"] == attack["synonym_attack_success_rate"]
+    for name in ("attention", "gradient"):  # FLAT's consistency between the inputs and their adversarial examples
+        assert first[f"adversarial_{name}_kendall_tau"] == attack[f"{name}_kendall_tau"]
+        assert first[f"adversarial_{name}_top_k_intersection"] == attack[f"{name}_top5_intersection"]
+    assert "KT gradient (adv.) ↑" in header and "Top-k∩ attention (adv.) ↑" in header
     models = [load_archive(archive) for archive in (vanilla_archive, second_seed_archive)]
     instances = [list(archive.validation_dataset_reader.read(DATA)) for archive in models]
     for row, (this, other) in zip((first, second), ((0, 1), (1, 0))):
