@@ -137,7 +137,7 @@ def test_report_means_confidence_intervals_and_paired_differences_by_hand(tmp_pa
     assert (out / "pearson_against_epoch.png").stat().st_size > 0
 
 
-@pytest.mark.long(seconds=300)
+@pytest.mark.long(seconds=120)
 def test_a_real_sweep_runs_every_cell_and_resumes_without_rerunning(tmp_path):
     grid = {"config": "fixtures/sst_tiny.jsonnet", "methods": ["vanilla", "attention_at"], "seeds": [1],
             "grid": {"model.perturbation.epsilon": {"values": [2.0], "methods": ["attention_at"]}},
