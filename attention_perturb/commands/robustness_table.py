@@ -44,6 +44,7 @@ COLUMNS: Tuple[Tuple[str, str, str], ...] = (
     ("KT gradient (adv.)", "adversarial_gradient_kendall_tau", "↑"),
     ("Top-k∩ gradient (adv.)", "adversarial_gradient_top_k_intersection", "↑"),
     ("Antonym ASR", "antonym_attack_success_rate", "↓"),
+    ("Attn. entropy", "attention_entropy", "·"),  # neither better: 1 = uniform attention, which no perturbation moves
     ("Comp.", "comprehensiveness", "↑"),
     ("Suff.", "sufficiency", "↓"),
 )

@@ -37,6 +37,17 @@ def jensen_shannon_divergence(first: torch.Tensor, second: torch.Tensor, mask: t
     return (kl_to_middle(first) + kl_to_middle(second)) / 2
 
 
+def normalised_entropy(attention: torch.Tensor, mask: torch.BoolTensor) -> torch.Tensor:
+    """H(w) / ln n of each (batch, length) attention distribution over its n valid positions, for
+    the instances with n ≥ 2: 1 for uniform weights, 0 for all weight on one word. Beside the JSD
+    columns, because near-uniform attention is trivially stable: no perturbation moves it."""
+    lengths = mask.sum(1)
+    weights = (attention * mask).double()
+    entropy = -torch.where(weights > 0, weights * weights.clamp_min(torch.finfo(weights.dtype).tiny).log(), 0.0).sum(1)
+    several = lengths >= 2
+    return entropy[several] / lengths[several].double().log()
+
+
 def attention_model(model: Model, source: str = "model") -> AttentionClassifier:
     """The model itself, or a one-line error: the measures need a model with one attended text."""
     if not isinstance(model, AttentionClassifier):
@@ -210,6 +221,8 @@ def stability_report(
     - `seed_jsd`, `seed_tvd`: between `model` and `second_model` (another random seed) on the
       same inputs, when given (`second_instances` read with its own dataset reader);
     - `comprehensiveness`, `sufficiency` of the top-k attended tokens (ERASER);
+    - `attention_entropy`: the clean attention's normalised entropy (`normalised_entropy`), which
+      tells a stable attention from a uniform one;
     - `accuracy` when the instances have labels; `instances`.
 
     Noise and substituted positions come from `seed`, so models compared on the same data see
@@ -243,6 +256,7 @@ def stability_report(
         token_ids = util.get_token_ids_from_text_field_tensors(batch["tokens"]).cpu()
         mask = token_ids > 0
         attention, probabilities = run(token_ids)
+        means.add("attention_entropy", normalised_entropy(attention, mask))
         if "label" in batch:
             means.add("accuracy", (probabilities.argmax(-1) == batch["label"].cpu()).float())
 

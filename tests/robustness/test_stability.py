@@ -13,6 +13,7 @@ from attention_perturb.robustness.stability import (
     SynonymSubstitution,
     indexed_batches,
     jensen_shannon_divergence,
+    normalised_entropy,
     seat_embedding_attack,
     stability_report,
     total_variation_distance,
@@ -32,6 +33,14 @@ def test_jensen_shannon_divergence_by_hand_and_against_scipy():
     torch.testing.assert_close(divergence, torch.tensor([by_hand, 0.0, math.log(2)]))
     for row in range(3):
         assert divergence[row].item() == pytest.approx(jensenshannon(first[row], second[row]) ** 2, abs=1e-6)
+
+
+def test_normalised_entropy_by_hand():
+    attention = torch.tensor([[0.25, 0.25, 0.25, 0.25], [0.0, 1.0, 0.0, 0.0], [0.5, 0.25, 0.25, 0.0], [1.0, 0.0, 0.0, 0.0]])
+    mask = torch.tensor([[True] * 4, [True, True, True, False], [True, True, True, False], [True, False, False, False]])
+    by_hand = -(0.5 * math.log(0.5) + 2 * 0.25 * math.log(0.25)) / math.log(3)
+    # uniform: 1; all weight on one word: 0; one valid word (last row): left out, entropy is 0 / 0 there.
+    torch.testing.assert_close(normalised_entropy(attention, mask), torch.tensor([1.0, 0.0, by_hand], dtype=torch.float64))
 
 
 def test_total_variation_distance_by_hand():
@@ -199,3 +208,6 @@ def test_the_report_measures_attention_and_prediction_at_the_attack(vanilla):
     assert report["pgd_jsd"] == pytest.approx(sum(expected_jsd) / len(expected_jsd), rel=1e-3)
     assert report["pgd_tvd"] == pytest.approx((probabilities[:, 1] - attacked_probabilities[:, 1]).abs().mean().item(), rel=1e-5)
     assert report["pgd_tvd"] > 0 and report["pgd_jsd"] > 1e-6
+    expected_entropy = [-(a[m].double() * a[m].double().log()).sum().item() / math.log(m.sum().item())
+                        for a, m in zip(attention, ids > 0) if m.sum() >= 2]
+    assert report["attention_entropy"] == pytest.approx(sum(expected_entropy) / len(expected_entropy), rel=1e-6)
