@@ -27,7 +27,7 @@ class Tune(Subcommand):
     with allentune's flags, search-space files and results.jsonl. Each trial is an `allennlp train`
     of `--base-config` with the trial's sampled values as environment variables (read there with
     `std.extVar`), serialized to `<log-dir>/<experiment-name>/run_NNN/trial/`. Rerunning a search
-    resumes it: finished trials are kept, unfinished ones are trained again."""
+    resumes it: finished trials are kept, interrupted ones continue from their last checkpoint."""
 
     def add_subparser(self, parser: argparse._SubParsersAction) -> argparse.ArgumentParser:
         subparser = parser.add_parser(self.name, description=self.__doc__, help="Hyperparameter search on Ray Tune.")
