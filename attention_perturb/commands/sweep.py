@@ -10,6 +10,10 @@ from attention_perturb.commands.errors import reporting_errors
 from attention_perturb.commands.tune import RAY_ADDRESS_HELP
 
 
+RECORD_HELP = ("a JSON record of finished runs (test and per-epoch validation metrics) to commit, so that a "
+               "study spans sittings whose run folders are gone")
+
+
 @Subcommand.register("sweep")
 class Sweep(Subcommand):
     """`allennlp sweep run --grid GRID.json -o runs/study` trains every cell of a grid of config
@@ -17,7 +21,9 @@ class Sweep(Subcommand):
     each a real `allennlp train`; rerunning resumes (finished runs are kept). `allennlp sweep report
     -o runs/study` writes report.md / report.json: per cell mean ± 95 % CI over seeds of the test
     score and every agreement, paired differences to vanilla at equal seeds, the ε chosen per method
-    by validation score, and figures of agreement against ε and against epoch."""
+    by validation score, and figures of agreement against ε and against epoch. Run folders do not
+    outlive their sitting on every machine: `--record FILE` on both verbs keeps each finished run's
+    metrics in a file to commit, and a later sitting trains only the runs it lacks and reports on all."""
 
     def add_subparser(self, parser: argparse._SubParsersAction) -> argparse.ArgumentParser:
         subparser = parser.add_parser(self.name, description=self.__doc__, help="A grid of runs over seeds and its report.")
@@ -30,10 +36,13 @@ class Sweep(Subcommand):
                          help="CPUs (and torch threads) of each training; trainings run side by side")
         run.add_argument("--ray-address", default=None, help=RAY_ADDRESS_HELP)
         run.add_argument("--dry-run", action="store_true", help="print the plan and exit")
+        run.add_argument("--record", default=None, help=RECORD_HELP + "; its runs are not trained again")
         reporting_errors(run, run_from_args)
         report = verbs.add_parser("report", help="mean ± CI per cell, paired differences, figures")
         report.add_argument("-o", "--output-dir", required=True)
         report.add_argument("--metric", default="f1", help="test score reported and validation score choosing ε")
+        report.add_argument("--record", default=None, help=RECORD_HELP + "; the report covers its runs too, and "
+                            "the folder's finished runs are added to it")
         reporting_errors(report, report_from_args)
         subparser.set_defaults(func=lambda args: subparser.print_help())
         return subparser
@@ -41,16 +50,21 @@ class Sweep(Subcommand):
 
 def run_from_args(args: argparse.Namespace) -> None:
     from attention_perturb.tune.experiment import is_finished
-    from attention_perturb.tune.sweep import plan_trials, read_grid, save_grid
+    from attention_perturb.tune.sweep import plan_trials, read_grid, read_record, save_grid, trial_name
 
     grid = read_grid(Path(args.grid))
     output_dir = Path(args.output_dir).resolve()
-    trials = plan_trials(output_dir, grid)
+    recorded = set()
+    if args.record:
+        record = read_record(Path(args.record), grid)
+        recorded = {trial_name(cell, seed) for cell, seeds in record["runs"].items() for seed in seeds}
+    trials = [trial for trial in plan_trials(output_dir, grid) if trial.name not in recorded]
     for config in sorted({trial.config for trial in trials}):
         if not Path(config).is_file():
             raise FileNotFoundError(f"{args.grid}: config {config} does not exist")
     pending = [trial for trial in trials if not is_finished(trial.serialization_dir)]
-    print(f"{output_dir}: {len(trials) - len(pending)} of {len(trials)} runs finished, {len(pending)} to run", flush=True)
+    print(f"{output_dir}: {len(trials) - len(pending) + len(recorded)} of {len(trials) + len(recorded)} runs finished"
+          + (f" ({len(recorded)} in {args.record})" if recorded else "") + f", {len(pending)} to run", flush=True)
     if args.dry_run:
         for trial in pending:
             print(f"  {trial.name}: {trial.config} -o {trial.overrides}")
@@ -68,29 +82,40 @@ def run_from_args(args: argparse.Namespace) -> None:
             trial.environment.update(thread_environment(args.cpus_per_trial))
         start_ray(args.ray_address, args.num_cpus, 0)
         try:
-            run_trials(output_dir, pending, settings, {"cpu": args.cpus_per_trial}, len(trials))
+            run_trials(output_dir, pending, settings, {"cpu": args.cpus_per_trial}, len(trials) + len(recorded))
         finally:
             ray.shutdown()
     unfinished = [trial.name for trial in trials if not is_finished(trial.serialization_dir)]
     if unfinished:
-        raise RuntimeError(f"sweep stopped with {len(unfinished)} of {len(trials)} runs unfinished; rerun to resume")
-    print(f"all {len(trials)} runs finished; next: allennlp sweep report -o {args.output_dir}")
+        raise RuntimeError(f"sweep stopped with {len(unfinished)} of {len(trials) + len(recorded)} runs unfinished; "
+                           f"rerun to resume")
+    print(f"all {len(trials) + len(recorded)} runs finished; next: allennlp sweep report -o {args.output_dir}"
+          + (f" --record {args.record}" if args.record else ""))
 
 
 def report_from_args(args: argparse.Namespace) -> None:
     import json
 
-    from attention_perturb.tune.sweep import GRID_FILE, collect
+    from attention_perturb.tune.sweep import GRID_FILE, collect, merge_record, read_record, write_record
     from attention_perturb.tune.sweep_report import write_report
 
     output_dir = Path(args.output_dir)
     grid_file = output_dir / GRID_FILE
-    if not grid_file.is_file():
+    if grid_file.is_file():
+        grid = json.loads(grid_file.read_text())
+    elif args.record and read_record(Path(args.record))["grid"] is not None:
+        grid = read_record(Path(args.record))["grid"]  # the record alone: its sitting's folder is gone
+        output_dir.mkdir(parents=True, exist_ok=True)
+    else:
         raise FileNotFoundError(f"-o: {grid_file} does not exist (not a sweep folder?)")
-    grid = json.loads(grid_file.read_text())
     results = collect(output_dir, grid)
+    if args.record:
+        results = merge_record(read_record(Path(args.record), grid), results)
     if not results:
         raise FileNotFoundError(f"-o: {output_dir} has no finished runs yet")
     command = "allennlp " + " ".join(shlex.quote(argument) for argument in sys.argv[1:])
     print(write_report(output_dir, grid, results, args.metric, command))
     print(f"written to {output_dir / 'report.md'}")
+    if args.record:
+        write_record(Path(args.record), grid, results)
+        print(f"{sum(map(len, results.values()))} finished runs recorded in {args.record}")

@@ -57,7 +57,7 @@ def cell_rows(cells: Sequence[Cell], results, metric: str, agreements: Sequence[
 
 
 def markdown(rows: List[Dict[str, Any]], agreements: Sequence[str], metric: str, chosen: Dict[str, Cell],
-             selection_metric: str, command: str, resumed: Sequence[str] = ()) -> str:
+             selection_metric: str, command: str, resumed: Sequence[str] = (), recorded: Sequence[str] = ()) -> str:
     lines = [
         f"Test {metric} (%) and attention/importance agreements: mean ± 95 % CI (Student t) over seeds; the test "
         f"metrics are those of each run's epoch of best `{selection_metric.replace('best_', '')}` (allennlp's best model).",
@@ -85,6 +85,9 @@ def markdown(rows: List[Dict[str, Any]], agreements: Sequence[str], metric: str,
     if resumed:
         lines += ["", "Continued from a checkpoint after an interruption (`--recover`): valid runs of their seed, but "
                   "not bit-for-bit what an uninterrupted run draws after the checkpoint: " + ", ".join(resumed) + "."]
+    if recorded:
+        lines += ["", "Read from the --record file (trained in an earlier sitting, whose run folders are gone): "
+                  + ", ".join(recorded) + "."]
     if chosen:
         lines += ["", f"ε chosen per method by mean `{selection_metric}` over seeds:", ""]
         lines += [f"- {method}: {cell.name}" for method, cell in chosen.items()]
@@ -157,9 +160,12 @@ def write_report(output_dir: Path, grid: Dict[str, Any], results, metric: str, c
     rows = cell_rows(cells, results, metric, agreements)
     selection_metric = f"best_validation_{metric}"
     chosen = choose_epsilons(cells, results, selection_metric)
-    resumed = [f"{cell} seed {seed}" for cell, runs in results.items() for seed, run in sorted(runs.items())
-               if run.get("resumed")]
-    text = markdown(rows, agreements, metric, chosen, selection_metric, command, resumed)
+    def runs_marked(flag: str) -> List[str]:
+        return [f"{cell.name} seed {seed}" for cell in cells
+                for seed, run in sorted(results.get(cell.name, {}).items()) if run.get(flag)]
+
+    resumed, recorded = runs_marked("resumed"), runs_marked("from_record")
+    text = markdown(rows, agreements, metric, chosen, selection_metric, command, resumed, recorded)
     write_atomically(output_dir / "report.md", text)
 
     def plain(value):
@@ -172,7 +178,7 @@ def write_report(output_dir: Path, grid: Dict[str, Any], results, metric: str, c
         return value
 
     report = {"rows": [plain(row) for row in rows], "chosen_epsilon": {m: c.name for m, c in chosen.items()},
-              "resumed": resumed, "command": command}
+              "resumed": resumed, "from_record": recorded, "command": command}
     write_atomically(output_dir / "report.json", json.dumps(report, indent=2) + "\n")
     if "pearson" in agreements:
         if any(cell.setting for cell in cells):

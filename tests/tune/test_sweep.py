@@ -11,7 +11,8 @@ from attention_perturb.tune.sweep_report import write_report
 from tests.cli import in_process
 from tests.tune.loopback_cluster import RAY_ENVIRONMENT
 
-T_975_2 = 4.302652729911275  # Student t, 97.5 % quantile, 2 degrees of freedom (tables)
+T_975_1 = 12.706204736174705  # Student t, 97.5 % quantile, 1 and 2 degrees of freedom (tables)
+T_975_2 = 4.302652729911275
 
 GRID = {
     "dataset": "sst",
@@ -135,6 +136,50 @@ def test_report_means_confidence_intervals_and_paired_differences_by_hand(tmp_pa
            "checkpoint: vanilla seed 2." in text
     assert (out / "pearson_against_epsilon.png").stat().st_size > 0
     assert (out / "pearson_against_epoch.png").stat().st_size > 0
+
+
+def test_a_record_carries_finished_runs_into_a_later_sitting(tmp_path):
+    grid_file = write_grid(tmp_path, {**GRID, "variants": {}})
+    grid = read_grid(grid_file)
+    record = tmp_path / "record.json"
+    first = tmp_path / "first_sitting"
+    save_grid(first, grid)
+    for cell, seed, f1 in (("vanilla", 1, 0.80), ("vanilla", 2, 0.84), ("attention_at__epsilon=0.1", 1, 0.70)):
+        finished_run(first / cell / f"seed_{seed}", f1, 0.5, 0.8, [0.4, 0.5])
+    in_process("sweep", "report", "-o", first, "--record", record)
+    recorded = json.loads(record.read_text())
+    assert recorded["grid"] == grid
+    assert {cell: sorted(seeds) for cell, seeds in recorded["runs"].items()} == {
+        "attention_at__epsilon=0.1": ["1"], "vanilla": ["1", "2"]}
+    assert recorded["runs"]["vanilla"]["2"]["test_f1"] == 0.84
+    assert recorded["runs"]["vanilla"]["2"]["validation_curve"] == {"pearson": [0.4, 0.5]}
+    assert not any("from_record" in run for seeds in recorded["runs"].values() for run in seeds.values())
+
+    # The next sitting has none of those folders; it trains only what the record lacks ...
+    second = tmp_path / "second_sitting"
+    plan = in_process("sweep", "run", "--grid", grid_file, "-o", second, "--record", record, "--dry-run").stdout
+    assert "3 of 6 runs finished (3 in " in plan and ", 3 to run" in plan
+    pending = [line.split(":")[0].strip() for line in plan.splitlines() if line.startswith("  ")]
+    assert pending == ["attention_at__epsilon=1__seed_1", "attention_at__epsilon=0.1__seed_2",
+                       "attention_at__epsilon=1__seed_2"]
+    # ... and its report covers both sittings' runs, naming those it read from the record.
+    save_grid(second, grid)
+    finished_run(second / "attention_at__epsilon=0.1" / "seed_2", 0.76, 0.6, 0.8, [0.5, 0.6])
+    text = in_process("sweep", "report", "-o", second, "--record", record).stdout
+    assert f"| vanilla | 2 | 82.00 ± {T_975_1 * 2:.2f} |" in text  # F1 80, 84: s = 2√2, CI = t·s/√2
+    assert "| attention_at__epsilon=0.1 | 2 | 73.00 ± " in text
+    assert "Read from the --record file (trained in an earlier sitting, whose run folders are gone): vanilla seed 1, " \
+           "vanilla seed 2, attention_at__epsilon=0.1 seed 1." in text
+    report = json.loads((second / "report.json").read_text())
+    assert report["from_record"] == ["vanilla seed 1", "vanilla seed 2", "attention_at__epsilon=0.1 seed 1"]
+    assert sorted(json.loads(record.read_text())["runs"]["attention_at__epsilon=0.1"]) == ["1", "2"]
+    # The record alone, without any run folder, still reports.
+    assert "| vanilla | 2 | 82.00" in in_process("sweep", "report", "-o", tmp_path / "third", "--record", record).stdout
+    (tmp_path / "other").mkdir()
+    other = write_grid(tmp_path / "other", {**GRID, "variants": {}, "seeds": 3})
+    refused = in_process("sweep", "run", "--grid", other, "-o", tmp_path / "fourth", "--record", record, check=False)
+    assert refused.returncode != 0
+    assert f"{record}: this record is of another grid" in refused.stderr
 
 
 @pytest.mark.long(seconds=120)
