@@ -1,11 +1,14 @@
 """`allennlp tune search` on a local Ray through the real CLI (two trials, stopped with Ctrl-C during
 the second; then resumed, widened to three), then report and plot."""
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
+from typing import List
 
 import pytest
 
@@ -30,25 +33,53 @@ def search(log_dir, num_samples):
     return result.stdout
 
 
-def interrupted_search(log_dir, num_samples, started, num_cpus):
-    """The search, stopped with Ctrl-C (SIGINT) once a file matching `started` exists. Its output
-    goes to files (a pipe nobody reads while waiting could fill up and stall it)."""
+def processes_running(fragment: str) -> List[int]:
+    """Process ids whose command line contains `fragment` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:  # ended meanwhile
+                continue
+            if fragment in command and int(entry.name) != os.getpid():
+                found.append(int(entry.name))
+    return found
+
+
+def interrupted_search(log_dir, num_samples, trial, num_cpus):
+    """The search, stopped with Ctrl-C (SIGINT) while `trial`'s training runs. The training is held
+    (SIGSTOP) from before the Ctrl-C until the search has exited, so that it cannot finish in the
+    seconds Ray gives a stopping trial, as a tiny one otherwise can; released, it meets the SIGTERM
+    its dead trial sent it. Output goes to files (a pipe nobody reads could fill and stall it)."""
     stdout, stderr = log_dir / "interrupted.out", log_dir / "interrupted.err"
+    training = f"{trial}/trial"
+    held: List[int] = []
     with open(stdout, "w") as out, open(stderr, "w") as err:
         process = subprocess.Popen(search_command(log_dir, num_samples, num_cpus),
                                    env={**os.environ, **RAY_ENVIRONMENT}, stdout=out, stderr=err)
         try:
             deadline = time.time() + 300
-            while not list(log_dir.glob(started)) and process.poll() is None and time.time() < deadline:
-                time.sleep(0.2)
+            while not held and process.poll() is None and time.time() < deadline:
+                held = processes_running(training)
+                time.sleep(0.05)
             assert process.poll() is None, "the search ended before it could be interrupted"
-            assert list(log_dir.glob(started)), f"no {started} within 300 s"
+            assert held, f"no training of {training} within 300 s"
+            for pid in held:
+                os.kill(pid, signal.SIGSTOP)
             process.send_signal(signal.SIGINT)
             process.wait(timeout=300)
         finally:
             if process.poll() is None:
                 process.kill()
                 process.wait()
+            for pid in held:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGCONT)
+    deadline = time.time() + 60
+    while processes_running(training) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not processes_running(training), f"the training of {training} outlived its search"
     return process.returncode, stdout.read_text(), stderr.read_text()
 
 
@@ -56,7 +87,7 @@ def interrupted_search(log_dir, num_samples, started, num_cpus):
 def test_search_resume_report_and_plot(tmp_path, monkeypatch, capsys):
     experiment = tmp_path / "sst_attention_iat"
     # One CPU, so one trial at a time; Ctrl-C (SIGINT) once run_000 has finished and run_001 started.
-    returncode, output, stderr = interrupted_search(tmp_path, 2, "sst_attention_iat/run_001/train.log", num_cpus=1)
+    returncode, output, stderr = interrupted_search(tmp_path, 2, "sst_attention_iat/run_001", num_cpus=1)
     assert returncode == 1
     assert "0 of 2 trials finished, running 2" in output
     assert "[1/2] run_000 finished" in output
