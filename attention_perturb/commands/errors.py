@@ -9,11 +9,17 @@ from allennlp.common.checks import ConfigurationError
 from attention_perturb.archives import NotAModelArchive
 from attention_perturb.data.errors import DatasetFormatError, EmptyDatasetError, PartialReleaseError
 
-# Mistakes in what a user typed or pointed at; their messages name the file, line or key. Anything
-# else is a bug and keeps its traceback.
+
+
+class StoppedBeforeTheEnd(RuntimeError):
+    """A search or sweep stopped (Ctrl-C, a lost node) with runs unfinished; rerunning resumes it."""
+
+
+# Mistakes in what a user typed or pointed at, whose messages name the file, line or key, and the
+# expected end of a stopped search. Anything else is a bug and keeps its traceback.
 USER_ERRORS = (
     ConfigurationError, DatasetFormatError, EmptyDatasetError, NotAModelArchive, PartialReleaseError,
-    FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError,
+    FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError, StoppedBeforeTheEnd,
 )
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from allennlp.commands.subcommand import Subcommand
 
-from attention_perturb.commands.errors import reporting_errors
+from attention_perturb.commands.errors import StoppedBeforeTheEnd, reporting_errors
 from attention_perturb.commands.tune import RAY_ADDRESS_HELP
 
 
@@ -87,7 +87,7 @@ def run_from_args(args: argparse.Namespace) -> None:
             ray.shutdown()
     unfinished = [trial.name for trial in trials if not is_finished(trial.serialization_dir)]
     if unfinished:
-        raise RuntimeError(f"sweep stopped with {len(unfinished)} of {len(trials) + len(recorded)} runs unfinished; "
+        raise StoppedBeforeTheEnd(f"sweep stopped with {len(unfinished)} of {len(trials) + len(recorded)} runs unfinished; "
                            f"rerun to resume")
     print(f"all {len(trials) + len(recorded)} runs finished; next: allennlp sweep report -o {args.output_dir}"
           + (f" --record {args.record}" if args.record else ""))

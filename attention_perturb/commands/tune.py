@@ -6,7 +6,7 @@ from pathlib import Path
 
 from allennlp.commands.subcommand import Subcommand
 
-from attention_perturb.commands.errors import reporting_errors
+from attention_perturb.commands.errors import StoppedBeforeTheEnd, reporting_errors
 
 logger = logging.getLogger(__name__)
 
@@ -165,7 +165,7 @@ def search_from_args(args: argparse.Namespace) -> None:
             ray.shutdown()
     unfinished = [trial.name for trial in trials if not is_finished(trial.serialization_dir)]
     if unfinished:  # Ray Tune returns normally when stopped by Ctrl-C
-        raise RuntimeError(f"search stopped with {len(unfinished)} of {len(trials)} trials unfinished "
+        raise StoppedBeforeTheEnd(f"search stopped with {len(unfinished)} of {len(trials)} trials unfinished "
                            f"({', '.join(unfinished)}); rerun the same command to resume")
     print(f"all {len(trials)} trials finished; next: allennlp tune report --log-dir {experiment.directory}")
 

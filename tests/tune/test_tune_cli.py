@@ -91,8 +91,8 @@ def test_search_resume_report_and_plot(tmp_path, monkeypatch, capsys):
     assert returncode == 1
     assert "0 of 2 trials finished, running 2" in output
     assert "[1/2] run_000 finished" in output
-    assert ("search stopped with 1 of 2 trials unfinished (run_001); rerun the same command to resume"
-            in stderr), stderr[-3000:]
+    assert ("error: search stopped with 1 of 2 trials unfinished (run_001); rerun the same command to resume"
+            in stderr.splitlines()), stderr[-3000:]  # one line, no traceback
     first_archive = experiment / "run_000" / "trial" / "model.tar.gz"
     first_mtime = first_archive.stat().st_mtime_ns
 
