@@ -14,10 +14,10 @@ from allennlp.common.params import Params
 
 from attention_perturb.files import write_atomically
 from attention_perturb.training.resume import resumable, resume_flags
+from attention_perturb.tune.record import FROM_RECORD, merge, read_record, write_record
 from attention_perturb.tune.table2 import (
-    METHODS, PAPER, EpsilonChoice, Run, choose_epsilons, plan_runs, run_agreements, run_resources, run_scores,
-    table2_markdown,
-    trained_epsilon,
+    METHODS, PAPER, EpsilonChoice, Run, choose_epsilons, plan_runs, read_run, run_agreements, run_resources,
+    run_scores, table2_markdown, trained_epsilon,
 )
 
 CONFIG_PATTERN = "training_configs/{dataset}_{method}.jsonnet"
@@ -32,7 +32,9 @@ class ReproduceTable2(Subcommand):
     to `<out>/table2.md`. ε per method: `--epsilon method=value`, else the best trial of a finished
     `allennlp tune search` in `<search-log-dir>/<dataset>_<method>`, else the config's default.
     Finished runs are kept and interrupted ones continue from their last epoch (allennlp's
-    `--recover`), so rerunning the command resumes; `--dry-run` prints the plan only."""
+    `--recover`), so rerunning the command resumes; `--record FILE` keeps the finished runs'
+    metrics in a file to commit, so that a later sitting without the run folders trains only the
+    runs it lacks; `--dry-run` prints the plan only."""
 
     def add_subparser(self, parser: argparse._SubParsersAction) -> argparse.ArgumentParser:
         subparser = parser.add_parser(self.name, description=self.__doc__, help="Train the six methods and write Table 2.")
@@ -54,6 +56,9 @@ class ReproduceTable2(Subcommand):
         subparser.add_argument("--threads-per-job", type=int, default=None,
                                help="torch threads of each training (default: the CPU count divided by --jobs)")
         subparser.add_argument("--dry-run", action="store_true", help="print the plan and exit")
+        subparser.add_argument("--record", default=None,
+                               help="a JSON record of finished runs' metrics, to commit: its runs are not trained "
+                               "again and count in the table, and the finished runs are added to it")
         reporting_errors(subparser, reproduce_table2_from_args)
         return subparser
 
@@ -83,9 +88,14 @@ def run_overrides(run: Run, user_overrides: Dict) -> str:
     return json.dumps(overrides)
 
 
-def describe(run: Run, config: str) -> str:
+def describe(run: Run, config: str, record: Optional[str]) -> str:
     epsilon = "no ε" if run.epsilon.value is None else f"ε={run.epsilon.value:g} ({run.epsilon.source})"
-    status = "finished" if run.finished else f"{'resume' if resumable(run.directory) else 'train'} {config}"
+    if run.finished:
+        status = "finished"
+    elif record:
+        status = f"finished, in {record}"
+    else:
+        status = f"{'resume' if resumable(run.directory) else 'train'} {config}"
     return f"{run.method} seed {run.seed}: {epsilon}; {status} -> {run.directory}"
 
 
@@ -158,31 +168,69 @@ def reproduce_table2_from_args(args: argparse.Namespace) -> None:
             epsilons[method] = EpsilonChoice(config_epsilon(configs[method], method, args.dataset), choice.source)
     output_dir = Path(args.output_dir)
     runs = plan_runs(output_dir, args.methods, range(1, args.seeds + 1), epsilons)
+    identity = {"dataset": args.dataset, "config_pattern": args.config_pattern, "overrides": user_overrides}
+    recorded = read_record(Path(args.record), identity) if args.record else {}
+
+    def in_record(run: Run) -> Optional[Dict]:
+        return None if run.finished else recorded.get(run.method, {}).get(run.seed)
+
     for run in runs:
-        started = run.finished or resumable(run.directory)
-        if started and run.epsilon.value is not None and trained_epsilon(run.directory) != run.epsilon.value:
-            raise ValueError(f"{run.directory} was trained with ε={trained_epsilon(run.directory)}, not "
-                             f"{run.epsilon.value} ({run.epsilon.source}); remove it or choose another -o")
-        print(describe(run, configs[run.method]), flush=True)
+        if in_record(run) is not None:
+            trained, where = in_record(run)["epsilon"], f"{args.record}: {run.method} seed {run.seed}"
+        elif run.finished or resumable(run.directory):
+            trained, where = trained_epsilon(run.directory), str(run.directory)
+        else:
+            trained, where = run.epsilon.value, ""
+        if run.epsilon.value is not None and trained != run.epsilon.value:
+            raise ValueError(f"{where} was trained with ε={trained}, not {run.epsilon.value} ({run.epsilon.source}); "
+                             f"remove it or choose another -o / --record")
+        print(describe(run, configs[run.method], args.record if in_record(run) is not None else None), flush=True)
     if args.dry_run:
         return
 
     metric = PAPER["datasets"][args.dataset]["metric"]
-    pending = [run for run in runs if not run.finished]
+    pending = [run for run in runs if not run.finished and in_record(run) is None]
 
     def train_and_report(run: Run) -> None:
         train(run, configs[run.method], args.dataset, run_overrides(run, user_overrides), args.include_package, threads)
-        score, corr = run_scores(run.directory, metric)
+        score, corr = run_scores(read_run(run.directory)["metrics"], metric, str(run.directory / "metrics.json"))
         print(f"[{runs.index(run) + 1}/{len(runs)}] {run.method} seed {run.seed}: test {score:.2f} %, "
               f"Pearson {corr:.3f}", flush=True)
 
-    run_side_by_side(train_and_report, pending, args.jobs)
-    scores = {method: [run_scores(run.directory, metric) for run in runs if run.method == method] for method in args.methods}
-    trained = {method: trained_epsilon(run_directory) for method, run_directory in
-               ((run.method, run.directory) for run in runs if run.seed == 1)}
-    agreements = {method: [run_agreements(run.directory) for run in runs if run.method == method] for method in args.methods}
-    resources = {method: [run_resources(run.directory) for run in runs if run.method == method] for method in args.methods}
+    try:
+        run_side_by_side(train_and_report, pending, args.jobs)
+    finally:  # what finished is recorded even when a run failed or the sitting was stopped
+        finished = {}
+        for run in runs:
+            if run.finished:
+                finished.setdefault(run.method, {})[run.seed] = read_run(run.directory)
+        results = merge(recorded, finished)
+        if args.record:
+            write_record(Path(args.record), identity, results)
+    write_table(args, output_dir, runs, results)
+
+
+def write_table(args: argparse.Namespace, output_dir: Path, runs: List[Run], results: Dict) -> None:
+    metric = PAPER["datasets"][args.dataset]["metric"]
+
+    def per_method(read: Callable[[Dict, str], object]) -> Dict[str, List]:
+        return {method: [read(results[method][run.seed], where(run)) for run in runs if run.method == method]
+                for method in args.methods}
+
+    def where(run: Run) -> str:
+        if results[run.method][run.seed].get(FROM_RECORD):
+            return f"{args.record}: {run.method} seed {run.seed}"
+        return str(run.directory / "metrics.json")
+
+    scores = per_method(lambda run, place: run_scores(run["metrics"], metric, place))
+    trained = {run.method: results[run.method][run.seed]["epsilon"] for run in runs if run.seed == 1}
+    agreements = per_method(lambda run, place: run_agreements(run["metrics"]))
+    resources = per_method(lambda run, place: run_resources(run["metrics"]))
     table = table2_markdown(args.dataset, scores, trained, agreements, resources)
+    from_record = [f"{run.method} seed {run.seed}" for run in runs if results[run.method][run.seed].get(FROM_RECORD)]
+    if from_record:
+        table += (f"\nRead from {args.record} (trained in an earlier sitting, whose run folders are gone): "
+                  + ", ".join(from_record) + ".\n")
     write_atomically(output_dir / "table2.md", table)
     print(table)
     print(f"written to {output_dir / 'table2.md'}")

@@ -50,14 +50,15 @@ class Sweep(Subcommand):
 
 def run_from_args(args: argparse.Namespace) -> None:
     from attention_perturb.tune.experiment import is_finished
-    from attention_perturb.tune.sweep import plan_trials, read_grid, read_record, save_grid, trial_name
+    from attention_perturb.tune.record import read_record
+    from attention_perturb.tune.sweep import plan_trials, read_grid, save_grid, trial_name
 
     grid = read_grid(Path(args.grid))
     output_dir = Path(args.output_dir).resolve()
     recorded = set()
     if args.record:
-        record = read_record(Path(args.record), grid)
-        recorded = {trial_name(cell, seed) for cell, seeds in record["runs"].items() for seed in seeds}
+        recorded = {trial_name(cell, seed) for cell, seeds in read_record(Path(args.record), {"grid": grid}).items()
+                    for seed in seeds}
     trials = [trial for trial in plan_trials(output_dir, grid) if trial.name not in recorded]
     for config in sorted({trial.config for trial in trials}):
         if not Path(config).is_file():
@@ -96,26 +97,27 @@ def run_from_args(args: argparse.Namespace) -> None:
 def report_from_args(args: argparse.Namespace) -> None:
     import json
 
-    from attention_perturb.tune.sweep import GRID_FILE, collect, merge_record, read_record, write_record
+    from attention_perturb.tune.record import merge, read_identity, read_record, write_record
+    from attention_perturb.tune.sweep import GRID_FILE, collect
     from attention_perturb.tune.sweep_report import write_report
 
     output_dir = Path(args.output_dir)
     grid_file = output_dir / GRID_FILE
     if grid_file.is_file():
         grid = json.loads(grid_file.read_text())
-    elif args.record and read_record(Path(args.record))["grid"] is not None:
-        grid = read_record(Path(args.record))["grid"]  # the record alone: its sitting's folder is gone
+    elif args.record and read_identity(Path(args.record)) is not None:
+        grid = read_identity(Path(args.record))["grid"]  # the record alone: its sitting's folder is gone
         output_dir.mkdir(parents=True, exist_ok=True)
     else:
         raise FileNotFoundError(f"-o: {grid_file} does not exist (not a sweep folder?)")
     results = collect(output_dir, grid)
     if args.record:
-        results = merge_record(read_record(Path(args.record), grid), results)
+        results = merge(read_record(Path(args.record), {"grid": grid}), results)
     if not results:
         raise FileNotFoundError(f"-o: {output_dir} has no finished runs yet")
     command = "allennlp " + " ".join(shlex.quote(argument) for argument in sys.argv[1:])
     print(write_report(output_dir, grid, results, args.metric, command))
     print(f"written to {output_dir / 'report.md'}")
     if args.record:
-        write_record(Path(args.record), grid, results)
+        write_record(Path(args.record), {"grid": grid}, results)
         print(f"{sum(map(len, results.values()))} finished runs recorded in {args.record}")

@@ -186,35 +186,6 @@ def collect(output_dir: Path, grid: Dict[str, Any]) -> Dict[str, Dict[int, Dict[
     return results
 
 
-def read_record(path: Path, grid: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-    """A record of finished runs (`write_record`): {"grid": ..., "runs": {cell: {seed: run}}}, with
-    every run marked `from_record`; an empty one when `path` does not exist yet. A run folder is
-    gone once its sitting ends, its record is committed: the record is what lets a study span
-    sittings. Refuses a record of another grid."""
-    if not path.is_file():
-        return {"grid": grid, "runs": {}}
-    record = json.loads(path.read_text())
-    if grid is not None and record.get("grid") != grid:
-        raise ValueError(f"{path}: this record is of another grid; rerun with that grid file or choose another --record")
-    runs = {cell: {int(seed): {**run, "from_record": True} for seed, run in seeds.items()}
-            for cell, seeds in record["runs"].items()}
-    return {"grid": record["grid"], "runs": runs}
-
-
-def merge_record(record: Dict[str, Any], results: Dict[str, Dict[int, Dict[str, Any]]]):
-    """The recorded runs with the folder's finished runs over them (a run both hold is the folder's)."""
-    merged = {cell: dict(seeds) for cell, seeds in record["runs"].items()}
-    for cell, seeds in results.items():
-        merged.setdefault(cell, {}).update(seeds)
-    return merged
-
-
-def write_record(path: Path, grid: Dict[str, Any], results: Dict[str, Dict[int, Dict[str, Any]]]) -> None:
-    runs = {cell: {str(seed): {key: value for key, value in run.items() if key != "from_record"}
-                   for seed, run in sorted(seeds.items())} for cell, seeds in sorted(results.items())}
-    write_atomically(path, json.dumps({"grid": grid, "runs": runs}, indent=1, sort_keys=True) + "\n")
-
-
 def baseline_cell(cell: Cell, cells: Sequence[Cell], baseline_method: str = "vanilla") -> Optional[Cell]:
     """The baseline method's cell with the same variant, else its default cell (the paired
     comparison at equal seeds); None for the baseline's own default cell."""

@@ -12,6 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from attention_perturb.files import write_atomically  # noqa: E402
+from attention_perturb.tune.record import FROM_RECORD  # noqa: E402
 from attention_perturb.tune.statistics import Estimate, mean_ci, paired_difference  # noqa: E402
 from attention_perturb.tune.table2 import test_agreements  # noqa: E402
 from attention_perturb.tune.sweep import (  # noqa: E402
@@ -164,7 +165,7 @@ def write_report(output_dir: Path, grid: Dict[str, Any], results, metric: str, c
         return [f"{cell.name} seed {seed}" for cell in cells
                 for seed, run in sorted(results.get(cell.name, {}).items()) if run.get(flag)]
 
-    resumed, recorded = runs_marked("resumed"), runs_marked("from_record")
+    resumed, recorded = runs_marked("resumed"), runs_marked(FROM_RECORD)
     text = markdown(rows, agreements, metric, chosen, selection_metric, command, resumed, recorded)
     write_atomically(output_dir / "report.md", text)
 

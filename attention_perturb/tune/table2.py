@@ -84,13 +84,17 @@ def plan_runs(output_dir: Path, methods: Sequence[str], seeds: Sequence[int],
             for method in methods for seed in seeds]
 
 
-def run_scores(run_directory: Path, metric: str) -> Tuple[float, float]:
-    """(test score in %, test Pearson) of one finished run."""
-    path = run_directory / "metrics.json"
-    metrics = json.loads(path.read_text())
+def read_run(run_directory: Path) -> Dict[str, Any]:
+    """What Table 2 takes from a finished run, and what `reproduce-table2 --record` keeps of it:
+    {"metrics": its metrics.json, "epsilon": the ε it trained with}."""
+    return {"metrics": json.loads((run_directory / "metrics.json").read_text()), "epsilon": trained_epsilon(run_directory)}
+
+
+def run_scores(metrics: Dict[str, Any], metric: str, where: str) -> Tuple[float, float]:
+    """(test score in %, test Pearson) of one finished run's `metrics`, read from `where`."""
     missing = [key for key in (f"test_{metric}", "test_pearson") if key not in metrics]
     if missing:
-        raise KeyError(f"{path}: no {missing} (was the config trained with a test_data_path?)")
+        raise KeyError(f"{where}: no {missing} (was the config trained with a test_data_path?)")
     return 100.0 * metrics[f"test_{metric}"], metrics["test_pearson"]
 
 
@@ -104,18 +108,17 @@ def test_agreements(metrics: Dict[str, Any]) -> Dict[str, float]:
             and key[len("test_"):].startswith(AGREEMENT_PREFIXES) and not key.endswith("_skipped")}
 
 
-def run_agreements(run_directory: Path) -> Dict[str, float]:
-    """Every test agreement of a finished run but the Table-2 `pearson`, by name."""
-    agreements = test_agreements(json.loads((run_directory / "metrics.json").read_text()))
+def run_agreements(metrics: Dict[str, Any]) -> Dict[str, float]:
+    """Every test agreement of a finished run's metrics but the Table-2 `pearson`, by name."""
+    agreements = test_agreements(metrics)
     agreements.pop("pearson", None)
     return agreements
 
 
-def run_resources(run_directory: Path) -> Tuple[float, float]:
+def run_resources(metrics: Dict[str, Any]) -> Tuple[float, float]:
     """(seconds per epoch, training and validation together; peak RSS in MiB of the training
-    process) of one finished run, from allennlp's `training_duration`, `epoch` and
+    process) of one finished run's metrics, from allennlp's `training_duration`, `epoch` and
     `peak_worker_0_memory_MB`."""
-    metrics = json.loads((run_directory / "metrics.json").read_text())
     hours, minutes, seconds = (float(part) for part in metrics["training_duration"].split(":"))
     return (3600 * hours + 60 * minutes + seconds) / (metrics["epoch"] + 1), metrics["peak_worker_0_memory_MB"]
 

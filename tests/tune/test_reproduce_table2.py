@@ -62,6 +62,38 @@ def test_table2_from_finished_run_folders(tmp_path, monkeypatch, capsys):
     assert not list(tmp_path.rglob("*.log"))  # nothing was trained again
 
 
+def test_a_record_carries_finished_runs_into_a_sitting_without_their_folders(tmp_path, monkeypatch, capsys):
+    first, record = tmp_path / "first_sitting", tmp_path / "record.json"
+    finished_run(first / "vanilla" / "seed_1", 0.80, 0.60, None, duration="0:01:30", rss=2048.0)
+    finished_run(first / "vanilla" / "seed_2", 0.82, 0.64, None, duration="0:02:00.0", rss=1024.0)
+    finished_run(first / "attention_iat" / "seed_1", 0.83, 0.90, 7.5, duration="0:03:00.3", rss=3072.0)
+    finished_run(first / "attention_iat" / "seed_2", 0.85, 0.86, 7.5, duration="0:03:01.3", rss=512.0)
+    flags = ["reproduce-table2", "--dataset", "sst", "--seeds", "2", "--methods", "attention_iat", "vanilla",
+             "--epsilon", "attention_iat=7.5", "--record", str(record)]
+    run_cli(monkeypatch, capsys, *flags, "-o", str(first))
+    assert (first / "table2.md").read_text() == EXPECTED
+    kept = json.loads(record.read_text())
+    assert kept["identity"] == {"dataset": "sst", "config_pattern": "training_configs/{dataset}_{method}.jsonnet",
+                                "overrides": {}}
+    assert kept["runs"]["attention_iat"]["2"]["epsilon"] == 7.5 and kept["runs"]["vanilla"]["1"]["epsilon"] is None
+    assert kept["runs"]["vanilla"]["2"]["metrics"]["test_f1"] == 0.82
+
+    second = tmp_path / "second_sitting"  # none of the first sitting's folders
+    output = run_cli(monkeypatch, capsys, *flags, "-o", str(second))
+    assert output.count(f"; finished, in {record} ->") == 4
+    assert not second.exists() or not list(second.rglob("*.log"))  # nothing was trained again
+    assert (second / "table2.md").read_text() == EXPECTED + (
+        f"\nRead from {record} (trained in an earlier sitting, whose run folders are gone): attention_iat seed 1, "
+        "attention_iat seed 2, vanilla seed 1, vanilla seed 2.\n")
+    # A third seed is all that is left to train.
+    plan = run_cli(monkeypatch, capsys, *flags[:4], "3", *flags[5:], "-o", str(second), "--dry-run")
+    assert plan.count(f"; finished, in {record} ->") == 4 and plan.count("; train training_configs/sst_") == 2
+    with pytest.raises(ValueError, match=f"{record}: attention_iat seed 1 was trained with ε=7.5, not 3.0"):
+        run_cli(monkeypatch, capsys, *flags[:-3], "attention_iat=3", *flags[-2:], "-o", str(second), "--dry-run")
+    with pytest.raises(ValueError, match=f"{record}: this record's runs were made with another overrides"):
+        run_cli(monkeypatch, capsys, *flags, "-o", str(second), "--overrides", '{"trainer.num_epochs": 1}', "--dry-run")
+
+
 def test_every_further_agreement_gets_its_mean_and_std(tmp_path, monkeypatch, capsys):
     finished_run(tmp_path / "vanilla" / "seed_1", 0.80, 0.60, None, kendall=0.30, top5=0.50, pearson_skipped=2.0)
     finished_run(tmp_path / "vanilla" / "seed_2", 0.82, 0.64, None, kendall=0.50, top5=0.70, pearson_skipped=0.0)

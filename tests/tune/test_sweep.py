@@ -148,7 +148,7 @@ def test_a_record_carries_finished_runs_into_a_later_sitting(tmp_path):
         finished_run(first / cell / f"seed_{seed}", f1, 0.5, 0.8, [0.4, 0.5])
     in_process("sweep", "report", "-o", first, "--record", record)
     recorded = json.loads(record.read_text())
-    assert recorded["grid"] == grid
+    assert recorded["identity"] == {"grid": grid}
     assert {cell: sorted(seeds) for cell, seeds in recorded["runs"].items()} == {
         "attention_at__epsilon=0.1": ["1"], "vanilla": ["1", "2"]}
     assert recorded["runs"]["vanilla"]["2"]["test_f1"] == 0.84
@@ -179,7 +179,7 @@ def test_a_record_carries_finished_runs_into_a_later_sitting(tmp_path):
     other = write_grid(tmp_path / "other", {**GRID, "variants": {}, "seeds": 3})
     refused = in_process("sweep", "run", "--grid", other, "-o", tmp_path / "fourth", "--record", record, check=False)
     assert refused.returncode != 0
-    assert f"{record}: this record is of another grid" in refused.stderr
+    assert f"{record}: this record's runs were made with another grid; use the settings it was made with" in refused.stderr
 
 
 @pytest.mark.long(seconds=120)
