@@ -9,10 +9,12 @@ Both steps are: zero the gradients, forward, loss, backward, optimiser step. The
 optimiser are built from the training config exactly as `allennlp train` builds them
 (`Model.from_params`, `Optimizer.from_params` over `trainer.optimizer`), so whatever the config
 chooses (embedding standardisation, Adam's implementation) is what is timed. The reference is what
-one would write by hand for the paper's Eq. 2-5: `nn.Embedding` -> packed `nn.LSTM` -> additive
+one would write by hand for the paper's Eq. 2-5: `nn.Embedding` -> `nn.LSTM` -> additive
 attention -> linear decoder -> BCE with logits, with `torch.optim.Adam` given the same
 hyperparameters and its fastest implementation on this device. It starts from the package model's
 weights (`copy_weights`), and `tests/test_reference_step.py` checks that the two give the same loss.
+The reference's BiLSTM runs unpacked, the fastest way on CPU (`benchmarks/lstm_packing.py`): the
+forward direction over the padded batch, the backward one over each row reversed within its length.
 """
 import argparse
 import json
@@ -28,7 +30,6 @@ from allennlp.data.data_loaders import SimpleDataLoader
 from allennlp.data.samplers import BucketBatchSampler
 from allennlp.models import Model
 from allennlp.training.optimizers import Optimizer
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 import attention_perturb  # noqa: F401
 
@@ -58,10 +59,22 @@ class ReferenceClassifier(torch.nn.Module):
         std = rows.var(0).sqrt().clamp_min(1e-6)
         return (embeddings - mean) / std
 
+    def bilstm(self, embeddings: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        lengths = mask.sum(1, keepdim=True)
+        steps = torch.arange(mask.size(1)).unsqueeze(0)
+        reverse = torch.where(steps < lengths, lengths - 1 - steps, steps).unsqueeze(-1)
+        hidden = self.lstm.hidden_size
+        zeros = embeddings.new_zeros(1, embeddings.size(0), hidden)
+        directions = []
+        for suffix, inputs in (("", embeddings), ("_reverse", embeddings.gather(1, reverse.expand_as(embeddings)))):
+            weights = [getattr(self.lstm, f"{name}_l0{suffix}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+            directions.append(torch.lstm(inputs, (zeros, zeros), weights, True, 1, 0.0, self.training, False, True)[0])
+        directions[1] = directions[1].gather(1, reverse.expand(-1, -1, hidden))
+        return torch.cat(directions, dim=-1) * mask.unsqueeze(-1)
+
     def forward(self, token_ids: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         mask = token_ids != 0
-        packed = pack_padded_sequence(self.embed(token_ids), mask.sum(1).cpu(), batch_first=True, enforce_sorted=False)
-        states, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True, total_length=token_ids.size(1))
+        states = self.bilstm(self.embed(token_ids), mask)
         scores = self.context(torch.tanh(self.projection(states))).squeeze(-1)
         attention = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
         logits = self.decoder(torch.bmm(attention.unsqueeze(1), states).squeeze(1)).squeeze(-1)

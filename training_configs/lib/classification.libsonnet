@@ -21,7 +21,8 @@ function(method, reader, train, validation, test=null, embedding_dim=300, pretra
           tokens: { type: 'spacy_vectors', embedding_dim: embedding_dim, pretrained_file: pretrained_file, normalize: if normalize_embeddings == null then std.member(methods.standardised_embeddings, method) else normalize_embeddings },
         },
       },
-      encoder: { type: 'lstm', input_size: embedding_dim, hidden_size: hidden_size, bidirectional: true },
+      // allennlp's `lstm` states without packing's CPU backward cost (modules/unpacked_lstm.py).
+      encoder: { type: 'unpacked_lstm', input_size: embedding_dim, hidden_size: hidden_size, bidirectional: true },
       attention: { type: 'additive', input_dim: 2 * hidden_size, hidden_dim: attention_hidden },
       perturbation: methods[method],
       adversarial_weight: 1.0,

