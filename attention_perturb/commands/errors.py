@@ -8,6 +8,7 @@ from allennlp.common.checks import ConfigurationError
 
 from attention_perturb.archives import NotAModelArchive
 from attention_perturb.data.errors import DatasetFormatError, EmptyDatasetError, PartialReleaseError
+from attention_perturb.tune.record import RecordError
 
 
 
@@ -19,7 +20,8 @@ class StoppedBeforeTheEnd(RuntimeError):
 # expected end of a stopped search. Anything else is a bug and keeps its traceback.
 USER_ERRORS = (
     ConfigurationError, DatasetFormatError, EmptyDatasetError, NotAModelArchive, PartialReleaseError,
-    FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError, StoppedBeforeTheEnd,
+    FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError, RecordError,
+    StoppedBeforeTheEnd,
 )
 
 

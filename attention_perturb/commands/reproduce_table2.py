@@ -14,7 +14,7 @@ from allennlp.common.params import Params
 
 from attention_perturb.files import write_atomically
 from attention_perturb.training.resume import resumable, resume_flags
-from attention_perturb.tune.record import FROM_RECORD, merge, read_record, write_record
+from attention_perturb.tune.record import FROM_RECORD, RecordError, merge, read_record, recording, write_record
 from attention_perturb.tune.table2 import (
     METHODS, PAPER, EpsilonChoice, Run, choose_epsilons, plan_runs, read_run, run_agreements, run_resources,
     run_scores, table2_markdown, trained_epsilon,
@@ -175,15 +175,14 @@ def reproduce_table2_from_args(args: argparse.Namespace) -> None:
         return None if run.finished else recorded.get(run.method, {}).get(run.seed)
 
     for run in runs:
-        if in_record(run) is not None:
-            trained, where = in_record(run)["epsilon"], f"{args.record}: {run.method} seed {run.seed}"
-        elif run.finished or resumable(run.directory):
-            trained, where = trained_epsilon(run.directory), str(run.directory)
-        else:
-            trained, where = run.epsilon.value, ""
-        if run.epsilon.value is not None and trained != run.epsilon.value:
-            raise ValueError(f"{where} was trained with ε={trained}, not {run.epsilon.value} ({run.epsilon.source}); "
-                             f"remove it or choose another -o / --record")
+        wanted = f"not {run.epsilon.value} ({run.epsilon.source})"
+        if in_record(run) is not None and run.epsilon.value is not None and in_record(run)["epsilon"] != run.epsilon.value:
+            raise RecordError(f"{args.record}: {run.method} seed {run.seed} was trained with ε={in_record(run)['epsilon']}, "
+                              f"{wanted}; choose another --record")
+        started = in_record(run) is None and (run.finished or resumable(run.directory))
+        if started and run.epsilon.value is not None and trained_epsilon(run.directory) != run.epsilon.value:
+            raise ValueError(f"{run.directory} was trained with ε={trained_epsilon(run.directory)}, {wanted}; "
+                             f"remove it or choose another -o")
         print(describe(run, configs[run.method], args.record if in_record(run) is not None else None), flush=True)
     if args.dry_run:
         return
@@ -197,17 +196,16 @@ def reproduce_table2_from_args(args: argparse.Namespace) -> None:
         print(f"[{runs.index(run) + 1}/{len(runs)}] {run.method} seed {run.seed}: test {score:.2f} %, "
               f"Pearson {corr:.3f}", flush=True)
 
-    try:
-        run_side_by_side(train_and_report, pending, args.jobs)
-    finally:  # what finished is recorded even when a run failed or the sitting was stopped
-        finished = {}
+    def finished() -> Dict[str, Dict[int, Dict]]:
+        folders: Dict[str, Dict[int, Dict]] = {}
         for run in runs:
             if run.finished:
-                finished.setdefault(run.method, {})[run.seed] = read_run(run.directory)
-        results = merge(recorded, finished)
-        if args.record:
-            write_record(Path(args.record), identity, results)
-    write_table(args, output_dir, runs, results)
+                folders.setdefault(run.method, {})[run.seed] = read_run(run.directory)
+        return merge(recorded, folders)
+
+    with recording(lambda: args.record and write_record(Path(args.record), identity, finished())):
+        run_side_by_side(train_and_report, pending, args.jobs)
+    write_table(args, output_dir, runs, finished())
 
 
 def write_table(args: argparse.Namespace, output_dir: Path, runs: List[Run], results: Dict) -> None:

@@ -3,6 +3,7 @@ import os
 import shlex
 import sys
 from pathlib import Path
+from typing import List
 
 from allennlp.commands.subcommand import Subcommand
 
@@ -50,14 +51,14 @@ class Sweep(Subcommand):
 
 def run_from_args(args: argparse.Namespace) -> None:
     from attention_perturb.tune.experiment import is_finished
-    from attention_perturb.tune.record import read_record
-    from attention_perturb.tune.sweep import plan_trials, read_grid, save_grid, trial_name
+    from attention_perturb.tune.record import recording
+    from attention_perturb.tune.sweep import plan_trials, read_grid, recorded_runs, save_grid, trial_name, update_record
 
     grid = read_grid(Path(args.grid))
     output_dir = Path(args.output_dir).resolve()
     recorded = set()
     if args.record:
-        recorded = {trial_name(cell, seed) for cell, seeds in read_record(Path(args.record), {"grid": grid}).items()
+        recorded = {trial_name(cell, seed) for cell, seeds in recorded_runs(Path(args.record), grid).items()
                     for seed in seeds}
     trials = [trial for trial in plan_trials(output_dir, grid) if trial.name not in recorded]
     for config in sorted({trial.config for trial in trials}):
@@ -71,53 +72,53 @@ def run_from_args(args: argparse.Namespace) -> None:
             print(f"  {trial.name}: {trial.config} -o {trial.overrides}")
         return
     save_grid(output_dir, grid)
-    if pending:
-        import ray
-
-        from attention_perturb.tune.search import run_trials, start_ray
-
-        settings = {"base_config": None, "include_packages": args.include_package, "overrides": "", "cwd": os.getcwd()}
-        from attention_perturb.commands.reproduce_table2 import thread_environment
-
-        for trial in pending:
-            trial.environment.update(thread_environment(args.cpus_per_trial))
-        start_ray(args.ray_address, args.num_cpus, 0)
-        try:
-            run_trials(output_dir, pending, settings, {"cpu": args.cpus_per_trial}, len(trials) + len(recorded))
-        finally:
-            ray.shutdown()
+    with recording(lambda: args.record and update_record(Path(args.record), output_dir, grid)):
+        if pending:
+            train(args, output_dir, pending, len(trials) + len(recorded))
     unfinished = [trial.name for trial in trials if not is_finished(trial.serialization_dir)]
     if unfinished:
-        raise StoppedBeforeTheEnd(f"sweep stopped with {len(unfinished)} of {len(trials) + len(recorded)} runs unfinished; "
-                           f"rerun to resume")
+        raise StoppedBeforeTheEnd(f"sweep stopped with {len(unfinished)} of {len(trials) + len(recorded)} runs "
+                                  f"unfinished; rerun to resume")
     print(f"all {len(trials) + len(recorded)} runs finished; next: allennlp sweep report -o {args.output_dir}"
           + (f" --record {args.record}" if args.record else ""))
+
+
+def train(args: argparse.Namespace, output_dir: Path, pending: List, total: int) -> None:
+    import ray
+
+    from attention_perturb.commands.reproduce_table2 import thread_environment
+    from attention_perturb.tune.search import run_trials, start_ray
+
+    settings = {"base_config": None, "include_packages": args.include_package, "overrides": "", "cwd": os.getcwd()}
+    for trial in pending:
+        trial.environment.update(thread_environment(args.cpus_per_trial))
+    start_ray(args.ray_address, args.num_cpus, 0)
+    try:
+        run_trials(output_dir, pending, settings, {"cpu": args.cpus_per_trial}, total)
+    finally:
+        ray.shutdown()
 
 
 def report_from_args(args: argparse.Namespace) -> None:
     import json
 
-    from attention_perturb.tune.record import merge, read_identity, read_record, write_record
-    from attention_perturb.tune.sweep import GRID_FILE, collect
+    from attention_perturb.tune.sweep import GRID_FILE, collect, grid_of_record, update_record
     from attention_perturb.tune.sweep_report import write_report
 
     output_dir = Path(args.output_dir)
     grid_file = output_dir / GRID_FILE
     if grid_file.is_file():
         grid = json.loads(grid_file.read_text())
-    elif args.record and read_identity(Path(args.record)) is not None:
-        grid = read_identity(Path(args.record))["grid"]  # the record alone: its sitting's folder is gone
+    elif args.record and grid_of_record(Path(args.record)) is not None:
+        grid = grid_of_record(Path(args.record))  # the record alone: its sitting's folder is gone
         output_dir.mkdir(parents=True, exist_ok=True)
     else:
         raise FileNotFoundError(f"-o: {grid_file} does not exist (not a sweep folder?)")
-    results = collect(output_dir, grid)
-    if args.record:
-        results = merge(read_record(Path(args.record), {"grid": grid}), results)
+    results = update_record(Path(args.record), output_dir, grid) if args.record else collect(output_dir, grid)
     if not results:
         raise FileNotFoundError(f"-o: {output_dir} has no finished runs yet")
     command = "allennlp " + " ".join(shlex.quote(argument) for argument in sys.argv[1:])
     print(write_report(output_dir, grid, results, args.metric, command))
     print(f"written to {output_dir / 'report.md'}")
     if args.record:
-        write_record(Path(args.record), {"grid": grid}, results)
-        print(f"{sum(map(len, results.values()))} finished runs recorded in {args.record}")
+        print(f"{sum(map(len, results.values()))} finished runs of this grid's seeds in {args.record}")

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence
 
 from attention_perturb.files import write_atomically
+from attention_perturb.tune.record import RecordError, Runs, merge, read_identity, read_record, write_record
 from attention_perturb.tune.experiment import Trial, is_finished
 from attention_perturb.tune.statistics import mean_ci
 
@@ -184,6 +185,38 @@ def collect(output_dir: Path, grid: Dict[str, Any]) -> Dict[str, Dict[int, Dict[
             if is_finished(serialization_dir):
                 results.setdefault(cell.name, {})[seed] = read_run(serialization_dir)
     return results
+
+
+def record_identity(grid: Dict[str, Any]) -> Dict[str, Any]:
+    """What a sweep's record (`tune/record.py`) must share with the sweep that reads it: the grid
+    but its seeds, as a later sitting may add seeds."""
+    return {"grid": {key: value for key, value in grid.items() if key != "seeds"}}
+
+
+def grid_of_record(path: Path) -> Optional[Dict[str, Any]]:
+    """The grid a record was made by, with the seeds it holds runs of; None if there is no record yet."""
+    identity = read_identity(path)
+    if identity is None:
+        return None
+    if "grid" not in identity:
+        raise RecordError(f"{path}: not a sweep's record (it has no grid; a reproduce-table2 record?)")
+    runs = read_record(path, identity)
+    return {**identity["grid"], "seeds": sorted({seed for seeds in runs.values() for seed in seeds})}
+
+
+def recorded_runs(path: Path, grid: Dict[str, Any]) -> Runs:
+    """The record's runs of the grid's seeds (of every cell it holds)."""
+    runs = read_record(path, record_identity(grid))
+    return {cell: {seed: run for seed, run in seeds.items() if seed in grid["seeds"]} for cell, seeds in runs.items()}
+
+
+def update_record(path: Path, output_dir: Path, grid: Dict[str, Any]) -> Runs:
+    """Adds the folder's finished runs to the record (a run both hold is the folder's); returns
+    the runs of the grid's seeds, recorded or in the folder."""
+    identity = record_identity(grid)
+    runs = merge(read_record(path, identity), collect(output_dir, grid))
+    write_record(path, identity, runs)
+    return {cell: {seed: run for seed, run in seeds.items() if seed in grid["seeds"]} for cell, seeds in runs.items()}
 
 
 def baseline_cell(cell: Cell, cells: Sequence[Cell], baseline_method: str = "vanilla") -> Optional[Cell]:

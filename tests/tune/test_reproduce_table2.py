@@ -62,15 +62,24 @@ def test_table2_from_finished_run_folders(tmp_path, monkeypatch, capsys):
     assert not list(tmp_path.rglob("*.log"))  # nothing was trained again
 
 
+def four_runs(directory):
+    finished_run(directory / "vanilla" / "seed_1", 0.80, 0.60, None, duration="0:01:30", rss=2048.0)
+    finished_run(directory / "vanilla" / "seed_2", 0.82, 0.64, None, duration="0:02:00.0", rss=1024.0)
+    finished_run(directory / "attention_iat" / "seed_1", 0.83, 0.90, 7.5, duration="0:03:00.3", rss=3072.0)
+    finished_run(directory / "attention_iat" / "seed_2", 0.85, 0.86, 7.5, duration="0:03:01.3", rss=512.0)
+
+
+def record_flags(record, seeds=2, epsilon="7.5"):
+    return ["reproduce-table2", "--dataset", "sst", "--seeds", str(seeds), "--methods", "attention_iat", "vanilla",
+            "--epsilon", f"attention_iat={epsilon}", "--record", str(record)]
+
+
 def test_a_record_carries_finished_runs_into_a_sitting_without_their_folders(tmp_path, monkeypatch, capsys):
     first, record = tmp_path / "first_sitting", tmp_path / "record.json"
-    finished_run(first / "vanilla" / "seed_1", 0.80, 0.60, None, duration="0:01:30", rss=2048.0)
-    finished_run(first / "vanilla" / "seed_2", 0.82, 0.64, None, duration="0:02:00.0", rss=1024.0)
-    finished_run(first / "attention_iat" / "seed_1", 0.83, 0.90, 7.5, duration="0:03:00.3", rss=3072.0)
-    finished_run(first / "attention_iat" / "seed_2", 0.85, 0.86, 7.5, duration="0:03:01.3", rss=512.0)
-    flags = ["reproduce-table2", "--dataset", "sst", "--seeds", "2", "--methods", "attention_iat", "vanilla",
-             "--epsilon", "attention_iat=7.5", "--record", str(record)]
-    run_cli(monkeypatch, capsys, *flags, "-o", str(first))
+    four_runs(first)
+    run_cli(monkeypatch, capsys, *record_flags(record), "-o", str(first), "--dry-run")
+    assert not record.exists()  # a dry run writes nothing
+    run_cli(monkeypatch, capsys, *record_flags(record), "-o", str(first))
     assert (first / "table2.md").read_text() == EXPECTED
     kept = json.loads(record.read_text())
     assert kept["identity"] == {"dataset": "sst", "config_pattern": "training_configs/{dataset}_{method}.jsonnet",
@@ -79,19 +88,69 @@ def test_a_record_carries_finished_runs_into_a_sitting_without_their_folders(tmp
     assert kept["runs"]["vanilla"]["2"]["metrics"]["test_f1"] == 0.82
 
     second = tmp_path / "second_sitting"  # none of the first sitting's folders
-    output = run_cli(monkeypatch, capsys, *flags, "-o", str(second))
+    output = run_cli(monkeypatch, capsys, *record_flags(record), "-o", str(second))
     assert output.count(f"; finished, in {record} ->") == 4
     assert not second.exists() or not list(second.rglob("*.log"))  # nothing was trained again
     assert (second / "table2.md").read_text() == EXPECTED + (
         f"\nRead from {record} (trained in an earlier sitting, whose run folders are gone): attention_iat seed 1, "
         "attention_iat seed 2, vanilla seed 1, vanilla seed 2.\n")
+    assert "from_record" not in record.read_text()
     # A third seed is all that is left to train.
-    plan = run_cli(monkeypatch, capsys, *flags[:4], "3", *flags[5:], "-o", str(second), "--dry-run")
+    plan = run_cli(monkeypatch, capsys, *record_flags(record, seeds=3), "-o", str(second), "--dry-run")
     assert plan.count(f"; finished, in {record} ->") == 4 and plan.count("; train training_configs/sst_") == 2
-    with pytest.raises(ValueError, match=f"{record}: attention_iat seed 1 was trained with ε=7.5, not 3.0"):
-        run_cli(monkeypatch, capsys, *flags[:-3], "attention_iat=3", *flags[-2:], "-o", str(second), "--dry-run")
-    with pytest.raises(ValueError, match=f"{record}: this record's runs were made with another overrides"):
-        run_cli(monkeypatch, capsys, *flags, "-o", str(second), "--overrides", '{"trainer.num_epochs": 1}', "--dry-run")
+    # Runs of another ε or other overrides are refused, in one line naming the record.
+    refused = in_process(*record_flags(record, epsilon="3"), "-o", second, "--dry-run", check=False)
+    assert refused.returncode == 1 and refused.stderr.strip().splitlines()[-1] == (
+        f"error: {record}: attention_iat seed 1 was trained with ε=7.5, not 3.0 (--epsilon); choose another --record")
+    refused = in_process(*record_flags(record), "-o", second, "--overrides", '{"trainer.num_epochs": 1}', "--dry-run",
+                         check=False)
+    assert refused.stderr.strip().splitlines()[-1] == (
+        f"error: {record}: this record's runs were made with another overrides; use the settings it was made with "
+        f"or choose another --record")
+
+
+def test_a_folder_run_is_preferred_to_the_recorded_one_and_replaces_it(tmp_path, monkeypatch, capsys):
+    record = tmp_path / "record.json"
+    four_runs(tmp_path / "earlier")
+    run_cli(monkeypatch, capsys, *record_flags(record), "-o", str(tmp_path / "earlier"))
+    four_runs(tmp_path / "now")
+    (tmp_path / "now" / "vanilla" / "seed_1" / "metrics.json").write_text(json.dumps({
+        **json.loads((tmp_path / "earlier" / "vanilla" / "seed_1" / "metrics.json").read_text()), "test_f1": 0.90}))
+    run_cli(monkeypatch, capsys, *record_flags(record), "-o", str(tmp_path / "now"))
+    table = (tmp_path / "now" / "table2.md").read_text()
+    assert "| Vanilla | - | 2 | 86.00 ± 5.66 |" in table  # F1 90 (the folder's) and 82: sample std 8/√2
+    assert "Read from" not in table
+    assert json.loads(record.read_text())["runs"]["vanilla"]["1"]["metrics"]["test_f1"] == 0.90
+
+
+def test_the_runs_that_finished_are_recorded_when_a_later_one_fails(tmp_path, monkeypatch, capsys):
+    from attention_perturb.commands import reproduce_table2
+
+    record = tmp_path / "record.json"
+
+    def train(run, *args):  # seed 1 finishes, seed 2 fails
+        if run.seed == 2:
+            raise RuntimeError(f"{run.method} seed 2: allennlp train exited with 1")
+        finished_run(run.directory, 0.80, 0.60, None)
+
+    monkeypatch.setattr(reproduce_table2, "train", train)
+    with pytest.raises(RuntimeError, match="vanilla seed 2: allennlp train exited with 1"):
+        run_cli(monkeypatch, capsys, "reproduce-table2", "--dataset", "sst", "--seeds", "2", "--methods", "vanilla",
+                "--jobs", "1", "--record", str(record), "-o", str(tmp_path / "out"))
+    assert list(json.loads(record.read_text())["runs"]["vanilla"]) == ["1"]
+
+
+def test_a_record_that_cannot_be_read_is_named_in_one_line(tmp_path):
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "conflict.json").write_text("<<<<<<< HEAD\n{}\n")
+    (tmp_path / "other.json").write_text('{"runs": {}}')
+    for name, message in (("folder", "--record must name a file, not a folder"),
+                          ("conflict.json", "not a record of runs (not valid JSON: "),
+                          ("other.json", "not a record of runs (it needs an 'identity' and a 'runs' object)")):
+        refused = in_process(*record_flags(tmp_path / name), "-o", tmp_path / "out", check=False)
+        assert refused.returncode == 1
+        assert refused.stderr.strip().splitlines()[-1].startswith(f"error: {tmp_path / name}: {message}")
+    assert not (tmp_path / "out").exists()  # refused before any training
 
 
 def test_every_further_agreement_gets_its_mean_and_std(tmp_path, monkeypatch, capsys):

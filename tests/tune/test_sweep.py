@@ -148,12 +148,11 @@ def test_a_record_carries_finished_runs_into_a_later_sitting(tmp_path):
         finished_run(first / cell / f"seed_{seed}", f1, 0.5, 0.8, [0.4, 0.5])
     in_process("sweep", "report", "-o", first, "--record", record)
     recorded = json.loads(record.read_text())
-    assert recorded["identity"] == {"grid": grid}
+    assert recorded["identity"] == {"grid": {key: value for key, value in grid.items() if key != "seeds"}}
     assert {cell: sorted(seeds) for cell, seeds in recorded["runs"].items()} == {
         "attention_at__epsilon=0.1": ["1"], "vanilla": ["1", "2"]}
     assert recorded["runs"]["vanilla"]["2"]["test_f1"] == 0.84
     assert recorded["runs"]["vanilla"]["2"]["validation_curve"] == {"pearson": [0.4, 0.5]}
-    assert not any("from_record" in run for seeds in recorded["runs"].values() for run in seeds.values())
 
     # The next sitting has none of those folders; it trains only what the record lacks ...
     second = tmp_path / "second_sitting"
@@ -173,13 +172,53 @@ def test_a_record_carries_finished_runs_into_a_later_sitting(tmp_path):
     report = json.loads((second / "report.json").read_text())
     assert report["from_record"] == ["vanilla seed 1", "vanilla seed 2", "attention_at__epsilon=0.1 seed 1"]
     assert sorted(json.loads(record.read_text())["runs"]["attention_at__epsilon=0.1"]) == ["1", "2"]
+    assert "from_record" not in record.read_text()
     # The record alone, without any run folder, still reports.
     assert "| vanilla | 2 | 82.00" in in_process("sweep", "report", "-o", tmp_path / "third", "--record", record).stdout
-    (tmp_path / "other").mkdir()
-    other = write_grid(tmp_path / "other", {**GRID, "variants": {}, "seeds": 3})
-    refused = in_process("sweep", "run", "--grid", other, "-o", tmp_path / "fourth", "--record", record, check=False)
-    assert refused.returncode != 0
-    assert f"{record}: this record's runs were made with another grid; use the settings it was made with" in refused.stderr
+    # A later sitting may add seeds; another grid is refused in one line, before anything trains.
+    (tmp_path / "grids").mkdir()
+    more_seeds = write_grid(tmp_path / "grids", {**GRID, "variants": {}, "seeds": 3})
+    plan = in_process("sweep", "run", "--grid", more_seeds, "-o", tmp_path / "fourth", "--record", record,
+                      "--dry-run").stdout
+    assert "4 of 9 runs finished (4 in " in plan and ", 5 to run" in plan
+    other = write_grid(tmp_path / "grids", {**GRID, "variants": {}, "overrides": {"trainer.num_epochs": 4}})
+    refused = in_process("sweep", "run", "--grid", other, "-o", tmp_path / "fifth", "--record", record, "--dry-run",
+                         check=False)
+    assert refused.returncode == 1 and refused.stderr.strip().splitlines()[-1] == (
+        f"error: {record}: this record's runs were made with another grid; use the settings it was made with or "
+        f"choose another --record")
+
+
+def test_sweep_run_records_the_finished_runs_itself_and_prefers_the_folders(tmp_path):
+    grid_file = write_grid(tmp_path, {**GRID, "variants": {}, "seeds": 1})
+    grid = read_grid(grid_file)
+    record, out = tmp_path / "record.json", tmp_path / "out"
+    save_grid(out, grid)
+    for cell in ("vanilla", "attention_at__epsilon=0.1", "attention_at__epsilon=1"):
+        finished_run(out / cell / "seed_1", 0.80, 0.5, 0.8, [0.5])
+    in_process("sweep", "report", "-o", out, "--record", record)
+    (out / "vanilla" / "seed_1" / "trial" / "metrics.json").write_text(json.dumps(
+        {**json.loads((out / "vanilla" / "seed_1" / "trial" / "metrics.json").read_text()), "test_f1": 0.90}))
+    # Nothing left to train (no Ray starts), and the record now holds the folder's vanilla run.
+    assert "all 3 runs finished" in in_process("sweep", "run", "--grid", grid_file, "-o", out, "--record",
+                                              record).stdout
+    assert json.loads(record.read_text())["runs"]["vanilla"]["1"]["test_f1"] == 0.90
+    (out / "vanilla" / "seed_1" / "trial" / "model.tar.gz").unlink()  # that run is now only in the record
+    text = in_process("sweep", "report", "-o", out, "--record", record).stdout
+    assert "| vanilla | 1 | 90.00 |" in text and "gone): vanilla seed 1." in text
+
+
+def test_a_sweep_record_that_cannot_be_read_is_named_in_one_line(tmp_path):
+    table2_record = tmp_path / "table2.json"
+    table2_record.write_text(json.dumps({"identity": {"dataset": "sst"}, "runs": {}}))
+    refused = in_process("sweep", "report", "-o", tmp_path / "out", "--record", table2_record, check=False)
+    assert refused.stderr.strip().splitlines()[-1] == (
+        f"error: {table2_record}: not a sweep's record (it has no grid; a reproduce-table2 record?)")
+    (tmp_path / "conflict.json").write_text("<<<<<<< HEAD\n")
+    refused = in_process("sweep", "run", "--grid", write_grid(tmp_path), "-o", tmp_path / "out", "--record",
+                         tmp_path / "conflict.json", "--dry-run", check=False)
+    assert refused.stderr.strip().splitlines()[-1].startswith(
+        f"error: {tmp_path / 'conflict.json'}: not a record of runs (not valid JSON: ")
 
 
 @pytest.mark.long(seconds=120)
