@@ -159,3 +159,67 @@ def test_evaluate_reports_the_pearson_agreement(archive, tmp_path):
     agreements = [predictor.predict_instance(instance)["pearson"] for instance in instances]
     assert None not in agreements and metrics["pearson_skipped"] == 0
     assert metrics["pearson"] == pytest.approx(numpy.mean(agreements), abs=1e-6)
+
+
+def test_the_predictor_freezes_the_model_unless_told_not_to(archive):
+    from allennlp.models.archival import load_archive
+
+    from attention_perturb.predictors.attention_saliency import AttentionSaliencyPredictor
+
+    loaded = load_archive(str(archive))
+    loaded.model.train()
+    AttentionSaliencyPredictor(loaded.model, loaded.dataset_reader)
+    assert not loaded.model.training
+    loaded.model.train()
+    AttentionSaliencyPredictor(loaded.model, loaded.dataset_reader, frozen=False)
+    assert loaded.model.training
+
+
+@pytest.mark.parametrize("line, message", [
+    ('   {"sentence": "broken', "malformed JSON"),  # JSON by its first non-blank character, not an SST tree
+    ('[1, 2', "malformed JSON"),
+    ('[1, 2]', 'expected a JSON object with a "sentence" key'),
+    ('{"text": "a fine film ."}', 'expected a JSON object with a "sentence" key'),
+])
+def test_each_bad_line_is_named_with_its_own_message(predictor, line, message):
+    predictor.load_line('{"sentence": "fine ."}')
+    with pytest.raises(ValueError) as raised:
+        predictor.load_line(line)
+    assert str(raised.value).startswith(f"input line 2: {message}")
+
+
+def test_a_reader_without_a_line_format_takes_json_only(archive):
+    from allennlp.common import Params
+    from allennlp.data import DatasetReader
+    from allennlp.models.archival import load_archive
+
+    from attention_perturb.predictors.attention_saliency import AttentionSaliencyPredictor
+
+    reader = DatasetReader.from_params(Params({"type": "text_classification"}))
+    assert not hasattr(reader, "parse_line")
+    predictor = AttentionSaliencyPredictor(load_archive(str(archive)).model, reader)
+    with pytest.raises(ValueError, match="^input line 1: malformed JSON"):
+        predictor.load_line("(3 (2 a) (3 fine))")
+
+
+def test_a_batch_goes_on_past_an_invalid_input_naming_its_line(archive):
+    skipping = Predictor.from_path(str(archive), predictor_name="attention_saliency", skip_invalid=True)
+    inputs = [{"sentence": "fine film ."}, {"sentence": "   "}, {"sentence": "ok .", "label": "positive"},
+              {"sentence": "", "_line": 7}]
+    results = skipping.predict_batch_json(inputs)
+    assert "gold_label" not in results[0] and results[0]["tokens"] == ["fine", "film", "."]
+    assert results[1]["line"] is None and results[1]["error"].startswith("input line 2: ")  # its place in the batch
+    assert results[2]["gold_label"] == "positive" and results[2]["tokens"] == ["ok", "."]
+    assert results[3]["line"] == 7 and results[3]["error"].startswith("input line 7: ")  # the file's line
+    stopping = Predictor.from_path(str(archive), predictor_name="attention_saliency")
+    with pytest.raises(ValueError, match="^input line 2: "):
+        stopping.predict_batch_json(inputs[:2])
+
+
+def test_labelled_instances_carry_the_predicted_labels_own_index(predictor):
+    instance = predictor._json_to_instance({"sentence": "fine film ."})
+    vocab = predictor._model.vocab
+    for label, index in vocab.get_token_to_index_vocabulary("labels").items():
+        (labelled,) = predictor.predictions_to_labeled_instances(instance, {"label": label})
+        assert labelled["label"].label == index
+    assert sorted(vocab.get_token_to_index_vocabulary("labels").values()) == [0, 1]
