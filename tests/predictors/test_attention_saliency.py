@@ -211,6 +211,11 @@ def test_a_batch_goes_on_past_an_invalid_input_naming_its_line(archive):
     assert results[1]["line"] is None and results[1]["error"].startswith("input line 2: ")  # its place in the batch
     assert results[2]["gold_label"] == "positive" and results[2]["tokens"] == ["ok", "."]
     assert results[3]["line"] == 7 and results[3]["error"].startswith("input line 7: ")  # the file's line
+    # A line load_line marked invalid is reported, and the lines after it in the batch are still predicted.
+    loaded = [skipping.load_line('{"sentence": "broken'), skipping.load_line('{"sentence": "fine ."}')]
+    invalid, valid = skipping.predict_batch_json(loaded)
+    assert invalid["line"] == 1 and invalid["error"].startswith("input line 1: malformed JSON")
+    assert valid["tokens"] == ["fine", "."]
     stopping = Predictor.from_path(str(archive), predictor_name="attention_saliency")
     with pytest.raises(ValueError, match="^input line 2: "):
         stopping.predict_batch_json(inputs[:2])
