@@ -11,7 +11,6 @@ from attention_perturb.data.errors import DatasetFormatError, EmptyDatasetError,
 from attention_perturb.tune.record import RecordError
 
 
-
 class StoppedBeforeTheEnd(RuntimeError):
     """A search or sweep stopped (Ctrl-C, a lost node) with runs unfinished; rerunning resumes it."""
 

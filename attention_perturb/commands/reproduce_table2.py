@@ -196,16 +196,20 @@ def reproduce_table2_from_args(args: argparse.Namespace) -> None:
         print(f"[{runs.index(run) + 1}/{len(runs)}] {run.method} seed {run.seed}: test {score:.2f} %, "
               f"Pearson {corr:.3f}", flush=True)
 
-    def finished() -> Dict[str, Dict[int, Dict]]:
+    results: Dict[str, Dict[int, Dict]] = {}
+
+    def collect_and_record() -> None:
         folders: Dict[str, Dict[int, Dict]] = {}
         for run in runs:
             if run.finished:
                 folders.setdefault(run.method, {})[run.seed] = read_run(run.directory)
-        return merge(recorded, folders)
+        results.update(merge(recorded, folders))
+        if args.record:
+            write_record(Path(args.record), identity, results)
 
-    with recording(lambda: args.record and write_record(Path(args.record), identity, finished())):
+    with recording(collect_and_record):
         run_side_by_side(train_and_report, pending, args.jobs)
-    write_table(args, output_dir, runs, finished())
+    write_table(args, output_dir, runs, results)
 
 
 def write_table(args: argparse.Namespace, output_dir: Path, runs: List[Run], results: Dict) -> None:

@@ -61,11 +61,12 @@ def run_from_args(args: argparse.Namespace) -> None:
         recorded = {trial_name(cell, seed) for cell, seeds in recorded_runs(Path(args.record), grid).items()
                     for seed in seeds}
     trials = [trial for trial in plan_trials(output_dir, grid) if trial.name not in recorded]
+    total = len(trials) + len(recorded)
     for config in sorted({trial.config for trial in trials}):
         if not Path(config).is_file():
             raise FileNotFoundError(f"{args.grid}: config {config} does not exist")
     pending = [trial for trial in trials if not is_finished(trial.serialization_dir)]
-    print(f"{output_dir}: {len(trials) - len(pending) + len(recorded)} of {len(trials) + len(recorded)} runs finished"
+    print(f"{output_dir}: {total - len(pending)} of {total} runs finished"
           + (f" ({len(recorded)} in {args.record})" if recorded else "") + f", {len(pending)} to run", flush=True)
     if args.dry_run:
         for trial in pending:
@@ -74,12 +75,11 @@ def run_from_args(args: argparse.Namespace) -> None:
     save_grid(output_dir, grid)
     with recording(lambda: args.record and update_record(Path(args.record), output_dir, grid)):
         if pending:
-            train(args, output_dir, pending, len(trials) + len(recorded))
+            train(args, output_dir, pending, total)
     unfinished = [trial.name for trial in trials if not is_finished(trial.serialization_dir)]
     if unfinished:
-        raise StoppedBeforeTheEnd(f"sweep stopped with {len(unfinished)} of {len(trials) + len(recorded)} runs "
-                                  f"unfinished; rerun to resume")
-    print(f"all {len(trials) + len(recorded)} runs finished; next: allennlp sweep report -o {args.output_dir}"
+        raise StoppedBeforeTheEnd(f"sweep stopped with {len(unfinished)} of {total} runs unfinished; rerun to resume")
+    print(f"all {total} runs finished; next: allennlp sweep report -o {args.output_dir}"
           + (f" --record {args.record}" if args.record else ""))
 
 
@@ -109,11 +109,11 @@ def report_from_args(args: argparse.Namespace) -> None:
     grid_file = output_dir / GRID_FILE
     if grid_file.is_file():
         grid = json.loads(grid_file.read_text())
-    elif args.record and grid_of_record(Path(args.record)) is not None:
-        grid = grid_of_record(Path(args.record))  # the record alone: its sitting's folder is gone
+    else:  # the record alone: its sitting's folder is gone
+        grid = grid_of_record(Path(args.record)) if args.record else None
+        if grid is None:
+            raise FileNotFoundError(f"-o: {grid_file} does not exist (not a sweep folder?)")
         output_dir.mkdir(parents=True, exist_ok=True)
-    else:
-        raise FileNotFoundError(f"-o: {grid_file} does not exist (not a sweep folder?)")
     results = update_record(Path(args.record), output_dir, grid) if args.record else collect(output_dir, grid)
     if not results:
         raise FileNotFoundError(f"-o: {output_dir} has no finished runs yet")

@@ -166,7 +166,7 @@ def search_from_args(args: argparse.Namespace) -> None:
     unfinished = [trial.name for trial in trials if not is_finished(trial.serialization_dir)]
     if unfinished:  # Ray Tune returns normally when stopped by Ctrl-C
         raise StoppedBeforeTheEnd(f"search stopped with {len(unfinished)} of {len(trials)} trials unfinished "
-                           f"({', '.join(unfinished)}); rerun the same command to resume")
+                                  f"({', '.join(unfinished)}); rerun the same command to resume")
     print(f"all {len(trials)} trials finished; next: allennlp tune report --log-dir {experiment.directory}")
 
 

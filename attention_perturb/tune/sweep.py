@@ -204,10 +204,13 @@ def grid_of_record(path: Path) -> Optional[Dict[str, Any]]:
     return {**identity["grid"], "seeds": sorted({seed for seeds in runs.values() for seed in seeds})}
 
 
+def of_grid_seeds(runs: Runs, grid: Dict[str, Any]) -> Runs:
+    return {cell: {seed: run for seed, run in seeds.items() if seed in grid["seeds"]} for cell, seeds in runs.items()}
+
+
 def recorded_runs(path: Path, grid: Dict[str, Any]) -> Runs:
     """The record's runs of the grid's seeds (of every cell it holds)."""
-    runs = read_record(path, record_identity(grid))
-    return {cell: {seed: run for seed, run in seeds.items() if seed in grid["seeds"]} for cell, seeds in runs.items()}
+    return of_grid_seeds(read_record(path, record_identity(grid)), grid)
 
 
 def update_record(path: Path, output_dir: Path, grid: Dict[str, Any]) -> Runs:
@@ -216,7 +219,7 @@ def update_record(path: Path, output_dir: Path, grid: Dict[str, Any]) -> Runs:
     identity = record_identity(grid)
     runs = merge(read_record(path, identity), collect(output_dir, grid))
     write_record(path, identity, runs)
-    return {cell: {seed: run for seed, run in seeds.items() if seed in grid["seeds"]} for cell, seeds in runs.items()}
+    return of_grid_seeds(runs, grid)
 
 
 def baseline_cell(cell: Cell, cells: Sequence[Cell], baseline_method: str = "vanilla") -> Optional[Cell]:
