@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import List
 
 from allennlp.commands.subcommand import Subcommand
+from allennlp.common.checks import ConfigurationError
 
 from attention_perturb.commands.errors import StoppedBeforeTheEnd, reporting_errors
 from attention_perturb.commands.tune import RAY_ADDRESS_HELP
@@ -38,6 +39,9 @@ class Sweep(Subcommand):
         run.add_argument("--ray-address", default=None, help=RAY_ADDRESS_HELP)
         run.add_argument("--dry-run", action="store_true", help="print the plan and exit")
         run.add_argument("--record", default=None, help=RECORD_HELP + "; its runs are not trained again")
+        run.add_argument("--methods", nargs="+", default=None, metavar="METHOD",
+                         help="train only these methods' cells this time (e.g. the cheap ones first); a later "
+                         "run without it trains the rest")
         reporting_errors(run, run_from_args)
         report = verbs.add_parser("report", help="mean ± CI per cell, paired differences, figures")
         report.add_argument("-o", "--output-dir", required=True)
@@ -62,12 +66,21 @@ def run_from_args(args: argparse.Namespace) -> None:
                     for seed in seeds}
     trials = [trial for trial in plan_trials(output_dir, grid) if trial.name not in recorded]
     total = len(trials) + len(recorded)
+    left_for_later = []
+    if args.methods:
+        unknown = sorted(set(args.methods) - set(grid["methods"]))
+        if unknown:
+            raise ConfigurationError(f"--methods: {', '.join(unknown)} not among the grid's methods ({', '.join(grid['methods'])})")
+        left_for_later = [trial for trial in trials if trial.environment["METHOD"] not in args.methods]
+        trials = [trial for trial in trials if trial.environment["METHOD"] in args.methods]
     for config in sorted({trial.config for trial in trials}):
         if not Path(config).is_file():
             raise FileNotFoundError(f"{args.grid}: config {config} does not exist")
     pending = [trial for trial in trials if not is_finished(trial.serialization_dir)]
-    print(f"{output_dir}: {total - len(pending)} of {total} runs finished"
-          + (f" ({len(recorded)} in {args.record})" if recorded else "") + f", {len(pending)} to run", flush=True)
+    left_unfinished = [trial for trial in left_for_later if not is_finished(trial.serialization_dir)]
+    print(f"{output_dir}: {total - len(pending) - len(left_unfinished)} of {total} runs finished"
+          + (f" ({len(recorded)} in {args.record})" if recorded else "") + f", {len(pending)} to run"
+          + (f", {len(left_unfinished)} of other methods left for a later run" if left_unfinished else ""), flush=True)
     if args.dry_run:
         for trial in pending:
             print(f"  {trial.name}: {trial.config} -o {trial.overrides}")
@@ -79,6 +92,10 @@ def run_from_args(args: argparse.Namespace) -> None:
     unfinished = [trial.name for trial in trials if not is_finished(trial.serialization_dir)]
     if unfinished:
         raise StoppedBeforeTheEnd(f"sweep stopped with {len(unfinished)} of {total} runs unfinished; rerun to resume")
+    if left_unfinished:
+        print(f"the {len(trials)} runs of {', '.join(args.methods)} finished; {len(left_unfinished)} runs of other "
+              f"methods are left: rerun without --methods to train them")
+        return
     print(f"all {total} runs finished; next: allennlp sweep report -o {args.output_dir}"
           + (f" --record {args.record}" if args.record else ""))
 

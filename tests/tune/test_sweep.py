@@ -208,6 +208,24 @@ def test_sweep_run_records_the_finished_runs_itself_and_prefers_the_folders(tmp_
     assert "| vanilla | 1 | 90.00 |" in text and "gone): vanilla seed 1." in text
 
 
+def test_methods_trains_only_the_named_methods_cells_and_leaves_the_rest_for_later(tmp_path):
+    grid_file = write_grid(tmp_path, {**GRID, "variants": {}, "seeds": 2})
+    out = tmp_path / "out"
+    save_grid(out, read_grid(grid_file))
+    finished_run(out / "vanilla" / "seed_1", 0.80, 0.5, 0.8, [0.5])
+    plan = in_process("sweep", "run", "--grid", grid_file, "-o", out, "--methods", "vanilla", "--dry-run").stdout
+    assert "1 of 6 runs finished, 1 to run, 4 of other methods left for a later run" in plan
+    assert [line.split(":")[0].strip() for line in plan.splitlines() if line.startswith("  ")] == ["vanilla__seed_2"]
+    # Every vanilla run finished: nothing trains (no Ray starts), and the rest is named as left, not failed.
+    finished_run(out / "vanilla" / "seed_2", 0.82, 0.5, 0.8, [0.5])
+    done = in_process("sweep", "run", "--grid", grid_file, "-o", out, "--methods", "vanilla")
+    assert done.returncode == 0 and "the 2 runs of vanilla finished; 4 runs of other methods are left" in done.stdout
+    refused = in_process("sweep", "run", "--grid", grid_file, "-o", out, "--methods", "vanilla", "word_at",
+                         "--dry-run", check=False)
+    assert refused.returncode == 1 and refused.stderr.strip().splitlines()[-1] == (
+        "error: --methods: word_at not among the grid's methods (vanilla, attention_at)")
+
+
 def test_a_sweep_record_that_cannot_be_read_is_named_in_one_line(tmp_path):
     table2_record = tmp_path / "table2.json"
     table2_record.write_text(json.dumps({"identity": {"dataset": "sst"}, "runs": {}}))
