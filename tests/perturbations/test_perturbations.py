@@ -327,3 +327,87 @@ def test_released_code_iat_step_is_minus_r_at_and_lowers_the_loss():
     assert torch.all(delta[~mask] == 0) and torch.all(delta[2] == 0)
     small = build("attention_loss_decreasing", epsilon=1e-3)(scores, gradient, mask)
     assert head_loss(scores + small, states, decoder, labels, mask) < head_loss(scores, states, decoder, labels, mask)
+
+
+def test_each_perturbation_s_own_defaults_are_the_shipped_method_blocks():
+    """A config naming only `type` trains with what training_configs/lib/methods.libsonnet
+    documents as the paper's settings (ε, K, normalisation)."""
+    import json
+
+    import _jsonnet
+
+    blocks = json.loads(_jsonnet.evaluate_file("training_configs/lib/methods.libsonnet"))
+    for method, block in blocks.items():
+        bare, full = build(block["type"]), Perturbation.from_params(Params(block))
+        assert vars(bare) == vars(full), method
+    assert build("none").epsilon == 0.0
+
+
+def test_no_perturbation_is_zero_of_the_values_shape():
+    scores, _, _, _, mask = make_batch()
+    delta = build("none")(scores, None, mask)
+    assert delta.shape == scores.shape and not delta.any()
+
+
+def test_invalid_epsilon_message_is_the_key_then_the_value():
+    with pytest.raises(ConfigurationError) as error:
+        build("attention_random", epsilon=-2.0)
+    assert error.value.message == "model.perturbation.epsilon must be a finite number >= 0, got -2.0"
+
+
+def test_word_interpretable_bounds_of_its_settings():
+    assert build("word_interpretable", num_neighbours=1, neighbour_refresh=1).num_neighbours == 1
+    with pytest.raises(ConfigurationError) as error:
+        build("word_interpretable", num_neighbours=0)
+    assert error.value.message == "model.perturbation.num_neighbours must be >= 1, got 0"
+    with pytest.raises(ConfigurationError) as error:
+        build("word_interpretable", neighbour_refresh=0)
+    assert error.value.message == "model.perturbation.neighbour_refresh must be >= 1, got 0"
+
+
+@pytest.mark.parametrize("missing", ["token_ids", "embedding_matrix"])
+def test_word_interpretable_without_ids_or_matrix_says_what_it_needs(missing):
+    matrix = torch.randn(6, 4)
+    token_ids = torch.tensor([[1, 2]])
+    context = {"token_ids": token_ids, "embedding_matrix": matrix}
+    del context[missing]
+    with pytest.raises(ValueError) as error:
+        build("word_interpretable")(matrix[token_ids], torch.randn(1, 2, 4), token_ids != 0, **context)
+    assert str(error.value) == "word_interpretable needs the token ids and the embedding matrix"
+
+
+def test_word_interpretable_with_fewer_words_than_k_takes_every_other_word():
+    """V − 2 candidates (not padding, not the word itself) when K exceeds them."""
+    generator = torch.Generator().manual_seed(11)
+    matrix = torch.randn(6, 4, generator=generator)
+    token_ids = torch.tensor([[1, 4, 5]])
+    neighbours = nearest_neighbours(token_ids, matrix, 15)
+    assert neighbours.shape == (1, 3, 4)
+    for t, word in enumerate(token_ids[0].tolist()):
+        assert sorted(neighbours[0, t].tolist()) == [j for j in range(1, 6) if j != word]
+    gradient = torch.randn(1, 3, 4, generator=generator)
+    delta = build("word_interpretable", epsilon=EPSILON)(matrix[token_ids], gradient, token_ids != 0,
+                                                         token_ids=token_ids, embedding_matrix=matrix)
+    torch.testing.assert_close(delta, explicit_word_iat(matrix, token_ids, gradient, 15))
+
+
+def test_word_interpretable_directions_are_unit_for_words_closer_than_one():
+    """Embeddings at a small scale (‖w_k − w_t‖ < 1): the directions are still unit vectors."""
+    generator = torch.Generator().manual_seed(12)
+    matrix = 0.01 * torch.randn(12, 4, generator=generator)
+    token_ids = torch.tensor([[3, 7, 3], [5, 2, 0]])
+    gradient = torch.randn(2, 3, 4, generator=generator)
+    delta = build("word_interpretable", epsilon=EPSILON, num_neighbours=3)(
+        matrix[token_ids], gradient, token_ids != 0, token_ids=token_ids, embedding_matrix=matrix
+    )
+    torch.testing.assert_close(delta, explicit_word_iat(matrix, token_ids, gradient, 3), rtol=1e-4, atol=1e-5)
+
+
+def test_word_interpretable_searches_again_for_a_grown_vocabulary():
+    """A table of 8 words cannot serve a vocabulary of 10 (e.g. extended for fine-tuning)."""
+    generator = torch.Generator().manual_seed(13)
+    matrix = torch.randn(10, 4, generator=generator)
+    perturbation = build("word_interpretable", num_neighbours=2)
+    perturbation.neighbours(torch.tensor([[2, 5]]), matrix[:8])
+    token_ids = torch.tensor([[9, 2]])
+    torch.testing.assert_close(perturbation.neighbours(token_ids, matrix), nearest_neighbours(token_ids, matrix, 2))
