@@ -34,3 +34,26 @@ def test_consistency_means_over_pairs_and_skips_undefined_tau():
     assert metrics["attention_kendall_tau"] == pytest.approx((first["attention_kendall_tau"] - 1.0) / 2)
     assert metrics["attention_top2_intersection"] == pytest.approx((0.5 + 1.0 + 1.0) / 3)
     assert metrics["attention_kendall_tau_skipped"] == 1.0
+
+
+def test_top_k_intersection_is_top_5_by_default_and_breaks_ties_by_position():
+    from tests.interpret.test_agreement import FIRST_OF_TIE, TIED
+
+    second = [0.0] * len(TIED)
+    for rank, position in enumerate(FIRST_OF_TIE):
+        second[position] = 5.0 - rank
+    assert top_k_intersection(TIED, second) == 1.0 and top_k_intersection(second, TIED) == 1.0
+    second[FIRST_OF_TIE[-1]], second[0] = 0.0, 0.5  # position 0 enters the top 5 of second instead of 11
+    assert top_k_intersection(TIED, second) == pytest.approx(4 / 5)
+
+
+def test_consistency_means_and_skips_over_pairs_by_hand():
+    consistency = InterpretationConsistency()  # k = 5, FLAT's Table 3
+    assert consistency.pair("attention", [0.1, 0.2, 0.3], [0.1, 0.3, 0.2]) == {
+        "attention_kendall_tau": pytest.approx(1 / 3), "attention_top5_intersection": 1.0}
+    consistency.pair("attention", [0.5], [0.5])  # one word: τ undefined, skipped
+    consistency.pair("attention", [0.2, 0.2], [0.1, 0.9])  # constant: skipped
+    consistency.pair("attention", [0.1, 0.9], [0.9, 0.1])
+    assert consistency.get_metric() == {
+        "attention_kendall_tau": pytest.approx((1 / 3 - 1) / 2), "attention_top5_intersection": 1.0,
+        "attention_kendall_tau_skipped": 2.0}

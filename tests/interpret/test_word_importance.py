@@ -145,19 +145,35 @@ class TestWordImportance(ModelTestCase):
         expected = self.one_at_a_time(ids, embedded, labels, brute_force)
         torch.testing.assert_close(drops, expected)
         assert drops.abs().sum() > 0 and torch.all(drops[-1] == 0)
-        with pytest.raises(ConfigurationError, match="leave_one_out takes no gradient"):
+        # A batch whose longest input has two tokens: each token's drop is the other one alone.
+        two = ids[:2, :2].clone()
+        two[1, 1] = 0
+        two_embedded = self.embedded(two)
+        with torch.no_grad():
+            two_labels = self.model.predicted_labels(self.model.logits_of(two_embedded))
+        torch.testing.assert_close(measure("leave_one_out").scores(self.model, two_embedded, two_labels),
+                                   self.one_at_a_time(two, two_embedded, two_labels, brute_force))
+        with pytest.raises(ConfigurationError) as error:
             measure("leave_one_out", detach_attention=True)
+        assert error.value.message == "leave_one_out takes no gradient: detach_attention does not apply to it"
 
-    def test_integrated_gradients_equals_a_loop_over_steps_and_is_complete(self):
+    @pytest.mark.parametrize("max_batch,detach_attention", [(10, False), (1024, False), (10, True)])
+    def test_integrated_gradients_equals_a_loop_over_steps_and_is_complete(self, max_batch, detach_attention):
+        """In several passes (10 rows: 2 steps of the 4 instances a pass) and in one (1024)."""
         ids, embedded, labels = self.padded_batch()
         steps = 8
-        raw = measure("integrated_gradients", steps=steps, max_batch=10).scores(self.model, embedded, labels)
+        raw = measure("integrated_gradients", steps=steps, max_batch=max_batch,
+                      detach_attention=detach_attention).scores(self.model, embedded, labels)
 
         def brute_force(unpadded, embeddings, label):
-            total = sum(self.gradient_of_one(unpadded, k / steps * embeddings, label) for k in range(1, steps + 1))
+            total = sum(self.gradient_of_one(unpadded, k / steps * embeddings, label, detach_attention)
+                        for k in range(1, steps + 1))
             return (embeddings * total / steps).sum(-1)
 
         torch.testing.assert_close(raw, self.one_at_a_time(ids, embedded, labels, brute_force))
+        if detach_attention or max_batch != 10:
+            return
+        assert measure("integrated_gradients").steps == 20  # the documented default
         # Completeness: Σ_t IG_t -> L(x) - L(0) as the steps grow.
         fine = measure("integrated_gradients", steps=400).scores(self.model, embedded, labels)
         length = int((ids[0] != 0).sum())
