@@ -16,8 +16,8 @@ from attention_perturb.files import write_atomically
 from attention_perturb.training.resume import resumable, resume_flags
 from attention_perturb.tune.record import FROM_RECORD, RecordError, merge, read_record, recording, write_record
 from attention_perturb.tune.table2 import (
-    METHODS, PAPER, EpsilonChoice, Run, choose_epsilons, plan_runs, read_run, run_agreements, run_resources,
-    run_scores, table2_markdown, trained_epsilon,
+    METHODS, PAPER, EpsilonChoice, Run, choose_epsilons, overrides_not_held, plan_runs, read_run, run_agreements,
+    run_resources, run_scores, table2_markdown, trained_epsilon,
 )
 
 CONFIG_PATTERN = "training_configs/{dataset}_{method}.jsonnet"
@@ -32,7 +32,8 @@ class ReproduceTable2(Subcommand):
     to `<out>/table2.md`. ε per method: `--epsilon method=value`, else the best trial of a finished
     `allennlp tune search` in `<search-log-dir>/<dataset>_<method>`, else the config's default.
     Finished runs are kept and interrupted ones continue from their last epoch (allennlp's
-    `--recover`), so rerunning the command resumes; `--record FILE` keeps the finished runs'
+    `--recover`), so rerunning the command resumes; a kept run trained with another ε, or whose
+    config.json does not hold a value of `--overrides`, is refused; `--record FILE` keeps the finished runs'
     metrics in a file to commit, so that a later sitting without the run folders trains only the
     runs it lacks; `--dry-run` prints the plan only."""
 
@@ -182,6 +183,10 @@ def reproduce_table2_from_args(args: argparse.Namespace) -> None:
         started = in_record(run) is None and (run.finished or resumable(run.directory))
         if started and run.epsilon.value is not None and trained_epsilon(run.directory) != run.epsilon.value:
             raise ValueError(f"{run.directory} was trained with ε={trained_epsilon(run.directory)}, {wanted}; "
+                             f"remove it or choose another -o")
+        differing = overrides_not_held(run.directory, user_overrides) if started else []
+        if differing:
+            raise ValueError(f"{run.directory} was trained with {', '.join(differing)}, not as --overrides says; "
                              f"remove it or choose another -o")
         print(describe(run, configs[run.method], args.record if in_record(run) is not None else None), flush=True)
     if args.dry_run:

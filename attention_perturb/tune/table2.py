@@ -123,6 +123,32 @@ def run_resources(metrics: Dict[str, Any]) -> Tuple[float, float]:
     return (3600 * hours + 60 * minutes + seconds) / (metrics["epoch"] + 1), metrics["peak_worker_0_memory_MB"]
 
 
+def overrides_not_held(run_directory: Path, overrides: Dict[str, Any]) -> List[str]:
+    """`key=value` (the trained value, or `absent`) for each override (a dotted key, or nested
+    objects, as allennlp reads them) that the run's config.json does not hold."""
+    def leaves(node: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
+        flat = {}
+        for key, value in node.items():
+            if isinstance(value, dict) and value:
+                flat.update(leaves(value, f"{prefix}{key}."))
+            else:
+                flat[prefix + key] = value
+        return flat
+
+    config = json.loads((run_directory / "config.json").read_text())
+    differing = []
+    for key, wanted in leaves(overrides).items():
+        node: Any = config
+        for part in key.split("."):
+            node = node.get(part, _ABSENT) if isinstance(node, dict) else _ABSENT
+        if node != wanted:
+            differing.append(f"{key}={'absent' if node is _ABSENT else json.dumps(node)}")
+    return differing
+
+
+_ABSENT = object()
+
+
 def trained_epsilon(run_directory: Path) -> Optional[float]:
     """The ε a run trained with, from its config.json (None for vanilla)."""
     config = json.loads((run_directory / "config.json").read_text())

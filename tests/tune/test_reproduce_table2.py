@@ -170,6 +170,23 @@ def test_finished_run_with_another_epsilon_is_refused(tmp_path, monkeypatch, cap
                 "--epsilon", "attention_iat=3", "-o", str(tmp_path), "--dry-run")
 
 
+def test_finished_run_with_other_overrides_is_refused(tmp_path, monkeypatch, capsys):
+    finished_run(tmp_path / "vanilla" / "seed_1", 0.80, 0.60, None)
+    config = tmp_path / "vanilla" / "seed_1" / "config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), "trainer": {"num_epochs": 3}}))
+    command = ["reproduce-table2", "--dataset", "sst", "--methods", "vanilla", "-o", str(tmp_path), "--dry-run"]
+    held = run_cli(monkeypatch, capsys, *command, "--overrides", '{"trainer.num_epochs": 3}')
+    assert "vanilla seed 1: no ε; finished ->" in held
+    # Dotted or nested, a value the run was not trained with, or a key its config lacks, is refused.
+    for overrides, trained in (('{"trainer.num_epochs": 5}', "trainer.num_epochs=3"),
+                               ('{"trainer": {"num_epochs": 5}}', "trainer.num_epochs=3"),
+                               ('{"trainer.patience": 2}', "trainer.patience=absent")):
+        with pytest.raises(ValueError) as error:
+            run_cli(monkeypatch, capsys, *command, "--overrides", overrides)
+        assert str(error.value) == (f"{tmp_path / 'vanilla' / 'seed_1'} was trained with {trained}, not as "
+                                    f"--overrides says; remove it or choose another -o")
+
+
 def test_bad_flags_are_named(tmp_path, monkeypatch, capsys):
     with pytest.raises(ValueError, match="--epsilon vanilla=3"):
         run_cli(monkeypatch, capsys, "reproduce-table2", "--dataset", "sst", "--epsilon", "vanilla=3", "-o", str(tmp_path))
