@@ -124,23 +124,18 @@ def run_resources(metrics: Dict[str, Any]) -> Tuple[float, float]:
 
 
 def overrides_not_held(run_directory: Path, overrides: Dict[str, Any]) -> List[str]:
-    """`key=value` (the trained value, or `absent`) for each override (a dotted key, or nested
-    objects, as allennlp reads them) that the run's config.json does not hold."""
-    def leaves(node: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
-        flat = {}
-        for key, value in node.items():
-            if isinstance(value, dict) and value:
-                flat.update(leaves(value, f"{prefix}{key}."))
-            else:
-                flat[prefix + key] = value
-        return flat
-
+    """`key=value` (the trained value, or `absent`) for each override that the run's config.json
+    does not hold. As allennlp applies them: a dotted key names a path (a number indexes a list),
+    and its value replaces what is there whole, an object included."""
     config = json.loads((run_directory / "config.json").read_text())
     differing = []
-    for key, wanted in leaves(overrides).items():
+    for key, wanted in overrides.items():
         node: Any = config
         for part in key.split("."):
-            node = node.get(part, _ABSENT) if isinstance(node, dict) else _ABSENT
+            if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+            else:
+                node = node.get(part, _ABSENT) if isinstance(node, dict) else _ABSENT
         if node != wanted:
             differing.append(f"{key}={'absent' if node is _ABSENT else json.dumps(node)}")
     return differing

@@ -173,14 +173,17 @@ def test_finished_run_with_another_epsilon_is_refused(tmp_path, monkeypatch, cap
 def test_finished_run_with_other_overrides_is_refused(tmp_path, monkeypatch, capsys):
     finished_run(tmp_path / "vanilla" / "seed_1", 0.80, 0.60, None)
     config = tmp_path / "vanilla" / "seed_1" / "config.json"
-    config.write_text(json.dumps({**json.loads(config.read_text()), "trainer": {"num_epochs": 3}}))
+    trainer = {"num_epochs": 3, "callbacks": [{"type": "adversarial_statistics"}]}
+    config.write_text(json.dumps({**json.loads(config.read_text()), "trainer": trainer}))
     command = ["reproduce-table2", "--dataset", "sst", "--methods", "vanilla", "-o", str(tmp_path), "--dry-run"]
-    held = run_cli(monkeypatch, capsys, *command, "--overrides", '{"trainer.num_epochs": 3}')
-    assert "vanilla seed 1: no ε; finished ->" in held
-    # Dotted or nested, a value the run was not trained with, or a key its config lacks, is refused.
+    for overrides in ('{"trainer.num_epochs": 3}', '{"trainer.callbacks.0.type": "adversarial_statistics"}',
+                      json.dumps({"trainer": trainer}), '{"model.perturbation.type": "none"}'):
+        assert "vanilla seed 1: no ε; finished ->" in run_cli(monkeypatch, capsys, *command, "--overrides", overrides)
+    # A value the run was not trained with, a key its config lacks, or an object that allennlp would
+    # put in place of the trained one (it replaces, it does not merge), is refused.
     for overrides, trained in (('{"trainer.num_epochs": 5}', "trainer.num_epochs=3"),
-                               ('{"trainer": {"num_epochs": 5}}', "trainer.num_epochs=3"),
-                               ('{"trainer.patience": 2}', "trainer.patience=absent")):
+                               ('{"trainer.patience": 2}', "trainer.patience=absent"),
+                               ('{"trainer": {"num_epochs": 3}}', f"trainer={json.dumps(trainer)}")):
         with pytest.raises(ValueError) as error:
             run_cli(monkeypatch, capsys, *command, "--overrides", overrides)
         assert str(error.value) == (f"{tmp_path / 'vanilla' / 'seed_1'} was trained with {trained}, not as "
