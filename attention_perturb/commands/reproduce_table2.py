@@ -10,6 +10,7 @@ from typing import Callable, Dict, List, Optional
 from allennlp.commands.subcommand import Subcommand
 
 from attention_perturb.commands.errors import reporting_errors
+from allennlp.common.checks import ConfigurationError
 from allennlp.common.params import Params
 
 from attention_perturb.files import write_atomically
@@ -182,12 +183,15 @@ def reproduce_table2_from_args(args: argparse.Namespace) -> None:
                               f"{wanted}; choose another --record")
         started = in_record(run) is None and (run.finished or resumable(run.directory))
         if started and run.epsilon.value is not None and trained_epsilon(run.directory) != run.epsilon.value:
-            raise ValueError(f"{run.directory} was trained with ε={trained_epsilon(run.directory)}, {wanted}; "
-                             f"remove it or choose another -o")
-        differing = overrides_not_held(run.directory, user_overrides) if started else []
+            raise ConfigurationError(f"{run.directory} was trained with ε={trained_epsilon(run.directory)}, {wanted}; "
+                                     f"remove it or choose another -o")
+        # ε is checked above: run_overrides puts the chosen ε over any in --overrides.
+        checked = {key: value for key, value in user_overrides.items()
+                   if not (key == "model.perturbation.epsilon" and run.epsilon.value is not None)}
+        differing = overrides_not_held(run.directory, checked) if started else []
         if differing:
-            raise ValueError(f"{run.directory} was trained with {', '.join(differing)}, not as --overrides says; "
-                             f"remove it or choose another -o")
+            raise ConfigurationError(f"{run.directory} was trained with {', '.join(differing)}, not as --overrides "
+                                     f"says; remove it or choose another -o")
         print(describe(run, configs[run.method], args.record if in_record(run) is not None else None), flush=True)
     if args.dry_run:
         return

@@ -40,8 +40,9 @@ class Sweep(Subcommand):
         run.add_argument("--dry-run", action="store_true", help="print the plan and exit")
         run.add_argument("--record", default=None, help=RECORD_HELP + "; its runs are not trained again")
         run.add_argument("--methods", nargs="+", default=None, metavar="METHOD",
-                         help="train only these methods' cells this time (e.g. the cheap ones first); a later "
-                         "run without it trains the rest")
+                         help="train only these methods' cells this time (e.g. the cheap ones first); it ends with "
+                         "status 0 once they are finished, and a later run without it trains the rest (a report "
+                         "before then covers the finished cells only)")
         reporting_errors(run, run_from_args)
         report = verbs.add_parser("report", help="mean ± CI per cell, paired differences, figures")
         report.add_argument("-o", "--output-dir", required=True)
@@ -68,6 +69,7 @@ def run_from_args(args: argparse.Namespace) -> None:
     total = len(trials) + len(recorded)
     left_for_later = []
     if args.methods:
+        args.methods = list(dict.fromkeys(args.methods))
         unknown = sorted(set(args.methods) - set(grid["methods"]))
         if unknown:
             raise ConfigurationError(f"--methods: {', '.join(unknown)} not among the grid's methods ({', '.join(grid['methods'])})")
@@ -88,13 +90,14 @@ def run_from_args(args: argparse.Namespace) -> None:
     save_grid(output_dir, grid)
     with recording(lambda: args.record and update_record(Path(args.record), output_dir, grid)):
         if pending:
-            train(args, output_dir, pending, total)
+            train(args, output_dir, pending, total - len(left_unfinished))
     unfinished = [trial.name for trial in trials if not is_finished(trial.serialization_dir)]
     if unfinished:
-        raise StoppedBeforeTheEnd(f"sweep stopped with {len(unfinished)} of {total} runs unfinished; rerun to resume")
+        raise StoppedBeforeTheEnd(f"sweep stopped with {len(unfinished) + len(left_unfinished)} of {total} runs "
+                                  f"unfinished; rerun to resume")
     if left_unfinished:
-        print(f"the {len(trials)} runs of {', '.join(args.methods)} finished; {len(left_unfinished)} runs of other "
-              f"methods are left: rerun without --methods to train them")
+        print(f"every run of {', '.join(args.methods)} finished; {len(left_unfinished)} runs of other methods are "
+              f"left: rerun without --methods to train them")
         return
     print(f"all {total} runs finished; next: allennlp sweep report -o {args.output_dir}"
           + (f" --record {args.record}" if args.record else ""))

@@ -126,19 +126,41 @@ def run_resources(metrics: Dict[str, Any]) -> Tuple[float, float]:
 def overrides_not_held(run_directory: Path, overrides: Dict[str, Any]) -> List[str]:
     """`key=value` (the trained value, or `absent`) for each override that the run's config.json
     does not hold. As allennlp applies them: a dotted key names a path (a number indexes a list),
-    and its value replaces what is there whole, an object included."""
+    its value replaces what is there whole, an object included, and the string "None" is null."""
     config = json.loads((run_directory / "config.json").read_text())
     differing = []
     for key, wanted in overrides.items():
         node: Any = config
         for part in key.split("."):
-            if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            if isinstance(node, list) and part.isdecimal() and int(part) < len(node):
                 node = node[int(part)]
             else:
                 node = node.get(part, _ABSENT) if isinstance(node, dict) else _ABSENT
-        if node != wanted:
+        if node is _ABSENT or not same_json(node, as_allennlp_reads(wanted)):
             differing.append(f"{key}={'absent' if node is _ABSENT else json.dumps(node)}")
     return differing
+
+
+def as_allennlp_reads(value: Any) -> Any:
+    """An override's value with allennlp's "None" → null (`Params`' _replace_none)."""
+    if value == "None":
+        return None
+    if isinstance(value, dict):
+        return {key: as_allennlp_reads(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [as_allennlp_reads(item) for item in value]
+    return value
+
+
+def same_json(first: Any, second: Any) -> bool:
+    """Equal as JSON values: 1 and 1.0 alike (jsonnet's numbers are doubles), true and 1 not."""
+    if isinstance(first, bool) or isinstance(second, bool):
+        return type(first) is type(second) and first == second
+    if isinstance(first, dict) and isinstance(second, dict):
+        return first.keys() == second.keys() and all(same_json(first[key], second[key]) for key in first)
+    if isinstance(first, list) and isinstance(second, list):
+        return len(first) == len(second) and all(same_json(a, b) for a, b in zip(first, second))
+    return first == second
 
 
 _ABSENT = object()

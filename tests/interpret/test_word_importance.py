@@ -160,7 +160,8 @@ class TestWordImportance(ModelTestCase):
     @pytest.mark.parametrize("max_batch,detach_attention", [(10, False), (1024, False), (10, True)])
     def test_integrated_gradients_equals_a_loop_over_steps_and_is_complete(self, max_batch, detach_attention):
         """In several passes (10 rows: 2 steps of the 4 instances a pass) and in one (1024)."""
-        ids, embedded, labels = self.padded_batch()
+        ids, embedded, _ = self.padded_batch()
+        labels = torch.tensor([0, 1, 0, 1])  # not all alike, so that rows of different instances cannot mix unseen
         steps = 8
         raw = measure("integrated_gradients", steps=steps, max_batch=max_batch,
                       detach_attention=detach_attention).scores(self.model, embedded, labels)
@@ -174,6 +175,10 @@ class TestWordImportance(ModelTestCase):
         if detach_attention or max_batch != 10:
             return
         assert measure("integrated_gradients").steps == 20  # the documented default
+        # Scores are values, not part of a graph, even from embeddings that are.
+        attached = {"tokens": self.model.embed({"tokens": {"tokens": ids}})}
+        assert attached["tokens"].embeddings.requires_grad
+        assert not measure("integrated_gradients", steps=2).scores(self.model, attached, labels).requires_grad
         # Completeness: Σ_t IG_t -> L(x) - L(0) as the steps grow.
         fine = measure("integrated_gradients", steps=400).scores(self.model, embedded, labels)
         length = int((ids[0] != 0).sum())

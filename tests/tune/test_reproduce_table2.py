@@ -165,29 +165,43 @@ def test_every_further_agreement_gets_its_mean_and_std(tmp_path, monkeypatch, ca
 
 def test_finished_run_with_another_epsilon_is_refused(tmp_path, monkeypatch, capsys):
     finished_run(tmp_path / "attention_iat" / "seed_1", 0.83, 0.90, 7.5)
-    with pytest.raises(ValueError, match=r"attention_iat/seed_1 was trained with ε=7.5, not 3.0 \(--epsilon\)"):
-        run_cli(monkeypatch, capsys, "reproduce-table2", "--dataset", "sst", "--methods", "attention_iat",
-                "--epsilon", "attention_iat=3", "-o", str(tmp_path), "--dry-run")
+    refused = in_process("reproduce-table2", "--dataset", "sst", "--methods", "attention_iat", "--epsilon",
+                         "attention_iat=3", "-o", tmp_path, "--dry-run", check=False)
+    assert refused.returncode == 1 and refused.stderr.strip().splitlines()[-1] == (
+        f"error: {tmp_path / 'attention_iat' / 'seed_1'} was trained with ε=7.5, not 3.0 (--epsilon); "
+        f"remove it or choose another -o")
 
 
 def test_finished_run_with_other_overrides_is_refused(tmp_path, monkeypatch, capsys):
     finished_run(tmp_path / "vanilla" / "seed_1", 0.80, 0.60, None)
-    config = tmp_path / "vanilla" / "seed_1" / "config.json"
-    trainer = {"num_epochs": 3, "callbacks": [{"type": "adversarial_statistics"}]}
-    config.write_text(json.dumps({**json.loads(config.read_text()), "trainer": trainer}))
+    finished_run(tmp_path / "attention_iat" / "seed_1", 0.83, 0.90, 7.5)
+    for run in ("vanilla", "attention_iat"):
+        config = tmp_path / run / "seed_1" / "config.json"
+        trainer = {"num_epochs": 3, "patience": None, "callbacks": [{"type": "adversarial_statistics"}],
+                   "use_amp": False}
+        config.write_text(json.dumps({**json.loads(config.read_text()), "trainer": trainer}))
     command = ["reproduce-table2", "--dataset", "sst", "--methods", "vanilla", "-o", str(tmp_path), "--dry-run"]
-    for overrides in ('{"trainer.num_epochs": 3}', '{"trainer.callbacks.0.type": "adversarial_statistics"}',
-                      json.dumps({"trainer": trainer}), '{"model.perturbation.type": "none"}'):
+    for overrides in ('{"trainer.num_epochs": 3}', '{"trainer.num_epochs": 3.0}', '{"trainer.patience": "None"}',
+                      '{"trainer.callbacks.0.type": "adversarial_statistics"}', json.dumps({"trainer": trainer}),
+                      '{"model.perturbation.type": "none"}'):
         assert "vanilla seed 1: no ε; finished ->" in run_cli(monkeypatch, capsys, *command, "--overrides", overrides)
-    # A value the run was not trained with, a key its config lacks, or an object that allennlp would
-    # put in place of the trained one (it replaces, it does not merge), is refused.
+    # ε in --overrides gives way to the chosen ε (--epsilon here), which is checked on its own.
+    assert "attention_iat seed 1: ε=7.5 (--epsilon); finished ->" in run_cli(
+        monkeypatch, capsys, "reproduce-table2", "--dataset", "sst", "--methods", "attention_iat", "--epsilon",
+        "attention_iat=7.5", "--overrides", '{"model.perturbation.epsilon": 3}', "-o", str(tmp_path), "--dry-run")
+    # A value the run was not trained with, a key its config lacks (past a list's end, below a
+    # number), an object that allennlp would put in place of the trained one (it replaces, it does
+    # not merge), or true for false, is refused in one line.
     for overrides, trained in (('{"trainer.num_epochs": 5}', "trainer.num_epochs=3"),
-                               ('{"trainer.patience": 2}', "trainer.patience=absent"),
+                               ('{"trainer.grad_norm": 2}', "trainer.grad_norm=absent"),
+                               ('{"trainer.callbacks.1.type": "x"}', "trainer.callbacks.1.type=absent"),
+                               ('{"trainer.num_epochs.x": 1}', "trainer.num_epochs.x=absent"),
+                               ('{"trainer.use_amp": 0}', "trainer.use_amp=false"),
                                ('{"trainer": {"num_epochs": 3}}', f"trainer={json.dumps(trainer)}")):
-        with pytest.raises(ValueError) as error:
-            run_cli(monkeypatch, capsys, *command, "--overrides", overrides)
-        assert str(error.value) == (f"{tmp_path / 'vanilla' / 'seed_1'} was trained with {trained}, not as "
-                                    f"--overrides says; remove it or choose another -o")
+        refused = in_process(*command, "--overrides", overrides, check=False)
+        assert refused.returncode == 1 and refused.stderr.strip().splitlines()[-1] == (
+            f"error: {tmp_path / 'vanilla' / 'seed_1'} was trained with {trained}, not as --overrides says; "
+            f"remove it or choose another -o")
 
 
 def test_bad_flags_are_named(tmp_path, monkeypatch, capsys):
@@ -241,9 +255,11 @@ def test_an_interrupted_run_resumes_from_its_last_checkpoint(tmp_path):
 def test_an_interrupted_run_with_another_epsilon_is_refused_before_resuming(tmp_path, monkeypatch, capsys):
     finished_run(tmp_path / "attention_iat" / "seed_1", 0.83, 0.90, 7.5)
     (tmp_path / "attention_iat" / "seed_1" / "metrics.json").unlink()  # interrupted: config.json only
-    with pytest.raises(ValueError, match=r"attention_iat/seed_1 was trained with ε=7.5, not 3.0 \(--epsilon\)"):
-        run_cli(monkeypatch, capsys, "reproduce-table2", "--dataset", "sst", "--methods", "attention_iat",
-                "--epsilon", "attention_iat=3", "-o", str(tmp_path), "--dry-run")
+    refused = in_process("reproduce-table2", "--dataset", "sst", "--methods", "attention_iat", "--epsilon",
+                         "attention_iat=3", "-o", tmp_path, "--dry-run", check=False)
+    assert refused.returncode == 1 and refused.stderr.strip().splitlines()[-1] == (
+        f"error: {tmp_path / 'attention_iat' / 'seed_1'} was trained with ε=7.5, not 3.0 (--epsilon); "
+        f"remove it or choose another -o")
 
 
 @pytest.mark.long

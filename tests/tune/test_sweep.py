@@ -218,8 +218,9 @@ def test_methods_trains_only_the_named_methods_cells_and_leaves_the_rest_for_lat
     assert [line.split(":")[0].strip() for line in plan.splitlines() if line.startswith("  ")] == ["vanilla__seed_2"]
     # Every vanilla run finished: nothing trains (no Ray starts), and the rest is named as left, not failed.
     finished_run(out / "vanilla" / "seed_2", 0.82, 0.5, 0.8, [0.5])
-    done = in_process("sweep", "run", "--grid", grid_file, "-o", out, "--methods", "vanilla")
-    assert done.returncode == 0 and "the 2 runs of vanilla finished; 4 runs of other methods are left" in done.stdout
+    done = in_process("sweep", "run", "--grid", grid_file, "-o", out, "--methods", "vanilla", "vanilla")
+    assert done.returncode == 0 and done.stdout.splitlines()[-1] == (
+        "every run of vanilla finished; 4 runs of other methods are left: rerun without --methods to train them")
     refused = in_process("sweep", "run", "--grid", grid_file, "-o", out, "--methods", "vanilla", "word_at",
                          "--dry-run", check=False)
     assert refused.returncode == 1 and refused.stderr.strip().splitlines()[-1] == (
