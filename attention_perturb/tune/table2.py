@@ -4,10 +4,13 @@ std over seeds next to the paper's numbers (`paper_table2.json`).
 Runs live at `<out>/<method>/seed_<n>/` (an `allennlp train` serialization dir whose `metrics.json`
 holds `test_<metric>` and `test_pearson`); `robustness-table` reuses their `model.tar.gz`.
 """
+import copy
 import json
 import statistics
 from pathlib import Path
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+from allennlp.common.params import _replace_none
 
 from attention_perturb.tune.experiment import Experiment, is_finished
 from attention_perturb.tune.statistics import mean_ci, paired_difference
@@ -126,7 +129,8 @@ def run_resources(metrics: Dict[str, Any]) -> Tuple[float, float]:
 def overrides_not_held(run_directory: Path, overrides: Dict[str, Any]) -> List[str]:
     """`key=value` (the trained value, or `absent`) for each override that the run's config.json
     does not hold. As allennlp applies them: a dotted key names a path (a number indexes a list),
-    its value replaces what is there whole, an object included, and the string "None" is null."""
+    its value replaces what is there whole, an object included, and the string "None" is null
+    (allennlp's own `_replace_none`, on a copy: it rewrites in place)."""
     config = json.loads((run_directory / "config.json").read_text())
     differing = []
     for key, wanted in overrides.items():
@@ -136,20 +140,9 @@ def overrides_not_held(run_directory: Path, overrides: Dict[str, Any]) -> List[s
                 node = node[int(part)]
             else:
                 node = node.get(part, _ABSENT) if isinstance(node, dict) else _ABSENT
-        if node is _ABSENT or not same_json(node, as_allennlp_reads(wanted)):
+        if node is _ABSENT or not same_json(node, _replace_none(copy.deepcopy(wanted))):
             differing.append(f"{key}={'absent' if node is _ABSENT else json.dumps(node)}")
     return differing
-
-
-def as_allennlp_reads(value: Any) -> Any:
-    """An override's value with allennlp's "None" → null (`Params`' _replace_none)."""
-    if value == "None":
-        return None
-    if isinstance(value, dict):
-        return {key: as_allennlp_reads(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [as_allennlp_reads(item) for item in value]
-    return value
 
 
 def same_json(first: Any, second: Any) -> bool:
