@@ -147,6 +147,26 @@ def plan_trials(output_dir: Path, grid: Dict[str, Any]) -> List[Trial]:
     return trials
 
 
+def shared_runs(runs: Dict[str, Dict[int, Any]], grid: Dict[str, Any], other_grid: Dict[str, Any]) -> Dict[str, Dict[int, Any]]:
+    """The runs of `grid` that `other_grid` would train identically: same trial name, config file,
+    environment and overrides (seed included). A grid that repeats another's cells beside new ones
+    (e.g. other ε for some methods) takes over their runs this way instead of training them again."""
+    seeds = sorted({seed for cell_runs in runs.values() for seed in cell_runs})
+
+    def trials(of_grid: Dict[str, Any]) -> Dict[str, Any]:
+        return {trial.name: (trial.config, trial.environment, json.loads(trial.overrides))
+                for trial in plan_trials(Path("."), {**of_grid, "seeds": seeds})}
+
+    mine, theirs = trials(grid), trials(other_grid)
+    shared: Dict[str, Dict[int, Any]] = {}
+    for cell, cell_runs in runs.items():
+        for seed, run in cell_runs.items():
+            name = trial_name(cell, seed)
+            if name in theirs and mine.get(name) == theirs[name]:
+                shared.setdefault(cell, {})[seed] = run
+    return shared
+
+
 def save_grid(output_dir: Path, grid: Dict[str, Any]) -> None:
     """Records the grid, or refuses one that differs from the grid the folder was started with."""
     path = Path(output_dir) / GRID_FILE

@@ -131,23 +131,37 @@ def plot_against_epsilon(path: Path, cells: Sequence[Cell], rows, agreement: str
     plt.close(figure)
 
 
+def epoch_estimates(curves: Sequence[Sequence[float]]) -> List[Estimate]:
+    """Per epoch, up to the longest curve: mean ± 95 % CI over the curves that reached that epoch (runs
+    end at different epochs when a callback such as `stop_at_validation_ceiling` ends some early)."""
+    return [mean_ci([curve[epoch] for curve in curves if epoch < len(curve)])
+            for epoch in range(max((len(curve) for curve in curves), default=0))]
+
+
 def plot_against_epoch(path: Path, cells: Sequence[Cell], results, agreement: str) -> None:
-    """Mean validation `agreement` per epoch of each given cell, with its 95 % CI band."""
+    """Mean validation `agreement` per epoch of each given cell, with its 95 % CI band. Where some of a
+    cell's runs have ended, the line goes on dotted over the runs still training; the band stops where
+    one run is left."""
     figure, axis = plt.subplots(figsize=(7, 5))
     for cell in cells:
         curves = [run["validation_curve"].get(agreement) for run in results.get(cell.name, {}).values()]
         curves = [curve for curve in curves if curve]
         if not curves:
             continue
-        epochs = range(min(len(curve) for curve in curves))
-        estimates = [mean_ci([curve[epoch] for curve in curves]) for epoch in epochs]
+        estimates = epoch_estimates(curves)
         means = [estimate.mean for estimate in estimates]
-        widths = [estimate.half_width or 0.0 for estimate in estimates]
-        line, = axis.plot(list(epochs), means, marker="o", label=cell.name)
-        axis.fill_between(list(epochs), [m - w for m, w in zip(means, widths)], [m + w for m, w in zip(means, widths)],
-                          alpha=0.2, color=line.get_color())
+        every_run = min(len(curve) for curve in curves)
+        line, = axis.plot(range(every_run), means[:every_run], marker="o" if len(means) <= 30 else None,
+                          label=f"{cell.name} ({len(curves)} runs)")
+        if every_run < len(means):
+            axis.plot(range(every_run - 1, len(means)), means[every_run - 1:], linestyle=":", color=line.get_color())
+        banded = [(epoch, estimate) for epoch, estimate in enumerate(estimates) if estimate.half_width is not None]
+        axis.fill_between([epoch for epoch, _ in banded], [e.mean - e.half_width for _, e in banded],
+                          [e.mean + e.half_width for _, e in banded], alpha=0.2, color=line.get_color())
+    low, high = axis.get_ylim()
+    axis.set_ylim(max(low, -1.05), min(high, 1.05))  # every agreement lies in [-1, 1]; a t band of 3 seeds need not
     axis.set_xlabel("epoch")
-    axis.set_ylabel(f"validation {agreement}")
+    axis.set_ylabel(f"validation {agreement} (dotted: the runs still training)")
     axis.legend(fontsize=8)
     figure.tight_layout()
     write_atomically(path, lambda temporary: figure.savefig(temporary, format="png", dpi=120))

@@ -6,8 +6,8 @@ import sys
 import pytest
 
 from attention_perturb.tune.statistics import mean_ci, paired_difference
-from attention_perturb.tune.sweep import collect, plan_cells, plan_trials, read_grid, save_grid
-from attention_perturb.tune.sweep_report import write_report
+from attention_perturb.tune.sweep import Cell, collect, plan_cells, plan_trials, read_grid, save_grid, shared_runs
+from attention_perturb.tune.sweep_report import epoch_estimates, plot_against_epoch, write_report
 from tests.cli import in_process
 from tests.tune.loopback_cluster import RAY_ENVIRONMENT
 
@@ -65,6 +65,23 @@ def test_a_variant_can_apply_to_some_methods_only(tmp_path):
     assert cell.overrides == {"model.perturbation.epsilon": 0.1, "model.perturbation.type": "attention_loss_decreasing"}
     with pytest.raises(ValueError, match="variants\\['bad'\\] names methods not in 'methods'"):
         read_grid(write_grid(tmp_path, {**GRID, "variants": {"bad": {"overrides": {}, "methods": ["word_at"]}}}))
+
+
+def test_a_second_grid_takes_over_only_the_runs_it_would_train_identically(tmp_path):
+    first = read_grid(write_grid(tmp_path, {**GRID, "grid": {}, "variants": {}}))  # vanilla, attention_at (ε default)
+    runs = {"vanilla": {1: {"test_f1": 0.8}, 2: {"test_f1": 0.9}}, "attention_at": {1: {"test_f1": 0.7}}}
+    # The ε-block shape: the same cells beside a variant of other ε for attention_at.
+    other_epsilon = {"overrides": {"model.perturbation.epsilon": 0.3}, "methods": ["attention_at"]}
+    second = read_grid(write_grid(tmp_path, {**GRID, "grid": {}, "variants": {"eps": other_epsilon}}))
+    assert shared_runs(runs, first, second) == runs
+    # Other overrides for every cell, another config pattern or a method the second grid lacks: nothing shared.
+    assert shared_runs(runs, first, {**second, "overrides": {"trainer.num_epochs": 4}}) == {}
+    assert shared_runs(runs, first, {**second, "config": "training_configs/{dataset}_{method}_v2.jsonnet"}) == {}
+    assert shared_runs(runs, first, {**second, "methods": ["vanilla"], "variants": {}}) == {"vanilla": runs["vanilla"]}
+    # A variant cell of the first grid is not the second grid's default cell of that method.
+    runs_of_variant = {"attention_at__eps": {1: {"test_f1": 0.6}}}
+    assert shared_runs(runs_of_variant, second, first) == {}
+    assert shared_runs(runs_of_variant, second, second) == runs_of_variant
 
 
 @pytest.mark.parametrize("change, message", [
@@ -136,6 +153,21 @@ def test_report_means_confidence_intervals_and_paired_differences_by_hand(tmp_pa
            "checkpoint: vanilla seed 2." in text
     assert (out / "pearson_against_epsilon.png").stat().st_size > 0
     assert (out / "pearson_against_epoch.png").stat().st_size > 0
+
+
+def test_the_epoch_curve_goes_on_over_the_runs_still_training(tmp_path):
+    # Two runs stopped at epochs 2 and 3 (e.g. at the validation ceiling), one ran on to epoch 5.
+    curves = [[0.2, 0.4], [0.4, 0.6, 0.8], [0.6, 0.8, 0.6, 0.5, 0.3]]
+    estimates = epoch_estimates(curves)
+    assert [estimate.count for estimate in estimates] == [3, 3, 2, 1, 1]
+    assert [estimate.mean for estimate in estimates] == pytest.approx([0.4, 0.6, 0.7, 0.5, 0.3])
+    assert estimates[0].half_width == pytest.approx(T_975_2 * 0.2 / 3 ** 0.5)  # s = 0.2 over 3 runs
+    assert estimates[2].half_width == pytest.approx(T_975_1 * 0.02 ** 0.5 / 2 ** 0.5)  # .8, .6: s = √.02
+    assert estimates[3].half_width is None and estimates[4].half_width is None
+    assert epoch_estimates([]) == []
+    results = {"vanilla": {seed: {"validation_curve": {"pearson": curve}} for seed, curve in enumerate(curves, 1)}}
+    plot_against_epoch(tmp_path / "epoch.png", [Cell("vanilla", "vanilla", {}, "default", {})], results, "pearson")
+    assert (tmp_path / "epoch.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_a_record_carries_finished_runs_into_a_later_sitting(tmp_path):
