@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # The nine-method robustness table over seeds (issue 13, item 3), resumable: rerun to continue.
-#   bash benchmarks/sst_nine_methods.sh [seeds (default 3)] [archives of the six methods]
+#   bash benchmarks/sst_nine_methods.sh [seeds: a count N for 1..N, or a list such as "2 3" (default 3)] [archives of the six methods]
 # The six methods' archives come from reproduce-table2 (default runs/table2_sst_chosen, the agreement
 # study's 5-seed block at the chosen ε), linked into runs/sst_nine/<method>/seed_<n>. SEAT is trained
 # from each seed's own vanilla model (the paper's Eq. 6) and, as its authors' code trains it, from
 # scratch (seat_code); FLAT and BAT from scratch; all with seed n. Then `allennlp robustness-table`
 # over the full SST test set, with the attack budget and instance count of BUDGET / MAX_INSTANCES
-# (defaults 40 and all), into benchmarks/results/sst_robustness_seeds.{md,json} and _pareto.png.
+# (defaults 40 and all), into benchmarks/results/sst_robustness_seeds.{md,json} and _pareto.png. Each
+# seed's measures go into the record benchmarks/results/sst_robustness_seeds_record.json as they finish,
+# so a sitting that ends part-way keeps them, and the next measures only what the record lacks (a later
+# sitting can train only the seeds still missing: e.g. "3"; a seed's seed columns compare it with the
+# next seed present in its own sitting, so train at least two seeds per sitting).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seeds=${1:-3}
+[[ $seeds =~ ^[0-9]+$ ]] && seeds=$(seq 1 "$seeds")
 six=${2:-runs/table2_sst_chosen}
 out=runs/sst_nine
 train() {  # train CONFIG DIR OVERRIDES: skip a finished run, continue an interrupted one
@@ -19,7 +24,7 @@ train() {  # train CONFIG DIR OVERRIDES: skip a finished run, continue an interr
   mkdir -p "$(dirname "$2")"
   .venv/bin/allennlp train "$1" -s "$2" -o "$3" "${recover[@]}" > "$2.log" 2>&1
 }
-for seed in $(seq 1 "$seeds"); do
+for seed in $seeds; do
   seeding="\"random_seed\": $seed, \"numpy_seed\": $seed, \"pytorch_seed\": $seed"
   for method in vanilla word_at word_iat attention_rp attention_at attention_iat; do
     test -f "$six/$method/seed_$seed/model.tar.gz" || { echo "missing $six/$method/seed_$seed/model.tar.gz: run reproduce-table2 first" >&2; exit 1; }
@@ -34,5 +39,6 @@ for seed in $(seq 1 "$seeds"); do
 done
 limit=(); [ -n "${MAX_INSTANCES:-}" ] && limit=(--max-instances "$MAX_INSTANCES")
 .venv/bin/allennlp robustness-table --archives "$out" --data data/sst/test.txt --budget "${BUDGET:-40}" "${limit[@]}" \
+  --record benchmarks/results/sst_robustness_seeds_record.json \
   -o benchmarks/results/sst_robustness_seeds.md --json-file benchmarks/results/sst_robustness_seeds.json \
   --figure benchmarks/results/sst_robustness_seeds_pareto.png

@@ -5,7 +5,7 @@ import math
 import re
 import statistics
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from allennlp.commands.subcommand import Subcommand
 
@@ -17,6 +17,7 @@ from allennlp.training.util import evaluate
 from attention_perturb.archives import load_model_archive
 from attention_perturb.commands.attack import positive_int
 from attention_perturb.files import write_atomically
+from attention_perturb.tune.record import FROM_RECORD, Runs, read_record, write_record
 from attention_perturb.robustness.attack import attack_instances
 from attention_perturb.robustness.stability import attention_model, stability_report
 
@@ -64,7 +65,12 @@ class RobustnessTable(Subcommand):
     mean ± std over seeds (sample standard deviation); the seed columns compare each seed's model
     with the method's next seed (the last with the first), unless --second-archives names another
     folder. `--figure` draws the Pareto picture: clean test score against after-attack accuracy,
-    one point per method with its std as error bars, Pearson agreement as the colour."""
+    one point per method with its std as error bars, Pearson agreement as the colour.
+
+    `--record FILE` lets the seeds span sittings whose archives are gone: each seed's measures are
+    kept there as soon as they are taken, under the options that shaped them (data, noise, top-k,
+    budget, instances), and a later call measures only the seeds the record lacks. The seed columns
+    of a seed measured in a sitting compare it with the archives present in that sitting."""
 
     def add_subparser(self, parser: argparse._SubParsersAction) -> argparse.ArgumentParser:
         subparser = parser.add_parser(self.name, description=self.__doc__, help="Compare methods' robustness in one table.")
@@ -79,6 +85,9 @@ class RobustnessTable(Subcommand):
         subparser.add_argument("--top-k", type=positive_int, default=5)
         subparser.add_argument("--budget", type=positive_int, help="attack queries per instance (default: no limit)")
         subparser.add_argument("--max-instances", type=positive_int, help="only the first N instances")
+        subparser.add_argument("--record", help="a JSON record of each method's and seed's measures (seed_<n> layout), to "
+                                                "commit: seeds it holds are not measured again, their archives may be "
+                                                "gone, and the table covers them; new seeds are added as they finish")
         subparser.add_argument("--batch-size", type=positive_int, default=64)
         subparser.add_argument("--cuda-device", type=int, default=-1)
         reporting_errors(subparser, robustness_table_from_args)
@@ -88,9 +97,10 @@ class RobustnessTable(Subcommand):
 SEED_FOLDER = re.compile(r"seed_(\d+)")
 
 
-def found_archives(folders: Sequence[str]) -> Dict[str, List[Path]]:
+def found_archives(folders: Sequence[str], allow_none: bool = False) -> Dict[str, List[Path]]:
     """{method: [archive per seed]} for every `<folder>/<method>/model.tar.gz` (one seed) or
-    `<folder>/<method>/seed_<n>/model.tar.gz` (seeds in order of n), in METHOD_ORDER then by name."""
+    `<folder>/<method>/seed_<n>/model.tar.gz` (seeds in order of n), in METHOD_ORDER then by name;
+    no archive at all is an error unless `allow_none`."""
     archives: Dict[str, List[Path]] = {}
     for folder in folders:
         if not Path(folder).is_dir():
@@ -110,10 +120,23 @@ def found_archives(folders: Sequence[str]) -> Dict[str, List[Path]]:
             if method in archives:
                 raise ConfigurationError(f"--archives: two archives for {method}: {archives[method][0]} and {found[0]}")
             archives[method] = found
-    if not archives:
+    if not archives and not allow_none:
         raise ConfigurationError(f"--archives: no <method>/model.tar.gz or <method>/seed_<n>/model.tar.gz under {', '.join(folders)}")
+    return in_method_order(archives)
+
+
+def in_method_order(by_method: Dict[str, Any]) -> Dict[str, Any]:
     rank = {method: index for index, method in enumerate(METHOD_ORDER)}
-    return dict(sorted(archives.items(), key=lambda item: (rank.get(item[0], len(rank)), item[0])))
+    return dict(sorted(by_method.items(), key=lambda item: (rank.get(item[0], len(rank)), item[0])))
+
+
+def seed_of(archive: Path) -> int:
+    """n of a `<method>/seed_<n>/model.tar.gz` archive; a record needs that layout."""
+    match = SEED_FOLDER.fullmatch(archive.parent.name)
+    if match is None:
+        raise ConfigurationError(f"--record: {archive} is not in a seed_<n> folder; a record keeps measures by seed, "
+                                 f"so use the <method>/seed_<n>/model.tar.gz layout")
+    return int(match.group(1))
 
 
 def robustness_row(
@@ -201,20 +224,40 @@ def robustness_table(
     folders: Sequence[str],
     data_file: str,
     second_folder: Optional[str] = None,
+    record: Optional[str] = None,
     **options,
 ) -> Dict[str, List[Dict[str, float]]]:
     """{method: [row per seed]}; each seed compared with the second folder's archive of the same
-    position, else with the method's next seed."""
-    archives = found_archives(folders)
+    position, else with the method's next seed. With a `record`, the seeds it holds are taken from
+    it, and each newly measured seed is written to it at once."""
+    archives = found_archives(folders, allow_none=record is not None)
     seconds = found_archives([second_folder]) if second_folder is not None else {}
-    rows = {}
+    identity = record_identity(data_file, second_folder is not None, options)
+    recorded: Runs = read_record(Path(record), identity) if record is not None else {}
+    if record is not None and not archives and not recorded:
+        raise ConfigurationError(f"--archives: no <method>/seed_<n>/model.tar.gz under {', '.join(folders)}, "
+                                 f"and {record} holds no measures yet")
     for method, seeds in archives.items():
         others = seconds.get(method) if second_folder is not None else (seeds[1:] + seeds[:1] if len(seeds) > 1 else None)
-        rows[method] = [
-            robustness_row(str(archive), data_file, str(others[index]) if others and index < len(others) else None, **options)
-            for index, archive in enumerate(seeds)
-        ]
-    return rows
+        for index, archive in enumerate(seeds):
+            seed = seed_of(archive) if record is not None else index
+            if seed in recorded.get(method, {}):
+                continue
+            recorded.setdefault(method, {})[seed] = robustness_row(
+                str(archive), data_file, str(others[index]) if others and index < len(others) else None, **options)
+            if record is not None:
+                write_record(Path(record), identity, recorded)
+    return {method: [{key: value for key, value in row.items() if key != FROM_RECORD} for _, row in sorted(seeds.items())]
+            for method, seeds in in_method_order(recorded).items()}
+
+
+# Options that change a measure (batch size and device do not), and so must match a record's.
+MEASURING_OPTIONS = ("noise_std", "top_k", "budget", "max_instances")
+
+
+def record_identity(data_file: str, second_folder: bool, options: Dict[str, Any]) -> Dict[str, Any]:
+    return {"command": "robustness-table", "data": data_file, "second_archives": second_folder,
+            **{key: options.get(key) for key in MEASURING_OPTIONS}}
 
 
 def pareto_figure(summaries: Dict[str, Dict[str, Tuple[float, float, int]]], path: str) -> None:
@@ -251,6 +294,7 @@ def robustness_table_from_args(args: argparse.Namespace) -> Dict[str, List[Dict[
     rows = robustness_table(
         args.archives, args.data, args.second_archives, noise_std=args.noise_std, top_k=args.top_k,
         budget=args.budget, max_instances=args.max_instances, batch_size=args.batch_size, cuda_device=args.cuda_device,
+        record=args.record,
     )
     summaries = {method: seed_summary(seeds) for method, seeds in rows.items()}
     table = markdown_table(summaries)

@@ -7,9 +7,12 @@ from allennlp.common.checks import ConfigurationError
 from allennlp.models.archival import load_archive
 
 from attention_perturb.commands.attack import attack_file
-from attention_perturb.commands.robustness_table import format_value, found_archives, markdown_table, seed_summary
+from attention_perturb.commands.robustness_table import (
+    format_value, found_archives, markdown_table, record_identity, seed_summary,
+)
 from attention_perturb.robustness.stability import stability_report
 from tests.archives import second_seed_archive, train_tiny, vanilla_archive  # noqa: F401
+from attention_perturb.tune.record import write_record
 from tests.cli import in_process
 
 DATA = "fixtures/sst/test.txt"
@@ -60,6 +63,45 @@ def test_robustness_table_end_to_end(tmp_path, vanilla_archive, second_seed_arch
         for key, value in report.items():
             assert row[key] == pytest.approx(value, abs=1e-9), key
     assert first["test_score"] == first["f1"]
+
+
+def test_a_record_keeps_each_seeds_measures_across_sittings(tmp_path, vanilla_archive, second_seed_archive):  # noqa: F811
+    archives, record = tmp_path / "methods", tmp_path / "record.json"
+    for seed, archive in ((1, vanilla_archive), (2, second_seed_archive)):
+        (archives / "vanilla" / f"seed_{seed}").mkdir(parents=True)
+        (archives / "vanilla" / f"seed_{seed}" / "model.tar.gz").symlink_to(archive)
+    options = ["--budget", "30", "--max-instances", "4"]
+    # An earlier sitting measured seed 1 (values set by hand here, so that re-measuring it would show).
+    identity = record_identity(DATA, False, {"noise_std": 0.01, "top_k": 5, "budget": 30, "max_instances": 4})
+    write_record(record, identity, {"vanilla": {1: {"test_score": 0.25, "pearson": 0.5}}})
+    measures = tmp_path / "first.json"
+    in_process("robustness-table", "--archives", archives, "--data", DATA, *options, "--record", record,
+               "-o", tmp_path / "first.md", "--json-file", measures)
+    first, second = json.loads(measures.read_text())["vanilla"]["seeds"]
+    assert first == {"test_score": 0.25, "pearson": 0.5}  # from the record, not measured again
+    assert "after_attack_accuracy" in second and "seed_jsd" in second  # measured, against seed 1's archive
+    assert json.loads(record.read_text())["runs"]["vanilla"] == {"1": first, "2": second}
+    assert json.loads(measures.read_text())["vanilla"]["mean"]["test_score"] == pytest.approx((0.25 + second["test_score"]) / 2)
+
+    # A later sitting without the archives gives the same table from the record alone.
+    (tmp_path / "gone").mkdir()
+    in_process("robustness-table", "--archives", tmp_path / "gone", "--data", DATA, *options, "--record", record,
+               "-o", tmp_path / "later.md", "--json-file", tmp_path / "later.json")
+    assert (tmp_path / "later.md").read_text() == (tmp_path / "first.md").read_text()
+    assert json.loads((tmp_path / "later.json").read_text()) == json.loads(measures.read_text())
+
+    # Measures taken under other options, or an archive outside a seed folder, are refused in one line.
+    result = in_process("robustness-table", "--archives", archives, "--data", DATA, "--budget", "31",
+                        "--max-instances", "4", "--record", record, "-o", tmp_path / "other.md", check=False)
+    assert result.returncode == 1 and result.stderr.strip().splitlines()[-1] == (
+        f"error: {record}: this record's runs were made with another budget; use the settings it was made with "
+        f"or choose another --record")
+    (tmp_path / "flat" / "vanilla").mkdir(parents=True)
+    (tmp_path / "flat" / "vanilla" / "model.tar.gz").symlink_to(vanilla_archive)
+    result = in_process("robustness-table", "--archives", tmp_path / "flat", "--data", DATA, *options,
+                        "--record", tmp_path / "new.json", "-o", tmp_path / "flat.md", check=False)
+    assert result.returncode == 1 and "is not in a seed_<n> folder" in result.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "flat.md").exists() and not (tmp_path / "new.json").exists()
 
 
 def test_seed_summary_and_cells_by_hand():
