@@ -17,9 +17,9 @@ from allennlp.training.util import evaluate
 from attention_perturb.archives import load_model_archive
 from attention_perturb.commands.attack import positive_int
 from attention_perturb.files import write_atomically
-from attention_perturb.tune.record import FROM_RECORD, Runs, read_record, write_record
 from attention_perturb.robustness.attack import attack_instances
 from attention_perturb.robustness.stability import attention_model, stability_report
+from attention_perturb.tune.record import FROM_RECORD, Runs, read_record, write_record
 
 # The Attention-AT paper's six methods, then the three neighbours; other folders follow by name.
 METHOD_ORDER = ("vanilla", "word_at", "word_iat", "attention_rp", "attention_at", "attention_iat", "seat", "flat", "bat")
@@ -233,22 +233,24 @@ def robustness_table(
     archives = found_archives(folders, allow_none=record is not None)
     seconds = found_archives([second_folder]) if second_folder is not None else {}
     identity = record_identity(data_file, second_folder is not None, options)
-    recorded: Runs = read_record(Path(record), identity) if record is not None else {}
-    if record is not None and not archives and not recorded:
+    measured: Runs = read_record(Path(record), identity) if record is not None else {}
+    if record is not None and not archives and not measured:
         raise ConfigurationError(f"--archives: no <method>/seed_<n>/model.tar.gz under {', '.join(folders)}, "
                                  f"and {record} holds no measures yet")
+    # Every archive's seed before any measuring, so that a layout a record cannot take fails at once.
+    seed_numbers = {method: [seed_of(archive) if record is not None else index for index, archive in enumerate(seeds)]
+                    for method, seeds in archives.items()}
     for method, seeds in archives.items():
         others = seconds.get(method) if second_folder is not None else (seeds[1:] + seeds[:1] if len(seeds) > 1 else None)
-        for index, archive in enumerate(seeds):
-            seed = seed_of(archive) if record is not None else index
-            if seed in recorded.get(method, {}):
+        for index, (seed, archive) in enumerate(zip(seed_numbers[method], seeds)):
+            if seed in measured.get(method, {}):
                 continue
-            recorded.setdefault(method, {})[seed] = robustness_row(
+            measured.setdefault(method, {})[seed] = robustness_row(
                 str(archive), data_file, str(others[index]) if others and index < len(others) else None, **options)
             if record is not None:
-                write_record(Path(record), identity, recorded)
+                write_record(Path(record), identity, measured)
     return {method: [{key: value for key, value in row.items() if key != FROM_RECORD} for _, row in sorted(seeds.items())]
-            for method, seeds in in_method_order(recorded).items()}
+            for method, seeds in in_method_order(measured).items()}
 
 
 # Options that change a measure (batch size and device do not), and so must match a record's.

@@ -11,8 +11,8 @@ from attention_perturb.commands.robustness_table import (
     format_value, found_archives, markdown_table, record_identity, seed_summary,
 )
 from attention_perturb.robustness.stability import stability_report
-from tests.archives import second_seed_archive, train_tiny, vanilla_archive  # noqa: F401
 from attention_perturb.tune.record import write_record
+from tests.archives import second_seed_archive, train_tiny, vanilla_archive  # noqa: F401
 from tests.cli import in_process
 
 DATA = "fixtures/sst/test.txt"
@@ -102,6 +102,16 @@ def test_a_record_keeps_each_seeds_measures_across_sittings(tmp_path, vanilla_ar
                         "--record", tmp_path / "new.json", "-o", tmp_path / "flat.md", check=False)
     assert result.returncode == 1 and "is not in a seed_<n> folder" in result.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "flat.md").exists() and not (tmp_path / "new.json").exists()
+    # ... before any seed is measured, also beside a method in seed folders (which comes first).
+    (tmp_path / "flat" / "attention_iat").mkdir()
+    (tmp_path / "flat" / "attention_iat" / "model.tar.gz").symlink_to(vanilla_archive)
+    (tmp_path / "flat" / "vanilla" / "model.tar.gz").unlink()
+    (tmp_path / "flat" / "vanilla" / "seed_1").mkdir()
+    (tmp_path / "flat" / "vanilla" / "seed_1" / "model.tar.gz").symlink_to(vanilla_archive)
+    result = in_process("robustness-table", "--archives", tmp_path / "flat", "--data", DATA, *options,
+                        "--record", tmp_path / "new.json", "-o", tmp_path / "flat.md", check=False)
+    assert result.returncode == 1 and "attention_iat/model.tar.gz is not in a seed_<n> folder" in result.stderr
+    assert not (tmp_path / "new.json").exists()  # vanilla seed 1 was not measured first
 
 
 def test_seed_summary_and_cells_by_hand():
