@@ -10,7 +10,8 @@
 # seed's measures go into the record benchmarks/results/sst_robustness_seeds_record.json as they finish,
 # so a sitting that ends part-way keeps them, and the next measures only what the record lacks (a later
 # sitting can train only the seeds still missing: e.g. "3"; a seed's seed columns compare it with the
-# next seed present in its own sitting, so train at least two seeds per sitting).
+# next seed present in its own sitting, so train at least two seeds per sitting). JOBS (default 2)
+# trainings run side by side, each on one thread.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seeds=${1:-3}
@@ -24,19 +25,29 @@ train() {  # train CONFIG DIR OVERRIDES: skip a finished run, continue an interr
   mkdir -p "$(dirname "$2")"
   .venv/bin/allennlp train "$1" -s "$2" -o "$3" "${recover[@]}" > "$2.log" 2>&1
 }
-for seed in $seeds; do
-  seeding="\"random_seed\": $seed, \"numpy_seed\": $seed, \"pytorch_seed\": $seed"
+for seed in $seeds; do  # every archive checked before anything trains
   for method in vanilla word_at word_iat attention_rp attention_at attention_iat; do
     test -f "$six/$method/seed_$seed/model.tar.gz" || { echo "missing $six/$method/seed_$seed/model.tar.gz: run reproduce-table2 first" >&2; exit 1; }
     mkdir -p "$out/$method"
     ln -sfn "$(realpath "$six/$method/seed_$seed")" "$out/$method/seed_$seed"
   done
-  train training_configs/sst_seat.jsonnet "$out/seat/seed_$seed" \
-    "{\"model.vanilla_archive\": \"$out/vanilla/seed_$seed/model.tar.gz\", $seeding}"
-  train training_configs/sst_seat_embedding.jsonnet "$out/seat_code/seed_$seed" "{$seeding}"
-  train training_configs/sst_flat.jsonnet "$out/flat/seed_$seed" "{$seeding}"
-  train training_configs/sst_bat.jsonnet "$out/bat/seed_$seed" "{$seeding}"
 done
+jobs=${JOBS:-2} running=0
+export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+start() {  # start CONFIG DIR OVERRIDES once fewer than JOBS trainings run
+  if (( running >= jobs )); then wait -n; running=$((running - 1)); fi
+  train "$@" & running=$((running + 1))
+}
+for seed in $seeds; do
+  seeding="\"random_seed\": $seed, \"numpy_seed\": $seed, \"pytorch_seed\": $seed"
+  start training_configs/sst_seat.jsonnet "$out/seat/seed_$seed" \
+    "{\"model.vanilla_archive\": \"$out/vanilla/seed_$seed/model.tar.gz\", $seeding}"
+  start training_configs/sst_seat_embedding.jsonnet "$out/seat_code/seed_$seed" "{$seeding}"
+  start training_configs/sst_flat.jsonnet "$out/flat/seed_$seed" "{$seeding}"
+  start training_configs/sst_bat.jsonnet "$out/bat/seed_$seed" "{$seeding}"
+done
+while (( running > 0 )); do wait -n; running=$((running - 1)); done
+unset OMP_NUM_THREADS MKL_NUM_THREADS
 limit=(); [ -n "${MAX_INSTANCES:-}" ] && limit=(--max-instances "$MAX_INSTANCES")
 .venv/bin/allennlp robustness-table --archives "$out" --data data/sst/test.txt --budget "${BUDGET:-40}" "${limit[@]}" \
   --record benchmarks/results/sst_robustness_seeds_record.json \
