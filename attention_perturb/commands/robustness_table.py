@@ -20,6 +20,7 @@ from attention_perturb.files import write_atomically
 from attention_perturb.robustness.attack import attack_instances
 from attention_perturb.robustness.stability import attention_model, stability_report
 from attention_perturb.tune.record import FROM_RECORD, Runs, read_record, write_record
+from attention_perturb.tune.statistics import Estimate, paired_difference
 
 # The Attention-AT paper's six methods, then the three neighbours; other folders follow by name.
 METHOD_ORDER = ("vanilla", "word_at", "word_iat", "attention_rp", "attention_at", "attention_iat", "seat", "flat", "bat")
@@ -64,7 +65,8 @@ class RobustnessTable(Subcommand):
     layout of `reproduce-table2`): every measure is then taken on each seed and the table gives
     mean ± std over seeds (sample standard deviation); the seed columns compare each seed's model
     with the method's next seed (the last with the first), unless --second-archives names another
-    folder. `--figure` draws the Pareto picture: clean test score against after-attack accuracy,
+    folder. Below the table, each method's difference to vanilla at equal seeds (mean ± 95 % CI).
+    `--figure` draws the Pareto picture: clean test score against after-attack accuracy,
     one point per method with its std as error bars, Pearson agreement as the colour.
 
     `--record FILE` lets the seeds span sittings whose archives are gone: each seed's measures are
@@ -128,6 +130,13 @@ def found_archives(folders: Sequence[str], allow_none: bool = False) -> Dict[str
 def in_method_order(by_method: Dict[str, Any]) -> Dict[str, Any]:
     rank = {method: index for index, method in enumerate(METHOD_ORDER)}
     return dict(sorted(by_method.items(), key=lambda item: (rank.get(item[0], len(rank)), item[0])))
+
+
+def seed_or_position(archive: Path, position: int) -> int:
+    """n of a `seed_<n>` folder, else the archive's position among its method's (without a record,
+    a flat `<method>/model.tar.gz` is allowed)."""
+    match = SEED_FOLDER.fullmatch(archive.parent.name)
+    return int(match.group(1)) if match else position
 
 
 def seed_of(archive: Path) -> int:
@@ -207,6 +216,65 @@ def markdown_table(summaries: Dict[str, Dict[str, Tuple[float, float, int]]]) ->
     return "\n".join(lines) + "\n"
 
 
+# The measures whose difference to vanilla the neighbours' papers and ours argue about.
+PAIRED_KEYS = ("test_score", "pearson", "pgd_jsd", "pgd_tvd", "after_attack_accuracy", "synonym_attack_success_rate",
+               "adversarial_attention_kendall_tau", "adversarial_attention_top_k_intersection",
+               "adversarial_gradient_kendall_tau", "adversarial_gradient_top_k_intersection",
+               "antonym_attack_success_rate", "attention_entropy")
+
+
+def paired_differences(rows: Dict[str, Dict[int, Dict[str, float]]], baseline: str = "vanilla") -> Dict[str, Dict[str, Estimate]]:
+    """{method: {measure: mean ± 95 % CI of (method − baseline) over the seeds both have}}, for
+    every method but the baseline and every measure of PAIRED_KEYS both have at some common seed."""
+    if baseline not in rows:
+        return {}
+    differences = {}
+    for method, seeds in rows.items():
+        if method == baseline:
+            continue
+        estimates = {}
+        for key in PAIRED_KEYS:
+            ours, theirs = ({seed: row[key] for seed, row in runs.items() if valid_number(row.get(key))}
+                            for runs in (seeds, rows[baseline]))
+            if set(ours) & set(theirs):
+                estimates[key] = paired_difference(ours, theirs)
+        if estimates:
+            differences[method] = estimates
+    return differences
+
+
+def valid_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not math.isnan(value)
+
+
+def paired_differences_markdown(differences: Dict[str, Dict[str, Estimate]], baseline: str = "vanilla") -> str:
+    """Each method's difference to the baseline at equal seeds, `mean ± 95 % CI` (Student t; the
+    value alone for one common seed), `*` where the CI excludes zero."""
+    columns = [column for column in COLUMNS if any(column[1] in estimates for estimates in differences.values())]
+    lines = [
+        "| Method | Seeds | " + " | ".join(f"Δ {heading} {direction}" for heading, _, direction in columns) + " |",
+        "|---|---:|" + "---:|" * len(columns),
+    ]
+    for method, estimates in differences.items():
+        cells = [format_difference(estimates.get(key)) for _, key, _ in columns]
+        seeds = max(estimate.count for estimate in estimates.values())
+        lines.append(f"| {method} − {baseline} | {seeds} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def format_difference(estimate: Optional[Estimate]) -> str:
+    if estimate is None:
+        return "–"
+    text = format_signed(estimate.mean)
+    if estimate.half_width is None:
+        return text
+    return f"{text} ± {format_value(estimate.half_width)}" + (" *" if estimate.excludes_zero else "")
+
+
+def format_signed(value: float) -> str:
+    return ("+" if value > 0 else "") + format_value(value) if value != 0 else "0.000"
+
+
 def format_cell(summary: Optional[Tuple[float, float, int]]) -> str:
     if summary is None:
         return "–"
@@ -226,8 +294,8 @@ def robustness_table(
     second_folder: Optional[str] = None,
     record: Optional[str] = None,
     **options,
-) -> Dict[str, List[Dict[str, float]]]:
-    """{method: [row per seed]}; each seed compared with the second folder's archive of the same
+) -> Dict[str, Dict[int, Dict[str, float]]]:
+    """{method: {seed: row}}; each seed compared with the second folder's archive of the same
     position, else with the method's next seed. With a `record`, the seeds it holds are taken from
     it, and each newly measured seed is written to it at once."""
     archives = found_archives(folders, allow_none=record is not None)
@@ -238,7 +306,8 @@ def robustness_table(
         raise ConfigurationError(f"--archives: no <method>/seed_<n>/model.tar.gz under {', '.join(folders)}, "
                                  f"and {record} holds no measures yet")
     # Every archive's seed before any measuring, so that a layout a record cannot take fails at once.
-    seed_numbers = {method: [seed_of(archive) if record is not None else index for index, archive in enumerate(seeds)]
+    seed_numbers = {method: [seed_of(archive) if record is not None else seed_or_position(archive, index)
+                             for index, archive in enumerate(seeds)]
                     for method, seeds in archives.items()}
     for method, seeds in archives.items():
         others = seconds.get(method) if second_folder is not None else (seeds[1:] + seeds[:1] if len(seeds) > 1 else None)
@@ -249,7 +318,7 @@ def robustness_table(
                 str(archive), data_file, str(others[index]) if others and index < len(others) else None, **options)
             if record is not None:
                 write_record(Path(record), identity, measured)
-    return {method: [{key: value for key, value in row.items() if key != FROM_RECORD} for _, row in sorted(seeds.items())]
+    return {method: {seed: {key: value for key, value in row.items() if key != FROM_RECORD} for seed, row in sorted(seeds.items())}
             for method, seeds in in_method_order(measured).items()}
 
 
@@ -292,20 +361,27 @@ def pareto_figure(summaries: Dict[str, Dict[str, Tuple[float, float, int]]], pat
     plt.close(figure)
 
 
-def robustness_table_from_args(args: argparse.Namespace) -> Dict[str, List[Dict[str, float]]]:
+def robustness_table_from_args(args: argparse.Namespace) -> Dict[str, Dict[int, Dict[str, float]]]:
     rows = robustness_table(
         args.archives, args.data, args.second_archives, noise_std=args.noise_std, top_k=args.top_k,
         budget=args.budget, max_instances=args.max_instances, batch_size=args.batch_size, cuda_device=args.cuda_device,
         record=args.record,
     )
-    summaries = {method: seed_summary(seeds) for method, seeds in rows.items()}
+    summaries = {method: seed_summary(list(seeds.values())) for method, seeds in rows.items()}
+    differences = paired_differences(rows)
     table = markdown_table(summaries)
+    if differences:
+        table += ("\nDifference to vanilla at equal seeds (mean ± 95 % CI, Student t; * where the CI excludes 0):\n\n"
+                  + paired_differences_markdown(differences))
     if args.json_file:
         measures = {
             method: {
-                "seeds": rows[method],
+                "seed_numbers": list(rows[method]),
+                "seeds": list(rows[method].values()),
                 "mean": {key: mean for key, (mean, _, _) in summary.items()},
                 "std": {key: spread for key, (_, spread, _) in summary.items()},
+                **({"difference_to_vanilla": {key: estimate._asdict() for key, estimate in differences[method].items()}}
+                   if method in differences else {}),
             }
             for method, summary in summaries.items()
         }

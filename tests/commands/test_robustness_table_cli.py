@@ -142,3 +142,34 @@ def test_a_method_folder_with_both_layouts_is_refused(tmp_path):
 def test_a_folder_without_archives_is_refused(tmp_path):
     with pytest.raises(ConfigurationError, match="--archives: no <method>/model.tar.gz or <method>/seed_<n>/model.tar.gz under"):
         found_archives([str(tmp_path)])
+
+
+def test_differences_to_vanilla_are_paired_by_seed_and_computed_by_hand(tmp_path):
+    """From a record alone (no archive): FLAT's seeds 1-2 and BAT's seeds 2-3 against vanilla's 1-3."""
+    record = tmp_path / "record.json"
+    identity = record_identity(DATA, False, {"noise_std": 0.01, "top_k": 5, "budget": None, "max_instances": None})
+    write_record(record, identity, {
+        "vanilla": {1: {"test_score": 0.80, "after_attack_accuracy": 0.25}, 2: {"test_score": 0.90, "after_attack_accuracy": 0.5},
+                    3: {"test_score": 0.70, "after_attack_accuracy": 0.375}},
+        "flat": {1: {"test_score": 0.82, "after_attack_accuracy": 0.75}, 2: {"test_score": 0.86, "after_attack_accuracy": 1.0}},
+        "bat": {2: {"test_score": 0.91, "after_attack_accuracy": 0.625}, 3: {"test_score": 0.75, "after_attack_accuracy": math.nan}},
+    })
+    (tmp_path / "gone").mkdir()
+    result = in_process("robustness-table", "--archives", tmp_path / "gone", "--data", DATA, "--record", record,
+                        "-o", tmp_path / "table.md", "--json-file", tmp_path / "table.json")
+    measures = json.loads((tmp_path / "table.json").read_text())
+    assert measures["bat"]["seed_numbers"] == [2, 3] and "difference_to_vanilla" not in measures["vanilla"]
+    # FLAT − vanilla at seeds 1, 2: test score +0.02, −0.04 → mean −0.01, s = 0.06/√2, CI = t(0.975, 1) · s/√2 = 12.706 · 0.03.
+    flat = measures["flat"]["difference_to_vanilla"]
+    assert flat["test_score"] == pytest.approx({"mean": -0.01, "half_width": 12.7062047 * 0.03, "count": 2})
+    # after-attack +0.5, +0.5 (exact in binary): no spread, so the CI is 0 and excludes zero.
+    assert flat["after_attack_accuracy"] == {"mean": 0.5, "half_width": 0.0, "count": 2}
+    # BAT − vanilla at seeds 2, 3 (not 1): +0.01, +0.05; its after-attack accuracy only at seed 2 (seed 3 is NaN).
+    bat = measures["bat"]["difference_to_vanilla"]
+    assert bat["test_score"] == pytest.approx({"mean": 0.03, "half_width": 12.7062047 * 0.02, "count": 2})
+    assert bat["after_attack_accuracy"] == {"mean": 0.125, "half_width": None, "count": 1}
+    lines = result.stdout.splitlines()
+    start = lines.index("| Method | Seeds | Δ Test score ↑ | Δ After-attack acc. ↑ |")
+    assert lines[start + 2] == "| flat − vanilla | 2 | -0.010 ± 0.381 | +0.500 ± 0.000 * |"
+    assert lines[start + 3] == "| bat − vanilla | 2 | +0.030 ± 0.254 | +0.125 |"
+    assert (tmp_path / "table.md").read_text().splitlines() == lines
