@@ -1,4 +1,5 @@
 """Small trained archives shared by the robustness tests: import the fixtures into a test module."""
+import json
 import os
 
 import pytest
@@ -7,8 +8,10 @@ from allennlp.commands.train import train_model_from_file
 from tests.conftest import REPO_ROOT
 
 
-def train_tiny(serialization_dir, method="vanilla", seed=7, config="fixtures/sst_tiny.jsonnet", **environment):
-    """Trains the tiny SST fixture config in-process and returns its archive path."""
+def train_tiny(serialization_dir, method="vanilla", seed=7, config="fixtures/sst_tiny.jsonnet", overrides=None,
+               **environment):
+    """Trains the tiny SST fixture config in-process (with `overrides`, a dict, beside the seeds)
+    and returns its archive path."""
     previous = dict(os.environ)
     os.environ.update({"METHOD": method, **environment})
     cwd = os.getcwd()
@@ -16,7 +19,7 @@ def train_tiny(serialization_dir, method="vanilla", seed=7, config="fixtures/sst
         os.chdir(REPO_ROOT)
         train_model_from_file(
             config, str(serialization_dir),
-            overrides=f'{{"random_seed": {seed}, "numpy_seed": {seed}, "pytorch_seed": {seed}}}',
+            overrides=json.dumps({"random_seed": seed, "numpy_seed": seed, "pytorch_seed": seed, **(overrides or {})}),
         )
     finally:
         os.chdir(cwd)

@@ -162,6 +162,7 @@ def robustness_row(
     """Every measure of one archive on one data file (see `COLUMNS`), plus the ones behind them."""
     archive = load_model_archive(archive_file, cuda_device=cuda_device)
     model = attention_model(archive.model, archive_file)
+    model.drop_further_agreement_measures()  # the table reads `pearson` alone
     instances = list(itertools.islice(archive.validation_dataset_reader.read(data_file), max_instances))
     if not instances:
         raise ConfigurationError(f"--data: {data_file} has no instances")

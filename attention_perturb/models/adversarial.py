@@ -142,6 +142,12 @@ class AdversarialAttentionModel(Model):
         self.measure_agreement = True
         self._term_averages: Dict[str, Average] = {}
 
+    def drop_further_agreement_measures(self) -> None:
+        """From now on, evaluation measures only the gradient × input agreement (`pearson`,
+        `kendall`, `top<k>`), not `agreement_measures`: tools that read nothing else need not pay
+        for integrated gradients or leave-one-out on every instance."""
+        self._agreement_measures = []
+
     def average_term(self, name: str, value: float) -> None:
         """Adds `value` to the running mean reported as metric `name` (a method's own loss terms)."""
         self._term_averages.setdefault(name, Average())(value)

@@ -8,7 +8,7 @@ from allennlp.models.archival import load_archive
 
 from attention_perturb.commands.attack import attack_file
 from attention_perturb.commands.robustness_table import (
-    format_value, found_archives, markdown_table, record_identity, seed_summary,
+    format_value, found_archives, markdown_table, record_identity, robustness_row, seed_summary,
 )
 from attention_perturb.robustness.stability import stability_report
 from attention_perturb.tune.record import write_record
@@ -173,3 +173,16 @@ def test_differences_to_vanilla_are_paired_by_seed_and_computed_by_hand(tmp_path
     assert lines[start + 2] == "| flat − vanilla | 2 | -0.010 ± 0.381 | +0.500 ± 0.000 * |"
     assert lines[start + 3] == "| bat − vanilla | 2 | +0.030 ± 0.254 | +0.125 |"
     assert (tmp_path / "table.md").read_text().splitlines() == lines
+
+
+def test_the_table_measures_the_primary_agreement_alone(tmp_path):
+    """An archive trained to report leave-one-out agreement too: the table's Pearson is evaluate's,
+    and leave-one-out, which it never shows, is not computed."""
+    archive = train_tiny(tmp_path / "loo", overrides={"model.agreement_measures": [{"type": "leave_one_out"}]})
+    evaluated = in_process("evaluate", archive, DATA, "--output-file", tmp_path / "evaluated.json")
+    assert evaluated.returncode == 0
+    metrics = json.loads((tmp_path / "evaluated.json").read_text())
+    assert "pearson_leave_one_out" in metrics
+    row = robustness_row(archive, DATA, budget=5, max_instances=None)
+    assert row["pearson"] == pytest.approx(metrics["pearson"], abs=1e-9)
+    assert not any(key.endswith("leave_one_out") for key in row)
