@@ -98,9 +98,9 @@ class AttentionClassifier(AdversarialAttentionModel):
         WordNet, and kept on the device last asked for."""
         key = (kind, max_candidates)
         if key not in self._wordnet_tables:
-            from attention_perturb.substitutions.wordnet import WordNetSubstitutions
+            from attention_perturb.substitutions.wordnet import shared_substitutions
 
-            self._wordnet_tables[key] = WordNetSubstitutions().substitution_table(
+            self._wordnet_tables[key] = shared_substitutions().substitution_table(
                 self.vocab, self._namespace, kind=kind, max_candidates=max_candidates
             )
         if device is not None and self._wordnet_tables[key].device != device:

@@ -28,7 +28,7 @@ from allennlp.models import Model
 from attention_perturb.interpret.consistency import InterpretationConsistency
 from attention_perturb.interpret.importance import gradient_word_importance
 from attention_perturb.models.attention_classifier import AttentionClassifier
-from attention_perturb.substitutions.wordnet import KINDS, WordNetSubstitutions
+from attention_perturb.substitutions.wordnet import KINDS, WordNetSubstitutions, shared_substitutions
 
 SUCCEEDED, FAILED, SKIPPED = "succeeded", "failed", "skipped"
 
@@ -378,7 +378,7 @@ def attack_instances(
         raise ConfigurationError(f"{source}: no instances to attack")
     model = attackable_model(model, source)
     model.eval()
-    substitutions = substitutions or WordNetSubstitutions()
+    substitutions = substitutions or shared_substitutions()
     vocab, namespace = model.vocab, model._namespace
     unknown = vocab.get_token_to_index_vocabulary(namespace).get(vocab._oov_token, 0)
 

@@ -21,7 +21,7 @@ from attention_perturb.models.adversarial import AdversarialAttentionModel
 from attention_perturb.models.attention_classifier import AttentionClassifier
 from attention_perturb.models.seat_embedding_classifier import total_variation_distance, worst_embedding_perturbation
 from attention_perturb.robustness.faithfulness import comprehensiveness_and_sufficiency
-from attention_perturb.substitutions.wordnet import WordNetSubstitutions, unusable_ids
+from attention_perturb.substitutions.wordnet import WordNetSubstitutions, shared_substitutions, unusable_ids
 
 
 def jensen_shannon_divergence(first: torch.Tensor, second: torch.Tensor, mask: torch.BoolTensor) -> torch.Tensor:
@@ -149,7 +149,7 @@ class SynonymSubstitution:
         self.vocab, self.namespace = model.vocab, model._namespace
         self.words = words
         self.random = random.Random(seed)
-        self.substitutions = substitutions or WordNetSubstitutions()
+        self.substitutions = substitutions or shared_substitutions()
         self.excluded = unusable_ids(self.vocab, self.namespace)
         self._synonym: Dict[int, Optional[int]] = {}
 

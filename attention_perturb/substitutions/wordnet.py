@@ -162,6 +162,14 @@ class WordNetSubstitutions:
         return table
 
 
+@functools.lru_cache(maxsize=None)
+def shared_substitutions() -> WordNetSubstitutions:
+    """One `WordNetSubstitutions` over the default WordNet and stop words per process, so that its
+    caches of each word's part of speech and substitutes (a lemma count is a search in WordNet's
+    sense index) serve every model, attack and measure that process runs, not one each."""
+    return WordNetSubstitutions()
+
+
 def unusable_ids(vocab: Vocabulary, namespace: str) -> Set[int]:
     """Padding and the OOV id (0 where the namespace has none): never substituted, never substitutes."""
     return {0, vocab.get_token_to_index_vocabulary(namespace).get(vocab._oov_token, 0)}

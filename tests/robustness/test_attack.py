@@ -348,3 +348,19 @@ def test_cli_max_instances_max_candidates_and_metrics_file(archive_file, archive
         for position, word, substitute in record["substitutions"]:
             first = wordnet.in_vocabulary(word, vocab.get_token_index(word, "tokens"), "synonym", vocab, "tokens")[0]
             assert substitute == vocab.get_token_from_index(first, "tokens")
+
+
+def test_attacks_and_the_stability_measure_share_one_process_wide_wordnet_cache(archive, instances):
+    """A word's part of speech (lemma counts: a search in WordNet's sense index each) is looked up
+    once per process, not once per attack and model."""
+    from attention_perturb.robustness.stability import SynonymSubstitution
+    from attention_perturb.substitutions.wordnet import shared_substitutions
+
+    shared = shared_substitutions()
+    attack_instances(archive.model, instances[:4], "synonym")
+    looked_up = shared.part_of_speech.cache_info()
+    assert looked_up.currsize > 0
+    attack_instances(archive.model, instances[:4], "antonym")  # the same words again: all from the cache
+    assert shared.part_of_speech.cache_info().currsize == looked_up.currsize
+    assert shared.part_of_speech.cache_info().hits > looked_up.hits
+    assert SynonymSubstitution(archive.model, words=1, seed=0).substitutions is shared
