@@ -71,8 +71,10 @@ class RobustnessTable(Subcommand):
 
     `--record FILE` lets the seeds span sittings whose archives are gone: each seed's measures are
     kept there as soon as they are taken, under the options that shaped them (data, noise, top-k,
-    budget, instances), and a later call measures only the seeds the record lacks. The seed columns
-    of a seed measured in a sitting compare it with the archives present in that sitting."""
+    budget, instances, batch size), and a later call measures only the seeds the record lacks. Seeds
+    are measured in turn, every method's first, then every method's second, so that a sitting that
+    ends part-way leaves whole seeds. The seed columns of a seed measured in a sitting compare it
+    with the archives present in that sitting."""
 
     def add_subparser(self, parser: argparse._SubParsersAction) -> argparse.ArgumentParser:
         subparser = parser.add_parser(self.name, description=self.__doc__, help="Compare methods' robustness in one table.")
@@ -310,21 +312,27 @@ def robustness_table(
     seed_numbers = {method: [seed_of(archive) if record is not None else seed_or_position(archive, index)
                              for index, archive in enumerate(seeds)]
                     for method, seeds in archives.items()}
-    for method, seeds in archives.items():
-        others = seconds.get(method) if second_folder is not None else (seeds[1:] + seeds[:1] if len(seeds) > 1 else None)
-        for index, (seed, archive) in enumerate(zip(seed_numbers[method], seeds)):
-            if seed in measured.get(method, {}):
-                continue
-            measured.setdefault(method, {})[seed] = robustness_row(
-                str(archive), data_file, str(others[index]) if others and index < len(others) else None, **options)
-            if record is not None:
-                write_record(Path(record), identity, measured)
+    comparisons = {method: seconds.get(method) if second_folder is not None else (seeds[1:] + seeds[:1] if len(seeds) > 1 else None)
+                   for method, seeds in archives.items()}
+    # Every method's first seed, then every method's second, ...: a sitting that ends part-way
+    # leaves whole seeds of the table, not some methods with all their seeds and others with none.
+    order = sorted(((index, position, method) for position, (method, seeds) in enumerate(archives.items())
+                    for index in range(len(seeds))))
+    for index, _, method in order:
+        seed, archive, others = seed_numbers[method][index], archives[method][index], comparisons[method]
+        if seed in measured.get(method, {}):
+            continue
+        measured.setdefault(method, {})[seed] = robustness_row(
+            str(archive), data_file, str(others[index]) if others and index < len(others) else None, **options)
+        if record is not None:
+            write_record(Path(record), identity, measured)
     return {method: {seed: {key: value for key, value in row.items() if key != FROM_RECORD} for seed, row in sorted(seeds.items())}
             for method, seeds in in_method_order(measured).items()}
 
 
-# Options that change a measure (batch size and device do not), and so must match a record's.
-MEASURING_OPTIONS = ("noise_std", "top_k", "budget", "max_instances")
+# Options that change a measure, and so must match a record's. The batch size does: the noise, the
+# PGD start and the substituted positions are drawn per batch, in its padded shape.
+MEASURING_OPTIONS = ("noise_std", "top_k", "budget", "max_instances", "batch_size")
 
 
 def record_identity(data_file: str, second_folder: bool, options: Dict[str, Any]) -> Dict[str, Any]:

@@ -72,7 +72,8 @@ def test_a_record_keeps_each_seeds_measures_across_sittings(tmp_path, vanilla_ar
         (archives / "vanilla" / f"seed_{seed}" / "model.tar.gz").symlink_to(archive)
     options = ["--budget", "30", "--max-instances", "4"]
     # An earlier sitting measured seed 1 (values set by hand here, so that re-measuring it would show).
-    identity = record_identity(DATA, False, {"noise_std": 0.01, "top_k": 5, "budget": 30, "max_instances": 4})
+    identity = record_identity(DATA, False, {"noise_std": 0.01, "top_k": 5, "budget": 30, "max_instances": 4,
+                                             "batch_size": 64})
     write_record(record, identity, {"vanilla": {1: {"test_score": 0.25, "pearson": 0.5}}})
     measures = tmp_path / "first.json"
     in_process("robustness-table", "--archives", archives, "--data", DATA, *options, "--record", record,
@@ -96,6 +97,9 @@ def test_a_record_keeps_each_seeds_measures_across_sittings(tmp_path, vanilla_ar
     assert result.returncode == 1 and result.stderr.strip().splitlines()[-1] == (
         f"error: {record}: this record's runs were made with another budget; use the settings it was made with "
         f"or choose another --record")
+    result = in_process("robustness-table", "--archives", archives, "--data", DATA, *options, "--batch-size", "8",
+                        "--record", record, "-o", tmp_path / "other.md", check=False)  # noise is drawn per batch
+    assert result.returncode == 1 and "made with another batch_size" in result.stderr.strip().splitlines()[-1]
     (tmp_path / "flat" / "vanilla").mkdir(parents=True)
     (tmp_path / "flat" / "vanilla" / "model.tar.gz").symlink_to(vanilla_archive)
     result = in_process("robustness-table", "--archives", tmp_path / "flat", "--data", DATA, *options,
@@ -147,7 +151,8 @@ def test_a_folder_without_archives_is_refused(tmp_path):
 def test_differences_to_vanilla_are_paired_by_seed_and_computed_by_hand(tmp_path):
     """From a record alone (no archive): FLAT's seeds 1-2 and BAT's seeds 2-3 against vanilla's 1-3."""
     record = tmp_path / "record.json"
-    identity = record_identity(DATA, False, {"noise_std": 0.01, "top_k": 5, "budget": None, "max_instances": None})
+    identity = record_identity(DATA, False, {"noise_std": 0.01, "top_k": 5, "budget": None, "max_instances": None,
+                                             "batch_size": 64})
     write_record(record, identity, {
         "vanilla": {1: {"test_score": 0.80, "after_attack_accuracy": 0.25}, 2: {"test_score": 0.90, "after_attack_accuracy": 0.5},
                     3: {"test_score": 0.70, "after_attack_accuracy": 0.375}},
@@ -186,3 +191,21 @@ def test_the_table_measures_the_primary_agreement_alone(tmp_path):
     row = robustness_row(archive, DATA, budget=5, max_instances=None)
     assert row["pearson"] == pytest.approx(metrics["pearson"], abs=1e-9)
     assert not any(key.endswith("leave_one_out") for key in row)
+
+
+def test_seeds_are_measured_in_turn_so_that_an_interrupted_sitting_keeps_whole_seeds(tmp_path, vanilla_archive):  # noqa: F811
+    archives, record = tmp_path / "methods", tmp_path / "record.json"
+    for method in ("vanilla", "attention_iat"):
+        for seed in (1, 2):
+            (archives / method / f"seed_{seed}").mkdir(parents=True)
+    for seed in (1, 2):
+        (archives / "vanilla" / f"seed_{seed}" / "model.tar.gz").symlink_to(vanilla_archive)
+    (archives / "attention_iat" / "seed_1" / "model.tar.gz").write_bytes(b"truncated")  # stops the sitting
+    (archives / "attention_iat" / "seed_2" / "model.tar.gz").symlink_to(vanilla_archive)
+    result = in_process("robustness-table", "--archives", archives, "--data", DATA, "--budget", "5", "--max-instances", "3",
+                        "--record", record, "-o", tmp_path / "table.md", check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith(f"error: not a model archive: {archives / 'attention_iat' / 'seed_1'}")
+    # vanilla's first seed, then attention_iat's first (which failed): vanilla's second was not reached.
+    assert list(json.loads(record.read_text())["runs"]["vanilla"]) == ["1"]
+    assert not (tmp_path / "table.md").exists()
