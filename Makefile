@@ -32,8 +32,9 @@ $(WORDNET)/lexnames: data/wordnet/lexnames | $(STAMP)
 
 test: install
 	# One worker per core: most of the time is CLI subprocesses and Ray, not torch threads. Each worker
-	# takes the next test when it is done (tests marked `long` come first: tests/conftest.py).
-	$(BIN)/python -m pytest -q -n auto --dist load --maxschedchunk 1 tests
+	# takes the next test when it is done (tests marked `long` come first: tests/conftest.py). The 15
+	# slowest tests are listed at the end, to keep the suite within its ~12 minutes.
+	$(BIN)/python -m pytest -q -n auto --dist load --maxschedchunk 1 --durations 15 tests
 
 # The main job: train one method on the shipped SST, then evaluate its archive on the test split.
 $(addprefix sst_,$(METHODS)): install
