@@ -19,6 +19,16 @@ KINDS = ("synonym", "antonym")
 PARTS_OF_SPEECH = ("a", "v", "n", "r")
 
 
+class EnglishWordNetReader(WordNetCorpusReader):
+    """nltk's WordNet reader without the map from WordNet 3.0 synsets that only its multilingual
+    (OMW) lookups read. nltk builds that map whenever the loaded version's number differs from the
+    corpus name "wordnet", which is always, so it maps WordNet 3.0 onto itself by reading the
+    sense index twice: most of the reader's 25 s start on this machine."""
+
+    def map_wn(self, version: str = "wordnet") -> None:
+        return None
+
+
 def load_wordnet() -> WordNetCorpusReader:
     """nltk's WordNet reader over the data `make install` lays out, or a one-line error saying so."""
     try:
@@ -31,7 +41,7 @@ def load_wordnet() -> WordNetCorpusReader:
     with warnings.catch_warnings():
         # Only English is used, so the multilingual (OMW) data nltk warns about is not needed.
         warnings.filterwarnings("ignore", message="The multilingual functions are not available")
-        return WordNetCorpusReader(str(root), None)
+        return EnglishWordNetReader(str(root), None)
 
 
 @functools.lru_cache(maxsize=None)

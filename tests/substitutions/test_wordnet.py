@@ -104,3 +104,12 @@ def test_substitution_table_rejects_bad_arguments(wordnet):
         wordnet.substitution_table(vocab, kind="opposite")
     with pytest.raises(ValueError, match="max_candidates must be >= 1"):
         wordnet.substitution_table(vocab, max_candidates=0)
+
+
+def test_the_reader_skips_nltks_map_of_wordnet_onto_itself():
+    """nltk maps WordNet 3.0 onto the loaded WordNet (3.0 again) for multilingual lookups only;
+    ours does not build that map, and English lookups do not need it (the tests above)."""
+    from attention_perturb.substitutions.wordnet import load_wordnet
+
+    reader = load_wordnet()
+    assert reader.get_version() == "3.0" and reader.map30 is None
