@@ -11,7 +11,7 @@
 # so a sitting that ends part-way keeps them, and the next measures only what the record lacks (a later
 # sitting can train only the seeds still missing: e.g. "3"; a seed's seed columns compare it with the
 # next seed present in its own sitting, so train at least two seeds per sitting). JOBS (default 2)
-# trainings run side by side, each on one thread.
+# trainings, then JOBS archives' measures, run side by side, each on one thread.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seeds=${1:-3}
@@ -50,6 +50,6 @@ while (( running > 0 )); do wait -n; running=$((running - 1)); done
 unset OMP_NUM_THREADS MKL_NUM_THREADS
 limit=(); [ -n "${MAX_INSTANCES:-}" ] && limit=(--max-instances "$MAX_INSTANCES")
 .venv/bin/allennlp robustness-table --archives "$out" --data data/sst/test.txt --budget "${BUDGET:-40}" "${limit[@]}" \
-  --record benchmarks/results/sst_robustness_seeds_record.json \
+  --jobs "${JOBS:-2}" --record benchmarks/results/sst_robustness_seeds_record.json \
   -o benchmarks/results/sst_robustness_seeds.md --json-file benchmarks/results/sst_robustness_seeds.json \
   --figure benchmarks/results/sst_robustness_seeds_pareto.png

@@ -1,11 +1,15 @@
 import argparse
+import concurrent.futures
 import itertools
 import json
 import math
+import multiprocessing
 import re
 import statistics
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+
+import torch
 
 from allennlp.commands.subcommand import Subcommand
 
@@ -93,6 +97,8 @@ class RobustnessTable(Subcommand):
                                                 "commit: seeds it holds are not measured again, their archives may be "
                                                 "gone, and the table covers them; new seeds are added as they finish")
         subparser.add_argument("--batch-size", type=positive_int, default=64)
+        subparser.add_argument("--jobs", type=positive_int, default=1,
+                               help="archives measured at a time, each in its own process of one thread")
         subparser.add_argument("--cuda-device", type=int, default=-1)
         reporting_errors(subparser, robustness_table_from_args)
         return subparser
@@ -296,11 +302,13 @@ def robustness_table(
     data_file: str,
     second_folder: Optional[str] = None,
     record: Optional[str] = None,
+    jobs: int = 1,
     **options,
 ) -> Dict[str, Dict[int, Dict[str, float]]]:
     """{method: {seed: row}}; each seed compared with the second folder's archive of the same
     position, else with the method's next seed. With a `record`, the seeds it holds are taken from
-    it, and each newly measured seed is written to it at once."""
+    it, and each newly measured seed is written to it at once. `jobs` archives are measured at a
+    time, each in its own process of one thread."""
     archives = found_archives(folders, allow_none=record is not None)
     seconds = found_archives([second_folder]) if second_folder is not None else {}
     identity = record_identity(data_file, second_folder is not None, options)
@@ -318,16 +326,39 @@ def robustness_table(
     # leaves whole seeds of the table, not some methods with all their seeds and others with none.
     order = sorted(((index, position, method) for position, (method, seeds) in enumerate(archives.items())
                     for index in range(len(seeds))))
-    for index, _, method in order:
-        seed, archive, others = seed_numbers[method][index], archives[method][index], comparisons[method]
-        if seed in measured.get(method, {}):
-            continue
-        measured.setdefault(method, {})[seed] = robustness_row(
-            str(archive), data_file, str(others[index]) if others and index < len(others) else None, **options)
+    tasks = [
+        (method, seed_numbers[method][index], (str(archives[method][index]), data_file,
+                                                str(others[index]) if (others := comparisons[method]) and index < len(others) else None))
+        for index, _, method in order if seed_numbers[method][index] not in measured.get(method, {})
+    ]
+    for method, seed, row in measured_rows(tasks, jobs, options):
+        measured.setdefault(method, {})[seed] = row
         if record is not None:
             write_record(Path(record), identity, measured)
     return {method: {seed: {key: value for key, value in row.items() if key != FROM_RECORD} for seed, row in sorted(seeds.items())}
             for method, seeds in in_method_order(measured).items()}
+
+
+def measured_rows(tasks: Sequence[Tuple[str, int, Tuple[str, str, Optional[str]]]], jobs: int,
+                  options: Dict[str, Any]) -> Iterator[Tuple[str, int, Dict[str, float]]]:
+    """(method, seed, `robustness_row(*arguments, **options)`) for each (method, seed, arguments)
+    task, as each finishes: in this process one after another, or in `jobs` spawned processes
+    (spawned, not forked: torch's thread pools do not survive a fork). The first failure stops
+    the tasks not yet started and is raised."""
+    if jobs == 1 or len(tasks) < 2:
+        for method, seed, arguments in tasks:
+            yield method, seed, robustness_row(*arguments, **options)
+        return
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context, initializer=torch.set_num_threads,
+                                                initargs=(1,)) as pool:
+        futures = {pool.submit(robustness_row, *arguments, **options): (method, seed) for method, seed, arguments in tasks}
+        try:
+            for future in concurrent.futures.as_completed(futures):
+                yield (*futures[future], future.result())
+        finally:
+            for future in futures:
+                future.cancel()
 
 
 # Options that change a measure, and so must match a record's. The batch size does: the noise, the
@@ -374,7 +405,7 @@ def robustness_table_from_args(args: argparse.Namespace) -> Dict[str, Dict[int, 
     rows = robustness_table(
         args.archives, args.data, args.second_archives, noise_std=args.noise_std, top_k=args.top_k,
         budget=args.budget, max_instances=args.max_instances, batch_size=args.batch_size, cuda_device=args.cuda_device,
-        record=args.record,
+        record=args.record, jobs=args.jobs,
     )
     summaries = {method: seed_summary(list(seeds.values())) for method, seeds in rows.items()}
     differences = paired_differences(rows)

@@ -25,7 +25,8 @@ def test_robustness_table_end_to_end(tmp_path, vanilla_archive, second_seed_arch
         (archives / "vanilla" / f"seed_{seed}" / "model.tar.gz").symlink_to(archive)
     train_tiny(archives / "attention_iat", method="attention_iat")  # one seed, the flat layout
     table, measures, figure = tmp_path / "table.md", tmp_path / "table.json", tmp_path / "pareto.png"
-    result = in_process("robustness-table", "--archives", archives, "--data", DATA, "--budget", "30",
+    # Two archives at a time, each in a spawned process: the numbers below are this process's own.
+    result = in_process("robustness-table", "--archives", archives, "--data", DATA, "--budget", "30", "--jobs", "2",
                         "-o", table, "--json-file", measures, "--figure", figure)
     rows = json.loads(measures.read_text())
     assert list(rows) == ["vanilla", "attention_iat"]  # the paper's order, not the folder's
