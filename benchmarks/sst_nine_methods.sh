@@ -4,7 +4,8 @@
 # The six methods' archives come from reproduce-table2 (default runs/table2_sst_chosen, the agreement
 # study's 5-seed block at the chosen ε), linked into runs/sst_nine/<method>/seed_<n>. SEAT is trained
 # from each seed's own vanilla model (the paper's Eq. 6) and, as its authors' code trains it, from
-# scratch (seat_code); FLAT and BAT from scratch; all with seed n. Then `allennlp robustness-table`
+# scratch (seat_code, and with its top-k weight λ2 = 10 instead of 1000: seat_code_topk_weight_10, an
+# ablation); FLAT and BAT from scratch; all with seed n. Then `allennlp robustness-table`
 # over the full SST test set, with the attack budget and instance count of BUDGET / MAX_INSTANCES
 # (defaults 40 and all), into benchmarks/results/sst_robustness_seeds.{md,json} and _pareto.png. Each
 # seed's measures go into the record benchmarks/results/sst_robustness_seeds_record.json as they finish,
@@ -45,6 +46,9 @@ for seed in $seeds; do
   start training_configs/sst_seat_embedding.jsonnet "$out/seat_code/seed_$seed" "{$seeding}"
   start training_configs/sst_flat.jsonnet "$out/flat/seed_$seed" "{$seeding}"
   start training_configs/sst_bat.jsonnet "$out/bat/seed_$seed" "{$seeding}"
+  # The ablation of sst_seat_measure.md: SEAT as coded with the top-k weight λ2 = 10 instead of 1000.
+  start training_configs/sst_seat_embedding.jsonnet "$out/seat_code_topk_weight_10/seed_$seed" \
+    "{\"model.top_k_weight\": 10, $seeding}"
 done
 while (( running > 0 )); do wait -n; running=$((running - 1)); done
 unset OMP_NUM_THREADS MKL_NUM_THREADS
