@@ -213,15 +213,21 @@ def seed_summary(rows: Sequence[Dict[str, float]]) -> Dict[str, Tuple[float, flo
 def markdown_table(summaries: Dict[str, Dict[str, Tuple[float, float, int]]]) -> str:
     """One line per method, `mean ± std` where a measure has several seeds; a column only when
     some method has it; missing values as '–'."""
-    columns = [column for column in COLUMNS if any(column[1] in summary for summary in summaries.values())]
+    return method_rows({method: (max((count for _, _, count in summary.values()), default=0),
+                                 {key: format_cell(value) for key, value in summary.items()})
+                        for method, summary in summaries.items()})
+
+
+def method_rows(rows: Dict[str, Tuple[int, Dict[str, str]]], heading_prefix: str = "") -> str:
+    """A markdown table of {label: (seeds, {measure: cell})}, the columns of `COLUMNS` that some
+    row has, in their order; '–' where a row lacks one."""
+    columns = [column for column in COLUMNS if any(column[1] in cells for _, cells in rows.values())]
     lines = [
-        "| Method | Seeds | " + " | ".join(f"{heading} {direction}" for heading, _, direction in columns) + " |",
+        "| Method | Seeds | " + " | ".join(f"{heading_prefix}{heading} {direction}" for heading, _, direction in columns) + " |",
         "|---|---:|" + "---:|" * len(columns),
     ]
-    for method, summary in summaries.items():
-        cells = [format_cell(summary.get(key)) for _, key, _ in columns]
-        seeds = max((count for _, _, count in summary.values()), default=0)
-        lines.append(f"| {method} | {seeds} | " + " | ".join(cells) + " |")
+    for label, (seeds, cells) in rows.items():
+        lines.append(f"| {label} | {seeds} | " + " | ".join(cells.get(key, "–") for _, key, _ in columns) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -259,21 +265,12 @@ def valid_number(value: Any) -> bool:
 def paired_differences_markdown(differences: Dict[str, Dict[str, Estimate]], baseline: str = "vanilla") -> str:
     """Each method's difference to the baseline at equal seeds, `mean ± 95 % CI` (Student t; the
     value alone for one common seed), `*` where the CI excludes zero."""
-    columns = [column for column in COLUMNS if any(column[1] in estimates for estimates in differences.values())]
-    lines = [
-        "| Method | Seeds | " + " | ".join(f"Δ {heading} {direction}" for heading, _, direction in columns) + " |",
-        "|---|---:|" + "---:|" * len(columns),
-    ]
-    for method, estimates in differences.items():
-        cells = [format_difference(estimates.get(key)) for _, key, _ in columns]
-        seeds = max(estimate.count for estimate in estimates.values())
-        lines.append(f"| {method} − {baseline} | {seeds} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    return method_rows({f"{method} − {baseline}": (max(estimate.count for estimate in estimates.values()),
+                                                    {key: format_difference(value) for key, value in estimates.items()})
+                        for method, estimates in differences.items()}, heading_prefix="Δ ")
 
 
-def format_difference(estimate: Optional[Estimate]) -> str:
-    if estimate is None:
-        return "–"
+def format_difference(estimate: Estimate) -> str:
     text = format_signed(estimate.mean)
     if estimate.half_width is None:
         return text
@@ -284,9 +281,7 @@ def format_signed(value: float) -> str:
     return ("+" if value > 0 else "") + format_value(value) if value != 0 else "0.000"
 
 
-def format_cell(summary: Optional[Tuple[float, float, int]]) -> str:
-    if summary is None:
-        return "–"
+def format_cell(summary: Tuple[float, float, int]) -> str:
     mean, spread, count = summary
     return format_value(mean) if count < 2 else f"{format_value(mean)} ± {format_value(spread)}"
 
