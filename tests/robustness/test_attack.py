@@ -357,6 +357,9 @@ def test_attacks_and_the_stability_measure_share_one_process_wide_wordnet_cache(
     from attention_perturb.substitutions.wordnet import shared_substitutions
 
     shared = shared_substitutions()
+    # Other tests in this worker may have filled the process-wide caches already.
+    shared.part_of_speech.cache_clear()
+    shared._candidates.cache_clear()
     attack_instances(archive.model, instances[:4], "synonym")
     looked_up = shared.part_of_speech.cache_info()
     assert looked_up.currsize > 0
