@@ -73,11 +73,14 @@ def pairwise_contrastive_loss(
     under_weight: float = 1.0,
     margin: float = 1.0,
 ) -> torch.Tensor:
-    """BAT's L_pair = α·d(x, x̃_o) + β·max(0, m − d(x, x̃_u)), each term 0 where its example is
-    missing, averaged over the batch."""
+    """BAT's L_pair = α·d(x, x̃_o) + β·max(0, m − d(x, x̃_u)), each term averaged over the instances
+    that have its example (as the authors' code, `losses.py`: over valid pairs, not the batch,
+    so that a batch with few antonym examples does not shrink β), 0 if none has."""
     over = torch.where(over_valid, over_distance, torch.zeros_like(over_distance))
     under = torch.where(under_valid, (margin - under_distance).clamp_min(0), torch.zeros_like(under_distance))
-    return (over_weight * over + under_weight * under).mean()
+    over_mean = over.sum() / over_valid.sum().clamp_min(1)
+    under_mean = under.sum() / under_valid.sum().clamp_min(1)
+    return over_weight * over_mean + under_weight * under_mean
 
 
 def triplet_contrastive_loss(

@@ -38,18 +38,21 @@ def test_cosine_distance_by_hand():
 
 
 def test_pairwise_loss_by_hand():
+    """Each term is the mean over the instances that have its example, as in BAT's code."""
     alpha, beta = 2.0, 0.5
-    per_instance = [
-        alpha * D_OVER[0] + beta * max(0.0, 1 - D_UNDER[0]),  # both examples: 0.5858 + 0
-        alpha * D_OVER[1],  # no antonym example: its term is 0
-        beta * max(0.0, 1 - D_UNDER[2]),  # no synonym example: 0.5
-        alpha * D_OVER[3] + beta * max(0.0, 1 - D_UNDER[3]),  # far antonym: hinge at 0
-    ]
+    synonym_terms = [D_OVER[0], D_OVER[1], D_OVER[3]]  # instance 2 has no synonym example
+    antonym_hinges = [max(0.0, 1 - D_UNDER[0]), max(0.0, 1 - D_UNDER[2]), max(0.0, 1 - D_UNDER[3])]  # 0, 1, 0
     loss = pairwise_contrastive_loss(
         cosine_distance(CLEAN, OVER), cosine_distance(CLEAN, UNDER), OVER_VALID, UNDER_VALID, alpha, beta, margin=1.0
     )
-    assert loss.item() == pytest.approx(sum(per_instance) / 4)
-    assert loss.item() == pytest.approx((0.585786 + 0.0 + 0.5 + 0.585786) / 4, abs=1e-6)
+    assert loss.item() == pytest.approx(alpha * sum(synonym_terms) / 3 + beta * sum(antonym_hinges) / 3)
+    assert loss.item() == pytest.approx(2.0 * (2 * 0.292893) / 3 + 0.5 / 3, abs=1e-6)
+    # A batch without any antonym example: the antonym term is 0, not a division by zero.
+    none = torch.zeros(4, dtype=torch.bool)
+    alone = pairwise_contrastive_loss(
+        cosine_distance(CLEAN, OVER), cosine_distance(CLEAN, UNDER), OVER_VALID, none, alpha, beta, margin=1.0
+    )
+    assert alone.item() == pytest.approx(alpha * sum(synonym_terms) / 3)
 
 
 def test_triplet_loss_by_hand():
@@ -176,7 +179,10 @@ class TestBatClassifier(SstModelCase):
         d_under = 1 - (clean * under).sum(1) / (clean.norm(dim=1) * under.norm(dim=1))
         cross_entropy = torch.nn.functional.binary_cross_entropy_with_logits(logits, (label == model._positive_index).float())
         if variant == "pairwise":
-            contrastive = (1.0 * d_over * over_valid + 1.2 * (1 - d_under).clamp_min(0) * under_valid).mean()
+            # Each term over the instances that have its example (not every instance has an antonym).
+            contrastive = 1.0 * (d_over * over_valid).sum() / over_valid.sum() + 1.2 * (
+                (1 - d_under).clamp_min(0) * under_valid
+            ).sum() / under_valid.sum()
         else:
             contrastive = 0.8 * (d_over * over_valid + (1 - d_under) * under_valid).clamp_min(0).mean()
         torch.testing.assert_close(output["loss"], cross_entropy + contrastive)
