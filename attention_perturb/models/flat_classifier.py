@@ -18,8 +18,10 @@ from attention_perturb.modules.word_masks import VariationalWordMask
 def mask_entropy(importance: torch.Tensor, mask: torch.BoolTensor) -> torch.Tensor:
     """
     H_q(W | x) of FLAT's L_pred for independent Bernoulli(φ_i) masks, as the mean entropy per
-    valid word of the batch, −φ log φ − (1 − φ) log(1 − φ) (the per-word mean of the authors'
-    VMASK code, so β does not scale with sentence length).
+    valid word of the batch, −φ log φ − (1 − φ) log(1 − φ), so β does not scale with sentence
+    length. The authors' code (`my_lstm_vmask.py`, `infor_loss`, UVa-NLP/FLAT @ 5094803) means it
+    over every slot of a batch padded to 50 tokens, padding included: there, β per real word is
+    about β·n̄/50 (≈ 0.4 β on SST-2, n̄ ≈ 19).
     """
     tiny = torch.finfo(importance.dtype).tiny
     entropy = -(importance * importance.clamp_min(tiny).log() + (1 - importance) * (1 - importance).clamp_min(tiny).log())
@@ -84,6 +86,10 @@ class FlatClassifier(AttentionClassifier):
         Hidden size of the word masks' inference network.
     temperature : `float`, optional (default = `0.5`)
         Gumbel-softmax temperature.
+    hard_masks : `bool`, optional (default = `False`)
+        Binary word masks in training (straight-through Gumbel-softmax); `False` gates by the
+        relaxed sample. `lib/flat.libsonnet` sets the authors' code's 400, 1.0 and binary masks;
+        these defaults are the earlier configs', so their archives load unchanged.
     entropy_weight : `float`, optional (default = `0.1`)
         β (the paper's best LSTM setting on SST-2).
     importance_weight : `float`, optional (default = `0.001`)
@@ -102,6 +108,7 @@ class FlatClassifier(AttentionClassifier):
         attention: ScoreAttention,
         mask_hidden_dim: int = 100,
         temperature: float = 0.5,
+        hard_masks: bool = False,
         entropy_weight: float = 0.1,
         importance_weight: float = 0.001,
         substitution_rate: float = 0.25,
@@ -124,7 +131,9 @@ class FlatClassifier(AttentionClassifier):
             raise ConfigurationError(f"model.substitution_rate must be in [0, 1], got {substitution_rate!r}")
         if max_synonyms < 1:
             raise ConfigurationError(f"model.max_synonyms must be >= 1, got {max_synonyms!r}")
-        self._word_mask = VariationalWordMask(text_field_embedder.get_output_dim(), mask_hidden_dim, temperature)
+        self._word_mask = VariationalWordMask(
+            text_field_embedder.get_output_dim(), mask_hidden_dim, temperature, hard_masks
+        )
         self.entropy_weight = entropy_weight
         self.importance_weight = importance_weight
         self.substitution_rate = substitution_rate

@@ -11,6 +11,7 @@ from attention_perturb.models.flat_classifier import (
     mask_entropy,
 )
 from attention_perturb.modules.attention import masked_attention_weights
+from attention_perturb.modules.word_masks import VariationalWordMask
 from attention_perturb.substitutions.wordnet import WordNetSubstitutions
 from tests.cli import in_process
 from tests.models.sst_model_case import SstModelCase
@@ -99,7 +100,7 @@ class TestFlatClassifier(SstModelCase):
 
         def loss_and_importance(embeddings):
             logits = word_mask.output(torch.tanh(word_mask.hidden(embeddings)))
-            selection = torch.nn.functional.gumbel_softmax(logits, tau=word_mask.temperature)[..., 1]
+            selection = torch.nn.functional.gumbel_softmax(logits, tau=word_mask.temperature, hard=word_mask.hard)[..., 1]
             states = model._encoder(embeddings * (selection * mask).unsqueeze(-1), mask)
             weights = masked_attention_weights(model._attention.scores(states), mask)
             prediction = model._decoder((weights.unsqueeze(-1) * states).sum(1)).squeeze(-1)
@@ -161,6 +162,49 @@ class TestFlatClassifier(SstModelCase):
             torch.testing.assert_close(quarter, logits_by_hand(torch.full(mask.shape, 0.25)))
             assert not torch.allclose(quarter, logits_by_hand(torch.ones(mask.shape)), atol=1e-4)
             assert not torch.allclose(quarter, first, atol=1e-4)
+
+
+@pytest.mark.parametrize("hard", [True, False])
+def test_training_masks_are_binary_and_straight_through_by_default(hard):
+    """The authors' code samples binary masks (hard Gumbel-softmax): the encoder sees each word's
+    embedding whole or zeroed, and the gradient is the relaxed sample's. Soft masks are an option."""
+    torch.manual_seed(0)
+    word_mask = VariationalWordMask(6, 5, temperature=0.7, hard=hard)
+    embeddings = torch.randn(3, 4, 6)
+    mask = torch.tensor([[True] * 4, [True, True, True, False], [True, False, False, False]])
+    word_mask.train()
+    torch.manual_seed(1)
+    masked, importance = word_mask(embeddings, mask)
+    torch.manual_seed(1)
+    relaxed = torch.nn.functional.gumbel_softmax(word_mask.logits(embeddings), tau=0.7)[..., 1] * mask
+    if hard:
+        chosen = (relaxed > 0.5).float()  # the hard sample is the relaxed one's arg max of two
+        assert 0 < chosen[mask].sum() < mask.sum()  # some words kept, some dropped
+        torch.testing.assert_close(masked, embeddings * chosen.unsqueeze(-1))
+    else:
+        torch.testing.assert_close(masked, embeddings * relaxed.unsqueeze(-1))
+        assert ((relaxed[mask] > 0) & (relaxed[mask] < 1)).all()
+    # Straight-through: the gradient with respect to the inference network is the relaxed sample's.
+    weights = torch.randn(3, 4, 6)
+    (gradient,) = torch.autograd.grad((masked * weights).sum(), word_mask.output.weight)
+    torch.manual_seed(1)
+    relaxed = torch.nn.functional.gumbel_softmax(word_mask.logits(embeddings), tau=0.7)[..., 1] * mask
+    (expected,) = torch.autograd.grad((embeddings * relaxed.unsqueeze(-1) * weights).sum(), word_mask.output.weight)
+    torch.testing.assert_close(gradient, expected)
+    assert torch.equal(importance, torch.softmax(word_mask.logits(embeddings), -1)[..., 1] * mask)
+
+
+def test_flat_configs_use_the_authors_word_masks(monkeypatch):
+    from allennlp.common import Params
+    from allennlp.data import Vocabulary
+    from allennlp.models import Model
+
+    monkeypatch.setenv("METHOD", "vanilla")
+    params = Params.from_file("training_configs/sst_flat.jsonnet").pop("model").as_dict()
+    params["text_field_embedder"]["token_embedders"]["tokens"].pop("pretrained_file", None)
+    model = Model.from_params(vocab=Vocabulary({"labels": {"positive": 1, "negative": 1}}), params=Params(params))
+    word_mask = model._word_mask
+    assert (word_mask.hard, word_mask.temperature, word_mask.hidden.out_features) == (True, 1.0, 400)
 
 
 def test_train_and_evaluate_through_the_cli(tmp_path):
