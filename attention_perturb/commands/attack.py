@@ -10,8 +10,10 @@ from allennlp.common.checks import ConfigurationError
 
 from attention_perturb.archives import load_model_archive
 from attention_perturb.files import write_atomically
-from attention_perturb.robustness.attack import AttackReport, attack_instances, attackable_model
-from attention_perturb.substitutions.wordnet import KINDS
+from attention_perturb.robustness.attack import ANTONYM_SUCCESS, AttackReport, attack_instances, attackable_model
+from attention_perturb.substitutions.wordnet import KINDS, shared_substitutions
+
+ANTONYM_RESOURCES = ("direct_and_indirect", "direct")
 
 
 @Subcommand.register("attack")
@@ -31,6 +33,10 @@ class Attack(Subcommand):
         subparser.add_argument("--budget", type=positive_int, help="model queries per instance (default: no limit)")
         subparser.add_argument("--max-instances", type=positive_int, help="attack only the first N instances")
         subparser.add_argument("--max-candidates", type=positive_int, help="substitutes per word (default: all in the vocabulary)")
+        subparser.add_argument("--antonyms", choices=ANTONYM_RESOURCES, default="direct_and_indirect",
+                               help="WordNet's direct antonyms only (BAT's code), or also the satellites' indirect ones")
+        subparser.add_argument("--antonym-success", choices=ANTONYM_SUCCESS, default="unchanged_prediction",
+                               help="an antonym succeeds if the prediction stays (BAT §2.2), or if P(y) also rises (BAT's code)")
         subparser.add_argument("--top-k", type=positive_int, default=5, help="k of the top-k intersection (FLAT: 5)")
         subparser.add_argument("--batch-size", type=positive_int, default=256, help="sentences per forward pass")
         subparser.add_argument("--output-file", help="JSON lines: tokens, adversarial tokens, changed positions, labels")
@@ -57,7 +63,11 @@ def attack_file(
     top_k: int = 5,
     batch_size: int = 256,
     cuda_device: int = -1,
+    antonyms: str = "direct_and_indirect",
+    antonym_success: str = "unchanged_prediction",
 ) -> AttackReport:
+    if antonyms not in ANTONYM_RESOURCES:
+        raise ConfigurationError(f"--antonyms: expected one of {', '.join(ANTONYM_RESOURCES)}, got {antonyms!r}")
     if kind not in KINDS:
         raise ConfigurationError(f"--kind: unknown attack kind {kind!r}; expected one of {', '.join(KINDS)}")
     archive = load_model_archive(archive_file, cuda_device=cuda_device)
@@ -67,14 +77,15 @@ def attack_file(
         raise ConfigurationError(f"{input_file}: no instances to attack")
     return attack_instances(
         archive.model, instances, kind, budget, max_candidates=max_candidates, batch_size=batch_size,
-        top_k=top_k, source=archive_file,
+        top_k=top_k, source=archive_file, antonym_success=antonym_success,
+        substitutions=shared_substitutions(indirect_antonyms=antonyms == "direct_and_indirect"),
     )
 
 
 def attack_from_args(args: argparse.Namespace) -> Dict[str, float]:
     report = attack_file(
         args.archive_file, args.input_file, args.kind, args.budget, args.max_instances, args.max_candidates,
-        args.top_k, args.batch_size, args.cuda_device,
+        args.top_k, args.batch_size, args.cuda_device, args.antonyms, args.antonym_success,
     )
     metrics = report.metrics()
     if args.output_file:

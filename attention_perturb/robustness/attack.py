@@ -7,7 +7,10 @@ Greedy WordNet word-substitution attacks on a trained `attention_classifier`:
   until the prediction leaves the gold label.
 - `antonym` (undersensitivity, BAT §2.2): one word may be replaced by an antonym; words are tried
   in decreasing saliency and the attack succeeds at the first antonym that leaves the (correct)
-  prediction unchanged, although the substitution is meant to flip the true label.
+  prediction unchanged, although the substitution is meant to flip the true label. With
+  `antonym_success="higher_confidence"` it must also raise P(y), as in BAT's code, where
+  TextAttack's greedy search keeps a swap only if it raises the goal function's score, P(y) while
+  the prediction stays (`remain_prediction.py`, hannahxchen/balanced-adversarial-training @ be044a8).
 
 Only correctly classified instances are attacked (the others are `skipped`). Every sentence the
 model scores counts as one query, the clean one included; with a budget an instance's attack
@@ -15,6 +18,7 @@ stops before it would exceed it. The attacks of many instances run in lockstep, 
 are scored in shared batches.
 """
 import dataclasses
+import functools
 import sys
 from typing import Callable, Dict, Generator, List, Optional, Sequence, Tuple
 
@@ -271,13 +275,22 @@ def synonym_attack(
     return result
 
 
+ANTONYM_SUCCESS = ("unchanged_prediction", "higher_confidence")
+
+
 def antonym_attack(
-    ids: List[int], label: int, candidates: List[List[int]], unknown: int, budget: Optional[int]
+    ids: List[int],
+    label: int,
+    candidates: List[List[int]],
+    unknown: int,
+    budget: Optional[int],
+    success: str = "unchanged_prediction",
 ) -> Attack:
-    """One antonym substitution that keeps the prediction (module docstring); all antonyms of one
-    position are scored together."""
+    """One antonym substitution that keeps the prediction, and with `success="higher_confidence"`
+    raises P(y) (module docstring); all antonyms of one position are scored together."""
     queries = QueryBudget(budget)
-    result, _, ranked, _ = yield from saliency_ranking(ids, label, candidates, unknown, queries)
+    result, clean, ranked, _ = yield from saliency_ranking(ids, label, candidates, unknown, queries)
+    higher_confidence = success == "higher_confidence"
     for position in ranked:
         antonyms = candidates[position][: queries.remaining()]
         if not antonyms:
@@ -287,7 +300,8 @@ def antonym_attack(
             result.adversarial_ids = substituted(ids, position, antonym)
             result.changed_positions = [position]
             result.adversarial_prediction = int(probabilities.argmax())
-            if result.adversarial_prediction == result.original_prediction:
+            kept = result.adversarial_prediction == result.original_prediction
+            if kept and (not higher_confidence or probabilities[label] > clean[label]):
                 result.status = SUCCEEDED
                 break
         if result.status == SUCCEEDED:
@@ -350,6 +364,7 @@ def attack_instances(
     instances_per_step: int = 64,
     top_k: int = 5,
     source: str = "model",
+    antonym_success: str = "unchanged_prediction",
 ) -> AttackReport:
     """
     Attacks every instance (with gold `label`) and measures FLAT's interpretation consistency
@@ -369,9 +384,12 @@ def attack_instances(
     instances_per_step : `int`, instances attacked in lockstep
     top_k : `int`, k of the top-k intersection
     source : `str`, names the archive in error messages
+    antonym_success : `str`, `"unchanged_prediction"` (BAT §2.2) or `"higher_confidence"` (BAT's code)
     """
     if kind not in KINDS:
         raise ConfigurationError(f"unknown attack kind {kind!r}; expected one of {', '.join(KINDS)}")
+    if antonym_success not in ANTONYM_SUCCESS:
+        raise ConfigurationError(f"unknown antonym success rule {antonym_success!r}; expected one of {', '.join(ANTONYM_SUCCESS)}")
     if budget is not None and budget < 1:
         raise ConfigurationError(f"the query budget must be >= 1, got {budget}")
     if not instances:
@@ -401,7 +419,7 @@ def attack_instances(
             candidates.append(allowed[:max_candidates] if max_candidates is not None else allowed)
         prepared.append((ids, label_field._label_id, candidates))
 
-    attack = ATTACKS[kind]
+    attack = functools.partial(antonym_attack, success=antonym_success) if kind == "antonym" else ATTACKS[kind]
     results: List[AttackResult] = []
     for start in range(0, len(prepared), instances_per_step):
         chunk = prepared[start : start + instances_per_step]

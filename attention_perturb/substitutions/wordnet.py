@@ -66,13 +66,22 @@ class WordNetSubstitutions:
 
     wordnet : `WordNetCorpusReader`, optional (default = the one `make install` lays out)
     stopwords : `Collection[str]`, optional (default = spaCy's English stop words)
+    indirect_antonyms : `bool`, optional (default = `True`)
+        Add the satellites' indirect antonyms after the direct ones. BAT's code takes direct
+        antonyms only (`word_swap_antonym.py`, hannahxchen/balanced-adversarial-training @ be044a8);
+        the indirect ones of a many-sensed adjective are often no opposite in context
+        ("great" -> "nonpregnant", "good" -> "distant").
     """
 
     def __init__(
-        self, wordnet: Optional[WordNetCorpusReader] = None, stopwords: Optional[Collection[str]] = None
+        self,
+        wordnet: Optional[WordNetCorpusReader] = None,
+        stopwords: Optional[Collection[str]] = None,
+        indirect_antonyms: bool = True,
     ) -> None:
         self._wordnet = wordnet or shared_wordnet()
         self._stopwords = frozenset(STOP_WORDS if stopwords is None else stopwords)
+        self.indirect_antonyms = indirect_antonyms
         self._candidates = functools.lru_cache(maxsize=None)(self._uncached_candidates)
         self.part_of_speech = functools.lru_cache(maxsize=None)(self.part_of_speech)  # type: ignore[method-assign]
 
@@ -136,6 +145,7 @@ class WordNetSubstitutions:
             # Satellite adjectives have no antonyms of their own, only the indirect ones of the
             # head adjective they are similar to (WordNet's adjective clusters); those come after.
             heads = [head for synset in synsets if synset.pos() == "s" for head in synset.similar_tos()]
+            heads = heads if self.indirect_antonyms else []
             lemmas = [antonym for lemma in own for antonym in lemma.antonyms()] + [
                 antonym for head in heads for lemma in head.lemmas() for antonym in lemma.antonyms()
             ]
@@ -172,12 +182,17 @@ class WordNetSubstitutions:
         return table
 
 
+def shared_substitutions(indirect_antonyms: bool = True) -> WordNetSubstitutions:
+    """One `WordNetSubstitutions` over the default WordNet and stop words per process (and choice
+    of antonyms), so that its caches of each word's part of speech and substitutes (a lemma count
+    is a search in WordNet's sense index) serve every model, attack and measure that process runs,
+    not one each."""
+    return _shared_substitutions(bool(indirect_antonyms))
+
+
 @functools.lru_cache(maxsize=None)
-def shared_substitutions() -> WordNetSubstitutions:
-    """One `WordNetSubstitutions` over the default WordNet and stop words per process, so that its
-    caches of each word's part of speech and substitutes (a lemma count is a search in WordNet's
-    sense index) serve every model, attack and measure that process runs, not one each."""
-    return WordNetSubstitutions()
+def _shared_substitutions(indirect_antonyms: bool) -> WordNetSubstitutions:
+    return WordNetSubstitutions(indirect_antonyms=indirect_antonyms)
 
 
 def unusable_ids(vocab: Vocabulary, namespace: str) -> Set[int]:

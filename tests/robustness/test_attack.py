@@ -10,7 +10,7 @@ from allennlp.models.archival import load_archive
 
 from attention_perturb.data.errors import EmptyDatasetError
 from attention_perturb.data.dataset_readers.sst import SstTreesReader
-from attention_perturb.robustness.attack import SKIPPED, SUCCEEDED, ModelQueries, attack_instances
+from attention_perturb.robustness.attack import FAILED, SKIPPED, SUCCEEDED, ModelQueries, attack_instances
 from attention_perturb.substitutions import WordNetSubstitutions
 from tests.cli import in_process, run_cli
 from tests.conftest import REPO_ROOT
@@ -127,6 +127,44 @@ def test_antonym_attack_changes_one_word_and_keeps_the_prediction(archive, wordn
             assert result.adversarial_prediction != result.label  # every antonym tried changed it
 
 
+@pytest.mark.parametrize("success", ["unchanged_prediction", "higher_confidence"])
+def test_an_antonym_attack_succeeds_exactly_where_some_antonym_meets_its_rule(archive, instances, wordnet, success):
+    """Without a budget every antonym of every word is tried, so an instance's attack succeeds
+    exactly where a brute-force search over all of them finds one that keeps the prediction (and
+    for BAT's code's rule also raises P(y))."""
+    model, vocab = archive.model, archive.model.vocab
+    report = attack_instances(model, instances, "antonym", substitutions=wordnet, antonym_success=success)
+    queries = ModelQueries(model, "tokens", "tokens")
+    statuses = []
+    for result in report.results:
+        clean = queries([result.token_ids])[0]
+        if int(clean.argmax()) != result.label:
+            statuses.append(SKIPPED)
+            continue
+        found = False
+        for position, (word, own) in enumerate(zip(result.words, result.token_ids)):
+            antonyms = wordnet.in_vocabulary(word, own, "antonym", vocab, "tokens")
+            for probabilities in queries([[a if i == position else t for i, t in enumerate(result.token_ids)] for a in antonyms]):
+                kept = int(probabilities.argmax()) == result.label
+                found |= kept and (success == "unchanged_prediction" or bool(probabilities[result.label] > clean[result.label]))
+        statuses.append(SUCCEEDED if found else FAILED)
+        if result.status == SUCCEEDED and success == "higher_confidence":
+            raised = queries([result.adversarial_ids])[0]
+            assert raised[result.label] > clean[result.label]
+    assert [r.status for r in report.results] == statuses
+    assert statuses.count(SUCCEEDED) > 0 and statuses.count(FAILED) > 0
+
+
+def test_the_higher_confidence_rule_succeeds_less_often(archive, instances, wordnet, reports):
+    strict = attack_instances(archive.model, instances, "antonym", substitutions=wordnet, antonym_success="higher_confidence")
+    loose = reports["antonym"]
+    # Every strict success is a success of the plain rule, and not the other way round.
+    assert all(b.status == SUCCEEDED for a, b in zip(strict.results, loose.results) if a.status == SUCCEEDED)
+    assert strict.metrics()["antonym_attack_success_rate"] < loose.metrics()["antonym_attack_success_rate"]
+    with pytest.raises(ConfigurationError, match="unknown antonym success rule 'maybe'"):
+        attack_instances(archive.model, instances, "antonym", substitutions=wordnet, antonym_success="maybe")
+
+
 @pytest.mark.parametrize("kind", ["synonym", "antonym"])
 def test_the_query_budget_is_respected(archive, instances, wordnet, reports, kind):
     assert max(r.queries for r in reports[kind].results) > 6
@@ -182,6 +220,19 @@ def test_cli_writes_adversarial_examples_and_metrics(archive_file, tmp_path, wor
             assert substitute in wordnet.synonyms(original)
         if record["status"] == SUCCEEDED:
             assert record["adversarial_prediction"] != record["label"]
+
+
+def test_cli_runs_bats_antonym_protocol(archive, archive_file, instances, monkeypatch, capsys):
+    """--antonyms direct --antonym-success higher_confidence: direct WordNet antonyms only, and a
+    success must raise P(y), as BAT's code; the same numbers as the attack called with those."""
+    printed = run_cli(monkeypatch, capsys, "attack", archive_file, DATA, "--kind", "antonym",
+                      "--antonyms", "direct", "--antonym-success", "higher_confidence")
+    metrics = json.loads(printed[printed.index("{"):])
+    direct = WordNetSubstitutions(indirect_antonyms=False)
+    expected = attack_instances(archive.model, instances, "antonym", substitutions=direct, antonym_success="higher_confidence")
+    assert metrics == pytest.approx(expected.metrics(), abs=1e-6)
+    with_indirect = attack_instances(archive.model, instances, "antonym", antonym_success="higher_confidence")
+    assert metrics["without_candidates"] > with_indirect.metrics()["without_candidates"]  # fewer words have one
 
 
 def test_cli_rejects_an_unknown_kind(archive_file, monkeypatch, capsys):

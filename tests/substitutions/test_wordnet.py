@@ -19,6 +19,28 @@ def test_antonyms_of_known_words(wordnet):
     assert wordnet.antonyms("love") == ["hate"]  # the verb (most frequent) only: the noun adds nothing new
 
 
+def test_direct_antonyms_only_are_the_word_lemmas_own(wordnet):
+    """BAT's code takes a lemma's own (direct) antonyms; here checked against nltk's WordNet read
+    directly: the antonyms of "great"/"good"/"fresh" lemmas in their adjective synsets."""
+    from attention_perturb.substitutions.wordnet import shared_wordnet
+
+    direct = WordNetSubstitutions(indirect_antonyms=False)
+    reader = shared_wordnet()
+    for word in ("great", "good", "fresh", "boring"):
+        expected = []
+        for synset in reader.synsets(word, "a"):
+            for lemma in synset.lemmas():
+                if lemma.name().lower() == word:
+                    for antonym in lemma.antonyms():
+                        name = antonym.name().lower()
+                        if "_" not in name and name not in expected:
+                            expected.append(name)
+        assert direct.antonyms(word) == expected, word
+        assert wordnet.antonyms(word)[: len(expected)] == expected  # the indirect ones come after
+    assert direct.antonyms("great") == [] and wordnet.antonyms("great")[0] == "small"
+    assert "nonpregnant" in wordnet.antonyms("great")
+
+
 def test_indirect_antonyms_of_satellite_adjectives_come_after_direct_ones(wordnet):
     # "great" (satellite of "large") has no antonym of its own; "boring" has one via "interesting".
     assert wordnet.antonyms("great")[0] == "small"
