@@ -5,7 +5,8 @@
 # study's 5-seed block at the chosen ε), linked into runs/sst_nine/<method>/seed_<n>. SEAT is trained
 # from each seed's own vanilla model (the paper's Eq. 6) and, as its authors' code trains it, from
 # scratch (seat_code, and with its top-k weight λ2 = 10 instead of 1000: seat_code_topk_weight_10, an
-# ablation); FLAT and BAT from scratch; all with seed n. Then `allennlp robustness-table`
+# ablation); FLAT (and, as an ablation, with relaxed word masks: flat_soft_masks) and BAT from
+# scratch; all with seed n. Then `allennlp robustness-table`
 # over the full SST test set, with the attack budget and instance count of BUDGET / MAX_INSTANCES
 # (defaults 40 and all), into benchmarks/results/sst_robustness_seeds.{md,json} and _pareto.png. Each
 # seed's measures go into the record benchmarks/results/sst_robustness_seeds_record.json as they finish,
@@ -49,6 +50,9 @@ for seed in $seeds; do
   # The ablation of sst_seat_measure.md: SEAT as coded with the top-k weight λ2 = 10 instead of 1000.
   start training_configs/sst_seat_embedding.jsonnet "$out/seat_code_topk_weight_10/seed_$seed" \
     "{\"model.top_k_weight\": 10, $seeding}"
+  # FLAT with the relaxed word masks it had before the authors' binary ones (sst_neighbours_vs_papers.md).
+  start training_configs/sst_flat.jsonnet "$out/flat_soft_masks/seed_$seed" \
+    "{\"model.hard_masks\": false, \"model.temperature\": 0.5, \"model.mask_hidden_dim\": 100, $seeding}"
 done
 while (( running > 0 )); do wait -n; running=$((running - 1)); done
 unset OMP_NUM_THREADS MKL_NUM_THREADS

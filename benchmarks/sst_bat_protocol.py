@@ -1,0 +1,132 @@
+"""BAT's attack protocol on the nine-method SST archives (issue 13, item 4): do BAT's orderings hold
+when ASR is measured as BAT's code measures it?
+
+    .venv/bin/python benchmarks/sst_bat_protocol.py [--archives runs/sst_nine] [--methods vanilla word_at ...]
+
+For each <archives>/<method>/seed_<n>/model.tar.gz, on the full SST test set and without a query
+budget unless stated:
+- `antonym_ours`: the package's default antonym attack (WordNet's direct, then indirect antonyms; a
+  success keeps the prediction, BAT §2.2);
+- `antonym_direct`: direct antonyms only (BAT's code), the same success rule;
+- `antonym_bat`: direct antonyms, and a success must also raise P(y) (BAT's code: TextAttack's greedy
+  search keeps a swap only if it raises the score);
+- `synonym`: PWWS over WordNet synonyms with BAT's query budget of 2,000 (the robustness table's is 40).
+Each archive's numbers go into the record (default benchmarks/results/sst_bat_protocol_record.json)
+as they finish, so a rerun measures only what is missing; then the table, mean ± std over seeds and
+each method's paired difference to vanilla at equal seeds (mean ± 95 % CI, `*` where it excludes
+0), is written to benchmarks/results/sst_bat_protocol.md.
+"""
+import argparse
+import itertools
+import json
+import statistics
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from attention_perturb.archives import load_model_archive  # noqa: E402
+from attention_perturb.robustness.attack import attack_instances  # noqa: E402
+from attention_perturb.substitutions.wordnet import shared_substitutions  # noqa: E402
+from attention_perturb.tune.statistics import paired_difference  # noqa: E402
+
+# (measure, attack kind, antonyms with the indirect ones, antonym success rule, query budget)
+MEASURES = (
+    ("antonym_ours", "antonym", True, "unchanged_prediction", None),
+    ("antonym_direct", "antonym", False, "unchanged_prediction", None),
+    ("antonym_bat", "antonym", False, "higher_confidence", None),
+    ("synonym", "synonym", True, "unchanged_prediction", 2000),
+)
+HEADINGS = {
+    "antonym_ours": "Antonym ASR, ours (direct + indirect, prediction kept)",
+    "antonym_direct": "Antonym ASR, direct antonyms",
+    "antonym_bat": "Antonym ASR, BAT's code (direct, P(y) raised)",
+    "synonym": "Synonym ASR (budget 2,000)",
+    "after_synonym_accuracy": "After-attack acc. (synonym)",
+}
+DEFAULT_METHODS = ("vanilla", "word_at", "word_iat", "flat", "flat_soft_masks", "bat")
+
+
+def measure_archive(archive_file: Path, data_file: str, max_instances: int = None) -> dict:
+    archive = load_model_archive(str(archive_file))
+    instances = list(itertools.islice(archive.validation_dataset_reader.read(data_file), max_instances))
+    row = {}
+    for name, kind, indirect, success, budget in MEASURES:
+        metrics = attack_instances(archive.model, instances, kind, budget,
+                                   substitutions=shared_substitutions(indirect_antonyms=indirect),
+                                   antonym_success=success, source=str(archive_file)).metrics()
+        row[name] = metrics[f"{kind}_attack_success_rate"]
+        if kind == "synonym":
+            row["after_synonym_accuracy"] = metrics["after_attack_accuracy"]
+        row[f"{name}_without_candidates"] = metrics["without_candidates"] / max(metrics["instances"] * metrics["clean_accuracy"], 1)
+    return row
+
+
+def cell(values):
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    return f"{statistics.fmean(values):.3f} ± {statistics.stdev(values):.3f}"
+
+
+def difference_cell(estimate):
+    text = f"{estimate.mean:+.3f}"
+    if estimate.half_width is None:
+        return text
+    return f"{text} ± {estimate.half_width:.3f}" + (" *" if estimate.excludes_zero else "")
+
+
+def table(record: dict, methods) -> str:
+    keys = list(HEADINGS)
+    lines = ["| Method | Seeds | " + " | ".join(HEADINGS[key] for key in keys) + " |", "|---|---:|" + "---:|" * len(keys)]
+    present = [method for method in methods if record.get(method)]
+    for method in present:
+        seeds = record[method]
+        lines.append(f"| {method} | {len(seeds)} | " + " | ".join(cell([row[key] for row in seeds.values()]) for key in keys) + " |")
+    lines += ["", "Difference to vanilla at equal seeds (mean ± 95 % CI; `*`: the CI excludes 0):", "",
+              "| Method | Seeds | " + " | ".join("Δ " + HEADINGS[key] for key in keys) + " |",
+              "|---|---:|" + "---:|" * len(keys)]
+    baseline = record.get("vanilla", {})
+    for method in present:
+        if method == "vanilla":
+            continue
+        estimates = [paired_difference({int(s): row[key] for s, row in record[method].items()},
+                                       {int(s): row[key] for s, row in baseline.items()}) for key in keys]
+        lines.append(f"| {method} − vanilla | {estimates[0].count} | " + " | ".join(difference_cell(e) for e in estimates) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--archives", default="runs/sst_nine")
+    parser.add_argument("--methods", nargs="+", default=DEFAULT_METHODS)
+    parser.add_argument("--data", default="data/sst/test.txt")
+    parser.add_argument("--max-instances", type=int)
+    parser.add_argument("--record", default=str(REPO / "benchmarks/results/sst_bat_protocol_record.json"))
+    parser.add_argument("--output", default=str(REPO / "benchmarks/results/sst_bat_protocol.md"))
+    args = parser.parse_args()
+    record_path = Path(args.record)
+    identity = {"data": args.data, "max_instances": args.max_instances, "measures": [list(m) for m in MEASURES]}
+    saved = json.loads(record_path.read_text()) if record_path.exists() else {"identity": identity, "runs": {}}
+    if saved["identity"] != identity:
+        sys.exit(f"{record_path}: recorded under other options ({saved['identity']}); pass another --record")
+    runs = saved["runs"]
+    for method in args.methods:
+        for archive in sorted(Path(args.archives, method).glob("seed_*/model.tar.gz")):
+            seed = archive.parent.name.split("_")[1]
+            if seed in runs.get(method, {}):
+                continue
+            runs.setdefault(method, {})[seed] = measure_archive(archive, args.data, args.max_instances)
+            print(method, seed, runs[method][seed], flush=True)
+            temporary = record_path.with_suffix(".tmp")
+            temporary.write_text(json.dumps(saved, indent=1, sort_keys=True) + "\n")
+            temporary.replace(record_path)
+    command = " ".join([".venv/bin/python", "benchmarks/sst_bat_protocol.py", *sys.argv[1:]])
+    header = (f"# BAT's attack protocol on the SST archives\n\nMade by `{command}` (see the script's docstring); "
+              f"{args.data}, {args.max_instances or 'all'} sentences; mean ± std over seeds.\n\n")
+    Path(args.output).write_text(header + table(runs, args.methods))
+    print(Path(args.output).read_text())
+
+
+if __name__ == "__main__":
+    main()
