@@ -26,8 +26,10 @@ from attention_perturb.substitutions.wordnet import WordNetSubstitutions, shared
 
 def jensen_shannon_divergence(first: torch.Tensor, second: torch.Tensor, mask: torch.BoolTensor) -> torch.Tensor:
     """Per-instance JSD (natural log, so at most ln 2) of two (batch, length) distributions over
-    the valid positions: ½ KL(p ‖ m) + ½ KL(q ‖ m) with m = ½ (p + q)."""
-    first, second = first * mask, second * mask
+    the valid positions: ½ KL(p ‖ m) + ½ KL(q ‖ m) with m = ½ (p + q), in float64. The terms
+    p·log(p/m) are first-order in p − q and cancel to a second-order sum, so in float32 the log's
+    rounding (~1e-7 per position) swamps JSDs below ~1e-6, such as a stable model's."""
+    first, second = first.double() * mask, second.double() * mask
     middle = (first + second) / 2
 
     def kl_to_middle(values: torch.Tensor) -> torch.Tensor:

@@ -30,9 +30,22 @@ def test_jensen_shannon_divergence_by_hand_and_against_scipy():
     mask = torch.tensor([[True, True, True, False], [True, True, True, False], [True, True, False, False]])
     by_hand = 0.5 * (0.5 * math.log(0.5 / 0.75) + 0.5 * math.log(0.5 / 0.25)) + 0.5 * math.log(1 / 0.75)
     divergence = jensen_shannon_divergence(first, second, mask)
-    torch.testing.assert_close(divergence, torch.tensor([by_hand, 0.0, math.log(2)]))
+    torch.testing.assert_close(divergence, torch.tensor([by_hand, 0.0, math.log(2)], dtype=torch.float64))
     for row in range(3):
         assert divergence[row].item() == pytest.approx(jensenshannon(first[row], second[row]) ** 2, abs=1e-6)
+
+
+def test_a_tiny_jensen_shannon_divergence_of_float32_attention_is_exact():
+    """Two float32 attention rows that differ by 1e-4 relative: JSD ≈ 1e-9, which float32 logs
+    (rounding ~1e-7 per term) cannot resolve; the value must match float64 scipy to 1e-6 relative."""
+    generator = torch.Generator().manual_seed(0)
+    first = torch.softmax(torch.randn(8, 20, generator=generator), -1)
+    second = torch.softmax(torch.log(first) + 1e-4 * torch.randn(8, 20, generator=generator), -1)
+    mask = torch.ones(8, 20, dtype=torch.bool)
+    divergence = jensen_shannon_divergence(first, second, mask)
+    expected = [jensenshannon(a.double().numpy(), b.double().numpy()) ** 2 for a, b in zip(first, second)]
+    assert max(expected) < 1e-8
+    assert divergence.tolist() == pytest.approx(expected, rel=1e-6)
 
 
 def test_normalised_entropy_by_hand():
