@@ -7,9 +7,11 @@ For each <archives>/<method>/seed_<n>/model.tar.gz, on the full SST test set and
 budget unless stated:
 - `antonym_ours`: the package's default antonym attack (WordNet's direct, then indirect antonyms; a
   success keeps the prediction, BAT §2.2);
-- `antonym_direct`: direct antonyms only (BAT's code), the same success rule;
-- `antonym_bat`: direct antonyms, and a success must also raise P(y) (BAT's code: TextAttack's greedy
-  search keeps a swap only if it raises the score);
+- `antonym_direct`: the word's direct antonyms only (BAT's code takes no indirect ones either, but
+  the antonyms of every lemma of every synset in any part of speech: a wider set than ours), the
+  same success rule;
+- `antonym_bat`: direct antonyms, and a success must also raise P(y) (BAT's code's rule: TextAttack's
+  greedy search keeps a swap only if it raises the score);
 - `synonym`: PWWS over WordNet synonyms with BAT's query budget of 2,000 (the robustness table's is 40).
 Each archive's numbers go into the record (default benchmarks/results/sst_bat_protocol_record.json)
 as they finish, so a rerun measures only what is missing; then the table, mean ± std over seeds and
@@ -41,7 +43,7 @@ MEASURES = (
 HEADINGS = {
     "antonym_ours": "Antonym ASR, ours (direct + indirect, prediction kept)",
     "antonym_direct": "Antonym ASR, direct antonyms",
-    "antonym_bat": "Antonym ASR, BAT's code (direct, P(y) raised)",
+    "antonym_bat": "Antonym ASR, BAT's success rule (direct, P(y) raised)",
     "synonym": "Synonym ASR (budget 2,000)",
     "after_synonym_accuracy": "After-attack acc. (synonym)",
 }

@@ -34,7 +34,7 @@ class Attack(Subcommand):
         subparser.add_argument("--max-instances", type=positive_int, help="attack only the first N instances")
         subparser.add_argument("--max-candidates", type=positive_int, help="substitutes per word (default: all in the vocabulary)")
         subparser.add_argument("--antonyms", choices=ANTONYM_RESOURCES, default="direct_and_indirect",
-                               help="WordNet's direct antonyms only (BAT's code), or also the satellites' indirect ones")
+                               help="the word's direct WordNet antonyms only (as BAT's code, no indirect ones), or also the satellites' indirect ones")
         subparser.add_argument("--antonym-success", choices=ANTONYM_SUCCESS, default="unchanged_prediction",
                                help="an antonym succeeds if the prediction stays (BAT §2.2), or if P(y) also rises (BAT's code)")
         subparser.add_argument("--top-k", type=positive_int, default=5, help="k of the top-k intersection (FLAT: 5)")

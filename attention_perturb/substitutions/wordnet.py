@@ -67,10 +67,11 @@ class WordNetSubstitutions:
     wordnet : `WordNetCorpusReader`, optional (default = the one `make install` lays out)
     stopwords : `Collection[str]`, optional (default = spaCy's English stop words)
     indirect_antonyms : `bool`, optional (default = `True`)
-        Add the satellites' indirect antonyms after the direct ones. BAT's code takes direct
-        antonyms only (`word_swap_antonym.py`, hannahxchen/balanced-adversarial-training @ be044a8);
-        the indirect ones of a many-sensed adjective are often no opposite in context
-        ("great" -> "nonpregnant", "good" -> "distant").
+        Add the satellites' indirect antonyms after the direct ones, which are often no opposite
+        in context ("great" -> "nonpregnant", "good" -> "distant"). BAT's code takes no indirect
+        antonyms (`word_swap_antonym.py`, hannahxchen/balanced-adversarial-training @ be044a8),
+        but the first direct antonym of every lemma of every synset of the word, in any part of
+        speech, filtered by part of speech in context ("big" -> small, little; ours: little).
     """
 
     def __init__(

@@ -224,7 +224,7 @@ def test_cli_writes_adversarial_examples_and_metrics(archive_file, tmp_path, wor
 
 def test_cli_runs_bats_antonym_protocol(archive, archive_file, instances, monkeypatch, capsys):
     """--antonyms direct --antonym-success higher_confidence: direct WordNet antonyms only, and a
-    success must raise P(y), as BAT's code; the same numbers as the attack called with those."""
+    success must raise P(y), BAT's code's rule; the same numbers as the attack called with those."""
     printed = run_cli(monkeypatch, capsys, "attack", archive_file, DATA, "--kind", "antonym",
                       "--antonyms", "direct", "--antonym-success", "higher_confidence")
     metrics = json.loads(printed[printed.index("{"):])

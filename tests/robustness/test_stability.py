@@ -37,13 +37,17 @@ def test_jensen_shannon_divergence_by_hand_and_against_scipy():
 
 def test_a_tiny_jensen_shannon_divergence_of_float32_attention_is_exact():
     """Two float32 attention rows that differ by 1e-4 relative: JSD ≈ 1e-9, which float32 logs
-    (rounding ~1e-7 per term) cannot resolve; the value must match float64 scipy to 1e-6 relative."""
+    (rounding ~1e-7 per term) cannot resolve; the value must match a float64 computation by hand
+    (rows as given; scipy would rescale them to sum to 1, a 1e-7 change) to 1e-6 relative."""
     generator = torch.Generator().manual_seed(0)
     first = torch.softmax(torch.randn(8, 20, generator=generator), -1)
     second = torch.softmax(torch.log(first) + 1e-4 * torch.randn(8, 20, generator=generator), -1)
     mask = torch.ones(8, 20, dtype=torch.bool)
     divergence = jensen_shannon_divergence(first, second, mask)
-    expected = [jensenshannon(a.double().numpy(), b.double().numpy()) ** 2 for a, b in zip(first, second)]
+    expected = []
+    for a, b in zip(first.double().tolist(), second.double().tolist()):
+        m = [(x + y) / 2 for x, y in zip(a, b)]
+        expected.append(sum(x * math.log(x / z) + y * math.log(y / z) for x, y, z in zip(a, b, m)) / 2)
     assert max(expected) < 1e-8
     assert divergence.tolist() == pytest.approx(expected, rel=1e-6)
 

@@ -20,8 +20,9 @@ def test_antonyms_of_known_words(wordnet):
 
 
 def test_direct_antonyms_only_are_the_word_lemmas_own(wordnet):
-    """BAT's code takes a lemma's own (direct) antonyms; here checked against nltk's WordNet read
-    directly: the antonyms of "great"/"good"/"fresh" lemmas in their adjective synsets."""
+    """Without the indirect ones, a word's antonyms are its own lemma's direct antonyms in its most
+    frequent part of speech; here checked against nltk's WordNet read directly: the antonyms of the
+    "great"/"good"/"fresh"/"boring" lemmas in their adjective synsets."""
     from attention_perturb.substitutions.wordnet import shared_wordnet
 
     direct = WordNetSubstitutions(indirect_antonyms=False)
