@@ -145,8 +145,10 @@ class WordNetSubstitutions:
             own = [lemma for synset in synsets for lemma in synset.lemmas() if lemma.name().lower() in excluded]
             # Satellite adjectives have no antonyms of their own, only the indirect ones of the
             # head adjective they are similar to (WordNet's adjective clusters); those come after.
-            heads = [head for synset in synsets if synset.pos() == "s" for head in synset.similar_tos()]
-            heads = heads if self.indirect_antonyms else []
+            heads = (
+                [head for synset in synsets if synset.pos() == "s" for head in synset.similar_tos()]
+                if self.indirect_antonyms else []
+            )
             lemmas = [antonym for lemma in own for antonym in lemma.antonyms()] + [
                 antonym for head in heads for lemma in head.lemmas() for antonym in lemma.antonyms()
             ]
