@@ -21,7 +21,6 @@ each method's paired difference to vanilla at equal seeds (mean ± 95 % CI, `*` 
 import argparse
 import itertools
 import json
-import statistics
 import sys
 from pathlib import Path
 
@@ -29,6 +28,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from attention_perturb.archives import load_model_archive  # noqa: E402
+from attention_perturb.commands.robustness_table import format_cell, format_difference, seed_summary  # noqa: E402
+from attention_perturb.files import write_atomically  # noqa: E402
 from attention_perturb.robustness.attack import attack_instances  # noqa: E402
 from attention_perturb.substitutions.wordnet import shared_substitutions  # noqa: E402
 from attention_perturb.tune.statistics import paired_difference  # noqa: E402
@@ -65,26 +66,14 @@ def measure_archive(archive_file: Path, data_file: str, max_instances: int = Non
     return row
 
 
-def cell(values):
-    if len(values) == 1:
-        return f"{values[0]:.3f}"
-    return f"{statistics.fmean(values):.3f} ± {statistics.stdev(values):.3f}"
-
-
-def difference_cell(estimate):
-    text = f"{estimate.mean:+.3f}"
-    if estimate.half_width is None:
-        return text
-    return f"{text} ± {estimate.half_width:.3f}" + (" *" if estimate.excludes_zero else "")
-
-
 def table(record: dict, methods) -> str:
     keys = list(HEADINGS)
     lines = ["| Method | Seeds | " + " | ".join(HEADINGS[key] for key in keys) + " |", "|---|---:|" + "---:|" * len(keys)]
     present = [method for method in methods if record.get(method)]
     for method in present:
         seeds = record[method]
-        lines.append(f"| {method} | {len(seeds)} | " + " | ".join(cell([row[key] for row in seeds.values()]) for key in keys) + " |")
+        summary = seed_summary(list(seeds.values()))
+        lines.append(f"| {method} | {len(seeds)} | " + " | ".join(format_cell(summary[key]) for key in keys) + " |")
     lines += ["", "Difference to vanilla at equal seeds (mean ± 95 % CI; `*`: the CI excludes 0):", "",
               "| Method | Seeds | " + " | ".join("Δ " + HEADINGS[key] for key in keys) + " |",
               "|---|---:|" + "---:|" * len(keys)]
@@ -94,7 +83,7 @@ def table(record: dict, methods) -> str:
             continue
         estimates = [paired_difference({int(s): row[key] for s, row in record[method].items()},
                                        {int(s): row[key] for s, row in baseline.items()}) for key in keys]
-        lines.append(f"| {method} − vanilla | {estimates[0].count} | " + " | ".join(difference_cell(e) for e in estimates) + " |")
+        lines.append(f"| {method} − vanilla | {estimates[0].count} | " + " | ".join(format_difference(e) for e in estimates) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -120,13 +109,11 @@ def main() -> None:
                 continue
             runs.setdefault(method, {})[seed] = measure_archive(archive, args.data, args.max_instances)
             print(method, seed, runs[method][seed], flush=True)
-            temporary = record_path.with_suffix(".tmp")
-            temporary.write_text(json.dumps(saved, indent=1, sort_keys=True) + "\n")
-            temporary.replace(record_path)
+            write_atomically(record_path, json.dumps(saved, indent=1, sort_keys=True) + "\n")
     command = " ".join([".venv/bin/python", "benchmarks/sst_bat_protocol.py", *sys.argv[1:]])
     header = (f"# BAT's attack protocol on the SST archives\n\nMade by `{command}` (see the script's docstring); "
               f"{args.data}, {args.max_instances or 'all'} sentences; mean ± std over seeds.\n\n")
-    Path(args.output).write_text(header + table(runs, args.methods))
+    write_atomically(args.output, header + table(runs, args.methods))
     print(Path(args.output).read_text())
 
 
