@@ -112,7 +112,8 @@ def main() -> None:
             write_atomically(record_path, json.dumps(saved, indent=1, sort_keys=True) + "\n")
     command = " ".join([".venv/bin/python", "benchmarks/sst_bat_protocol.py", *sys.argv[1:]])
     header = (f"# BAT's attack protocol on the SST archives\n\nMade by `{command}` (see the script's docstring); "
-              f"{args.data}, {args.max_instances or 'all'} sentences; mean ± std over seeds.\n\n")
+              f"{args.data}, {args.max_instances or 'all'} sentences; mean ± std (sample) over seeds "
+              + "; ".join(f"{method}: {', '.join(sorted(runs[method]))}" for method in args.methods if runs.get(method)) + ".\n\n")
     write_atomically(args.output, header + table(runs, args.methods))
     print(Path(args.output).read_text())
 

@@ -61,3 +61,10 @@ limit=(); [ -n "${MAX_INSTANCES:-}" ] && limit=(--max-instances "$MAX_INSTANCES"
   --jobs "${JOBS:-2}" --record benchmarks/results/sst_robustness_seeds_record.json \
   -o benchmarks/results/sst_robustness_seeds.md --json-file benchmarks/results/sst_robustness_seeds.json \
   --figure benchmarks/results/sst_robustness_seeds_pareto.png
+# The table names what made it: the command, the seeds each method's row averages, and the spread.
+table=benchmarks/results/sst_robustness_seeds.md
+seeds_by_method=$(.venv/bin/python -c 'import json, sys; print("; ".join(m + ": " + ", ".join(map(str, d["seed_numbers"])) for m, d in json.load(open(sys.argv[1])).items()))' benchmarks/results/sst_robustness_seeds.json)
+{ printf '# The nine methods and three ablations on SST, over seeds (issue 13)\n\n'
+  printf 'Made by `bash benchmarks/sst_nine_methods.sh %s` (BUDGET %s, MAX_INSTANCES %s, data/sst/test.txt): ' "${1:-3}" "${BUDGET:-40}" "${MAX_INSTANCES:-all}"
+  printf 'each cell is mean ± std (sample) over the seeds; seeds per method: %s.\n\n' "$seeds_by_method"
+  cat "$table"; } > "$table.tmp" && mv "$table.tmp" "$table"
