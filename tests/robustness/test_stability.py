@@ -1,16 +1,21 @@
 import math
+import random
+import re
 
 import pytest
 import torch
 from allennlp.common.checks import ConfigurationError
+from allennlp.data import Instance
 from allennlp.models.archival import load_archive
 from allennlp.nn import util
 from scipy.spatial.distance import jensenshannon
 
+from attention_perturb.models.seat_embedding_classifier import worst_embedding_perturbation
 from attention_perturb.robustness.faithfulness import attention_rationale, comprehensiveness_and_sufficiency, erase
 from attention_perturb.robustness.stability import (
     AttentionRunner,
     SynonymSubstitution,
+    attention_model,
     indexed_batches,
     jensen_shannon_divergence,
     normalised_entropy,
@@ -99,6 +104,26 @@ def test_comprehensiveness_and_sufficiency_by_hand():
 def vanilla(vanilla_archive):  # noqa: F811
     archive = load_archive(vanilla_archive)
     return archive.model.eval(), list(archive.validation_dataset_reader.read(DATA))
+
+
+# Sentences of the fixture vocabulary's words that have in-vocabulary WordNet synonyms (six
+# positions each), so that which positions a perturbation draws, and how many, matter.
+SYNONYM_RICH = [("a terrific new film in a fresh style", 1), ("the modern theater is a fantastic way", 1),
+                ("a new movie with passion and light , terrific", 0)]
+
+
+@pytest.fixture(scope="module")
+def synonym_rich(vanilla_archive):  # noqa: F811
+    archive = load_archive(vanilla_archive)
+    labels = archive.model.vocab.get_index_to_token_vocabulary("labels")
+    return instances_of(archive.validation_dataset_reader, [(text, labels[label]) for text, label in SYNONYM_RICH])
+
+
+def instances_of(reader, texts_and_labels):
+    instances = [reader.text_to_instance(text, label) for text, label in texts_and_labels]
+    for instance in instances:
+        reader.apply_token_indexers(instance)
+    return instances
 
 
 def test_synonym_substitution_uses_the_first_in_vocabulary_wordnet_synonym(vanilla):
@@ -228,3 +253,269 @@ def test_the_report_measures_attention_and_prediction_at_the_attack(vanilla):
     expected_entropy = [-(a[m].double() * a[m].double().log()).sum().item() / math.log(m.sum().item())
                         for a, m in zip(attention, ids > 0) if m.sum() >= 2]
     assert report["attention_entropy"] == pytest.approx(sum(expected_entropy) / len(expected_entropy), rel=1e-6)
+
+
+def test_values_outside_the_mask_are_ignored_and_two_word_inputs_have_an_entropy():
+    # Padding may hold anything (a model's masked softmax leaves 0 there, but the measures must not rely on it).
+    first = torch.tensor([[0.5, 0.5, 0.3], [0.25, 0.75, 9.0]])
+    second = torch.tensor([[1.0, 0.0, 0.7], [0.25, 0.75, 0.0]])
+    mask = torch.tensor([[True, True, False], [True, True, False]])
+    by_hand = 0.5 * (0.5 * math.log(0.5 / 0.75) + 0.5 * math.log(0.5 / 0.25)) + 0.5 * math.log(1 / 0.75)
+    torch.testing.assert_close(jensen_shannon_divergence(first, second, mask), torch.tensor([by_hand, 0.0], dtype=torch.float64))
+    two_words = -(0.25 * math.log(0.25) + 0.75 * math.log(0.75)) / math.log(2)
+    torch.testing.assert_close(normalised_entropy(first, mask), torch.tensor([1.0, two_words], dtype=torch.float64))
+
+
+def test_a_one_word_input_has_an_empty_rationale_when_one_word_must_stay():
+    attention, mask = torch.tensor([[1.0, 0.0], [0.4, 0.6]]), torch.tensor([[True, False], [True, True]])
+    assert attention_rationale(attention, mask, 3, keep_one_out=True).tolist() == [[False, False], [False, True]]
+    assert attention_rationale(attention, mask, 3).tolist() == [[True, False], [True, True]]
+
+
+def test_rationale_ties_go_to_the_earlier_position():
+    """A 40-way tie, which only a stable sort resolves by position (an unstable one permutes it)."""
+    attention, mask = torch.full((1, 40), 1 / 40), torch.ones(1, 40, dtype=torch.bool)
+    assert attention_rationale(attention, mask, 7)[0].nonzero().flatten().tolist() == list(range(7))
+
+
+def test_erasing_keeps_one_column_when_at_most_one_token_stays():
+    ids = torch.tensor([[5, 6, 7], [8, 9, 0]])
+    assert erase(ids, torch.tensor([[False, True, False], [False, False, False]])).tolist() == [[6], [0]]
+    assert erase(ids, torch.zeros(2, 3, dtype=torch.bool)).tolist() == [[0], [0]]
+
+
+def test_comprehensiveness_keeps_one_word_when_k_covers_the_input():
+    """k ≥ the length: x \\ r keeps the least attended word (not an empty input), r is the whole input."""
+    weights = {0: 0.0, 5: 1.0, 6: 2.0}
+
+    def predict(ids):
+        positive = torch.sigmoid(torch.tensor([sum(weights[i] for i in row) - 1.0 for row in ids.tolist()]))
+        return torch.stack([1 - positive, positive], -1)
+
+    ids = torch.tensor([[5, 6]])
+    attention = torch.tensor([[0.3, 0.7]])
+    comprehensiveness, sufficiency = comprehensiveness_and_sufficiency(predict, ids, ids > 0, attention, predict(ids), k=5)
+    sigmoid = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
+    assert comprehensiveness.item() == pytest.approx(sigmoid(2.0) - sigmoid(0.0), abs=1e-6)  # x \\ r = [5]
+    assert sufficiency.item() == pytest.approx(0.0, abs=1e-7)
+
+
+def objective_at(model, embedded, embeddings, with_graph=False):
+    """Attention and class probabilities of `model` with `embeddings` in place of the embedded words'."""
+    with torch.set_grad_enabled(with_graph):
+        output = model.objective({"tokens": embedded._replace(embeddings=embeddings)}, None)
+        return output["attention"], model.probabilities(output["logits"])
+
+
+def embedded_batch(model, instances):
+    _, _, (batch,) = indexed_batches(model, instances, len(instances), "test")
+    with torch.no_grad():
+        return batch, util.get_token_ids_from_text_field_tensors(batch["tokens"]), model.embed(batch["tokens"])
+
+
+def test_the_runner_at_embeddings_adds_delta(vanilla):
+    model, instances = vanilla
+    _, ids, embedded = embedded_batch(model, instances)
+    delta = 0.3 * torch.randn(embedded.embeddings.shape, generator=torch.Generator().manual_seed(0))
+    run = AttentionRunner(model, "tokens", "tokens")
+    for got, expected in zip(run.at_embeddings(run.embedded(ids), delta), objective_at(model, embedded, embedded.embeddings + delta)):
+        torch.testing.assert_close(got, expected)
+
+
+def test_the_attack_targets_a_one_hot_over_all_classes(vanilla):
+    """All targets 0: the target is still a (batch, 2) one-hot, not one sized by the largest target."""
+    model, instances = vanilla
+    _, ids, embedded = embedded_batch(model, instances)
+    delta = seat_embedding_attack(AttentionRunner(model, "tokens", "tokens"), ids, torch.zeros(len(ids), dtype=torch.long),
+                                  0.3, 3, torch.Generator().manual_seed(2))
+    expected = worst_embedding_perturbation(
+        lambda d: objective_at(model, embedded, embedded.embeddings + d, with_graph=True)[1],
+        embedded.embeddings, embedded.mask, torch.tensor([[1.0, 0.0]]).expand(len(ids), 2), 0.3, 3, torch.Generator().manual_seed(2),
+    )
+    torch.testing.assert_close(delta, expected)
+
+
+def report_by_hand(model, instances, second_model, second_instances, noise_std, synonym_words, top_k, batch_size, seed,
+                   pgd_radius, pgd_steps):
+    """Every column of `stability_report`, instance by instance, from the model's own stages,
+    scipy's JSD, WordNet's synonym lists and `random.Random(seed).sample` of each row's positions."""
+    wordnet, vocabulary = WordNetSubstitutions(), model.vocab.get_token_to_index_vocabulary("tokens")
+    unusable = {0, model.vocab.get_token_index(model.vocab._oov_token, "tokens")}
+    draw, noise_generator, pgd_generator = random.Random(seed), torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed)
+    columns = {name: [] for name in ("attention_entropy", "accuracy", "pgd_jsd", "pgd_tvd", "noise_jsd", "noise_tvd",
+                                     "synonym_jsd", "synonym_tvd", "seed_jsd", "seed_tvd", "comprehensiveness", "sufficiency")}
+
+    def jsd(a, b, valid):
+        return jensenshannon(a[valid].double().numpy(), b[valid].double().numpy()) ** 2
+
+    def tvd(p, q):
+        return (p - q).abs().sum().item() / 2
+
+    def synonym(token_id):
+        if token_id in unusable:
+            return None
+        word = model.vocab.get_token_from_index(token_id, "tokens")
+        found = [vocabulary[s] for s in wordnet.synonyms(word) if vocabulary.get(s, 0) not in unusable and vocabulary[s] != token_id]
+        return found[0] if found else None
+
+    def clean(ids):
+        with torch.no_grad():
+            embedded = model.embed({"tokens": {"tokens": torch.tensor([ids or [0]])}})
+        attention, probabilities = objective_at(model, embedded, embedded.embeddings)
+        return attention[0], probabilities[0]
+
+    for start in range(0, len(instances), batch_size):
+        batch, ids, embedded = embedded_batch(model, instances[start:start + batch_size])
+        mask = ids > 0
+        attention, probabilities = objective_at(model, embedded, embedded.embeddings)
+        labelled = "label" in batch
+        targets = batch["label"] if labelled else probabilities.argmax(-1)
+        delta = worst_embedding_perturbation(
+            lambda d: objective_at(model, embedded, embedded.embeddings + d, with_graph=True)[1],
+            embedded.embeddings, embedded.mask, torch.nn.functional.one_hot(targets, 2).float(), pgd_radius, pgd_steps, pgd_generator,
+        )
+        attacked = objective_at(model, embedded, embedded.embeddings + delta)
+        noise = torch.randn(embedded.embeddings.shape, generator=noise_generator)
+        noisy = objective_at(model, embedded, embedded.embeddings + noise_std * noise * mask.unsqueeze(-1))
+        _, _, second_embedded = embedded_batch(second_model, second_instances[start:start + batch_size])
+        other_seed = objective_at(second_model, second_embedded, second_embedded.embeddings)
+        for row in range(len(ids)):
+            valid, length, words = mask[row], int(mask[row].sum()), ids[row, :int(mask[row].sum())].tolist()
+            if length >= 2:
+                columns["attention_entropy"].append(
+                    -sum(w * math.log(w) for w in attention[row, valid].double().tolist() if w > 0) / math.log(length))
+            if labelled:
+                columns["accuracy"].append(float(int(probabilities[row].argmax()) == int(batch["label"][row])))
+            for name, (other_attention, other_probabilities) in (("pgd", attacked), ("noise", noisy), ("seed", other_seed)):
+                columns[f"{name}_jsd"].append(jsd(attention[row], other_attention[row], valid))
+                columns[f"{name}_tvd"].append(tvd(probabilities[row], other_probabilities[row]))
+            positions = [i for i, token_id in enumerate(words) if synonym(token_id) is not None]
+            chosen = draw.sample(positions, min(synonym_words, len(positions)))
+            if chosen:
+                synonym_attention, synonym_probabilities = clean([synonym(t) if i in chosen else t for i, t in enumerate(words)])
+                columns["synonym_jsd"].append(jsd(attention[row, :length], synonym_attention, valid[:length]))
+                columns["synonym_tvd"].append(tvd(probabilities[row], synonym_probabilities))
+            predicted, full = int(probabilities[row].argmax()), probabilities[row].max().item()
+            ranked = sorted(range(length), key=lambda i: -attention[row, i].item())
+            rationale, erased = set(ranked[:top_k]), set(ranked[:min(top_k, length - 1)])
+            columns["comprehensiveness"].append(full - clean([w for i, w in enumerate(words) if i not in erased])[1][predicted].item())
+            columns["sufficiency"].append(full - clean([w for i, w in enumerate(words) if i in rationale])[1][predicted].item())
+    report = {name: sum(values) / len(values) for name, values in columns.items() if values}
+    report["synonym_instances"], report["instances"] = float(len(columns["synonym_jsd"])), float(len(instances))
+    return report
+
+
+def without_labels(instances):
+    return [Instance({name: field for name, field in instance.fields.items() if name != "label"}) for instance in instances]
+
+
+@pytest.mark.parametrize("labelled", [True, False])
+def test_every_column_of_the_report_equals_a_computation_by_hand(labelled, vanilla, synonym_rich, second_seed_archive):  # noqa: F811
+    """Several batches (5 instances each), settings away from the defaults, a second seed's model;
+    unlabelled instances are attacked towards the predicted label and have no accuracy."""
+    model, instances = vanilla
+    instances = instances[:5] + synonym_rich + instances[5:10]
+    second = load_archive(second_seed_archive)
+    second_instances = instances_of(second.validation_dataset_reader, [
+        (" ".join(token.text for token in instance["tokens"].tokens), instance["label"].label) for instance in instances])
+    if not labelled:
+        instances, second_instances = without_labels(instances), without_labels(second_instances)
+    settings = dict(noise_std=0.3, synonym_words=2, top_k=3, batch_size=5, seed=7, pgd_radius=0.2, pgd_steps=3)
+    report = stability_report(model, instances, second_model=second.model, second_instances=second_instances, **settings)
+    expected = report_by_hand(model, instances, second.model.eval(), second_instances, **settings)
+    assert sorted(report) == sorted(expected) and ("accuracy" in report) == labelled
+    assert 0 < expected["synonym_instances"] < len(instances)
+    assert report.get("accuracy") != 0.5  # where 1 − accuracy would be the same number
+    for name, value in expected.items():
+        assert report[name] == pytest.approx(value, rel=1e-5, abs=1e-9), name
+
+
+def test_the_defaults_are_the_documented_settings(vanilla, synonym_rich):
+    """SEAT's radius 0.01 and 10 PGD steps, noise std 0.01, one synonym, ERASER's top 5, seed 0,
+    64 instances a batch. 70 instances, the longest the 65th, so that another batch size changes
+    the batches' widths and with them the random draws."""
+    model, instances = vanilla
+    longest = max(instances, key=lambda instance: len(instance["tokens"]))
+    others = [instance for instance in instances if instance is not longest] + synonym_rich
+    instances = (others * 6)[:64] + [longest] + others[:5]
+    documented = dict(noise_std=0.01, synonym_words=1, top_k=5, batch_size=64, seed=0, pgd_radius=0.01, pgd_steps=10)
+    assert stability_report(model, instances) == stability_report(model, instances, **documented)
+
+
+@pytest.mark.parametrize("settings, message", [
+    (dict(noise_std=-0.1), "--noise-std must be a finite number >= 0, got -0.1"),
+    (dict(pgd_radius=-1.0), "--pgd-radius must be a finite number >= 0, got -1.0"),
+    (dict(pgd_steps=0), "--pgd-steps must be >= 1, got 0"),
+    (dict(top_k=0), "--top-k and --synonym-words must be >= 1"),
+    (dict(synonym_words=0), "--top-k and --synonym-words must be >= 1"),
+])
+def test_each_bad_setting_is_refused_by_its_flag(settings, message, vanilla):
+    model, instances = vanilla
+    with pytest.raises(ConfigurationError, match=f"^{re.escape(message)}$"):
+        stability_report(model, instances[:2], **settings)
+
+
+def test_the_smallest_allowed_settings_are_accepted(vanilla):
+    model, instances = vanilla
+    report = stability_report(model, instances[:3], top_k=1, synonym_words=1, pgd_steps=1, noise_std=0.0, pgd_radius=0.0)
+    assert report["instances"] == 3.0 and report["noise_jsd"] == 0.0 and report["pgd_tvd"] == 0.0
+
+
+def test_errors_name_the_archive_they_come_from(vanilla, archive_without_attention):  # noqa: F811
+    model, instances = vanilla
+    no_attention = load_archive(archive_without_attention).model
+    refusal = "stability needs an attention model (attention_classifier, seat_classifier, flat_classifier); " \
+              "this archive holds a BasicClassifier, which has no attention"
+    with pytest.raises(ConfigurationError, match=f"^model: {re.escape(refusal)}$"):
+        stability_report(no_attention, instances)
+    with pytest.raises(ConfigurationError, match=f"^model: {re.escape(refusal)}$"):
+        attention_model(no_attention)
+    with pytest.raises(ConfigurationError, match=f"^first.tar.gz: {re.escape(refusal)}$"):
+        stability_report(no_attention, instances, source="first.tar.gz")
+    with pytest.raises(ConfigurationError, match=f"^--second-archive: {re.escape(refusal)}$"):
+        stability_report(model, instances, second_model=no_attention, second_instances=instances)
+    with pytest.raises(ConfigurationError, match="^--second-archive: instances need a `tokens` text field$"):
+        stability_report(model, instances, second_model=model, second_instances=[Instance({"words": i["tokens"]}) for i in instances])
+    for second_instances in (None, instances[:-1]):
+        with pytest.raises(ConfigurationError, match="^--second-archive: its reader gives a different number of instances$"):
+            stability_report(model, instances, second_model=model, second_instances=second_instances)
+
+
+def test_a_pair_model_is_refused_as_a_pair_model(monkeypatch):
+    from allennlp.common import Params
+    from allennlp.data import Vocabulary
+    from allennlp.models import Model
+
+    from attention_perturb.data.dataset_readers.babi_qa import BabiReader
+
+    monkeypatch.setenv("METHOD", "vanilla")
+    instances = list(BabiReader().read("fixtures/babi/en-10k/qa1_single-supporting-fact_train.txt"))[:4]
+    params = Params.from_file("fixtures/babi_tiny.jsonnet").pop("model")
+    pair_model = Model.from_params(vocab=Vocabulary.from_instances(instances), params=params)
+    with pytest.raises(ConfigurationError, match=r"^pair.tar.gz: .* holds a AttentionPairClassifier, which attends over a pair "
+                                                 r"of texts \(not supported\)$"):
+        stability_report(pair_model, instances, source="pair.tar.gz")
+
+
+def test_instances_the_measure_cannot_read_are_refused_with_the_source(vanilla):
+    from allennlp.data.fields import TextField
+    from allennlp.data.token_indexers import SingleIdTokenIndexer
+
+    model, instances = vanilla
+    renamed = [Instance({"words": instance["tokens"]}) for instance in instances[:2]]
+    with pytest.raises(ConfigurationError, match="^data.txt: instances need a `tokens` text field$"):
+        stability_report(model, renamed, source="data.txt")
+    two_indexers = [Instance({"tokens": TextField(instance["tokens"].tokens, {"tokens": SingleIdTokenIndexer(),
+                                                                               "again": SingleIdTokenIndexer()})})
+                    for instance in instances[:2]]
+    with pytest.raises(ConfigurationError, match=re.escape("data.txt: stability needs one single-id token indexer, got ['again', 'tokens']")):
+        stability_report(model, two_indexers, source="data.txt")
+
+
+def test_the_synonyms_come_from_the_substitutions_given(vanilla, synonym_rich):
+    """With every word a stop word, no word has a synonym: nothing is perturbed."""
+    model, _ = vanilla
+    words = model.vocab.get_token_to_index_vocabulary("tokens")
+    assert stability_report(model, synonym_rich)["synonym_instances"] == 3.0
+    report = stability_report(model, synonym_rich, substitutions=WordNetSubstitutions(stopwords=set(words)))
+    assert report["synonym_instances"] == 0.0 and math.isnan(report["synonym_jsd"])
