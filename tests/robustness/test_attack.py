@@ -1,4 +1,5 @@
 import json
+import re
 
 import numpy
 import pytest
@@ -12,6 +13,7 @@ from attention_perturb.data.errors import EmptyDatasetError
 from attention_perturb.data.dataset_readers.sst import SstTreesReader
 from attention_perturb.robustness.attack import FAILED, SKIPPED, SUCCEEDED, ModelQueries, attack_instances
 from attention_perturb.substitutions import WordNetSubstitutions
+from tests.archives import archive_without_attention  # noqa: F401
 from tests.cli import in_process, run_cli
 from tests.conftest import REPO_ROOT
 
@@ -418,3 +420,210 @@ def test_attacks_and_the_stability_measure_share_one_process_wide_wordnet_cache(
     assert shared.part_of_speech.cache_info().currsize == looked_up.currsize
     assert shared.part_of_speech.cache_info().hits > looked_up.hits
     assert SynonymSubstitution(archive.model, words=1, seed=0).substitutions is shared
+
+
+def test_records_and_metrics_by_hand():
+    from allennlp.data import Vocabulary
+
+    from attention_perturb.robustness.attack import AttackReport, AttackResult
+
+    vocab = Vocabulary({"tokens": {"a": 1, "b": 1, "c": 1}, "labels": {"neg": 2, "pos": 1}})
+    succeeded = AttackResult([2, 3, 4], [2, 5, 6], [1, 2], 0, 0, 1, 7, SUCCEEDED, 2, ["a", "b", "c"], ["a", "x", "y"],
+                             {"attention_kendall_tau": 0.5})
+    failed = AttackResult([2], [2], [], 1, 1, 1, 3, FAILED, 0, ["a"], ["a"])
+    skipped = AttackResult([3], [3], [], 0, 1, 1, 1, SKIPPED, 1, ["b"], ["b"])
+    report = AttackReport("synonym", None, [succeeded, failed, skipped], {"attention_kendall_tau": 0.5}, vocab)
+    assert report.records()[0] == {
+        "index": 0, "status": "succeeded", "label": "neg", "original_prediction": "neg", "adversarial_prediction": "pos",
+        "tokens": ["a", "b", "c"], "adversarial_tokens": ["a", "x", "y"], "changed_positions": [1, 2],
+        "substitutions": [[1, "b", "x"], [2, "c", "y"]], "queries": 7, "attention_kendall_tau": 0.5,
+    }
+    assert [(r["index"], r["status"], r["label"], r["original_prediction"]) for r in report.records()[1:]] == [
+        (1, "failed", "pos", "pos"), (2, "skipped", "neg", "pos")]
+    assert report.metrics() == {
+        "instances": 3.0, "clean_accuracy": 2 / 3, "after_attack_accuracy": 1 / 3, "synonym_attack_success_rate": 0.5,
+        "mean_words_changed": 2.0, "mean_queries": 5.0, "max_queries": 7.0, "succeeded": 1.0, "failed": 1.0,
+        "skipped": 1.0, "without_candidates": 1.0, "attention_kendall_tau": 0.5,
+    }
+    # Nothing attacked (every instance misclassified): rates and means are 0, not undefined.
+    nothing = AttackReport("antonym", 5, [skipped], {}, vocab).metrics()
+    assert {key: nothing[key] for key in ("antonym_attack_success_rate", "mean_words_changed", "mean_queries", "max_queries")} == {
+        "antonym_attack_success_rate": 0.0, "mean_words_changed": 0.0, "mean_queries": 0.0, "max_queries": 0.0}
+    unsuccessful = AttackReport("synonym", None, [failed], {}, vocab).metrics()
+    assert (unsuccessful["synonym_attack_success_rate"], unsuccessful["mean_words_changed"], unsuccessful["mean_queries"]) == (0.0, 0.0, 3.0)
+
+
+# Words 1 and 2 (weight 1 each), their synonyms 3 and 4 (weight −1 each), bias 1: P(y = 1) = σ(3) clean,
+# σ(1) with one word swapped (the prediction stays), σ(−1) with both (it flips).
+TWO_SWAPS = dict(ids=[1, 2], weights={0: 0.0, 1: 1.0, 2: 1.0, 3: -1.0, 4: -1.0}, bias=1.0, candidates=[[3], [4]])
+
+
+@pytest.mark.parametrize("budget, status, changed, queries", [
+    (None, SUCCEEDED, 2, 6),  # x, 2 masked, 2 synonyms, then x with both swapped
+    (6, SUCCEEDED, 2, 6),  # one query left at the second swap: it is made
+    (5, FAILED, 1, 5),  # none left: the first swap (already scored) is kept, the second is not tried
+])
+def test_pwws_swaps_words_until_the_prediction_flips_or_the_budget_is_spent(budget, status, changed, queries):
+    from attention_perturb.robustness.attack import synonym_attack
+
+    result = run_attack(synonym_attack(TWO_SWAPS["ids"], 1, TWO_SWAPS["candidates"], 0, budget), TWO_SWAPS["weights"], TWO_SWAPS["bias"])
+    assert (result.status, result.words_changed, result.queries) == (status, changed, queries)
+    assert result.adversarial_ids == [3, 4][:changed] + [1, 2][changed:]
+    assert result.adversarial_prediction == (0 if status == SUCCEEDED else 1)
+
+
+@pytest.mark.parametrize("second_weight, chosen", [(-1.0, 3), (-3.0, 5)])
+def test_pwws_takes_the_synonym_with_the_largest_drop_and_the_first_on_a_tie(second_weight, chosen):
+    from attention_perturb.robustness.attack import synonym_attack
+
+    weights = {0: 0.0, 1: 1.0, 3: -1.0, 5: second_weight}
+    result = run_attack(synonym_attack([1], 1, [[3, 5]], 0, None), weights, 0.5)
+    assert result.adversarial_ids == [chosen] and result.status == SUCCEEDED
+
+
+@pytest.mark.parametrize("synonym_weight", [1.0, 1.5])  # the same P(y), or a higher one
+def test_pwws_never_swaps_a_word_whose_best_synonym_does_not_lower_the_probability(synonym_weight):
+    """Word 2's synonym lowers P(y) but does not flip it; word 1's leaves P(y) as it is or raises it."""
+    from attention_perturb.robustness.attack import synonym_attack
+
+    weights = {0: 0.0, 1: 1.0, 2: 1.0, 3: synonym_weight, 4: 0.5}
+    result = run_attack(synonym_attack([1, 2], 1, [[3], [4]], 0, None), weights, 1.0)
+    assert result.status == FAILED and result.changed_positions == [1] and result.adversarial_ids == [1, 4]
+
+
+@pytest.mark.parametrize("success, status", [("unchanged_prediction", SUCCEEDED), ("higher_confidence", FAILED)])
+def test_an_antonym_that_leaves_the_probability_as_it_is_is_not_a_higher_confidence(success, status):
+    from attention_perturb.robustness.attack import antonym_attack
+
+    weights = {0: 0.0, 1: 1.0, 2: 0.5, 3: 1.0}  # antonym 3 weighs what word 1 does
+    result = run_attack(antonym_attack([1, 2], 1, [[3], []], 0, None, success), weights, 0.0)
+    assert result.status == status and result.adversarial_ids == [3, 2] and result.queries == 3
+
+
+def pwws_by_hand(model, instance, candidates):
+    """PWWS (Ren et al. 2019) on the real model, one sentence at a time: saliency with each word
+    replaced by the unknown token, the synonym of largest P(y) drop per word (the first on a tie),
+    words in decreasing softmax(saliency) · drop over those with a positive drop, swapped until the
+    prediction leaves the gold label. Returns (status, adversarial ids, queries)."""
+    vocab = model.vocab
+    unknown = vocab.get_token_index(vocab._oov_token, "tokens")
+    ids = [vocab.get_token_index(token.text, "tokens") for token in instance["tokens"].tokens]
+    label = vocab.get_token_index(instance["label"].label, "labels")
+    queries = 0
+
+    def probability(sequence):
+        nonlocal queries
+        queries += 1
+        with torch.no_grad():
+            return model(tokens={"tokens": {"tokens": torch.tensor([sequence])}})["probs"][0].tolist()
+
+    clean = probability(ids)
+    if max(range(len(clean)), key=clean.__getitem__) != label:
+        return SKIPPED, ids, queries
+    positions = [i for i, c in enumerate(candidates) if c]
+    saliency = {i: clean[label] - probability(ids[:i] + [unknown] + ids[i + 1:])[label] for i in positions}
+    best = {}
+    for i in positions:
+        for substitute in candidates[i]:
+            scored = probability(ids[:i] + [substitute] + ids[i + 1:])
+            if i not in best or clean[label] - scored[label] > best[i][0]:
+                best[i] = (clean[label] - scored[label], substitute, scored)
+    useful = [i for i in best if best[i][0] > 0]
+    weights = dict(zip(useful, torch.softmax(torch.tensor([saliency[i] for i in useful]), 0).tolist()))
+    current = list(ids)
+    for step, i in enumerate(sorted(useful, key=lambda i: (-weights[i] * best[i][0], i))):
+        current[i] = best[i][1]
+        scored = best[i][2] if step == 0 else probability(current)
+        if max(range(len(scored)), key=scored.__getitem__) != label:
+            return SUCCEEDED, current, queries
+    return FAILED, current, queries
+
+
+class FixedTable:
+    """Substitutes by a fixed rule instead of WordNet's: three vocabulary words for every word, so
+    that every position is a candidate and the saliency order decides which are swapped."""
+
+    def __init__(self, vocab_size):
+        self.vocab_size = vocab_size
+
+    def in_vocabulary(self, word, own_id, kind, vocab, namespace):
+        return [i for i in ((own_id * 7 + 13 * k) % self.vocab_size for k in (1, 2, 3)) if i > 1 and i != own_id]
+
+
+@pytest.mark.parametrize("table", [False, True])
+def test_the_synonym_attack_on_the_real_model_is_pwws_by_hand(table, archive, instances, wordnet):
+    model, instances = archive.model.eval(), instances[:16]
+    vocab = model.vocab
+    substitutions = FixedTable(vocab.get_vocab_size("tokens")) if table else wordnet
+    report = attack_instances(model, instances, "synonym", substitutions=substitutions, max_candidates=3)
+    for instance, result in zip(instances, report.results):
+        candidates = [substitutions.in_vocabulary(token.text, vocab.get_token_index(token.text, "tokens"), "synonym", vocab, "tokens")[:3]
+                      for token in instance["tokens"].tokens]
+        assert (result.status, result.adversarial_ids, result.queries) == pwws_by_hand(model, instance, candidates)
+    if table:  # the order mattered: some attacks swapped several words
+        assert max(result.words_changed for result in report.results) >= 2
+    else:
+        assert {SUCCEEDED, FAILED} <= {result.status for result in report.results}
+
+
+def test_one_instance_is_enough(archive, instances):
+    assert len(attack_instances(archive.model, instances[:1], "antonym").results) == 1
+
+
+def test_argument_errors_name_the_choices_and_the_source(archive, instances):
+    from allennlp.data import Instance
+    from allennlp.data.fields import TextField
+    from allennlp.data.token_indexers import SingleIdTokenIndexer
+
+    model = archive.model
+    cases = [
+        (dict(instances=instances, kind="hyponym"), "unknown attack kind 'hyponym'; expected one of synonym, antonym"),
+        (dict(instances=instances, kind="antonym", antonym_success="lower"),
+         "unknown antonym success rule 'lower'; expected one of unchanged_prediction, higher_confidence"),
+        (dict(instances=[], kind="synonym"), "model: no instances to attack"),
+        (dict(instances=[], kind="synonym", source="data.txt"), "data.txt: no instances to attack"),
+        (dict(instances=[instances[0], Instance({"tokens": instances[1]["tokens"]})], kind="synonym", source="data.txt"),
+         "data.txt: instance 2 has no gold label to attack"),
+        (dict(instances=[Instance({"words": instances[0]["tokens"]})], kind="synonym", source="data.txt"),
+         "data.txt: instances need a `tokens` text field to attack"),
+        (dict(instances=[instances[0], Instance({"words": instances[1]["tokens"], "label": instances[1]["label"]})],
+              kind="synonym", source="data.txt"),
+         "data.txt: instances need a `tokens` text field to attack"),
+        (dict(instances=[Instance({"tokens": TextField(instances[0]["tokens"].tokens, {"tokens": SingleIdTokenIndexer(),
+                                                                                      "again": SingleIdTokenIndexer()}),
+                                   "label": instances[0]["label"]})], kind="synonym", source="data.txt"),
+         "data.txt: the attack needs one single-id token indexer, got ['again', 'tokens']"),
+    ]
+    for arguments, message in cases:
+        with pytest.raises(ConfigurationError, match=f"^{re.escape(message)}$"):
+            attack_instances(model, **arguments)
+
+
+def test_a_model_without_attention_is_refused_by_its_source(archive_without_attention, instances):  # noqa: F811
+    model = load_archive(archive_without_attention).model
+    message = "boe.tar.gz: the attack needs an attention_classifier model (one attended text); this archive holds BasicClassifier"
+    with pytest.raises(ConfigurationError, match=f"^{re.escape(message)}$"):
+        attack_instances(model, instances, "synonym", source="boe.tar.gz")
+
+
+def test_word_saliency_replaces_each_word_with_the_unknown_token(archive, instances, wordnet):
+    """The model's second forward pass of an attack scores x with each candidate word replaced by
+    @@UNKNOWN@@ (PWWS's x̂_i), not by padding, which the model would read as the end of the text."""
+    model = archive.model.eval()
+    vocab = model.vocab
+    instance = next(i for i in instances if sum(bool(wordnet.synonyms(t.text)) for t in i["tokens"].tokens) >= 2)
+    seen = []
+    hook = model.register_forward_pre_hook(lambda module, args, kwargs: seen.append(kwargs["tokens"]["tokens"]["tokens"].tolist()),
+                                           with_kwargs=True)
+    try:
+        result = attack_instances(model, [instance], "synonym", substitutions=wordnet).results[0]
+    finally:
+        hook.remove()
+    assert result.status != SKIPPED
+    ids = result.token_ids
+    unknown = vocab.get_token_index(vocab._oov_token, "tokens")
+    positions = [i for i, token in enumerate(instance["tokens"].tokens)
+                 if wordnet.in_vocabulary(token.text, ids[i], "synonym", vocab, "tokens")]
+    assert len(positions) >= 2
+    assert seen[0] == [ids]
+    assert seen[1] == [ids[:i] + [unknown] + ids[i + 1:] for i in positions]
