@@ -627,3 +627,86 @@ def test_word_saliency_replaces_each_word_with_the_unknown_token(archive, instan
     assert len(positions) >= 2
     assert seen[0] == [ids]
     assert seen[1] == [ids[:i] + [unknown] + ids[i + 1:] for i in positions]
+
+
+def test_the_antonym_attack_tries_the_most_salient_word_first_and_ties_in_order():
+    """Every word has an antonym that keeps the prediction: the one tried (and so swapped) is the
+    most salient, and among 40 equally salient words the first (a 40-way tie an unstable sort permutes)."""
+    from attention_perturb.robustness.attack import antonym_attack
+
+    weights = {0: 0.0, 1: 0.5, 2: 2.0, 3: 0.4, 9: 0.3}  # word 2 is the most salient; 9 is every word's antonym
+    result = run_attack(antonym_attack([1, 2, 3], 1, [[9], [9], [9]], 0, None), weights, 0.0)
+    assert result.status == SUCCEEDED and result.changed_positions == [1]
+    tied = run_attack(antonym_attack([1] * 40, 1, [[9]] * 40, 0, None), weights, 0.0)
+    assert tied.status == SUCCEEDED and tied.changed_positions == [0]
+
+
+def test_queries_of_nothing_have_the_label_columns_and_leave_the_agreement_switch_alone(archive, instances):
+    model = archive.model
+    queries = ModelQueries(model, "tokens", "tokens")
+    assert queries([]).shape == (0, model.vocab.get_vocab_size("labels"))
+    for switch in (True, False):
+        model.measure_agreement = switch
+        attack_instances(model, instances[:2], "antonym")
+        assert model.measure_agreement is switch
+    model.measure_agreement = True
+    # The attack's queries switch the agreement measure off: they add nothing to the model's agreement metric.
+    model._agreement.reset()
+    attack_instances(model, instances[:4], "synonym")
+    assert not model._agreement.measured
+
+
+def test_the_report_keeps_the_budget(archive, instances):
+    assert attack_instances(archive.model, instances[:2], "synonym", budget=40).budget == 40
+
+
+def test_a_score_undefined_for_every_class_stays_undefined(archive, wordnet):
+    """A one-word sentence: Kendall τ of one value is undefined (None) for the attention and for
+    every class's gradient importance, so their mean is None too, not NaN."""
+    model = archive.model.eval()
+    vocab = model.vocab
+    word = next(w for w in vocab.get_token_to_index_vocabulary("tokens")
+                if wordnet.in_vocabulary(w, vocab.get_token_index(w, "tokens"), "antonym", vocab, "tokens"))
+    reader = archive.dataset_reader
+    instance = reader.text_to_instance(word, "0")
+    reader.apply_token_indexers(instance)
+    probabilities = ModelQueries(model, "tokens", "tokens")([[vocab.get_token_index(word, "tokens")]])[0]
+    instance.fields["label"].label = vocab.get_token_from_index(int(probabilities.argmax()), "labels")
+    result = attack_instances(model, [instance], "antonym", substitutions=wordnet).results[0]
+    assert result.changed_positions == [0]
+    assert result.consistency["attention_kendall_tau"] is None and result.consistency["gradient_kendall_tau"] is None
+    assert result.consistency["gradient_top5_intersection"] == 1.0
+
+
+def test_substituted_words_are_read_from_the_models_own_namespace(monkeypatch):
+    """A model whose words live in a namespace other than allennlp's default `tokens`."""
+    from allennlp.common import Params
+    from allennlp.data import Vocabulary
+    from allennlp.data.token_indexers import SingleIdTokenIndexer
+    from allennlp.models import Model
+
+    from attention_perturb.robustness.stability import SynonymSubstitution
+
+    monkeypatch.setenv("METHOD", "vanilla")
+    reader = SstTreesReader(token_indexers={"tokens": SingleIdTokenIndexer(namespace="words")})
+    instances = list(reader.read(DATA))
+    vocab = Vocabulary.from_instances(instances)
+    params = Params.from_file("fixtures/sst_tiny.jsonnet").pop("model")
+    params["namespace"] = "words"
+    params["text_field_embedder"]["token_embedders"]["tokens"]["vocab_namespace"] = "words"
+    model = Model.from_params(vocab=vocab, params=params).eval()
+    assert vocab.get_vocab_size("tokens") <= 2  # only padding and unknown: the default namespace knows no word
+    report = attack_instances(model, instances, "antonym")
+    changed = [r for r in report.results if r.changed_positions]
+    assert changed
+    for result in changed:
+        for position in result.changed_positions:
+            assert result.adversarial_words[position] == vocab.get_token_from_index(result.adversarial_ids[position], "words")
+    substitute = SynonymSubstitution(model, words=1, seed=0)
+    word_ids = {word: index for index, word in vocab.get_index_to_token_vocabulary("words").items()}
+    pairs = [(word, substitute.synonym(index)) for word, index in word_ids.items() if index > 1]
+    assert any(synonym is not None for _, synonym in pairs)
+    wordnet = WordNetSubstitutions()
+    for word, synonym in pairs:
+        if synonym is not None:
+            assert vocab.get_token_from_index(synonym, "words") in wordnet.synonyms(word)

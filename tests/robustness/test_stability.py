@@ -6,6 +6,7 @@ import pytest
 import torch
 from allennlp.common.checks import ConfigurationError
 from allennlp.data import Instance
+from allennlp.data.fields import TextField
 from allennlp.models.archival import load_archive
 from allennlp.nn import util
 from scipy.spatial.distance import jensenshannon
@@ -476,6 +477,10 @@ def test_errors_name_the_archive_they_come_from(vanilla, archive_without_attenti
         stability_report(model, instances, second_model=no_attention, second_instances=instances)
     with pytest.raises(ConfigurationError, match="^--second-archive: instances need a `tokens` text field$"):
         stability_report(model, instances, second_model=model, second_instances=[Instance({"words": i["tokens"]}) for i in instances])
+    retokenized = [Instance({"tokens": TextField(instance["tokens"].tokens[:-1] or instance["tokens"].tokens,
+                                                 instance["tokens"].token_indexers)}) for instance in instances]
+    with pytest.raises(ConfigurationError, match="^--second-archive: its reader tokenizes the data differently$"):
+        stability_report(model, instances, second_model=model, second_instances=retokenized)
     for second_instances in (None, instances[:-1]):
         with pytest.raises(ConfigurationError, match="^--second-archive: its reader gives a different number of instances$"):
             stability_report(model, instances, second_model=model, second_instances=second_instances)
@@ -498,7 +503,6 @@ def test_a_pair_model_is_refused_as_a_pair_model(monkeypatch):
 
 
 def test_instances_the_measure_cannot_read_are_refused_with_the_source(vanilla):
-    from allennlp.data.fields import TextField
     from allennlp.data.token_indexers import SingleIdTokenIndexer
 
     model, instances = vanilla
@@ -518,4 +522,4 @@ def test_the_synonyms_come_from_the_substitutions_given(vanilla, synonym_rich):
     words = model.vocab.get_token_to_index_vocabulary("tokens")
     assert stability_report(model, synonym_rich)["synonym_instances"] == 3.0
     report = stability_report(model, synonym_rich, substitutions=WordNetSubstitutions(stopwords=set(words)))
-    assert report["synonym_instances"] == 0.0 and math.isnan(report["synonym_jsd"])
+    assert report["synonym_instances"] == 0.0 and math.isnan(report["synonym_jsd"]) and math.isnan(report["synonym_tvd"])
