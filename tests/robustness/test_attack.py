@@ -11,7 +11,7 @@ from allennlp.models.archival import load_archive
 
 from attention_perturb.data.errors import EmptyDatasetError
 from attention_perturb.data.dataset_readers.sst import SstTreesReader
-from attention_perturb.robustness.attack import FAILED, SKIPPED, SUCCEEDED, ModelQueries, attack_instances
+from attention_perturb.robustness.attack import FAILED, SKIPPED, SUCCEEDED, ModelQueries, attack_instances, attackable_model
 from attention_perturb.substitutions import WordNetSubstitutions
 from tests.archives import archive_without_attention  # noqa: F401
 from tests.cli import in_process, run_cli
@@ -604,6 +604,8 @@ def test_a_model_without_attention_is_refused_by_its_source(archive_without_atte
     message = "boe.tar.gz: the attack needs an attention_classifier model (one attended text); this archive holds BasicClassifier"
     with pytest.raises(ConfigurationError, match=f"^{re.escape(message)}$"):
         attack_instances(model, instances, "synonym", source="boe.tar.gz")
+    with pytest.raises(ConfigurationError, match=f"^{re.escape(message.replace('boe.tar.gz', 'model'))}$"):
+        attackable_model(model)
 
 
 def test_word_saliency_replaces_each_word_with_the_unknown_token(archive, instances, wordnet):
