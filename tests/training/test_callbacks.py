@@ -121,6 +121,28 @@ def test_nothing_is_added_without_statistics_or_before_the_first_epoch(model, tm
     assert metrics == {"training_loss": 1.0} and not (tmp_path / "metrics_epoch_-1.json").exists()
 
 
+def test_an_epoch_without_batches_after_one_with_them_adds_nothing(model, tmp_path):
+    trainer = make_trainer(model, tmp_path)
+    callback = AdversarialStatisticsCallback(str(tmp_path), tensorboard=False)
+    feed(callback, trainer, 0, [statistics(1.0, 2.0, 3.0)])
+    callback.on_epoch(trainer, {}, 0)
+    metrics = {}
+    callback.on_epoch(trainer, metrics, 1)
+    assert metrics == {}
+
+
+def test_logging_after_the_end_opens_a_new_event_file(model, tmp_path):
+    trainer = make_trainer(model, tmp_path)
+    callback = AdversarialStatisticsCallback(str(tmp_path))
+    for epoch in (0, 1):
+        feed(callback, trainer, epoch, [statistics(1.0, 2.0, 3.0)])
+        callback.on_epoch(trainer, {}, epoch)
+        callback.on_end(trainer)
+    # (Two writers opened in the same second share a file name: the second's file replaces the first's.)
+    events = sorted((tmp_path / "log" / "adversarial").glob("events.out.tfevents.*"))
+    assert 1 in {step for event_file in events for _, step in scalars(event_file)}
+
+
 def test_a_secondary_worker_adds_the_means_but_writes_nothing(model, tmp_path):
     trainer = make_trainer(model, tmp_path)
     callback = AdversarialStatisticsCallback(str(tmp_path))

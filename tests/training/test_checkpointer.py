@@ -111,3 +111,12 @@ def test_the_task_configs_save_atomically(monkeypatch):
     monkeypatch.setenv("METHOD", "vanilla")
     for config in ("training_configs/sst_attention_iat.jsonnet", "training_configs/babi1_vanilla.jsonnet"):
         assert Params.from_file(config).as_dict()["trainer"]["checkpointer"]["type"] == "atomic", config
+
+
+def test_the_atomic_checkpointer_takes_allennlps_options(tmp_path):
+    from allennlp.common import Params
+
+    checkpointer = Checkpointer.from_params(Params({"type": "atomic", "keep_most_recent_by_count": 5,
+                                                    "save_every_num_batches": 7}), serialization_dir=str(tmp_path))
+    assert isinstance(checkpointer, AtomicCheckpointer)
+    assert (checkpointer._keep_most_recent_by_count, checkpointer._save_every_num_batches) == (5, 7)
