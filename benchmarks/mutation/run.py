@@ -3,6 +3,7 @@ time and runs that module's own test files against each mutant.
 
     make mutation                                            # the five modules
     .venv/bin/python benchmarks/mutation/run.py predictors interpret       # after `make mutation` once
+    .venv/bin/python benchmarks/mutation/run.py robustness --recheck       # survivors again, with today's tests
 
 Each module works in runs/mutation/<module>/, a copy of the repository's tracked and untracked
 (not ignored) files with a `[mutmut]` section added to its setup.cfg; mutmut keeps its verdicts
@@ -21,7 +22,9 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+from typing import List
 
 REPO = Path(__file__).resolve().parents[2]
 MUTMUT_LIBRARY = REPO / ".mutmut"  # `make mutation` installs benchmarks/mutation/requirements.txt there
@@ -115,6 +118,27 @@ def score(module: str, workdir: Path, equivalent: dict) -> str:
             f"| {counts.get('no tests', 0)} | {len(judged_equivalent)} | {percent} |")
 
 
+def recheck(module: str, workdir: Path) -> List[str]:
+    """The survivors of an earlier run tested again with the repository's current tests (the "after"
+    rows): each in a copy of mutmut's `mutants/` with `MUTANT_UNDER_TEST` set, as `mutmut run <name>`
+    tests it, but with the whole module test folder and no time limit. Returns those still passing."""
+    statuses = verdicts(workdir)
+    survivors = sorted(name for name, status in statuses.items() if status in ("survived", "no tests", "timeout"))
+    with tempfile.TemporaryDirectory() as scratch:
+        copy = Path(scratch) / "mutants"
+        shutil.copytree(workdir / "mutants", copy, symlinks=True)
+        shutil.copytree(REPO / "tests", copy / "tests", dirs_exist_ok=True)
+        still = []
+        for name in survivors:
+            environment = {**MUTMUT_ENVIRONMENT, "MUTANT_UNDER_TEST": name}
+            passed = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *MODULE_TESTS[module]],
+                                    cwd=copy, env=environment, capture_output=True).returncode == 0
+            print(f"{'survived' if passed else 'killed'}  {name}", flush=True)
+            if passed:
+                still.append(name)
+    return still
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("modules", nargs="*", default=list(MODULE_TESTS), choices=list(MODULE_TESTS))
@@ -122,11 +146,23 @@ def main() -> None:
     parser.add_argument("--max-children", type=int, default=2, help="mutants tested at once")
     parser.add_argument("--fresh", action="store_true", help="forget earlier verdicts")
     parser.add_argument("--report-only", action="store_true", help="print the table from earlier verdicts")
+    parser.add_argument("--recheck", action="store_true",
+                        help="test an earlier run's survivors and timeouts again with the current tests; print the after row")
     args = parser.parse_args()
     equivalent = equivalent_mutants()
     rows = []
     for module in args.modules:
         workdir = args.workdir / module
+        if args.recheck:
+            statuses = verdicts(workdir)
+            still = recheck(module, workdir)
+            judged = [name for name in still if name in equivalent]
+            checked = sum(status != "not checked" for status in statuses.values())
+            killed = checked - len(still)
+            percent = f"{100 * killed / (checked - len(judged)):.1f} %" if checked > len(judged) else "—"
+            rows.append(f"| {module}, after | {len(statuses)} | {len(statuses) - checked} | {killed} | {len(still)} "
+                        f"| — | {len(judged)} | {percent} |")
+            continue
         if args.fresh and workdir.exists():
             shutil.rmtree(workdir)
         if not args.report_only:
