@@ -120,3 +120,21 @@ def test_the_atomic_checkpointer_takes_allennlps_options(tmp_path):
                                                     "save_every_num_batches": 7}), serialization_dir=str(tmp_path))
     assert isinstance(checkpointer, AtomicCheckpointer)
     assert (checkpointer._keep_most_recent_by_count, checkpointer._save_every_num_batches) == (5, 7)
+
+
+def test_leftovers_of_both_state_files_are_removed_at_start(tmp_path):
+    leftovers = [tmp_path / ".model_state_e2_b0.th.k1ll3d.th", tmp_path / ".training_state_e2_b0.th.k1ll3d.th"]
+    for leftover in leftovers:
+        leftover.write_bytes(b"half a file")
+    (tmp_path / "model_state_e1_b0.th").write_bytes(b"a checkpoint")
+    AtomicCheckpointer(tmp_path)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["model_state_e1_b0.th"]
+
+
+def test_a_checkpoint_without_a_metric_tracker_loads_as_it_is(tmp_path):
+    """A trainer without validation saves no metric tracker: no best model to set right."""
+    torch.save({"weight": torch.ones(2)}, tmp_path / "model_state_e1_b0.th")
+    torch.save({"epochs_completed": 1, "batches_in_epoch_completed": 0}, tmp_path / "training_state_e1_b0.th")
+    checkpoint = AtomicCheckpointer(tmp_path).load_checkpoint()
+    assert checkpoint.trainer_state == {"epochs_completed": 1, "batches_in_epoch_completed": 0}
+    assert not (tmp_path / "best.th").exists()
