@@ -106,16 +106,21 @@ def score(module: str, workdir: Path, equivalent: dict) -> str:
     survivors = sorted(name for name, status in checked.items() if status not in ("killed", "timeout"))
     judged_equivalent = [name for name in survivors if name in equivalent]
     killed = counts.get("killed", 0) + counts.get("timeout", 0)
-    scored = len(checked) - len(judged_equivalent)
     with open(workdir / "survivors.txt", "w") as out:
         for name in survivors:
             shown = subprocess.run(MUTMUT + ["show", name], cwd=workdir, env=MUTMUT_ENVIRONMENT,
                                    capture_output=True, text=True)
             mark = f"  [equivalent: {equivalent[name]}]" if name in equivalent else ""
             out.write(f"### {name} ({checked[name]}){mark}\n{shown.stdout}\n")
+    return table_row(module, len(statuses), counts.get("not checked", 0), killed, counts.get("survived", 0),
+                     counts.get("no tests", 0), len(judged_equivalent))
+
+
+def table_row(label: str, mutants: int, unchecked: int, killed: int, survived: int, no_tests, equivalent: int) -> str:
+    """One row of the printed table; the score leaves out the mutants judged equivalent."""
+    scored = mutants - unchecked - equivalent
     percent = f"{100 * killed / scored:.1f} %" if scored else "—"
-    return (f"| {module} | {len(statuses)} | {counts.get('not checked', 0)} | {killed} | {counts.get('survived', 0)} "
-            f"| {counts.get('no tests', 0)} | {len(judged_equivalent)} | {percent} |")
+    return f"| {label} | {mutants} | {unchecked} | {killed} | {survived} | {no_tests} | {equivalent} | {percent} |"
 
 
 def recheck(module: str, workdir: Path) -> List[str]:
@@ -158,10 +163,8 @@ def main() -> None:
             still = recheck(module, workdir)
             judged = [name for name in still if name in equivalent]
             checked = sum(status != "not checked" for status in statuses.values())
-            killed = checked - len(still)
-            percent = f"{100 * killed / (checked - len(judged)):.1f} %" if checked > len(judged) else "—"
-            rows.append(f"| {module}, after | {len(statuses)} | {len(statuses) - checked} | {killed} | {len(still)} "
-                        f"| — | {len(judged)} | {percent} |")
+            rows.append(table_row(f"{module}, after", len(statuses), len(statuses) - checked, checked - len(still),
+                                  len(still), "—", len(judged)))
             continue
         if args.fresh and workdir.exists():
             shutil.rmtree(workdir)
