@@ -16,6 +16,7 @@ from attention_perturb.substitutions import WordNetSubstitutions
 from tests.archives import archive_without_attention  # noqa: F401
 from tests.cli import in_process, run_cli
 from tests.conftest import REPO_ROOT
+from tests.robustness.unreadable import with_two_indexers, with_words_renamed
 
 DATA = "fixtures/sst/train.txt"
 
@@ -572,8 +573,6 @@ def test_one_instance_is_enough(archive, instances):
 
 def test_argument_errors_name_the_choices_and_the_source(archive, instances):
     from allennlp.data import Instance
-    from allennlp.data.fields import TextField
-    from allennlp.data.token_indexers import SingleIdTokenIndexer
 
     model = archive.model
     cases = [
@@ -586,12 +585,9 @@ def test_argument_errors_name_the_choices_and_the_source(archive, instances):
          "data.txt: instance 2 has no gold label to attack"),
         (dict(instances=[Instance({"words": instances[0]["tokens"]})], kind="synonym", source="data.txt"),
          "data.txt: instances need a `tokens` text field to attack"),
-        (dict(instances=[instances[0], Instance({"words": instances[1]["tokens"], "label": instances[1]["label"]})],
-              kind="synonym", source="data.txt"),
+        (dict(instances=[instances[0], with_words_renamed(instances[1])], kind="synonym", source="data.txt"),
          "data.txt: instances need a `tokens` text field to attack"),
-        (dict(instances=[Instance({"tokens": TextField(instances[0]["tokens"].tokens, {"tokens": SingleIdTokenIndexer(),
-                                                                                      "again": SingleIdTokenIndexer()}),
-                                   "label": instances[0]["label"]})], kind="synonym", source="data.txt"),
+        (dict(instances=[with_two_indexers(instances[0])], kind="synonym", source="data.txt"),
          "data.txt: the attack needs one single-id token indexer, got ['again', 'tokens']"),
     ]
     for arguments, message in cases:

@@ -26,6 +26,7 @@ from attention_perturb.robustness.stability import (
 )
 from attention_perturb.substitutions.wordnet import WordNetSubstitutions
 from tests.archives import archive_without_attention, second_seed_archive, vanilla_archive  # noqa: F401
+from tests.robustness.unreadable import with_two_indexers, with_words_renamed
 
 DATA = "fixtures/sst/test.txt"
 
@@ -308,6 +309,11 @@ def objective_at(model, embedded, embeddings, with_graph=False):
         return output["attention"], model.probabilities(output["logits"])
 
 
+def probabilities_with_offset(model, embedded):
+    """The attack's objective: class probabilities with an offset `d` added to the embedded words (with its graph)."""
+    return lambda d: objective_at(model, embedded, embedded.embeddings + d, with_graph=True)[1]
+
+
 def embedded_batch(model, instances):
     _, _, (batch,) = indexed_batches(model, instances, len(instances), "test")
     with torch.no_grad():
@@ -330,7 +336,7 @@ def test_the_attack_targets_a_one_hot_over_all_classes(vanilla):
     delta = seat_embedding_attack(AttentionRunner(model, "tokens", "tokens"), ids, torch.zeros(len(ids), dtype=torch.long),
                                   0.3, 3, torch.Generator().manual_seed(2))
     expected = worst_embedding_perturbation(
-        lambda d: objective_at(model, embedded, embedded.embeddings + d, with_graph=True)[1],
+        probabilities_with_offset(model, embedded),
         embedded.embeddings, embedded.mask, torch.tensor([[1.0, 0.0]]).expand(len(ids), 2), 0.3, 3, torch.Generator().manual_seed(2),
     )
     torch.testing.assert_close(delta, expected)
@@ -372,7 +378,7 @@ def report_by_hand(model, instances, second_model, second_instances, noise_std, 
         labelled = "label" in batch
         targets = batch["label"] if labelled else probabilities.argmax(-1)
         delta = worst_embedding_perturbation(
-            lambda d: objective_at(model, embedded, embedded.embeddings + d, with_graph=True)[1],
+            probabilities_with_offset(model, embedded),
             embedded.embeddings, embedded.mask, torch.nn.functional.one_hot(targets, 2).float(), pgd_radius, pgd_steps, pgd_generator,
         )
         attacked = objective_at(model, embedded, embedded.embeddings + delta)
@@ -503,15 +509,11 @@ def test_a_pair_model_is_refused_as_a_pair_model(monkeypatch):
 
 
 def test_instances_the_measure_cannot_read_are_refused_with_the_source(vanilla):
-    from allennlp.data.token_indexers import SingleIdTokenIndexer
-
     model, instances = vanilla
-    renamed = [Instance({"words": instance["tokens"]}) for instance in instances[:2]]
+    renamed = [with_words_renamed(instance) for instance in instances[:2]]
     with pytest.raises(ConfigurationError, match="^data.txt: instances need a `tokens` text field$"):
         stability_report(model, renamed, source="data.txt")
-    two_indexers = [Instance({"tokens": TextField(instance["tokens"].tokens, {"tokens": SingleIdTokenIndexer(),
-                                                                               "again": SingleIdTokenIndexer()})})
-                    for instance in instances[:2]]
+    two_indexers = [with_two_indexers(instance) for instance in instances[:2]]
     with pytest.raises(ConfigurationError, match=re.escape("data.txt: stability needs one single-id token indexer, got ['again', 'tokens']")):
         stability_report(model, two_indexers, source="data.txt")
 
