@@ -96,6 +96,16 @@ def test_a_checkpoint_of_the_best_epoch_so_far_names_its_weights_as_the_best(tmp
         assert checkpoint.trainer_state["best_model_filename"] is None, change
         assert (run / "best.th").read_bytes() == b"allennlp's best.th", change
 
+    # A sharded model's checkpoint, one file per rank: no rank's shard is the best model.
+    torch.save(training_state, run / "training_state_e1_b0_w0.th")
+    (run / "training_state_e1_b0.th").unlink()
+    (run / "model_state_e1_b0.th").rename(run / "model_state_e1_b0_w0.th")
+    checkpointer = AtomicCheckpointer(run)
+    checkpointer.state_is_sharded = True  # as allennlp's trainer sets it for a sharded model
+    checkpoint = checkpointer.load_checkpoint()
+    assert checkpoint.trainer_state["epochs_completed"] == 1 and checkpoint.trainer_state["best_model_filename"] is None
+    assert (run / "best.th").read_bytes() == b"allennlp's best.th"
+
 
 def test_the_default_checkpointer_leaves_a_checkpoint_recover_cannot_load(tmp_path, monkeypatch):
     """Why the configs name the atomic checkpointer: allennlp's own writes in place."""
