@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import List
 
@@ -123,32 +124,34 @@ def table_row(label: str, mutants: int, unchecked: int, killed: int, survived: i
     return f"| {label} | {mutants} | {unchecked} | {killed} | {survived} | {no_tests} | {equivalent} | {percent} |"
 
 
-def recheck(module: str, workdir: Path) -> List[str]:
+def recheck(module: str, workdir: Path, at_once: int) -> List[str]:
     """The survivors of an earlier run tested again with the repository's current tests (the "after"
     rows): each in a copy of mutmut's `mutants/` with `MUTANT_UNDER_TEST` set, as `mutmut run <name>`
-    tests it, but with the whole module test folder and no time limit. Returns those still passing."""
+    tests it, but with the whole module test folder and no time limit; `at_once` mutants at a time,
+    as mutmut's --max-children. Returns those still passing."""
     statuses = verdicts(workdir)
     survivors = sorted(name for name, status in statuses.items() if status in ("survived", "no tests", "timeout"))
     with tempfile.TemporaryDirectory() as scratch:
         copy = Path(scratch) / "mutants"
         shutil.copytree(workdir / "mutants", copy, symlinks=True)
         shutil.copytree(REPO / "tests", copy / "tests", dirs_exist_ok=True)
-        still = []
-        for name in survivors:
+
+        def passes(name: str) -> bool:
             environment = {**MUTMUT_ENVIRONMENT, "MUTANT_UNDER_TEST": name}
             passed = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *MODULE_TESTS[module]],
                                     cwd=copy, env=environment, capture_output=True).returncode == 0
             print(f"{'survived' if passed else 'killed'}  {name}", flush=True)
-            if passed:
-                still.append(name)
-    return still
+            return passed
+
+        with ThreadPoolExecutor(max_workers=at_once) as pool:
+            return [name for name, passed in zip(survivors, pool.map(passes, survivors)) if passed]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("modules", nargs="*", default=list(MODULE_TESTS), choices=list(MODULE_TESTS))
     parser.add_argument("--workdir", type=Path, default=REPO / "runs" / "mutation")
-    parser.add_argument("--max-children", type=int, default=2, help="mutants tested at once")
+    parser.add_argument("--max-children", type=int, default=2, help="mutants tested at once (also by --recheck)")
     parser.add_argument("--fresh", action="store_true", help="forget earlier verdicts")
     parser.add_argument("--report-only", action="store_true", help="print the table from earlier verdicts")
     parser.add_argument("--recheck", action="store_true",
@@ -160,7 +163,7 @@ def main() -> None:
         workdir = args.workdir / module
         if args.recheck:
             statuses = verdicts(workdir)
-            still = recheck(module, workdir)
+            still = recheck(module, workdir, args.max_children)
             judged = [name for name in still if name in equivalent]
             checked = sum(status != "not checked" for status in statuses.values())
             rows.append(table_row(f"{module}, after", len(statuses), len(statuses) - checked, checked - len(still),
