@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import List
@@ -127,24 +128,54 @@ def table_row(label: str, mutants: int, unchecked: int, killed: int, survived: i
 def recheck(module: str, workdir: Path, at_once: int) -> List[str]:
     """The survivors of an earlier run tested again with the repository's current tests (the "after"
     rows): each in a copy of mutmut's `mutants/` with `MUTANT_UNDER_TEST` set, as `mutmut run <name>`
-    tests it, but with the whole module test folder and no time limit; `at_once` mutants at a time,
-    as mutmut's --max-children. Returns those still passing."""
+    tests it, but with the whole module test folder; `at_once` mutants at a time, as mutmut's
+    --max-children. Every checked mutant mutmut did not report killed is retested (timeouts too).
+
+    The copy gets today's tests/ and what they read (ALSO_COPY) in place of the run's; the tests must
+    pass there with no mutant active first, or nothing is rechecked. A mutant is killed when pytest
+    reports failing tests (exit code 1) or runs past ten times that clean run (a hang, which mutmut
+    also counts as killed); any other exit stops the recheck. Returns the mutants still passing."""
     statuses = verdicts(workdir)
-    survivors = sorted(name for name, status in statuses.items() if status in ("survived", "no tests", "timeout"))
+    survivors = sorted(name for name, status in statuses.items() if status not in ("killed", "not checked"))
     with tempfile.TemporaryDirectory() as scratch:
         copy = Path(scratch) / "mutants"
         shutil.copytree(workdir / "mutants", copy, symlinks=True)
-        shutil.copytree(REPO / "tests", copy / "tests", dirs_exist_ok=True)
+        for name in ["tests/", *ALSO_COPY]:
+            source, target = REPO / name, copy / name
+            if target.is_dir():
+                shutil.rmtree(target)  # a test file deleted since the run must not run
+            if source.is_dir():
+                shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+            elif source.exists():
+                shutil.copy2(source, target)
 
-        def passes(name: str) -> bool:
-            environment = {**MUTMUT_ENVIRONMENT, "MUTANT_UNDER_TEST": name}
-            passed = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *MODULE_TESTS[module]],
-                                    cwd=copy, env=environment, capture_output=True).returncode == 0
-            print(f"{'survived' if passed else 'killed'}  {name}", flush=True)
-            return passed
+        def run_tests(mutant: str, timeout=None) -> int:
+            return subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *MODULE_TESTS[module]],
+                                  cwd=copy, env={**MUTMUT_ENVIRONMENT, "MUTANT_UNDER_TEST": mutant},
+                                  capture_output=True, timeout=timeout).returncode
 
-        with ThreadPoolExecutor(max_workers=at_once) as pool:
-            return [name for name, passed in zip(survivors, pool.map(passes, survivors)) if passed]
+        started = time.monotonic()
+        clean = run_tests("")  # no mutant's name: every function runs its original
+        if clean != 0:
+            sys.exit(f"{module}: the current tests fail with no mutant active in a copy of {workdir / 'mutants'} "
+                     f"(pytest exit code {clean}); nothing rechecked")
+        limit = 10 * (time.monotonic() - started)
+
+        def passes(mutant: str) -> bool:
+            try:
+                code = run_tests(mutant, limit)
+            except subprocess.TimeoutExpired:
+                code = "timeout"
+            if code not in (0, 1, "timeout"):
+                raise RuntimeError(f"{mutant}: pytest exit code {code}, neither passed nor failed; recheck stopped")
+            print(f"{'survived' if code == 0 else 'killed'}  {mutant}" + (" (timeout)" if code == "timeout" else ""), flush=True)
+            return code == 0
+
+        pool = ThreadPoolExecutor(max_workers=at_once)
+        try:
+            return [mutant for mutant, passed in zip(survivors, pool.map(passes, survivors)) if passed]
+        finally:
+            pool.shutdown(cancel_futures=True)  # on an error or Ctrl-C, start no further mutant
 
 
 def main() -> None:
@@ -155,7 +186,7 @@ def main() -> None:
     parser.add_argument("--fresh", action="store_true", help="forget earlier verdicts")
     parser.add_argument("--report-only", action="store_true", help="print the table from earlier verdicts")
     parser.add_argument("--recheck", action="store_true",
-                        help="test an earlier run's survivors and timeouts again with the current tests; print the after row")
+                        help="test an earlier run's mutants not killed (timeouts included) again with the current tests; print the after row")
     args = parser.parse_args()
     equivalent = equivalent_mutants()
     rows = []
