@@ -144,6 +144,25 @@ def test_synonym_substitution_uses_the_first_in_vocabulary_wordnet_synonym(vanil
             assert vocab.get_token_from_index(int(perturbed[row, position])) == in_vocabulary[0]
 
 
+class NextWordTable:
+    """A substitution table that offers a word itself and the next vocabulary id, leaving out the id it
+    is told is the word's own (as `WordNetSubstitutions.in_vocabulary` does)."""
+
+    def in_vocabulary(self, word, own_id, kind, vocab, namespace):
+        itself = vocab.get_token_index(word, namespace)
+        return [candidate for candidate in (itself, itself + 1) if candidate != own_id]
+
+
+def test_synonym_substitution_tells_the_table_each_words_own_id(vanilla):
+    model, _ = vanilla
+    substitution = SynonymSubstitution(model, words=1, seed=1, substitutions=NextWordTable())
+    ids = torch.tensor([[5, 9, 12]])
+    perturbed, changed = substitution(ids)
+    assert changed.tolist() == [True]
+    assert [(before, after) for before, after in zip(ids[0].tolist(), perturbed[0].tolist()) if before != after] in (
+        [(5, 6)], [(9, 10)], [(12, 13)])
+
+
 def test_report_is_zero_without_perturbation_and_positive_with_it(vanilla, vanilla_archive, second_seed_archive):  # noqa: F811
     model, instances = vanilla
     unperturbed = stability_report(model, instances, noise_std=0.0, second_model=model, second_instances=instances)
