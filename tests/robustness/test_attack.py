@@ -168,6 +168,19 @@ def test_the_higher_confidence_rule_succeeds_less_often(archive, instances, word
         attack_instances(archive.model, instances, "antonym", substitutions=wordnet, antonym_success="maybe")
 
 
+def test_the_batch_size_bounds_each_forward_pass_and_changes_no_result(archive, instances, wordnet, reports):
+    model = archive.model.eval()
+    rows = []
+    hook = model.register_forward_pre_hook(lambda module, args, kwargs: rows.append(len(kwargs["tokens"]["tokens"]["tokens"])),
+                                           with_kwargs=True)
+    try:
+        report = attack_instances(model, instances[:8], "synonym", substitutions=wordnet, batch_size=3)
+    finally:
+        hook.remove()
+    assert max(rows) == 3
+    assert [vars(result) for result in report.results] == [vars(result) for result in reports["synonym"].results[:8]]
+
+
 @pytest.mark.parametrize("kind", ["synonym", "antonym"])
 def test_the_query_budget_is_respected(archive, instances, wordnet, reports, kind):
     assert max(r.queries for r in reports[kind].results) > 6

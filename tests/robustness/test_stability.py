@@ -348,6 +348,17 @@ def test_the_runner_at_embeddings_adds_delta(vanilla):
         torch.testing.assert_close(got, expected)
 
 
+def test_a_run_without_noise_draws_no_random_numbers(vanilla):
+    """Measuring leaves the caller's global random state as it was (noise, when asked for, comes from its own generator)."""
+    model, instances = vanilla
+    _, ids, _ = embedded_batch(model, instances)
+    run = AttentionRunner(model, "tokens", "tokens")
+    before = torch.get_rng_state()
+    run(ids)
+    run(ids, noise_std=0.1, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(torch.get_rng_state(), before)
+
+
 def test_the_attack_targets_a_one_hot_over_all_classes(vanilla):
     """All targets 0: the target is still a (batch, 2) one-hot, not one sized by the largest target."""
     model, instances = vanilla
