@@ -51,7 +51,7 @@ class AdversarialStatisticsCallback(TrainerCallback):
         if not is_training:
             return
         if epoch != self._epoch:
-            # Batches replayed while recovering a checkpoint never reach on_epoch; start afresh.
+            # The sums belong to one epoch, even if the last one never reached on_epoch.
             self._sums.clear()
             self._batches = 0
             self._epoch = epoch

@@ -21,7 +21,8 @@ from attention_perturb.training.callbacks import (
 
 
 @pytest.fixture(scope="module")
-def model():
+def sst():
+    """The tiny SST model (Attention iAT) and the training fixture's instances."""
     instances = list(SstTreesReader().read("fixtures/sst/train.txt"))
     vocab = Vocabulary.from_instances(instances)
     with pytest.MonkeyPatch.context() as patch:
@@ -29,8 +30,8 @@ def model():
         return Model.from_params(vocab=vocab, params=Params.from_file("fixtures/sst_tiny.jsonnet").pop("model")), instances
 
 
-def make_trainer(model, tmp_path, validation_metric="+accuracy"):
-    model, instances = model
+def make_trainer(sst, tmp_path, validation_metric="+accuracy"):
+    model, instances = sst
     loader = SimpleDataLoader(instances, 8, vocab=model.vocab)
     return GradientDescentTrainer(model, torch.optim.SGD(model.parameters(), lr=0.1), loader,
                                   serialization_dir=str(tmp_path), validation_metric=validation_metric, num_epochs=1)
@@ -61,8 +62,8 @@ def feed(callback, trainer, epoch, outputs, is_training=True):
     callback.on_batch(trainer, [{}] * len(outputs), outputs, {}, epoch, 1, is_training)
 
 
-def test_the_epoch_means_are_over_the_training_batches_that_report_statistics(model, tmp_path):
-    trainer = make_trainer(model, tmp_path)
+def test_the_epoch_means_are_over_the_training_batches_that_report_statistics(sst, tmp_path):
+    trainer = make_trainer(sst, tmp_path)
     callback = AdversarialStatisticsCallback(str(tmp_path))
     # Values a float32 sum would round (0.1 + 0.2 in float32 is 0.30000001192...).
     feed(callback, trainer, 0, [statistics(0.1, 2.0, 0.5)])
@@ -91,9 +92,10 @@ def test_the_epoch_means_are_over_the_training_batches_that_report_statistics(mo
     })
 
 
-def test_batches_replayed_by_a_recovery_are_forgotten_when_the_epoch_changes(model, tmp_path):
-    """allennlp replays a recovered epoch's batches without calling on_epoch for them."""
-    trainer = make_trainer(model, tmp_path)
+def test_batches_of_an_epoch_never_closed_are_forgotten_when_the_epoch_changes(sst, tmp_path):
+    """The sums belong to one epoch: batches of an epoch that never reached on_epoch (a trainer
+    stopped mid-epoch and run again in the same process) do not leak into the next one's means."""
+    trainer = make_trainer(sst, tmp_path)
     callback = AdversarialStatisticsCallback(str(tmp_path), tensorboard=False)
     feed(callback, trainer, 2, [statistics(50.0, 50.0, 50.0)] * 3)
     feed(callback, trainer, 3, [statistics(1.0, 3.0, 2.0), statistics(2.0, 1.0, 4.0)])
@@ -104,8 +106,8 @@ def test_batches_replayed_by_a_recovery_are_forgotten_when_the_epoch_changes(mod
     assert not (tmp_path / "log").exists()  # tensorboard=False writes no events
 
 
-def test_nothing_is_added_without_statistics_or_before_the_first_epoch(model, tmp_path):
-    trainer = make_trainer(model, tmp_path)
+def test_nothing_is_added_without_statistics_or_before_the_first_epoch(sst, tmp_path):
+    trainer = make_trainer(sst, tmp_path)
     callback = AdversarialStatisticsCallback(str(tmp_path))
     for epoch in (0, -1):  # no batch at all
         metrics = {}
@@ -115,14 +117,15 @@ def test_nothing_is_added_without_statistics_or_before_the_first_epoch(model, tm
     metrics = {"training_loss": 1.0}
     callback.on_epoch(trainer, metrics, 0)
     assert metrics == {"training_loss": 1.0} and not (tmp_path / "metrics_epoch_0.json").exists()
-    # allennlp calls on_epoch with epoch -1 before training (validation of the initial model).
+    # Older allennlp trainers called epoch callbacks with epoch -1 before training; 2.10.1's never
+    # does so, but an epoch below 0 still adds nothing.
     feed(callback, trainer, -1, [statistics(1.0, 1.0, 1.0)])
     callback.on_epoch(trainer, metrics, -1)
     assert metrics == {"training_loss": 1.0} and not (tmp_path / "metrics_epoch_-1.json").exists()
 
 
-def test_an_epoch_without_batches_after_one_with_them_adds_nothing(model, tmp_path):
-    trainer = make_trainer(model, tmp_path)
+def test_an_epoch_without_batches_after_one_with_them_adds_nothing(sst, tmp_path):
+    trainer = make_trainer(sst, tmp_path)
     callback = AdversarialStatisticsCallback(str(tmp_path), tensorboard=False)
     feed(callback, trainer, 0, [statistics(1.0, 2.0, 3.0)])
     callback.on_epoch(trainer, {}, 0)
@@ -131,8 +134,8 @@ def test_an_epoch_without_batches_after_one_with_them_adds_nothing(model, tmp_pa
     assert metrics == {}
 
 
-def test_logging_after_the_end_opens_a_new_event_file(model, tmp_path):
-    trainer = make_trainer(model, tmp_path)
+def test_an_epoch_logged_after_on_end_still_reaches_tensorboard(sst, tmp_path):
+    trainer = make_trainer(sst, tmp_path)
     callback = AdversarialStatisticsCallback(str(tmp_path))
     for epoch in (0, 1):
         feed(callback, trainer, epoch, [statistics(1.0, 2.0, 3.0)])
@@ -143,8 +146,8 @@ def test_logging_after_the_end_opens_a_new_event_file(model, tmp_path):
     assert 1 in {step for event_file in events for _, step in scalars(event_file)}
 
 
-def test_a_secondary_worker_adds_the_means_but_writes_nothing(model, tmp_path):
-    trainer = make_trainer(model, tmp_path)
+def test_a_secondary_worker_adds_the_means_but_writes_nothing(sst, tmp_path):
+    trainer = make_trainer(sst, tmp_path)
     callback = AdversarialStatisticsCallback(str(tmp_path))
     feed(callback, trainer, 0, [statistics(1.0, 2.0, 3.0)])
     metrics = {}
@@ -155,8 +158,8 @@ def test_a_secondary_worker_adds_the_means_but_writes_nothing(model, tmp_path):
 
 
 @pytest.mark.parametrize("enabled", [True, False])
-def test_validation_agreement_is_as_configured_during_training_and_on_after(enabled, model, tmp_path):
-    trainer = make_trainer(model, tmp_path)
+def test_validation_agreement_follows_its_setting_during_training_and_is_on_after_it(enabled, sst, tmp_path):
+    trainer = make_trainer(sst, tmp_path)
     trainer.model.measure_agreement = not enabled
     callback = ValidationAgreementCallback(str(tmp_path), enabled=enabled)
     callback.on_start(trainer)
@@ -165,31 +168,31 @@ def test_validation_agreement_is_as_configured_during_training_and_on_after(enab
     assert trainer.model.measure_agreement is True
 
 
-def test_validation_agreement_is_off_by_default(model, tmp_path):
-    trainer = make_trainer(model, tmp_path)
+def test_validation_agreement_is_off_by_default(sst, tmp_path):
+    trainer = make_trainer(sst, tmp_path)
     trainer.model.measure_agreement = True
     ValidationAgreementCallback(str(tmp_path)).on_start(trainer)
     assert trainer.model.measure_agreement is False
 
 
 @pytest.mark.parametrize("best, ceiling, patience", [(0.99, None, 5), (1.0, None, 0), (0.7, 0.7, 0), (0.69, 0.7, 5)])
-def test_the_ceiling_ends_training_once_the_best_metric_reaches_it(best, ceiling, patience, model, tmp_path):
+def test_the_ceiling_ends_training_once_the_best_metric_reaches_it(best, ceiling, patience, sst, tmp_path):
     """Default ceiling 1.0; reaching it exactly counts; patience 0 is what makes allennlp stop."""
-    trainer = make_trainer(model, tmp_path)
+    trainer = make_trainer(sst, tmp_path)
     trainer._metric_tracker._patience = 5
     callback = StopAtValidationCeilingCallback(str(tmp_path), **({} if ceiling is None else {"ceiling": ceiling}))
     callback.on_epoch(trainer, {"best_validation_accuracy": best, "best_validation_loss": 2.0}, 0)
     assert trainer._metric_tracker._patience == patience
 
 
-def test_the_ceiling_needs_one_metric_to_maximise(model, tmp_path):
+def test_the_ceiling_needs_one_metric_to_maximise(sst, tmp_path):
     message = "^trainer.callbacks: stop_at_validation_ceiling needs one validation_metric to maximise, e.g. '\\+accuracy'$"
     for validation_metric in ("-loss", ["+accuracy", "+f1"]):
-        trainer = make_trainer(model, tmp_path, validation_metric)
+        trainer = make_trainer(sst, tmp_path, validation_metric)
         with pytest.raises(ConfigurationError, match=message):
             StopAtValidationCeilingCallback(str(tmp_path)).on_epoch(trainer, {"best_validation_accuracy": 1.0}, 0)
     # No best value yet: nothing to compare.
-    trainer = make_trainer(model, tmp_path)
+    trainer = make_trainer(sst, tmp_path)
     trainer._metric_tracker._patience = 5
     StopAtValidationCeilingCallback(str(tmp_path), ceiling=-1.0).on_epoch(trainer, {}, 0)
     assert trainer._metric_tracker._patience == 5
