@@ -141,6 +141,21 @@ def test_leftovers_of_both_state_files_are_removed_at_start(tmp_path):
     assert sorted(path.name for path in tmp_path.iterdir()) == ["model_state_e1_b0.th"]
 
 
+class SecondaryWorkerCheckpointer(AtomicCheckpointer):
+    """What rank 1 of a distributed training constructs (allennlp reads the rank from torch.distributed)."""
+
+    _is_primary = property(lambda self: False)
+
+
+def test_a_secondary_worker_leaves_the_leftovers_to_the_primary(tmp_path):
+    """In a distributed training the primary may already be writing its next save when another rank starts."""
+    leftovers = [tmp_path / ".model_state_e2_b0.th.k1ll3d.th", tmp_path / ".training_state_e2_b0.th.k1ll3d.th"]
+    for leftover in leftovers:
+        leftover.write_bytes(b"being written")
+    SecondaryWorkerCheckpointer(tmp_path)
+    assert all(leftover.read_bytes() == b"being written" for leftover in leftovers)
+
+
 def test_a_checkpoint_without_a_metric_tracker_loads_as_it_is(tmp_path):
     """A trainer without validation saves no metric tracker: no best model to set right."""
     torch.save({"weight": torch.ones(2)}, tmp_path / "model_state_e1_b0.th")
