@@ -125,17 +125,17 @@ def table_row(label: str, mutants: int, unchecked: int, killed: int, survived: i
     return f"| {label} | {mutants} | {unchecked} | {killed} | {survived} | {no_tests} | {equivalent} | {percent} |"
 
 
-def recheck(module: str, workdir: Path, at_once: int) -> List[str]:
+def recheck(module: str, workdir: Path, statuses: dict, at_once: int) -> List[str]:
     """The survivors of an earlier run tested again with the repository's current tests (the "after"
     rows): each in a copy of mutmut's `mutants/` with `MUTANT_UNDER_TEST` set, as `mutmut run <name>`
     tests it, but with the whole module test folder; `at_once` mutants at a time, as mutmut's
-    --max-children. Every checked mutant mutmut did not report killed is retested (timeouts too).
+    --max-children. Every checked mutant that mutmut did not report killed in `statuses` (the run's
+    verdicts()) is retested (timeouts too).
 
     The copy gets today's tests/ and what they read (ALSO_COPY) in place of the run's; the tests must
     pass there with no mutant active first, or nothing is rechecked. A mutant is killed when pytest
     reports failing tests (exit code 1) or runs past ten times that clean run (a hang, which mutmut
     also counts as killed); any other exit stops the recheck. Returns the mutants still passing."""
-    statuses = verdicts(workdir)
     survivors = sorted(name for name, status in statuses.items() if status not in ("killed", "not checked"))
     with tempfile.TemporaryDirectory() as scratch:
         copy = Path(scratch) / "mutants"
@@ -194,7 +194,7 @@ def main() -> None:
         workdir = args.workdir / module
         if args.recheck:
             statuses = verdicts(workdir)
-            still = recheck(module, workdir, args.max_children)
+            still = recheck(module, workdir, statuses, args.max_children)
             judged = [name for name in still if name in equivalent]
             checked = sum(status != "not checked" for status in statuses.values())
             rows.append(table_row(f"{module}, after", len(statuses), len(statuses) - checked, checked - len(still),

@@ -132,10 +132,16 @@ def test_the_atomic_checkpointer_takes_allennlps_options(tmp_path):
     assert (checkpointer._keep_most_recent_by_count, checkpointer._save_every_num_batches) == (5, 7)
 
 
-def test_leftovers_of_both_state_files_are_removed_at_start(tmp_path):
-    leftovers = [tmp_path / ".model_state_e2_b0.th.k1ll3d.th", tmp_path / ".training_state_e2_b0.th.k1ll3d.th"]
+def leftovers_of_a_killed_save(folder, content):
+    """The temporary files of both state files that a save killed midway leaves behind."""
+    leftovers = [folder / ".model_state_e2_b0.th.k1ll3d.th", folder / ".training_state_e2_b0.th.k1ll3d.th"]
     for leftover in leftovers:
-        leftover.write_bytes(b"half a file")
+        leftover.write_bytes(content)
+    return leftovers
+
+
+def test_leftovers_of_both_state_files_are_removed_at_start(tmp_path):
+    leftovers_of_a_killed_save(tmp_path, b"half a file")
     (tmp_path / "model_state_e1_b0.th").write_bytes(b"a checkpoint")
     AtomicCheckpointer(tmp_path)
     assert sorted(path.name for path in tmp_path.iterdir()) == ["model_state_e1_b0.th"]
@@ -149,9 +155,7 @@ class SecondaryWorkerCheckpointer(AtomicCheckpointer):
 
 def test_a_secondary_worker_leaves_the_leftovers_to_the_primary(tmp_path):
     """In a distributed training the primary may already be writing its next save when another rank starts."""
-    leftovers = [tmp_path / ".model_state_e2_b0.th.k1ll3d.th", tmp_path / ".training_state_e2_b0.th.k1ll3d.th"]
-    for leftover in leftovers:
-        leftover.write_bytes(b"being written")
+    leftovers = leftovers_of_a_killed_save(tmp_path, b"being written")
     SecondaryWorkerCheckpointer(tmp_path)
     assert all(leftover.read_bytes() == b"being written" for leftover in leftovers)
 
