@@ -3,6 +3,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
@@ -60,7 +61,7 @@ class ReproduceTable2(Subcommand):
         subparser.add_argument("--dry-run", action="store_true", help="print the plan and exit")
         subparser.add_argument("--record", default=None,
                                help="a JSON record of finished runs' metrics, to commit: its runs are not trained "
-                               "again and count in the table, and the finished runs are added to it")
+                               "again and count in the table, and each run is added to it as soon as it finishes")
         reporting_errors(subparser, reproduce_table2_from_args)
         return subparser
 
@@ -199,22 +200,26 @@ def reproduce_table2_from_args(args: argparse.Namespace) -> None:
     metric = PAPER["datasets"][args.dataset]["metric"]
     pending = [run for run in runs if not run.finished and in_record(run) is None]
 
+    results: Dict[str, Dict[int, Dict]] = {}
+    one_writer = threading.Lock()  # --jobs runs finish side by side
+
+    def collect_and_record() -> None:
+        with one_writer:
+            folders: Dict[str, Dict[int, Dict]] = {}
+            for run in runs:
+                if run.finished:
+                    folders.setdefault(run.method, {})[run.seed] = read_run(run.directory)
+            results.update(merge(recorded, folders))
+            if args.record:
+                write_record(Path(args.record), identity, results)
+
     def train_and_report(run: Run) -> None:
         train(run, configs[run.method], args.dataset, run_overrides(run, user_overrides), args.include_package, threads)
+        if args.record:  # now, not at the block's end: a block killed later (SIGKILL, a sitting's end) keeps this run
+            collect_and_record()
         score, corr = run_scores(read_run(run.directory)["metrics"], metric, str(run.directory / "metrics.json"))
         print(f"[{runs.index(run) + 1}/{len(runs)}] {run.method} seed {run.seed}: test {score:.2f} %, "
               f"Pearson {corr:.3f}", flush=True)
-
-    results: Dict[str, Dict[int, Dict]] = {}
-
-    def collect_and_record() -> None:
-        folders: Dict[str, Dict[int, Dict]] = {}
-        for run in runs:
-            if run.finished:
-                folders.setdefault(run.method, {})[run.seed] = read_run(run.directory)
-        results.update(merge(recorded, folders))
-        if args.record:
-            write_record(Path(args.record), identity, results)
 
     with recording(collect_and_record):
         run_side_by_side(train_and_report, pending, args.jobs)

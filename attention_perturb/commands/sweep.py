@@ -3,7 +3,7 @@ import os
 import shlex
 import sys
 from pathlib import Path
-from typing import List
+from typing import Callable, List
 
 from allennlp.commands.subcommand import Subcommand
 from allennlp.common.checks import ConfigurationError
@@ -88,9 +88,14 @@ def run_from_args(args: argparse.Namespace) -> None:
             print(f"  {trial.name}: {trial.config} -o {trial.overrides}")
         return
     save_grid(output_dir, grid)
-    with recording(lambda: args.record and update_record(Path(args.record), output_dir, grid)):
+
+    def record_the_finished_runs() -> None:
+        if args.record:
+            update_record(Path(args.record), output_dir, grid)
+
+    with recording(record_the_finished_runs):
         if pending:
-            train(args, output_dir, pending, total - len(left_unfinished))
+            train(args, output_dir, pending, total - len(left_unfinished), record_the_finished_runs)
     unfinished = [trial.name for trial in trials if not is_finished(trial.serialization_dir)]
     if unfinished:
         raise StoppedBeforeTheEnd(f"sweep stopped with {len(unfinished) + len(left_unfinished)} of {total} runs "
@@ -103,7 +108,8 @@ def run_from_args(args: argparse.Namespace) -> None:
           + (f" --record {args.record}" if args.record else ""))
 
 
-def train(args: argparse.Namespace, output_dir: Path, pending: List, total: int) -> None:
+def train(args: argparse.Namespace, output_dir: Path, pending: List, total: int,
+          after_each_trial: Callable[[], None]) -> None:
     import ray
 
     from attention_perturb.commands.reproduce_table2 import thread_environment
@@ -114,7 +120,7 @@ def train(args: argparse.Namespace, output_dir: Path, pending: List, total: int)
         trial.environment.update(thread_environment(args.cpus_per_trial))
     start_ray(args.ray_address, args.num_cpus, 0)
     try:
-        run_trials(output_dir, pending, settings, {"cpu": args.cpus_per_trial}, total)
+        run_trials(output_dir, pending, settings, {"cpu": args.cpus_per_trial}, total, after_each_trial)
     finally:
         ray.shutdown()
 

@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import ray
 from ray import tune
@@ -97,6 +97,17 @@ class TrialProgress(tune.Callback):
         print(f"{run['run']} FAILED; see {Path(run['directory']) / 'train.log'}", flush=True)
 
 
+class AfterEachTrial(tune.Callback):
+    """Calls `action` each time a trial finishes, e.g. to record it before a later trial ends (a
+    sweep killed by SIGKILL or a sitting's end runs no clean-up)."""
+
+    def __init__(self, action: Callable[[], None]) -> None:
+        self._action = action
+
+    def on_trial_complete(self, iteration: int, trials, trial, **info) -> None:
+        self._action()
+
+
 def start_ray(address: Optional[str], num_cpus: int, num_gpus: int) -> None:
     """A local Ray of `num_cpus` and `num_gpus`, or the running cluster at `address`."""
     if address:
@@ -114,9 +125,11 @@ def run_trials(
     settings: Dict[str, Any],
     resources: Dict[str, float],
     total: int,
+    after_each_trial: Optional[Callable[[], None]] = None,
 ) -> None:
     """Runs `trials` concurrently as far as `resources` per trial allow on the running Ray;
-    raises `TrialFailed` naming every failed trial and its log once all have ended."""
+    raises `TrialFailed` naming every failed trial and its log once all have ended.
+    `after_each_trial` is called in this process each time a trial finishes."""
     for trial in trials:
         write_atomically(trial.directory / ENVIRONMENT_FILE, json.dumps(trial.environment, indent=2) + "\n")
     param_space = {
@@ -139,7 +152,8 @@ def run_trials(
             storage_path=str(experiment_directory.resolve()),
             verbose=0,
             failure_config=tune.FailureConfig(max_failures=0),
-            callbacks=[TrialProgress(total, total - len(trials))],
+            callbacks=[TrialProgress(total, total - len(trials))]
+            + ([AfterEachTrial(after_each_trial)] if after_each_trial else []),
         ),
     )
     results = tuner.fit()

@@ -140,6 +140,38 @@ def test_the_runs_that_finished_are_recorded_when_a_later_one_fails(tmp_path, mo
     assert list(json.loads(record.read_text())["runs"]["vanilla"]) == ["1"]
 
 
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_each_run_is_recorded_as_it_finishes_not_at_the_blocks_end(tmp_path, monkeypatch, capsys, jobs):
+    """A block killed between two runs (SIGKILL, the end of a sitting) runs no clean-up: each run
+    must be in the record before the next one can start. Side by side, seed 2 waits until seed 1
+    is in the record (fails after 30 s otherwise), and seed 3 starts only when a run has ended."""
+    from attention_perturb.commands import reproduce_table2
+
+    record = tmp_path / "record.json"
+    seen_at_start = {}
+
+    def recorded_seeds():
+        return sorted(json.loads(record.read_text())["runs"].get("vanilla", {})) if record.exists() else []
+
+    def train(run, *args):
+        seen_at_start[run.seed] = recorded_seeds()
+        if jobs == 2 and run.seed == 2:
+            deadline = time.monotonic() + 30
+            while "1" not in recorded_seeds() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert "1" in recorded_seeds(), "seed 1 finished but is not in the record while the block goes on"
+        finished_run(run.directory, 0.80, 0.60, None)
+
+    monkeypatch.setattr(reproduce_table2, "train", train)
+    run_cli(monkeypatch, capsys, "reproduce-table2", "--dataset", "sst", "--seeds", "3", "--methods", "vanilla",
+            "--jobs", str(jobs), "--record", str(record), "-o", str(tmp_path / "out"))
+    if jobs == 1:
+        assert seen_at_start == {1: [], 2: ["1"], 3: ["1", "2"]}
+    else:
+        assert seen_at_start[1] == [] and len(seen_at_start[3]) >= 1
+    assert recorded_seeds() == ["1", "2", "3"]
+
+
 def test_a_record_that_cannot_be_read_is_named_in_one_line(tmp_path):
     (tmp_path / "folder").mkdir()
     (tmp_path / "conflict.json").write_text("<<<<<<< HEAD\n{}\n")

@@ -240,6 +240,32 @@ def test_sweep_run_records_the_finished_runs_itself_and_prefers_the_folders(tmp_
     assert "| vanilla | 1 | 90.00 |" in text and "gone): vanilla seed 1." in text
 
 
+def test_sweep_run_records_each_trial_as_it_finishes_not_at_the_end(tmp_path, monkeypatch):
+    """A sweep killed between two trials (SIGKILL, a sitting's end) runs no clean-up: each trial must
+    be in the record before the next one ends. Ray is replaced by trials that finish one by one."""
+    from attention_perturb.tune import search
+
+    grid_file = write_grid(tmp_path, {**GRID, "variants": {}, "seeds": 1})
+    record, out = tmp_path / "record.json", tmp_path / "out"
+    recorded_before = {}
+
+    def recorded_cells():
+        return sorted(json.loads(record.read_text())["runs"]) if record.exists() else []
+
+    def run_trials(output_dir, trials, settings, resources, total, after_each_trial):
+        for trial in trials:
+            recorded_before[trial.name] = recorded_cells()
+            finished_run(trial.directory, 0.80, 0.5, 0.8, [0.5])
+            after_each_trial()
+
+    monkeypatch.setattr(search, "start_ray", lambda *args: None)
+    monkeypatch.setattr(search, "run_trials", run_trials)
+    in_process("sweep", "run", "--grid", grid_file, "-o", out, "--record", record)
+    assert recorded_before == {"vanilla__seed_1": [], "attention_at__epsilon=0.1__seed_1": ["vanilla"],
+                               "attention_at__epsilon=1__seed_1": ["attention_at__epsilon=0.1", "vanilla"]}
+    assert recorded_cells() == ["attention_at__epsilon=0.1", "attention_at__epsilon=1", "vanilla"]
+
+
 def test_methods_trains_only_the_named_methods_cells_and_leaves_the_rest_for_later(tmp_path):
     grid_file = write_grid(tmp_path, {**GRID, "variants": {}, "seeds": 2})
     out = tmp_path / "out"
