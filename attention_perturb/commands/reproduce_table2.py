@@ -241,7 +241,7 @@ def write_table(args: argparse.Namespace, output_dir: Path, runs: List[Run], res
     scores = per_method(lambda run, place: run_scores(run["metrics"], metric, place))
     trained = {run.method: results[run.method][run.seed]["epsilon"] for run in runs if run.seed == 1}
     agreements = per_method(lambda run, place: run_agreements(run["metrics"]))
-    resources = per_method(lambda run, place: run_resources(run["metrics"]))
+    resources = per_method(lambda run, place: run_resources(run))
     table = table2_markdown(args.dataset, scores, trained, agreements, resources)
     from_record = [f"{run.method} seed {run.seed}" for run in runs if results[run.method][run.seed].get(FROM_RECORD)]
     if from_record:

@@ -12,6 +12,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from allennlp.common.params import _replace_none
 
+from attention_perturb.tune.epochs import duration_seconds, epoch_costs, seconds_over_every_process
 from attention_perturb.tune.experiment import Experiment, is_finished
 from attention_perturb.tune.statistics import mean_ci, paired_difference
 
@@ -89,8 +90,12 @@ def plan_runs(output_dir: Path, methods: Sequence[str], seeds: Sequence[int],
 
 def read_run(run_directory: Path) -> Dict[str, Any]:
     """What Table 2 takes from a finished run, and what `reproduce-table2 --record` keeps of it:
-    {"metrics": its metrics.json, "epsilon": the ε it trained with}."""
-    return {"metrics": json.loads((run_directory / "metrics.json").read_text()), "epsilon": trained_epsilon(run_directory)}
+    {"metrics": its metrics.json, "epsilon": the ε it trained with, "epochs": `epoch_costs`, where
+    the epochs' files have them}."""
+    metrics = json.loads((run_directory / "metrics.json").read_text())
+    run = {"metrics": metrics, "epsilon": trained_epsilon(run_directory)}
+    epochs = epoch_costs(run_directory, metrics["epoch"])
+    return run if epochs is None else {**run, "epochs": epochs}
 
 
 def run_scores(metrics: Dict[str, Any], metric: str, where: str) -> Tuple[float, float]:
@@ -118,12 +123,16 @@ def run_agreements(metrics: Dict[str, Any]) -> Dict[str, float]:
     return agreements
 
 
-def run_resources(metrics: Dict[str, Any]) -> Tuple[float, float]:
+def run_resources(run: Dict[str, Any]) -> Tuple[float, float]:
     """(seconds per epoch, training and validation together; peak RSS in MiB of the training
-    process) of one finished run's metrics, from allennlp's `training_duration`, `epoch` and
-    `peak_worker_0_memory_MB`."""
-    hours, minutes, seconds = (float(part) for part in metrics["training_duration"].split(":"))
-    return (3600 * hours + 60 * minutes + seconds) / (metrics["epoch"] + 1), metrics["peak_worker_0_memory_MB"]
+    process) of one finished run (`read_run`), over every process that trained it when its epochs
+    are known; from metrics.json alone (a record made before they were kept) they are the last
+    process's: allennlp's `training_duration` ÷ (`epoch` + 1) and `peak_worker_0_memory_MB`."""
+    metrics, epochs = run["metrics"], run.get("epochs")
+    if epochs:
+        return (seconds_over_every_process([epoch["training_duration"] for epoch in epochs]) / len(epochs),
+                max(epoch["peak_worker_0_memory_MB"] for epoch in epochs))
+    return duration_seconds(metrics["training_duration"]) / (metrics["epoch"] + 1), metrics["peak_worker_0_memory_MB"]
 
 
 def overrides_not_held(run_directory: Path, overrides: Dict[str, Any]) -> List[str]:
@@ -232,7 +241,8 @@ def table2_markdown(dataset: str, scores: Dict[str, List[Tuple[float, float]]],
             lines.append(f"| {PAPER['method_names'][method]} | " + " | ".join(values) + " |")
     if resources:
         lines += ["", "Cost per run: seconds per epoch (training and validation; mean ± std over seeds) and the "
-                  "training process's peak RSS (allennlp's `peak_worker_0_memory_MB`; the largest over seeds):", "",
+                  "training process's peak RSS (allennlp's `peak_worker_0_memory_MB`; the largest over seeds), both over "
+                  "every process that trained a resumed run:", "",
                   "| Model | s / epoch | peak RSS [GiB] |", "|---|---|---|"]
         for method in (m for m in METHODS if m in resources):
             seconds, rss = zip(*resources[method])

@@ -40,6 +40,17 @@ def test_report_writes_allentune_records_and_a_ranked_table(tmp_path, monkeypatc
     assert table[2] == "| run_001 | 12.5 | 0.8 | 90.5 |" and table[3] == "| run_000 | 3 | 0.7 | 90.5 |"
     assert "best perf: 0.8 (run_001)" in output
 
+    # run_001 was resumed: epochs 0-1 in one process (clock 40, 90 s), epoch 2 in the next (35 s).
+    run_001 = experiment / "run_001" / "trial"
+    (run_001 / "metrics.json").write_text(json.dumps({**json.loads((run_001 / "metrics.json").read_text()),
+                                                      "epoch": 2, "training_duration": "0:00:35"}))
+    for epoch, clock in enumerate(["0:00:40", "0:01:30", "0:00:35"]):
+        (run_001 / f"metrics_epoch_{epoch}.json").write_text(json.dumps(
+            {"training_duration": clock, "peak_worker_0_memory_MB": 100.0}))
+    run_cli(monkeypatch, capsys, "tune", "report", "--log-dir", str(experiment))
+    records = [json.loads(line) for line in (experiment / "results.jsonl").read_text().splitlines()]
+    assert [record["training_duration"] for record in records] == [90.5, 90.0 + 35.0]
+
     output = run_cli(monkeypatch, capsys, "tune", "report", "--logdir", str(experiment), "--performance_metric",
                      "best_validation_accuracy", "--model", "Attention AT")
     assert "best perf: 0.7" in output

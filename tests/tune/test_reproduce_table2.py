@@ -35,7 +35,7 @@ Mean ± 95 % CI (Student t) over seeds, and the paired difference to vanilla at 
 | Vanilla | 2 | 81.00 ± 12.71 | 0.620 ± 0.254 | - | - |
 | Attention iAT | 2 | 84.00 ± 12.71 | 0.880 ± 0.254 | 3.00 ± 0.00 * | 0.260 ± 0.508 |
 
-Cost per run: seconds per epoch (training and validation; mean ± std over seeds) and the training process's peak RSS (allennlp's `peak_worker_0_memory_MB`; the largest over seeds):
+Cost per run: seconds per epoch (training and validation; mean ± std over seeds) and the training process's peak RSS (allennlp's `peak_worker_0_memory_MB`; the largest over seeds), both over every process that trained a resumed run:
 
 | Model | s / epoch | peak RSS [GiB] |
 |---|---|---|
@@ -170,6 +170,45 @@ def test_each_run_is_recorded_as_it_finishes_not_at_the_blocks_end(tmp_path, mon
     else:
         assert seen_at_start[1] == [] and len(seen_at_start[3]) >= 1
     assert recorded_seeds() == ["1", "2", "3"]
+
+
+def test_seconds_over_every_process_adds_up_each_process_clock():
+    from attention_perturb.tune.epochs import seconds_over_every_process
+
+    # Three processes: epochs 0-1 (clock 60, 130 s), epochs 2-3 (50, 120 s), epoch 4 (40 s).
+    assert seconds_over_every_process([60.0, 130.0, 50.0, 120.0, 40.0]) == 130.0 + 120.0 + 40.0
+    assert seconds_over_every_process([60.0, 130.0]) == 130.0
+    assert seconds_over_every_process([]) == 0.0
+
+
+def test_durations_are_read_as_allennlp_writes_them():
+    import datetime
+
+    from attention_perturb.tune.epochs import duration_seconds
+
+    for seconds in (0.0, 90.5, 3 * 3600 + 7.25, 86400 + 61.0, 2 * 86400 + 3600.0):
+        assert duration_seconds(str(datetime.timedelta(seconds=seconds))) == pytest.approx(seconds)
+
+
+def test_cost_of_a_resumed_run_counts_the_epochs_of_every_process(tmp_path, monkeypatch, capsys):
+    """allennlp's clock and peak RSS in metrics.json cover the resuming process alone: here epoch 2's
+    50 s and 1,024 MiB. The epochs' files give (130 + 50) s / 3 epochs = 60.0 s and 3,072 MiB =
+    3.00 GiB (the first process's peak); the record keeps them for a sitting without the folder."""
+    run = tmp_path / "first" / "vanilla" / "seed_1"
+    finished_run(run, 0.80, 0.60, None, duration="0:00:50", rss=1024.0)
+    for epoch, (clock, rss) in enumerate([("0:01:00", 2048.0), ("0:02:10", 3072.0), ("0:00:50", 1024.0)]):
+        (run / f"metrics_epoch_{epoch}.json").write_text(json.dumps(
+            {"training_duration": clock, "peak_worker_0_memory_MB": rss, "epoch": epoch}))
+    record = tmp_path / "record.json"
+    flags = ["reproduce-table2", "--dataset", "sst", "--methods", "vanilla", "--record", str(record)]
+    run_cli(monkeypatch, capsys, *flags, "-o", str(tmp_path / "first"))
+    run_cli(monkeypatch, capsys, *flags, "-o", str(tmp_path / "second"))
+    for sitting in ("first", "second"):
+        assert "| Vanilla | 60.0 | 3.00 |" in (tmp_path / sitting / "table2.md").read_text()
+    # An epoch file missing: metrics.json alone, the last process's 50 s / 3 epochs and 1,024 MiB.
+    (run / "metrics_epoch_1.json").unlink()
+    run_cli(monkeypatch, capsys, *flags[:-2], "-o", str(tmp_path / "first"))
+    assert "| Vanilla | 16.7 | 1.00 |" in (tmp_path / "first" / "table2.md").read_text()
 
 
 def test_a_record_that_cannot_be_read_is_named_in_one_line(tmp_path):
