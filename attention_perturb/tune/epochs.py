@@ -20,10 +20,12 @@ def duration_seconds(duration: str) -> float:
     return 86400 * (int(days.split()[0]) if days else 0) + 3600 * hours + 60 * minutes + seconds
 
 
-def epoch_costs(run_directory: Path, last_epoch: int) -> Optional[List[Dict[str, float]]]:
+def epoch_costs(run_directory: Path, last_epoch: Optional[int]) -> Optional[List[Dict[str, float]]]:
     """Each epoch's `training_duration` (s) and `peak_worker_0_memory_MB` from metrics_epoch_N.json,
-    epochs 0..`last_epoch`; None where a file or a value is missing (a folder made by hand or by
-    another trainer)."""
+    epochs 0..`last_epoch` (metrics.json's `epoch`); None where that, a file or a value is missing
+    (a folder made by hand or by another trainer)."""
+    if last_epoch is None:
+        return None
     costs = []
     for epoch in range(last_epoch + 1):
         path = run_directory / f"metrics_epoch_{epoch}.json"

@@ -1,8 +1,8 @@
 """`results.jsonl` from an experiment folder, in allentune's format: one record per finished trial,
 its `config.json` flattened with dots (`model.perturbation.epsilon`) overlaid by its `metrics.json`,
-`training_duration` in seconds (over every process that trained a resumed trial), plus the trial's environment variables under their own names,
-its run name (`trial`), the experiment's name (`model`, the series name `plot` groups by) and the
-Ray node it ran on (`node_id`, `node_ip`)."""
+`training_duration` in seconds (over every process that trained a resumed trial), plus the trial's
+environment variables under their own names, its run name (`trial`), the experiment's name
+(`model`, the series name `plot` groups by) and the Ray node it ran on (`node_id`, `node_ip`)."""
 import datetime
 import json
 from pathlib import Path
@@ -19,7 +19,7 @@ def trial_record(trial_directory: Path, model: str) -> Dict:
     config = json.loads((trial_directory / "config.json").read_text())
     metrics = json.loads((trial_directory / "metrics.json").read_text())
     record = {**pd.json_normalize(config).iloc[0].to_dict(), **metrics}
-    epochs = epoch_costs(trial_directory, metrics["epoch"]) if "epoch" in metrics else None
+    epochs = epoch_costs(trial_directory, metrics.get("epoch"))
     if epochs:  # a resumed trial's metrics.json times its last process alone
         clock = seconds_over_every_process([epoch["training_duration"] for epoch in epochs])
         record["training_duration"] = str(datetime.timedelta(seconds=clock))

@@ -94,7 +94,7 @@ def read_run(run_directory: Path) -> Dict[str, Any]:
     the epochs' files have them}."""
     metrics = json.loads((run_directory / "metrics.json").read_text())
     run = {"metrics": metrics, "epsilon": trained_epsilon(run_directory)}
-    epochs = epoch_costs(run_directory, metrics["epoch"])
+    epochs = epoch_costs(run_directory, metrics.get("epoch"))
     return run if epochs is None else {**run, "epochs": epochs}
 
 
