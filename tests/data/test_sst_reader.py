@@ -42,6 +42,14 @@ def test_tokenizer_lowercases_and_maps_numbers_to_qq():
     assert tokens == ["the", "qq", "film", "of", "qq", "costs", "$", "qq", ",", "wow", "!"]
 
 
+def test_equal_words_share_one_token_across_texts():
+    tokenizer = JainWallaceTokenizer()
+    first, second = tokenizer.tokenize("The film, THE film 7"), tokenizer.tokenize("the Film of 1999")
+    assert [t.text for t in first] == ["the", "film", ",", "the", "film", "qq"]
+    assert first[0] is first[3] is second[0] and first[1] is first[4] is second[1] and first[5] is second[3]
+    assert first[0] is not first[1] and len({id(t) for t in first + second}) == 5
+
+
 @pytest.mark.parametrize(
     "bad_line, problem",
     [
