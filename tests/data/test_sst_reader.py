@@ -3,6 +3,7 @@ from collections import Counter
 
 import pytest
 
+from attention_perturb.data.dataset_readers.cnn import AnonymisedEntityTokenizer
 from attention_perturb.data.dataset_readers.sst import SstTreesReader, parse_sst_tree
 from attention_perturb.data.errors import DatasetFormatError
 from attention_perturb.data.tokenizers import JainWallaceTokenizer
@@ -42,9 +43,12 @@ def test_tokenizer_lowercases_and_maps_numbers_to_qq():
     assert tokens == ["the", "qq", "film", "of", "qq", "costs", "$", "qq", ",", "wow", "!"]
 
 
-def test_equal_words_share_one_token_across_texts():
-    tokenizer = JainWallaceTokenizer()
-    first, second = tokenizer.tokenize("The film, THE film 7"), tokenizer.tokenize("the Film of 1999")
+@pytest.mark.parametrize("tokenizer, first_text, second_text", [
+    (JainWallaceTokenizer(), "The film, THE film 7", "the Film of 1999"),
+    (AnonymisedEntityTokenizer(), "the film , the film 7", "the film of 1999"),
+])
+def test_equal_words_share_one_token_across_texts(tokenizer, first_text, second_text):
+    first, second = tokenizer.tokenize(first_text), tokenizer.tokenize(second_text)
     assert [t.text for t in first] == ["the", "film", ",", "the", "film", "qq"]
     assert first[0] is first[3] is second[0] and first[1] is first[4] is second[1] and first[5] is second[3]
     assert first[0] is not first[1] and len({id(t) for t in first + second}) == 5

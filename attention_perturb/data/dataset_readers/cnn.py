@@ -9,6 +9,7 @@ from allennlp.data.token_indexers import TokenIndexer
 from allennlp.data.tokenizers import Token, Tokenizer
 
 from attention_perturb.data.dataset_readers.pair import Example, ExampleOrProblem, PairReader
+from attention_perturb.data.tokenizers import SharedTokens
 
 ENTITY = re.compile(r"@entity\d+")
 ANSWER_LINE = 7  # a question file: url, passage, question, answer on lines 1, 3, 5, 7, blank lines between
@@ -41,7 +42,7 @@ class AnonymisedEntityTokenizer(Tokenizer):
     For the CNN release, whose text is already tokenised, lower-cased and anonymised: splits on
     whitespace and applies Jain & Wallace's digit rule (a token containing a digit becomes
     `number_token`) to every token but the entity markers `@entityN`, which are the answer
-    candidates and must stay distinct.
+    candidates and must stay distinct. Equal words share one `Token` (`SharedTokens`).
 
     # Parameters
 
@@ -50,9 +51,10 @@ class AnonymisedEntityTokenizer(Tokenizer):
 
     def __init__(self, number_token: str = "qq") -> None:
         self._number_token = number_token
+        self._shared_token = SharedTokens()
 
     def tokenize(self, text: str) -> List[Token]:
-        return [Token(self.normalize(word)) for word in text.split()]
+        return [self._shared_token(self.normalize(word)) for word in text.split()]
 
     def normalize(self, word: str) -> str:
         if ENTITY.fullmatch(word) or not any(character.isdigit() for character in word):
