@@ -1,3 +1,4 @@
+import os
 import pathlib
 
 import pytest
@@ -8,10 +9,16 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 METHODS = ["vanilla", "word_at", "word_iat", "attention_rp", "attention_at", "attention_iat"]
 
 
-@pytest.fixture(autouse=True)
-def run_from_repo_root(monkeypatch):
-    """Configs name data paths relative to the repository root, as the README's commands do."""
-    monkeypatch.chdir(REPO_ROOT)
+@pytest.fixture(scope="session", autouse=True)
+def run_from_repo_root():
+    """Configs and fixtures name data paths relative to the repository root, as the README's
+    commands do. Session-scoped, so that module-scoped fixtures, made before any test's own
+    fixtures, read them from there too, wherever pytest was started; a test that changes directory
+    does so with `monkeypatch.chdir`, which changes it back."""
+    started_in = os.getcwd()
+    os.chdir(REPO_ROOT)
+    yield
+    os.chdir(started_in)
 
 
 def pytest_collection_modifyitems(items):
