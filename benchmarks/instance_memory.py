@@ -44,8 +44,9 @@ def measure(path: str, variant: str, min_count: int) -> dict:
     vocab = Vocabulary.from_instances(instances, min_count={"tokens": min_count})
     for instance in instances:
         instance.index_fields(vocab)
+    mib, seconds = resident_mib() - before, time.perf_counter() - started
     return {"instances": len(instances), "tokens": sum(len(i["tokens"].tokens) for i in instances),
-            "mib": resident_mib() - before, "seconds": time.perf_counter() - started}
+            "mib": mib, "seconds": seconds}
 
 
 def main() -> None:
