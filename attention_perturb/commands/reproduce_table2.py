@@ -15,6 +15,7 @@ from allennlp.common.checks import ConfigurationError
 from allennlp.common.params import Params
 
 from attention_perturb.files import write_atomically
+from attention_perturb.provenance import provenance_summary
 from attention_perturb.training.resume import resumable, resume_flags
 from attention_perturb.tune.record import FROM_RECORD, RecordError, merge, read_record, recording, write_record
 from attention_perturb.tune.table2 import (
@@ -243,6 +244,7 @@ def write_table(args: argparse.Namespace, output_dir: Path, runs: List[Run], res
     agreements = per_method(lambda run, place: run_agreements(run["metrics"]))
     resources = per_method(lambda run, place: run_resources(run))
     table = table2_markdown(args.dataset, scores, trained, agreements, resources)
+    table += "\n" + provenance_summary([results[run.method][run.seed].get("provenance") for run in runs]) + "\n"
     from_record = [f"{run.method} seed {run.seed}" for run in runs if results[run.method][run.seed].get(FROM_RECORD)]
     if from_record:
         table += (f"\nRead from {args.record} (trained in an earlier sitting, whose run folders are gone): "

@@ -1,3 +1,4 @@
+import json
 import math
 import os
 from collections import defaultdict
@@ -8,6 +9,9 @@ from allennlp.common.checks import ConfigurationError
 from allennlp.common.util import dump_metrics
 from allennlp.nn.util import dist_reduce_sum
 from allennlp.training.callbacks import TrainerCallback
+
+from attention_perturb.files import write_atomically
+from attention_perturb.provenance import PROVENANCE_FILE, provenance
 
 STATISTICS = ("clean_loss", "adversarial_loss", "perturbation_norm")
 
@@ -148,3 +152,27 @@ class StopAtValidationCeilingCallback(TrainerCallback):
         if metrics.get(f"best_validation_{name}", -math.inf) >= self._ceiling:
             # allennlp's trainer stops, after this callback, once epochs without improvement ≥ patience.
             tracker._patience = 0
+
+
+@TrainerCallback.register("provenance")
+class ProvenanceCallback(TrainerCallback):
+    """
+    Adds, when training starts, this process's `attention_perturb.provenance.provenance()` (commit
+    and whether the checkout was dirty, torch threads, library versions, machine, command line)
+    to the list in `<serialization_dir>/provenance.json`, with the epochs already completed (0, or
+    the checkpoint's epochs for a run continued with `--recover`). One entry per process, so a
+    resumed run names every commit and thread count that trained it; records of finished runs keep
+    the list beside the metrics.
+
+    # Parameters
+
+    serialization_dir : `str`
+    """
+
+    def on_start(self, trainer, is_primary: bool = True, **kwargs) -> None:
+        if not is_primary:
+            return
+        path = os.path.join(self.serialization_dir, PROVENANCE_FILE)
+        entries = json.loads(open(path).read()) if os.path.exists(path) else []
+        entries.append({**provenance(), "epochs_completed_before": trainer._start_after_epochs_completed})
+        write_atomically(path, json.dumps(entries, indent=1) + "\n")

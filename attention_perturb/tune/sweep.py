@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence
 
 from attention_perturb.files import write_atomically
+from attention_perturb.provenance import run_provenance
 from attention_perturb.tune.record import RecordError, Runs, merge, read_identity, read_record, write_record
 from attention_perturb.tune.experiment import Trial, is_finished
 from attention_perturb.tune.statistics import mean_ci
@@ -182,7 +183,8 @@ def save_grid(output_dir: Path, grid: Dict[str, Any]) -> None:
 # Results.
 def read_run(serialization_dir: Path) -> Dict[str, Any]:
     """A finished run's metrics.json plus `validation_curve`: {metric: [value per epoch]} of the
-    per-epoch validation agreement and score (metrics_epoch_N.json)."""
+    per-epoch validation agreement and score (metrics_epoch_N.json), `resumed` and `provenance`
+    (`run_provenance`)."""
     metrics = json.loads((serialization_dir / "metrics.json").read_text())
     curve: Dict[str, List[float]] = {}
     epochs = sorted(serialization_dir.glob("metrics_epoch_*.json"), key=lambda p: int(p.stem.rsplit("_", 1)[1]))
@@ -191,6 +193,7 @@ def read_run(serialization_dir: Path) -> Dict[str, Any]:
             if key.startswith("validation_") and isinstance(value, (int, float)):
                 curve.setdefault(key[len("validation_"):], []).append(value)
     metrics["validation_curve"] = curve
+    metrics["provenance"] = run_provenance(serialization_dir)
     log = serialization_dir.parent / "train.log"
     metrics["resumed"] = log.is_file() and RESUMED_MARK in log.read_text(errors="replace")
     return metrics

@@ -12,6 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from attention_perturb.files import write_atomically  # noqa: E402
+from attention_perturb.provenance import provenance_summary  # noqa: E402
 from attention_perturb.tune.record import FROM_RECORD  # noqa: E402
 from attention_perturb.tune.statistics import Estimate, mean_ci, paired_difference  # noqa: E402
 from attention_perturb.tune.table2 import test_agreements  # noqa: E402
@@ -181,6 +182,7 @@ def write_report(output_dir: Path, grid: Dict[str, Any], results, metric: str, c
 
     resumed, recorded = runs_marked("resumed"), runs_marked(FROM_RECORD)
     text = markdown(rows, agreements, metric, chosen, selection_metric, command, resumed, recorded)
+    text += "\n" + provenance_summary([run.get("provenance") for seeds in results.values() for run in seeds.values()]) + "\n"
     write_atomically(output_dir / "report.md", text)
 
     def plain(value):

@@ -12,6 +12,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from allennlp.common.params import _replace_none
 
+from attention_perturb.provenance import run_provenance
 from attention_perturb.tune.epochs import duration_seconds, epoch_costs, seconds_over_every_process
 from attention_perturb.tune.experiment import Experiment, is_finished
 from attention_perturb.tune.statistics import mean_ci, paired_difference
@@ -90,10 +91,10 @@ def plan_runs(output_dir: Path, methods: Sequence[str], seeds: Sequence[int],
 
 def read_run(run_directory: Path) -> Dict[str, Any]:
     """What Table 2 takes from a finished run, and what `reproduce-table2 --record` keeps of it:
-    {"metrics": its metrics.json, "epsilon": the ε it trained with, "epochs": `epoch_costs`, where
-    the epochs' files have them}."""
+    {"metrics": its metrics.json, "epsilon": the ε it trained with, "provenance": `run_provenance`,
+    "epochs": `epoch_costs`, where the epochs' files have them}."""
     metrics = json.loads((run_directory / "metrics.json").read_text())
-    run = {"metrics": metrics, "epsilon": trained_epsilon(run_directory)}
+    run = {"metrics": metrics, "epsilon": trained_epsilon(run_directory), "provenance": run_provenance(run_directory)}
     epochs = epoch_costs(run_directory, metrics.get("epoch"))
     return run if epochs is None else {**run, "epochs": epochs}
 

@@ -33,6 +33,12 @@ def test_train_then_evaluate_through_the_cli(tmp_path):
         epoch_metrics["training_clean_loss"] + epoch_metrics["training_adversarial_loss"], rel=1e-4
     )
     assert list((run / "log" / "adversarial").glob("events.out.tfevents.*"))
+    # What trained it: one process, at this checkout's commit, with the thread count it ran.
+    [process] = json.loads((run / "provenance.json").read_text())
+    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True)
+    assert process["commit"] == (head.stdout.strip() if head.returncode == 0 else None)
+    assert process["torch_threads"] >= 1 and process["epochs_completed_before"] == 0
+    assert process["versions"]["allennlp"] == "2.10.1" and process["machine"]["cpus"] == os.cpu_count()
 
     output = tmp_path / "test_metrics.json"
     result = allennlp("evaluate", str(run / "model.tar.gz"), "fixtures/sst/test.txt", "--output-file", str(output))
@@ -60,7 +66,8 @@ def test_killed_training_recovers_and_finishes(tmp_path):
     epochs = 8  # far more than pass between a checkpoint and the kill
     overrides = json.dumps({
         "trainer.num_epochs": epochs,
-        "trainer.callbacks": [{"type": "adversarial_statistics"}, {"type": "validation_agreement", "enabled": True}],
+        "trainer.callbacks": [{"type": "adversarial_statistics"}, {"type": "validation_agreement", "enabled": True},
+                              {"type": "provenance"}],
         "data_loader.batch_sampler.shuffle": False,  # the same batches after recovery as without the kill
     })
     environment = {**os.environ, "METHOD": "word_at"}
@@ -90,6 +97,9 @@ def test_killed_training_recovers_and_finishes(tmp_path):
     last_epoch = json.loads((run / f"metrics_epoch_{epochs - 1}.json").read_text())
     assert metrics["validation_pearson"] == last_epoch["validation_pearson"]  # the agreement callback ran after recovery
     assert (run / "model.tar.gz").exists()
+    # Both processes that trained it are named, the second with the epochs it took from the checkpoint.
+    assert [process["epochs_completed_before"] for process in json.loads((run / "provenance.json").read_text())] == \
+        [0, completed]
     # The recovered run ends where the same training run without a kill ends (fixed seed, CPU).
     uninterrupted = tmp_path / "uninterrupted"
     allennlp("train", CONFIG, "-s", str(uninterrupted), "-o", overrides, method="word_at")

@@ -9,15 +9,25 @@ import pytest
 from tests.cli import in_process, run_cli
 
 
+PROCESS = {"commit": "0123456789abcdef", "dirty": False, "torch_threads": 1,
+           "versions": {"python": "3.11.7", "torch": "2.14.1", "allennlp": "2.10.1"},
+           "machine": {"system": "Linux", "architecture": "x86_64", "cpus": 2, "cuda_device": None}}
+
+
 def finished_run(directory, f1, pearson, epsilon, duration="0:01:30", rss=1024.0, **further):
-    """A run folder as `allennlp train` leaves it after 3 epochs, with chosen test metrics."""
+    """A run folder as `allennlp train` leaves it after 3 epochs, with chosen test metrics, trained at
+    `PROCESS` with its folder's seed."""
     directory.mkdir(parents=True)
+    seed = int(directory.name.split("_")[1])
+    (directory / "provenance.json").write_text(json.dumps([PROCESS]))
     metrics = {"test_f1": f1, "test_pearson": pearson, "best_validation_f1": f1, "epoch": 2,
                "training_duration": duration, "peak_worker_0_memory_MB": rss,
                **{f"test_{name}": value for name, value in further.items()}}
     (directory / "metrics.json").write_text(json.dumps(metrics))
     perturbation = {"type": "none"} if epsilon is None else {"type": "attention_interpretable", "epsilon": epsilon}
-    (directory / "config.json").write_text(json.dumps({"model": {"perturbation": perturbation}}))
+    (directory / "config.json").write_text(json.dumps({
+        "model": {"perturbation": perturbation, "encoder": {"type": "unpacked_lstm"}},
+        "random_seed": seed, "numpy_seed": seed, "pytorch_seed": seed}))
     (directory / "model.tar.gz").write_bytes(b"")
 
 
@@ -41,6 +51,8 @@ Cost per run: seconds per epoch (training and validation; mean ± std over seeds
 |---|---|---|
 | Vanilla | 35.0 ± 7.1 | 2.00 |
 | Attention iAT | 60.3 ± 0.2 | 3.00 |
+
+Provenance: commit 0123456; torch threads 1; allennlp 2.10.1, python 3.11.7, torch 2.14.1; machine Linux x86_64, 2 CPUs, no GPU; encoder unpacked_lstm; seeds 1, 2.
 """
 
 
@@ -86,6 +98,8 @@ def test_a_record_carries_finished_runs_into_a_sitting_without_their_folders(tmp
                                 "overrides": {}}
     assert kept["runs"]["attention_iat"]["2"]["epsilon"] == 7.5 and kept["runs"]["vanilla"]["1"]["epsilon"] is None
     assert kept["runs"]["vanilla"]["2"]["metrics"]["test_f1"] == 0.82
+    assert kept["runs"]["vanilla"]["2"]["provenance"] == {
+        "processes": [PROCESS], "encoder": "unpacked_lstm", "seeds": {"random_seed": 2, "numpy_seed": 2, "pytorch_seed": 2}}
 
     second = tmp_path / "second_sitting"  # none of the first sitting's folders
     output = run_cli(monkeypatch, capsys, *record_flags(record), "-o", str(second))

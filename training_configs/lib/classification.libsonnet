@@ -38,7 +38,7 @@ function(method, reader, train, validation, test=null, embedding_dim=300, pretra
       validation_metric: '+f1',
       cuda_device: cuda_device,
       optimizer: { type: 'torch_adam', lr: 0.001, weight_decay: 0.00001, amsgrad: true },
-      callbacks: [{ type: 'adversarial_statistics' }, { type: 'validation_agreement', enabled: false }],
+      callbacks: [{ type: 'adversarial_statistics' }, { type: 'validation_agreement', enabled: false }, { type: 'provenance' }],
       checkpointer: { type: 'atomic' },
     },
   }
