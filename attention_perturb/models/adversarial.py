@@ -110,6 +110,17 @@ class AdversarialAttentionModel(Model):
         Remove out-of-vocabulary tokens from every text before embedding it, as the authors'
         released code does (its tokenizer drops them), instead of embedding them as @@UNKNOWN@@.
         A text of unknown tokens only keeps its first token.
+    padded_agreement : `bool`, optional (default = `False`)
+        Also report `pearson_padded` (and `pearson_padded_<name>` per further measure): Pearson's r
+        over each instance's whole padded row of the batch, zeros of the padding included, as
+        `corrcoef` on padded tensors gives. Not an agreement measure: a candidate explanation of the
+        paper's Corr. Its value depends on how the batches are padded (the data loader's batch size
+        and sorting), which `allennlp evaluate` takes from the config's validation data loader.
+    clean_loss_weight : `float`, optional (default = `1.0`)
+        The weight of L in Eq. 20's training loss. The authors' released code trains as with 2: its
+        inner `backward` for the attention gradient leaves ∇θ L in the parameters, and the trainer's
+        `backward` of L + λ·L_adv then adds ∇θ L again. Only where a perturbation trains (vanilla's
+        loss is L).
     """
 
     def __init__(
@@ -123,6 +134,8 @@ class AdversarialAttentionModel(Model):
         agreement_measures: Optional[List[WordImportance]] = None,
         agreement_top_k: int = 5,
         drop_unknown_tokens: bool = False,
+        padded_agreement: bool = False,
+        clean_loss_weight: float = 1.0,
     ) -> None:
         super().__init__(vocab, regularizer)
         self._text_field_embedder = text_field_embedder
@@ -139,6 +152,9 @@ class AdversarialAttentionModel(Model):
             raise ConfigurationError(f"model.agreement_top_k must be an integer >= 1, got {agreement_top_k!r}")
         self._agreement_top_k = agreement_top_k
         self._drop_unknown_tokens = drop_unknown_tokens
+        self._padded_agreement = padded_agreement
+        check_non_negative("model.clean_loss_weight", clean_loss_weight)
+        self._clean_loss_weight = clean_loss_weight
         self.measure_agreement = True
         self._term_averages: Dict[str, Average] = {}
 
@@ -260,6 +276,8 @@ class AdversarialAttentionModel(Model):
             "kendall": kendall_per_instance(attention, importance, mask),
             f"top{self._agreement_top_k}": top_k_overlap_per_instance(attention, importance, mask, self._agreement_top_k),
         }
+        if self._padded_agreement:
+            agreements["pearson_padded"] = pearson_per_instance(attention, importance, torch.ones_like(mask))
         for name, values in agreements.items():
             output[f"attention_{name}{suffix}"] = values
             self._agreement(values, f"{name}{suffix}")
@@ -305,7 +323,7 @@ class AdversarialAttentionModel(Model):
             adversarial_loss, perturbation_norm, clean_term = self.adversarial_loss(
                 embedded, encoded, scores, clean_loss, label
             )
-            output["loss"] = clean_term + self._adversarial_weight * adversarial_loss
+            output["loss"] = self._clean_loss_weight * clean_term + self._adversarial_weight * adversarial_loss
             output["clean_loss"] = clean_loss.detach()
             output["adversarial_loss"] = adversarial_loss.detach()
             output["perturbation_norm"] = perturbation_norm

@@ -49,7 +49,7 @@ class AttentionClassifier(AdversarialAttentionModel):
         With two labels, weigh the positive label's BCE term by this (torch's `pos_weight`), e.g.
         #negative / #positive training instances for Jain & Wallace's and the released code's
         class-balanced loss. `None`: the plain BCE.
-    agreement_measures, agreement_top_k, drop_unknown_tokens
+    agreement_measures, agreement_top_k, drop_unknown_tokens, padded_agreement, clean_loss_weight
         See `AdversarialAttentionModel`.
     """
 
@@ -69,9 +69,11 @@ class AttentionClassifier(AdversarialAttentionModel):
         agreement_measures: Optional[List[WordImportance]] = None,
         agreement_top_k: int = 5,
         drop_unknown_tokens: bool = False,
+        padded_agreement: bool = False,
+        clean_loss_weight: float = 1.0,
     ) -> None:
         super().__init__(vocab, text_field_embedder, attention, perturbation, adversarial_weight, regularizer,
-                         agreement_measures, agreement_top_k, drop_unknown_tokens)
+                         agreement_measures, agreement_top_k, drop_unknown_tokens, padded_agreement, clean_loss_weight)
         self._encoder = encoder
         self._namespace = namespace
         self._label_namespace = label_namespace

@@ -45,7 +45,7 @@ class AttentionPairClassifier(AdversarialAttentionModel):
     per_label_f1 : `bool`, optional (default = `False`)
         Also report `f1_<label>` for every label (for NLI's three; not for large answer sets).
     regularizer : `RegularizerApplicator`, optional
-    agreement_measures, agreement_top_k, drop_unknown_tokens
+    agreement_measures, agreement_top_k, drop_unknown_tokens, padded_agreement, clean_loss_weight
         See `AdversarialAttentionModel`.
     """
 
@@ -65,9 +65,11 @@ class AttentionPairClassifier(AdversarialAttentionModel):
         agreement_measures: Optional[List[WordImportance]] = None,
         agreement_top_k: int = 5,
         drop_unknown_tokens: bool = False,
+        padded_agreement: bool = False,
+        clean_loss_weight: float = 1.0,
     ) -> None:
         super().__init__(vocab, text_field_embedder, attention, perturbation, adversarial_weight, regularizer,
-                         agreement_measures, agreement_top_k, drop_unknown_tokens)
+                         agreement_measures, agreement_top_k, drop_unknown_tokens, padded_agreement, clean_loss_weight)
         self._passage_encoder = passage_encoder
         self._question_encoder = question_encoder
         self._label_namespace = label_namespace

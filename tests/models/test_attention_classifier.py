@@ -115,6 +115,27 @@ class TestAttentionClassifier(ModelTestCase):
         output = self.model(**self.training_batch())
         assert "adversarial_loss" not in output
 
+    @pytest.mark.parametrize("method", ["attention_iat", "word_at"])
+    def test_clean_loss_weight_two_adds_the_clean_gradient_once_more(self, monkeypatch, method):
+        """The released code's step: ∇θ L left in the parameters by its inner backward, then
+        ∇θ(L + λ·L_adv) added by the trainer's. With `clean_loss_weight` 2 the model's gradient is
+        that sum; with λ = 0 and weight 1 it is ∇θ L alone (the same perturbation draws each time)."""
+        self.configure(monkeypatch, method)
+        model, batch = self.model, self.training_batch()
+        model.train()
+
+        def gradients(clean_weight, adversarial_weight):
+            model._clean_loss_weight, model._adversarial_weight = clean_weight, adversarial_weight
+            torch.manual_seed(5)
+            model.zero_grad()
+            model(**batch)["loss"].backward()
+            return {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+
+        released, ours, clean = gradients(2.0, 1.0), gradients(1.0, 1.0), gradients(1.0, 0.0)
+        for name in ours:
+            torch.testing.assert_close(released[name], ours[name] + clean[name], rtol=1e-5, atol=1e-6, msg=name)
+        assert not torch.allclose(released["_decoder.weight"], ours["_decoder.weight"])
+
     def test_binary_probabilities_follow_the_positive_label(self, monkeypatch):
         self.configure(monkeypatch, "vanilla")
         self.model.eval()

@@ -228,3 +228,32 @@ def test_labelled_instances_carry_the_predicted_labels_own_index(predictor):
         (labelled,) = predictor.predictions_to_labeled_instances(instance, {"label": label})
         assert labelled["label"].label == index
     assert sorted(vocab.get_token_to_index_vocabulary("labels").values()) == [0, 1]
+
+
+def test_simple_gradient_allennlp_is_allennlps_own_simple_gradient(archive):
+    """The bug-compatible measure gives allennlp 2.10.1's `SimpleGradient` maps (every token's gradient
+    times the first token's embedding), which differ from gradient × input."""
+    overrides = {"model.agreement_measures": [{"type": "simple_gradient_allennlp"}]}
+    predictor = Predictor.from_path(str(archive), predictor_name="attention_saliency", overrides=overrides)
+    inputs = {"sentence": "the plot is thin but the acting is wonderful ."}
+    ours = predictor.predict_json(inputs)
+    stock = SaliencyInterpreter.by_name("simple-gradient")(predictor).saliency_interpret_from_json(inputs)
+    numpy.testing.assert_allclose(ours["importance_simple_gradient_allennlp"], stock["instance_1"]["grad_input_1"],
+                                  atol=1e-6)
+    assert numpy.abs(numpy.subtract(ours["importance_simple_gradient_allennlp"], ours["gradient_importance"])).max() > 1e-3
+    assert ours["pearson_simple_gradient_allennlp"] == pytest.approx(
+        numpy.corrcoef(ours["attention"], ours["importance_simple_gradient_allennlp"])[0, 1], abs=1e-6)
+
+
+def test_padded_pearson_counts_the_batchs_padding_as_zeros(archive):
+    """`pearson_padded` is corrcoef over the batch's padded row (attention and importance are 0 at
+    padding); the longest sentence has no padding, so its value is `pearson`'s."""
+    predictor = Predictor.from_path(str(archive), predictor_name="attention_saliency",
+                                    overrides={"model.padded_agreement": True})
+    long, short = predictor.predict_batch_json([{"sentence": "the plot is thin but the acting is wonderful ."},
+                                                {"sentence": "a witty film ."}])
+    padding = [0.0] * (len(long["attention"]) - len(short["attention"]))
+    assert short["pearson_padded"] == pytest.approx(
+        numpy.corrcoef(short["attention"] + padding, short["gradient_importance"] + padding)[0, 1], abs=1e-6)
+    assert short["pearson_padded"] != pytest.approx(short["pearson"], abs=1e-3)
+    assert long["pearson_padded"] == pytest.approx(long["pearson"], abs=1e-9)
