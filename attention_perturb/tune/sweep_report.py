@@ -1,10 +1,11 @@
 """The report of a sweep (`tune/sweep.py`): per cell, mean ± 95 % CI over seeds of the test score and
 every attention agreement, the paired difference to the baseline method at equal seeds, the ε chosen
-per method by validation score, and two figures (agreement against ε, against epoch)."""
+per method by validation score, and three figures (validation score against ε, the paper's Figure 4;
+agreement against ε; agreement against epoch)."""
 import json
 import math
 from pathlib import Path
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import matplotlib
 
@@ -132,6 +133,52 @@ def plot_against_epsilon(path: Path, cells: Sequence[Cell], rows, agreement: str
     plt.close(figure)
 
 
+def validation_against_epsilon(cells: Sequence[Cell], results, selection_metric: str
+                               ) -> Dict[str, List[Tuple[float, Dict[int, float]]]]:
+    """Per method with an ε (default variant): [(ε, {seed: that run's `selection_metric`})] in ε
+    order, over the cells with runs; the baseline's cell (no setting) under its own name with ε None."""
+    points: Dict[str, List[Tuple[Optional[float], Dict[int, float]]]] = {}
+    for cell in cells:
+        runs = per_seed(results.get(cell.name, {}), selection_metric)
+        if cell.variant != DEFAULT_VARIANT or not runs:
+            continue
+        if cell.setting:
+            points.setdefault(cell.method, []).append((epsilon_of(cell), runs))
+        else:
+            points[cell.name] = [(None, runs)]
+    return {method: sorted(values, key=lambda point: point[0] or 0.0) for method, values in points.items()}
+
+
+def plot_validation_against_epsilon(path: Path, figure4: Dict[str, List[Tuple[Optional[float], Dict[int, float]]]],
+                                    selection_metric: str) -> None:
+    """The paper's Figure 4 from `validation_against_epsilon`'s points: every run's best validation
+    score against ε, one point per run and a line through each method's means; the baseline's runs
+    as dotted lines and their mean as a dashed one."""
+    figure, axis = plt.subplots(figsize=(7, 5))
+    scale = 100.0 if selection_metric.endswith(("f1", "accuracy")) else 1.0
+    seeds = sorted({seed for points in figure4.values() for _, runs in points for seed in runs})
+    for method, points in figure4.items():
+        if points[0][0] is None:
+            values = [scale * value for value in points[0][1].values()]
+            for value in values:
+                axis.axhline(value, color="grey", linestyle=":", linewidth=0.8)
+            axis.axhline(mean_ci(values).mean, color="black", linestyle="--",
+                         label=f"{method} (mean; dotted: its {len(values)} runs)")
+            continue
+        line, = axis.plot([epsilon for epsilon, _ in points],
+                          [scale * mean_ci(list(runs.values())).mean for _, runs in points], marker="o", label=method)
+        scattered = [(epsilon, scale * value) for epsilon, runs in points for value in runs.values()]
+        axis.scatter([e for e, _ in scattered], [v for _, v in scattered], s=12, alpha=0.5, color=line.get_color())
+    axis.set_xscale("log")
+    axis.set_xlabel("ε")
+    axis.set_ylabel(selection_metric.replace("best_", "best ") + (" (%)" if scale == 100.0 else ""))
+    axis.set_title(f"points: one run each (seeds {', '.join(map(str, seeds))}); lines: means", fontsize=9)
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    write_atomically(path, lambda temporary: figure.savefig(temporary, format="png", dpi=120))
+    plt.close(figure)
+
+
 def epoch_estimates(curves: Sequence[Sequence[float]]) -> List[Estimate]:
     """Per epoch, up to the longest curve: mean ± 95 % CI over the curves that reached that epoch (runs
     end at different epochs when a callback such as `stop_at_validation_ceiling` ends some early)."""
@@ -194,9 +241,14 @@ def write_report(output_dir: Path, grid: Dict[str, Any], results, metric: str, c
             return None
         return value
 
+    figure4 = validation_against_epsilon(cells, results, selection_metric)
     report = {"rows": [plain(row) for row in rows], "chosen_epsilon": {m: c.name for m, c in chosen.items()},
+              "validation_against_epsilon": {method: [[epsilon, {str(seed): value for seed, value in runs.items()}]
+                                                      for epsilon, runs in points] for method, points in figure4.items()},
               "resumed": resumed, "from_record": recorded, "command": command}
     write_atomically(output_dir / "report.json", json.dumps(report, indent=2) + "\n")
+    if any(cell.setting for cell in cells):
+        plot_validation_against_epsilon(output_dir / "validation_against_epsilon.png", figure4, selection_metric)
     if "pearson" in agreements:
         if any(cell.setting for cell in cells):
             plot_against_epsilon(output_dir / "pearson_against_epsilon.png", cells, rows, "pearson")

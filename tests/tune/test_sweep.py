@@ -111,6 +111,9 @@ def finished_run(directory, f1, pearson, validation_f1, curve):
     metrics = {"test_f1": f1, "test_pearson": pearson, "test_pearson_skipped": 0.0, "best_validation_f1": validation_f1,
                "best_epoch": len(curve) - 1}
     (serialization_dir / "metrics.json").write_text(json.dumps(metrics))
+    seed = int(directory.name.split("_")[1])
+    (serialization_dir / "config.json").write_text(json.dumps(
+        {"model": {"encoder": {"type": "unpacked_lstm"}}, "random_seed": seed, "numpy_seed": seed, "pytorch_seed": seed}))
     (serialization_dir / "model.tar.gz").write_bytes(b"")
     for epoch, value in enumerate(curve):
         (serialization_dir / f"metrics_epoch_{epoch}.json").write_text(json.dumps({"validation_pearson": value}))
@@ -126,7 +129,7 @@ def test_report_means_confidence_intervals_and_paired_differences_by_hand(tmp_pa
     for cell, runs, validation in (("vanilla", vanilla, 0.8), ("attention_at__epsilon=0.1", small, 0.85),
                                    ("attention_at__epsilon=1", large, 0.75)):
         for seed, (f1, pearson) in runs.items():
-            finished_run(out / cell / f"seed_{seed}", f1, pearson, validation, [0.5, pearson])
+            finished_run(out / cell / f"seed_{seed}", f1, pearson, validation + seed / 1000, [0.5, pearson])
     results = collect(out, grid)
     text = write_report(out, grid, results, "f1", "allennlp sweep report -o out")
     # Vanilla F1 80, 82, 84: mean 82, s = 2, CI = t·2/√3.
@@ -153,6 +156,11 @@ def test_report_means_confidence_intervals_and_paired_differences_by_hand(tmp_pa
            "checkpoint: vanilla seed 2." in text
     assert (out / "pearson_against_epsilon.png").stat().st_size > 0
     assert (out / "pearson_against_epoch.png").stat().st_size > 0
+    # Figure 4 plots each run's validation score (never its test score) against ε.
+    assert report["validation_against_epsilon"] == {
+        "vanilla": [[None, {"1": 0.801, "2": 0.802, "3": 0.803}]],
+        "attention_at": [[0.1, {"1": 0.851, "2": 0.852, "3": 0.853}], [1, {"1": 0.751, "2": 0.752, "3": 0.753}]]}
+    assert (out / "validation_against_epsilon.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_the_epoch_curve_goes_on_over_the_runs_still_training(tmp_path):
