@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 METHODS := vanilla word_at word_iat attention_rp attention_at attention_iat
 
-.PHONY: install test benchmark mutation figures/heatmaps.png figures/screenshot.png $(addprefix sst_,$(METHODS))
+.PHONY: install test benchmark results mutation figures/heatmaps.png figures/screenshot.png $(addprefix sst_,$(METHODS))
 
 WORDNET := $(VENV)/nltk_data/corpora/wordnet
 
@@ -43,6 +43,10 @@ $(addprefix sst_,$(METHODS)): install
 
 benchmark: install
 	$(BIN)/python benchmarks/step_time.py
+
+# Every generated section of benchmarks/results/*.md, and its figures, made anew from the committed records.
+results: install
+	$(BIN)/allennlp results benchmarks/results
 
 # The mutation score of issue 14 (hours on 2 cores; resumable): mutmut in .mutmut/, apart from the
 # lock file (see benchmarks/mutation/requirements.txt), then every module against its own tests.

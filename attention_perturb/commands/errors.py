@@ -9,6 +9,7 @@ from allennlp.common.checks import ConfigurationError
 from attention_perturb.archives import NotAModelArchive
 from attention_perturb.data.errors import DatasetFormatError, EmptyDatasetError, PartialReleaseError
 from attention_perturb.tune.record import RecordError
+from attention_perturb.tune.results import ResultsError
 
 
 class StoppedBeforeTheEnd(RuntimeError):
@@ -20,7 +21,7 @@ class StoppedBeforeTheEnd(RuntimeError):
 USER_ERRORS = (
     ConfigurationError, DatasetFormatError, EmptyDatasetError, NotAModelArchive, PartialReleaseError,
     FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError, RecordError,
-    StoppedBeforeTheEnd,
+    ResultsError, StoppedBeforeTheEnd,
 )
 
 

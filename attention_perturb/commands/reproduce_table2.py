@@ -15,12 +15,11 @@ from allennlp.common.checks import ConfigurationError
 from allennlp.common.params import Params
 
 from attention_perturb.files import write_atomically
-from attention_perturb.provenance import provenance_summary
 from attention_perturb.training.resume import resumable, resume_flags
 from attention_perturb.tune.record import FROM_RECORD, RecordError, merge, read_record, recording, write_record
 from attention_perturb.tune.table2 import (
-    METHODS, PAPER, EpsilonChoice, Run, choose_epsilons, overrides_not_held, plan_runs, read_run, run_agreements,
-    run_resources, run_scores, table2_markdown, trained_epsilon,
+    METHODS, PAPER, EpsilonChoice, Run, choose_epsilons, overrides_not_held, plan_runs, read_run, run_directory,
+    run_scores, table2_of_runs, trained_epsilon,
 )
 
 CONFIG_PATTERN = "training_configs/{dataset}_{method}.jsonnet"
@@ -228,23 +227,15 @@ def reproduce_table2_from_args(args: argparse.Namespace) -> None:
 
 
 def write_table(args: argparse.Namespace, output_dir: Path, runs: List[Run], results: Dict) -> None:
-    metric = PAPER["datasets"][args.dataset]["metric"]
+    planned = {method: {run.seed: results[method][run.seed] for run in runs if run.method == method}
+               for method in args.methods}
 
-    def per_method(read: Callable[[Dict, str], object]) -> Dict[str, List]:
-        return {method: [read(results[method][run.seed], where(run)) for run in runs if run.method == method]
-                for method in args.methods}
+    def where(method: str, seed: int) -> str:
+        if results[method][seed].get(FROM_RECORD):
+            return f"{args.record}: {method} seed {seed}"
+        return str(run_directory(output_dir, method, seed) / "metrics.json")
 
-    def where(run: Run) -> str:
-        if results[run.method][run.seed].get(FROM_RECORD):
-            return f"{args.record}: {run.method} seed {run.seed}"
-        return str(run.directory / "metrics.json")
-
-    scores = per_method(lambda run, place: run_scores(run["metrics"], metric, place))
-    trained = {run.method: results[run.method][run.seed]["epsilon"] for run in runs if run.seed == 1}
-    agreements = per_method(lambda run, place: run_agreements(run["metrics"]))
-    resources = per_method(lambda run, place: run_resources(run))
-    table = table2_markdown(args.dataset, scores, trained, agreements, resources)
-    table += "\n" + provenance_summary([results[run.method][run.seed].get("provenance") for run in runs]) + "\n"
+    table = table2_of_runs(args.dataset, planned, where)
     from_record = [f"{run.method} seed {run.seed}" for run in runs if results[run.method][run.seed].get(FROM_RECORD)]
     if from_record:
         table += (f"\nRead from {args.record} (trained in an earlier sitting, whose run folders are gone): "

@@ -8,11 +8,11 @@ import copy
 import json
 import statistics
 from pathlib import Path
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from allennlp.common.params import _replace_none
 
-from attention_perturb.provenance import run_provenance
+from attention_perturb.provenance import provenance_summary, run_provenance
 from attention_perturb.tune.epochs import duration_seconds, epoch_costs, seconds_over_every_process
 from attention_perturb.tune.experiment import Experiment, is_finished
 from attention_perturb.tune.statistics import mean_ci, paired_difference
@@ -249,3 +249,22 @@ def table2_markdown(dataset: str, scores: Dict[str, List[Tuple[float, float]]],
             seconds, rss = zip(*resources[method])
             lines.append(f"| {PAPER['method_names'][method]} | {mean_std(list(seconds), 1)} | {max(rss) / 1024:.2f} |")
     return "\n".join(lines) + "\n"
+
+
+def table2_of_runs(dataset: str, runs: Dict[str, Dict[int, Dict[str, Any]]],
+                   where: Callable[[str, int], str]) -> str:
+    """Table 2 (`table2_markdown`, then the runs' provenance) of finished runs {method: {seed: run}}
+    in `read_run`'s form, from a block's folders or its record alike; each method's seeds in order,
+    its ε that of its first seed. `where(method, seed)` names a run in errors."""
+    metric = PAPER["datasets"][dataset]["metric"]
+
+    def per_method(read: Callable[[Dict[str, Any], str], Any]) -> Dict[str, List[Any]]:
+        return {method: [read(seeds[seed], where(method, seed)) for seed in sorted(seeds)]
+                for method, seeds in runs.items()}
+
+    scores = per_method(lambda run, place: run_scores(run["metrics"], metric, place))
+    epsilons = {method: seeds[min(seeds)]["epsilon"] for method, seeds in runs.items()}
+    agreements = per_method(lambda run, place: run_agreements(run["metrics"]))
+    resources = per_method(lambda run, place: run_resources(run))
+    provenances = [run.get("provenance") for seeds in runs.values() for _, run in sorted(seeds.items())]
+    return table2_markdown(dataset, scores, epsilons, agreements, resources) + "\n" + provenance_summary(provenances) + "\n"

@@ -1,0 +1,91 @@
+"""`allennlp results`: results files whose generated sections are made from committed records, checked
+against tables computed here by hand, byte for byte, and refused in one line where they cannot be made."""
+import json
+
+import pytest
+
+from tests.cli import in_process
+from tests.tune.test_reproduce_table2 import PROCESS
+
+T_975_2 = 4.302652729911275  # Student t, 2 degrees of freedom
+
+
+def run(f1, pearson, seed, epsilon=None, **further):
+    return {"epsilon": epsilon,
+            "metrics": {"test_f1": f1, "test_pearson": pearson, "training_duration": "0:00:30", "epoch": 2,
+                        "peak_worker_0_memory_MB": 1024.0, **{f"test_{k}": v for k, v in further.items()}},
+            "provenance": {"processes": [PROCESS], "encoder": "unpacked_lstm",
+                           "seeds": {"random_seed": seed, "numpy_seed": seed, "pytorch_seed": seed}}}
+
+
+RECORD = {
+    "identity": {"dataset": "sst", "config_pattern": "training_configs/{dataset}_{method}.jsonnet", "overrides": {}},
+    "runs": {
+        "vanilla": {str(s): run(f, p, s, kendall=k) for s, f, p, k in ((1, 0.80, 0.60, 0.1), (2, 0.82, 0.70, 0.2),
+                                                                          (3, 0.84, 0.80, 0.3))},
+        "attention_iat": {str(s): run(f, p, s, 0.1, kendall=k) for s, f, p, k in ((1, 0.81, 0.50, 0.2),
+                                                                                   (2, 0.84, 0.55, 0.2),
+                                                                                   (3, 0.83, 0.65, 0.2))},
+    },
+}
+PAGE = """# A study
+
+Prose stays as written.
+
+<!-- begin table2 record=study.json -->
+stale
+<!-- end table2 -->
+
+<!-- begin measures record=study.json -->
+<!-- end measures -->
+"""
+
+
+@pytest.fixture
+def folder(tmp_path):
+    (tmp_path / "study.json").write_text(json.dumps(RECORD))
+    (tmp_path / "study.md").write_text(PAGE)
+    return tmp_path
+
+
+def results(*args):
+    return in_process("results", *map(str, args), check=False)
+
+
+def test_sections_are_made_from_the_record_and_a_check_then_finds_nothing(folder):
+    assert results(folder, "--check").returncode == 1  # the stale section
+    assert (folder / "study.md").read_text() == PAGE  # --check writes nothing
+    assert results(folder).returncode == 0
+    text = (folder / "study.md").read_text()
+    assert text.startswith("# A study\n\nProse stays as written.\n\n<!-- begin table2 record=study.json -->\nSST: test F1")
+    assert "stale" not in text
+    # By hand: vanilla F1 80, 82, 84 -> 82.00 ± 2.00 (std); Pearson .6, .7, .8 -> 0.700 ± 0.100.
+    assert "| Vanilla | - | 3 | 82.00 ± 2.00 | 79.27 | 0.700 ± 0.100 | 0.652 |" in text
+    assert "| Attention iAT | 0.1 | 3 | 82.67 ± 1.53 | 82.20 | 0.567 ± 0.076 | 0.876 |" in text
+    # Paired Pearson: -.1, -.15, -.15 -> mean -.133, s = .0289, CI = t·s/√3 = .072, excludes zero; the
+    # CI of iAT's own mean: s = .0764 -> t·s/√3 = .190.
+    assert f"| Attention iAT | 3 | 0.567 ± 0.190 | -0.133 ± {T_975_2 * 0.028867513 / 3 ** 0.5:.3f} * |" in text
+    # Kendall τ: vanilla .1, .2, .3 -> 0.200 ± t·.1/√3 = 0.248; iAT .2 each: Δ +.1, 0, -.1 -> +0.000 ± 0.248.
+    assert "| Vanilla | 3 | 0.200 ± 0.248 | - |" in text
+    assert "| Attention iAT | 3 | 0.200 ± 0.000 | +0.000 ± 0.248 |" in text
+    assert text.count("Provenance: commit 0123456; torch threads 1;") == 2 and "seeds 1, 2, 3." in text
+    assert results(folder, "--check").returncode == 0
+    # A hand edit of a generated number is found.
+    (folder / "study.md").write_text(text.replace("82.00 ± 2.00", "82.10 ± 2.00"))
+    check = results(folder, "--check")
+    assert check.returncode == 1 and f"would change: {folder / 'study.md'}" in check.stdout
+
+
+@pytest.mark.parametrize("section, message", [
+    ("<!-- begin magic record=study.json -->\n<!-- end magic -->", "study.md:3: unknown section kind 'magic'"),
+    ("<!-- begin table2 record=missing.json -->\n<!-- end table2 -->", "missing.json: no such record"),
+    ("<!-- begin table2 study.json -->\n<!-- end table2 -->", "study.md:3: arguments must be key=value"),
+    ("<!-- begin table2 record=study.json grid=x -->\n<!-- end table2 -->", "study.md:3: table2:"),
+])
+def test_a_section_that_cannot_be_made_is_one_line_naming_the_file_and_line(folder, section, message):
+    (folder / "study.md").write_text(f"# A study\n\n{section}\n")
+    result = results(folder)
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()[-1:]
+    assert line.startswith("error: ") and message in line
+    assert (folder / "study.md").read_text() == f"# A study\n\n{section}\n"
