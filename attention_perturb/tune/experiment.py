@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, NamedTuple, Optional
 
+from attention_perturb.errors import UsageError
 from attention_perturb.files import write_atomically
 
 if TYPE_CHECKING:  # importing ray is slow; only the search itself needs it
@@ -80,7 +81,7 @@ class Experiment:
             return
         for key, flag in flags.items():
             if saved.get(key) != settings.get(key):
-                raise ValueError(
+                raise UsageError(
                     f"{flag}: {settings.get(key)!r} differs from {saved.get(key)!r} that {self.plan_file} was "
                     f"started with; rerun with the same value or choose another --experiment-name"
                 )

@@ -33,6 +33,7 @@ import re
 from pathlib import Path
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence
 
+from attention_perturb.errors import UsageError
 from attention_perturb.files import write_atomically
 from attention_perturb.provenance import run_provenance
 from attention_perturb.tune.record import RecordError, Runs, merge, read_identity, read_record, write_record
@@ -67,33 +68,35 @@ def cell_name(method: str, setting: Dict[str, Any], variant: str) -> str:
 
 def read_grid(path: Path) -> Dict[str, Any]:
     """The grid file, checked; errors name the file and the key."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"--grid: {path} is not a file")
     try:
         grid = json.loads(Path(path).read_text())
     except json.JSONDecodeError as error:
-        raise ValueError(f"{path}:{error.lineno}: not valid JSON ({error.msg})") from None
+        raise UsageError(f"{path}:{error.lineno}: not valid JSON ({error.msg})") from None
     unknown = set(grid) - GRID_KEYS
     if unknown:
-        raise ValueError(f"{path}: unknown keys {sorted(unknown)}; a grid file has {sorted(GRID_KEYS)}")
+        raise UsageError(f"{path}: unknown keys {sorted(unknown)}; a grid file has {sorted(GRID_KEYS)}")
     for key in ("config", "methods"):
         if key not in grid:
-            raise ValueError(f"{path}: no {key!r}")
+            raise UsageError(f"{path}: no {key!r}")
     seeds = grid.get("seeds", 3)
     grid["seeds"] = list(range(1, seeds + 1)) if isinstance(seeds, int) else list(seeds)
     if not grid["seeds"] or not all(isinstance(seed, int) for seed in grid["seeds"]):
-        raise ValueError(f"{path}: 'seeds' must be a count or a list of integers, got {seeds!r}")
+        raise UsageError(f"{path}: 'seeds' must be a count or a list of integers, got {seeds!r}")
     for key, values in grid.get("grid", {}).items():
         entry = values if isinstance(values, dict) else {"values": values}
         if not isinstance(entry.get("values"), list) or not entry["values"]:
-            raise ValueError(f"{path}: grid[{key!r}] needs a non-empty list of values")
+            raise UsageError(f"{path}: grid[{key!r}] needs a non-empty list of values")
         unknown_methods = set(entry.get("methods", [])) - set(grid["methods"])
         if unknown_methods:
-            raise ValueError(f"{path}: grid[{key!r}] names methods not in 'methods': {sorted(unknown_methods)}")
+            raise UsageError(f"{path}: grid[{key!r}] names methods not in 'methods': {sorted(unknown_methods)}")
     for name, variant in grid.get("variants", {}).items():
         if name == DEFAULT_VARIANT or not re.fullmatch(r"[A-Za-z0-9_]+", name):
-            raise ValueError(f"{path}: variant name {name!r} must be letters, digits and _ and not {DEFAULT_VARIANT!r}")
+            raise UsageError(f"{path}: variant name {name!r} must be letters, digits and _ and not {DEFAULT_VARIANT!r}")
         unknown_methods = set(variant_methods(variant, grid["methods"])) - set(grid["methods"])
         if unknown_methods:
-            raise ValueError(f"{path}: variants[{name!r}] names methods not in 'methods': {sorted(unknown_methods)}")
+            raise UsageError(f"{path}: variants[{name!r}] names methods not in 'methods': {sorted(unknown_methods)}")
     return grid
 
 
@@ -174,7 +177,7 @@ def save_grid(output_dir: Path, grid: Dict[str, Any]) -> None:
     if path.is_file():
         saved = json.loads(path.read_text())
         if saved != grid:
-            raise ValueError(f"{path}: this folder was started with another grid; rerun with that grid file or "
+            raise UsageError(f"{path}: this folder was started with another grid; rerun with that grid file or "
                              f"choose another -o")
         return
     write_atomically(path, json.dumps(grid, indent=2) + "\n")

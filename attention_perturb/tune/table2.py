@@ -12,6 +12,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from allennlp.common.params import _replace_none
 
+from attention_perturb.errors import UsageError
 from attention_perturb.provenance import run_provenance
 from attention_perturb.tune.epochs import duration_seconds, epoch_costs, seconds_over_every_process
 from attention_perturb.tune.experiment import Experiment, is_finished
@@ -52,14 +53,14 @@ def best_trial_epsilon(experiment_directory: Path, metric: str) -> EpsilonChoice
     def score(trial: Path) -> float:
         metrics = json.loads((trial / "metrics.json").read_text())
         if key not in metrics:
-            raise KeyError(f"{trial / 'metrics.json'}: no {key}")
+            raise UsageError(f"--search-log-dir: {trial / 'metrics.json'} has no {key}")
         return metrics[key]
 
     best = max(trials, key=score)
     config = json.loads((best / "config.json").read_text())
     epsilon = config["model"]["perturbation"].get("epsilon")
     if epsilon is None:
-        raise KeyError(f"{best / 'config.json'}: model.perturbation has no epsilon")
+        raise UsageError(f"--search-log-dir: {best / 'config.json'}: model.perturbation has no epsilon")
     return EpsilonChoice(float(epsilon), f"best of {len(trials)} trials in {experiment_directory}: {best.parent.name}")
 
 
@@ -103,7 +104,7 @@ def run_scores(metrics: Dict[str, Any], metric: str, where: str) -> Tuple[float,
     """(test score in %, test Pearson) of one finished run's `metrics`, read from `where`."""
     missing = [key for key in (f"test_{metric}", "test_pearson") if key not in metrics]
     if missing:
-        raise KeyError(f"{where}: no {missing} (was the config trained with a test_data_path?)")
+        raise UsageError(f"{where}: no {missing} (was the config trained with a test_data_path?)")
     return 100.0 * metrics[f"test_{metric}"], metrics["test_pearson"]
 
 
