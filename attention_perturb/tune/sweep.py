@@ -258,16 +258,23 @@ def baseline_cell(cell: Cell, cells: Sequence[Cell], baseline_method: str = "van
     return None
 
 
+def lower_is_better(metric: str) -> bool:
+    """A loss ranks by the smaller value, as `tune report` ranks it."""
+    return metric.endswith("loss")
+
+
 def choose_epsilons(cells: Sequence[Cell], results, selection_metric: str) -> Dict[str, Cell]:
-    """Per method with an ε grid (default variant): the cell of highest mean `selection_metric`
-    (e.g. best_validation_f1) over its seeds, as the paper picks ε by validation score."""
+    """Per method with an ε grid (default variant): the cell of best mean `selection_metric` (e.g.
+    best_validation_f1, the highest; a loss, the lowest) over its seeds, the first on ties, as the
+    paper picks ε by validation score."""
+    sign = -1.0 if lower_is_better(selection_metric) else 1.0
     chosen: Dict[str, Cell] = {}
     best: Dict[str, float] = {}
     for cell in cells:
         if cell.variant != DEFAULT_VARIANT or not any(short_key(k) == "epsilon" for k in cell.setting):
             continue
         runs = results.get(cell.name, {})
-        score = mean_ci([run[selection_metric] for run in runs.values() if selection_metric in run]).mean
+        score = sign * mean_ci([run[selection_metric] for run in runs.values() if selection_metric in run]).mean
         if runs and not math.isnan(score) and score > best.get(cell.method, -math.inf):
             chosen[cell.method], best[cell.method] = cell, score
     return chosen
