@@ -231,8 +231,8 @@ def reproduce_table2_from_args(args: argparse.Namespace) -> None:
 def write_table(args: argparse.Namespace, output_dir: Path, runs: List[Run], results: Dict) -> None:
     metric = PAPER["datasets"][args.dataset]["metric"]
 
-    def per_method(read: Callable[[Dict, str], object]) -> Dict[str, List]:
-        return {method: [read(results[method][run.seed], where(run)) for run in runs if run.method == method]
+    def per_method(read: Callable[[Dict, str], object]) -> Dict[str, Dict[int, object]]:
+        return {method: {run.seed: read(results[method][run.seed], where(run)) for run in runs if run.method == method}
                 for method in args.methods}
 
     def where(run: Run) -> str:
