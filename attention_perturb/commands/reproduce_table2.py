@@ -18,6 +18,7 @@ from attention_perturb.errors import UsageError
 from attention_perturb.files import write_atomically
 from attention_perturb.provenance import provenance_summary
 from attention_perturb.training.resume import resumable, resume_flags
+from attention_perturb.tune.experiment import SEED_KEYS
 from attention_perturb.tune.record import FROM_RECORD, RecordError, merge, read_record, recording, write_record
 from attention_perturb.tune.table2 import (
     METHODS, PAPER, EpsilonChoice, Run, choose_epsilons, overrides_not_held, plan_runs, read_run, run_agreements,
@@ -87,7 +88,7 @@ def config_epsilon(config: str, method: str, dataset: str) -> float:
 
 
 def run_overrides(run: Run, user_overrides: Dict) -> str:
-    overrides = {"random_seed": run.seed, "numpy_seed": run.seed, "pytorch_seed": run.seed, **user_overrides}
+    overrides = {**user_overrides, **{key: run.seed for key in SEED_KEYS}}
     if run.epsilon.value is not None:
         overrides["model.perturbation.epsilon"] = run.epsilon.value
     return json.dumps(overrides)
@@ -162,6 +163,9 @@ def reproduce_table2_from_args(args: argparse.Namespace) -> None:
         user_overrides = json.loads(args.overrides) if args.overrides else {}
     except json.JSONDecodeError as error:
         raise UsageError(f"--overrides: not valid JSON ({error})") from error
+    seeded = [key for key in SEED_KEYS if key in user_overrides]
+    if seeded:
+        raise UsageError(f"--overrides: {', '.join(seeded)} is each run's own seed (1..--seeds); leave it out")
     configs = {method: args.config_pattern.format(dataset=args.dataset, method=method) for method in args.methods}
     for method, config in configs.items():
         if not Path(config).is_file():

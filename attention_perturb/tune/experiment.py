@@ -21,6 +21,7 @@ from attention_perturb.files import write_atomically
 if TYPE_CHECKING:  # importing ray is slow; only the search itself needs it
     from attention_perturb.tune.search_space import SearchSpace
 
+SEED_KEYS = ("random_seed", "numpy_seed", "pytorch_seed")  # the seeds of an allennlp training config
 PLAN_FILE = "search.json"
 ENVIRONMENT_FILE = "environment.json"
 NODE_FILE = "node.json"  # the Ray node a trial last ran on: node_id, node_ip, hostname

@@ -37,7 +37,7 @@ from attention_perturb.errors import UsageError
 from attention_perturb.files import write_atomically
 from attention_perturb.provenance import run_provenance
 from attention_perturb.tune.record import RecordError, Runs, merge, read_identity, read_record, write_record
-from attention_perturb.tune.experiment import Trial, is_finished
+from attention_perturb.tune.experiment import SEED_KEYS, Trial, is_finished
 from attention_perturb.tune.statistics import mean_ci
 
 GRID_FILE = "sweep.json"
@@ -91,6 +91,12 @@ def read_grid(path: Path) -> Dict[str, Any]:
         unknown_methods = set(entry.get("methods", [])) - set(grid["methods"])
         if unknown_methods:
             raise UsageError(f"{path}: grid[{key!r}] names methods not in 'methods': {sorted(unknown_methods)}")
+    settings = [("overrides", grid.get("overrides", {})), ("grid", grid.get("grid", {})),
+                *((f"variants[{name!r}]", variant_overrides(variant)) for name, variant in grid.get("variants", {}).items())]
+    for where, keys in settings:
+        seeded = [key for key in SEED_KEYS if key in keys]
+        if seeded:
+            raise UsageError(f"{path}: {where} sets {', '.join(seeded)}: each run's seeds are its seed of 'seeds'")
     for name, variant in grid.get("variants", {}).items():
         if name == DEFAULT_VARIANT or not re.fullmatch(r"[A-Za-z0-9_]+", name):
             raise UsageError(f"{path}: variant name {name!r} must be letters, digits and _ and not {DEFAULT_VARIANT!r}")
@@ -144,8 +150,7 @@ def plan_trials(output_dir: Path, grid: Dict[str, Any]) -> List[Trial]:
     for seed in grid["seeds"]:
         for cell in plan_cells(grid):
             config = grid["config"].format(dataset=dataset, method=cell.method)
-            overrides = {**grid.get("overrides", {}), **cell.overrides,
-                         "random_seed": seed, "numpy_seed": seed, "pytorch_seed": seed}
+            overrides = {**grid.get("overrides", {}), **cell.overrides, **{key: seed for key in SEED_KEYS}}
             trials.append(Trial(trial_name(cell.name, seed), {"METHOD": cell.method, "DATASET": dataset},
                                 run_directory(output_dir, cell, seed), config=config, overrides=json.dumps(overrides)))
     return trials
