@@ -12,12 +12,27 @@ import logging
 import os
 import subprocess
 import sys
-import traceback
 from typing import Dict, Optional
 
+import allennlp.commands
 from allennlp.commands import main
 
 ALLENNLP = [sys.executable, "-m", "allennlp"]
+
+_import_every_plugin = allennlp.commands.import_plugins
+_plugins_imported_from = set()
+
+
+def _import_plugins_once_per_folder() -> None:
+    """allennlp's `import_plugins`, which `main` calls for every plugin command: it walks every
+    allennlp module and the plugins (about a second each time), and imports nothing new after its
+    first time in a process from the same working directory."""
+    if os.getcwd() not in _plugins_imported_from:
+        _import_every_plugin()
+        _plugins_imported_from.add(os.getcwd())
+
+
+allennlp.commands.import_plugins = _import_plugins_once_per_folder
 
 
 def failed(args, result: subprocess.CompletedProcess) -> AssertionError:
@@ -59,8 +74,9 @@ def _process_state_restored(env: Dict[str, str]):
 
 def in_process(*args, env: Optional[Dict[str, str]] = None, check: bool = True) -> subprocess.CompletedProcess:
     """`allennlp ARGS` through `allennlp.commands.main`, its exit status, stdout and stderr captured
-    as the interpreter would leave them: an uncaught exception is a traceback on stderr and status 1,
-    `sys.exit(message)` prints the message (status 1), argparse's errors keep their status 2."""
+    as the interpreter would leave them: an uncaught exception goes to `sys.excepthook` (a traceback
+    on stderr, or what a hook the command installed prints) with status 1, `sys.exit(message)`
+    prints the message (status 1), argparse's errors keep their status 2."""
     stdout, stderr = io.StringIO(), io.StringIO()
     returncode = 0
     with _process_state_restored(env or {}), contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
@@ -79,7 +95,7 @@ def in_process(*args, env: Optional[Dict[str, str]] = None, check: bool = True) 
                 print(exit.code, file=sys.stderr)
                 returncode = 1
         except Exception:
-            traceback.print_exc()
+            sys.excepthook(*sys.exc_info())
             returncode = 1
     result = subprocess.CompletedProcess(["allennlp", *args], returncode, stdout.getvalue(), stderr.getvalue())
     if check and returncode != 0:

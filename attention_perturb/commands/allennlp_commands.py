@@ -1,6 +1,8 @@
 """What the plugin changes in allennlp's own `evaluate` and `predict`: archives load with an error a
-user can act on, and `predict` writes all or nothing and refuses an input without examples."""
+user can act on, `predict` writes all or nothing and refuses an input without examples, and a
+user's mistake is reported as one line, as the package's own commands do."""
 import os
+import sys
 import tempfile
 from typing import Iterator, Optional
 
@@ -9,6 +11,7 @@ from allennlp.common.util import JsonDict
 
 from attention_perturb.archives import load_model_archive
 from attention_perturb.data.errors import DatasetFormatError, EmptyDatasetError
+from attention_perturb.errors import UsageError
 
 
 class CheckedPredictManager(predict._PredictManager):
@@ -34,7 +37,7 @@ class CheckedPredictManager(predict._PredictManager):
         except (DatasetFormatError, EmptyDatasetError):
             raise
         except ValueError as error:  # the predictor's `input line N: problem`
-            raise ValueError(f"{self._input_file}: {error}") from None
+            raise UsageError(f"{self._input_file}: {error}") from None
 
     def run(self) -> None:
         staging = self._output_file
@@ -52,9 +55,32 @@ class CheckedPredictManager(predict._PredictManager):
             raise
 
 
+ONE_LINE_COMMANDS = ("evaluate", "predict")
+
+
+def one_line_user_errors(previous_hook):
+    """An excepthook that prints a user's mistake (`USER_ERRORS`) in `allennlp evaluate` or
+    `allennlp predict` as one line `error: …` (the interpreter then exits with status 1), and
+    leaves every other exception, and every other program, to `previous_hook`."""
+    from attention_perturb.commands.errors import USER_ERRORS, one_line
+
+    def hook(kind, error, trace):
+        if issubclass(kind, USER_ERRORS) and sys.argv[1:2] and sys.argv[1] in ONE_LINE_COMMANDS:
+            print(one_line(error), file=sys.stderr)
+        else:
+            previous_hook(kind, error, trace)
+
+    hook.one_line_user_errors = True
+    return hook
+
+
 def use_in_allennlp_commands() -> None:
     """`allennlp evaluate` and `allennlp predict` look `load_archive` and `_PredictManager` up in
-    their modules when they run, so the plugin replaces them there."""
+    their modules when they run, so the plugin replaces them there. Their parsers, and so the
+    function each runs, are made before allennlp imports the plugin: their errors are reported in
+    one line by the excepthook instead."""
     for command in (evaluate, predict):
         command.load_archive = load_model_archive
     predict._PredictManager = CheckedPredictManager
+    if not getattr(sys.excepthook, "one_line_user_errors", False):
+        sys.excepthook = one_line_user_errors(sys.excepthook)

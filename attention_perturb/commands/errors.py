@@ -8,6 +8,7 @@ from allennlp.common.checks import ConfigurationError
 
 from attention_perturb.archives import NotAModelArchive
 from attention_perturb.data.errors import DatasetFormatError, EmptyDatasetError, PartialReleaseError
+from attention_perturb.errors import UsageError
 from attention_perturb.tune.record import RecordError
 from attention_perturb.tune.results import ResultsError
 
@@ -21,7 +22,7 @@ class StoppedBeforeTheEnd(RuntimeError):
 USER_ERRORS = (
     ConfigurationError, DatasetFormatError, EmptyDatasetError, NotAModelArchive, PartialReleaseError,
     FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError, RecordError,
-    ResultsError, StoppedBeforeTheEnd,
+    ResultsError, StoppedBeforeTheEnd, UsageError,
 )
 
 

@@ -15,6 +15,7 @@ from allennlp.data import DatasetReader
 
 from attention_perturb.data.dataset_readers.babi_qa import BabiReader
 from attention_perturb.data.errors import PartialReleaseError
+from attention_perturb.errors import UsageError
 from attention_perturb.data.dataset_readers.cnn import CnnReader
 from attention_perturb.data.dataset_readers.nli import NliReader
 from attention_perturb.data.dataset_readers.pair import PairReader
@@ -283,9 +284,9 @@ def make_dataset(name: str, raw_dir: str, output_dir: str, seed: int = 16377, ta
     """Writes the splits of dataset `name` and returns their sizes. `protocol` is `full` (the
     paper's, from the whole release) or `reduced` (a partial release, see `REDUCED_PROTOCOLS`)."""
     if protocol not in PROTOCOLS:
-        raise ValueError(f"protocol: {protocol!r} is not one of {', '.join(PROTOCOLS)}")
+        raise UsageError(f"--protocol: {protocol!r} is not one of {', '.join(PROTOCOLS)}")
     if protocol == "reduced" and name not in REDUCED_PROTOCOLS:
-        raise ValueError(f"protocol: {name} has no reduced protocol (those with one: {', '.join(sorted(REDUCED_PROTOCOLS))})")
+        raise UsageError(f"--protocol: {name} has no reduced protocol (those with one: {', '.join(sorted(REDUCED_PROTOCOLS))})")
     refuse_existing(Path(output_dir))  # before the reading, which can take minutes
     arguments = argparse.Namespace(seed=seed, task=task, protocol=protocol)
     reader = READERS[name](skip_invalid=skip_invalid)

@@ -14,8 +14,10 @@ from attention_perturb.commands.errors import reporting_errors
 from allennlp.common.checks import ConfigurationError
 from allennlp.common.params import Params
 
+from attention_perturb.errors import UsageError
 from attention_perturb.files import write_atomically
 from attention_perturb.training.resume import resumable, resume_flags
+from attention_perturb.tune.experiment import SEED_KEYS
 from attention_perturb.tune.record import FROM_RECORD, RecordError, merge, read_record, recording, write_record
 from attention_perturb.tune.table2 import (
     METHODS, PAPER, EpsilonChoice, Run, choose_epsilons, overrides_not_held, plan_runs, read_run, run_directory,
@@ -71,11 +73,11 @@ def parse_epsilons(pairs: List[str]) -> Dict[str, float]:
     for pair in pairs:
         method, _, value = pair.partition("=")
         if method not in METHODS or method == "vanilla":
-            raise ValueError(f"--epsilon {pair}: method must be one of {METHODS[1:]}")
+            raise UsageError(f"--epsilon {pair}: method must be one of {METHODS[1:]}")
         try:
             epsilons[method] = float(value)
         except ValueError as error:
-            raise ValueError(f"--epsilon {pair}: {value!r} is not a number") from error
+            raise UsageError(f"--epsilon {pair}: {value!r} is not a number") from error
     return epsilons
 
 
@@ -85,7 +87,7 @@ def config_epsilon(config: str, method: str, dataset: str) -> float:
 
 
 def run_overrides(run: Run, user_overrides: Dict) -> str:
-    overrides = {"random_seed": run.seed, "numpy_seed": run.seed, "pytorch_seed": run.seed, **user_overrides}
+    overrides = {**user_overrides, **{key: run.seed for key in SEED_KEYS}}
     if run.epsilon.value is not None:
         overrides["model.perturbation.epsilon"] = run.epsilon.value
     return json.dumps(overrides)
@@ -109,9 +111,9 @@ def thread_environment(threads: int) -> Dict[str, str]:
 
 def threads_per_job(jobs: int, requested: Optional[int]) -> int:
     if jobs < 1:
-        raise ValueError(f"--jobs: must be at least 1, got {jobs}")
+        raise UsageError(f"--jobs: must be at least 1, got {jobs}")
     if requested is not None and requested < 1:
-        raise ValueError(f"--threads-per-job: must be at least 1, got {requested}")
+        raise UsageError(f"--threads-per-job: must be at least 1, got {requested}")
     return requested or max(1, (os.cpu_count() or 1) // jobs)
 
 
@@ -154,12 +156,15 @@ def run_side_by_side(work: Callable[[Run], None], runs: List[Run], jobs: int) ->
 
 def reproduce_table2_from_args(args: argparse.Namespace) -> None:
     if args.seeds < 1:
-        raise ValueError(f"--seeds: must be at least 1, got {args.seeds}")
+        raise UsageError(f"--seeds: must be at least 1, got {args.seeds}")
     threads = threads_per_job(args.jobs, args.threads_per_job)
     try:
         user_overrides = json.loads(args.overrides) if args.overrides else {}
     except json.JSONDecodeError as error:
-        raise ValueError(f"--overrides: not valid JSON ({error})") from error
+        raise UsageError(f"--overrides: not valid JSON ({error})") from error
+    seeded = [key for key in SEED_KEYS if key in user_overrides]
+    if seeded:
+        raise UsageError(f"--overrides: {', '.join(seeded)} is each run's own seed (1..--seeds); leave it out")
     configs = {method: args.config_pattern.format(dataset=args.dataset, method=method) for method in args.methods}
     for method, config in configs.items():
         if not Path(config).is_file():

@@ -7,6 +7,7 @@ from pathlib import Path
 from allennlp.commands.subcommand import Subcommand
 
 from attention_perturb.commands.errors import StoppedBeforeTheEnd, reporting_errors
+from attention_perturb.errors import UsageError
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +113,7 @@ def _overrides(args: argparse.Namespace, num_gpus: int) -> str:
     try:
         overrides = json.loads(args.overrides) if args.overrides else {}
     except json.JSONDecodeError as error:
-        raise ValueError(f"--overrides: not valid JSON ({error})") from error
+        raise UsageError(f"--overrides: not valid JSON ({error})") from error
     if num_gpus == 0:  # as allentune: without GPUs every trial trains on the CPU
         overrides["trainer.cuda_device"] = -1
     return json.dumps(overrides) if overrides else ""
@@ -123,15 +124,17 @@ def search_from_args(args: argparse.Namespace) -> None:
     from attention_perturb.tune.search_space import read_search_space
 
     if args.search_strategy != SEARCH_STRATEGY:
-        raise ValueError(f"--search-strategy: only {SEARCH_STRATEGY} (random search) is supported, got {args.search_strategy!r}")
+        raise UsageError(f"--search-strategy: only {SEARCH_STRATEGY} (random search) is supported, got {args.search_strategy!r}")
     if args.num_samples < 1:
-        raise ValueError(f"--num-samples: must be at least 1, got {args.num_samples}")
+        raise UsageError(f"--num-samples: must be at least 1, got {args.num_samples}")
     if not Path(args.base_config).is_file():
         raise FileNotFoundError(f"--base-config: {args.base_config} does not exist")
     if args.with_server:
         logger.warning("--with-server is ignored: Ray Tune 2.x has no Tune server")
     space = read_search_space(args.search_space)
     num_gpus = _visible_gpus() if args.num_gpus is None else args.num_gpus
+    # Checked before the plan is saved: a plan saved with bad overrides would refuse the corrected rerun.
+    trial_overrides = _overrides(args, num_gpus)
     gpus_per_trial = (1 if num_gpus else 0) if args.gpus_per_trial is None else args.gpus_per_trial
 
     experiment = Experiment(Path(args.log_dir).resolve() / args.experiment_name)
@@ -154,7 +157,7 @@ def search_from_args(args: argparse.Namespace) -> None:
         trial_settings = {
             "base_config": settings["base_config"],
             "include_packages": args.include_package,
-            "overrides": _overrides(args, num_gpus),
+            "overrides": trial_overrides,
             "cwd": os.getcwd(),
         }
         start_ray(args.ray_address, args.num_cpus, num_gpus)
@@ -199,12 +202,12 @@ def plot_from_args(args: argparse.Namespace) -> None:
 
     rows, columns = args.subplots
     if rows * columns > 1 and len(args.result_file) > rows * columns:
-        raise ValueError(f"--subplots {rows} {columns}: fewer axes than the {len(args.result_file)} result files")
+        raise UsageError(f"--subplots {rows} {columns}: fewer axes than the {len(args.result_file)} result files")
     frames = [read_results(path, args.model_field) for path in args.result_file]
     metric_field = args.performance_metric_field or default_performance_metric(pd.concat(frames, ignore_index=True))
     for path, frame in zip(args.result_file, frames):
         if metric_field not in frame:
-            raise KeyError(f"{path}: no field {metric_field!r} in its records (--performance-metric-field)")
+            raise UsageError(f"{path}: no field {metric_field!r} in its records (--performance-metric-field)")
     groups = [pd.concat(frames, ignore_index=True)] if rows * columns == 1 else frames
     label = args.performance_metric or metric_field.replace("best_validation_", "")
     draw(groups, Path(args.output_file), (rows, columns), tuple(args.figsize), args.data_name, args.x,

@@ -7,7 +7,9 @@ from allennlp.commands.subcommand import Subcommand
 
 from attention_perturb.commands.errors import reporting_errors
 
+from attention_perturb.data.errors import DatasetFormatError, EmptyDatasetError
 from attention_perturb.data.jsonl import read_jsonl
+from attention_perturb.errors import UsageError
 from attention_perturb.files import write_atomically
 
 ROWS = (("attention", "attention"), ("gradient", "gradient_importance"))
@@ -34,15 +36,15 @@ def load_dump(path: str) -> List[Dict]:
     records = []
     for line_number, record in read_jsonl(path, ()):
         if isinstance(record, ValueError):
-            raise ValueError(f"{path}:{line_number}: {record}")
+            raise DatasetFormatError(path, line_number, str(record))
         if "error" in record:  # a line the predictor skipped
             continue
         missing = [key for key in ("tokens", "attention", "gradient_importance") if key not in record]
         if missing:
-            raise ValueError(f"{path}:{line_number}: not an attention_saliency record (missing {missing})")
+            raise DatasetFormatError(path, line_number, f"not an attention_saliency record (missing {missing})")
         records.append(record)
     if not records:
-        raise ValueError(f"{path}: no predictions to draw")
+        raise EmptyDatasetError(f"{path}: no predictions to draw")
     return records
 
 
@@ -50,7 +52,7 @@ def aligned_dumps(paths: Sequence[str]) -> List[List[Dict]]:
     dumps = [load_dump(path) for path in paths]
     for path, dump in zip(paths[1:], dumps[1:]):
         if [r["tokens"] for r in dump] != [r["tokens"] for r in dumps[0]]:
-            raise ValueError(f"{path}: its sentences differ from {paths[0]}; dump the same inputs with each model")
+            raise UsageError(f"{path}: its sentences differ from {paths[0]}; dump the same inputs with each model")
     return dumps
 
 
@@ -123,7 +125,7 @@ def render_png(names: Sequence[str], dumps: List[List[Dict]], path: str, max_sen
 def visualize(dump_paths: Sequence[str], output_dir: str, names=None, max_sentences: int = 10) -> Dict[str, str]:
     names = list(names or [Path(p).stem for p in dump_paths])
     if len(names) != len(dump_paths):
-        raise ValueError(f"--names gives {len(names)} names for {len(dump_paths)} dumps")
+        raise UsageError(f"--names gives {len(names)} names for {len(dump_paths)} dumps")
     dumps = aligned_dumps(dump_paths)
     output = Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)

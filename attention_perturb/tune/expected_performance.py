@@ -30,12 +30,15 @@ def max_probabilities(num_trials: int, with_replacement: bool = True) -> np.ndar
     return np.diff(cdf, axis=1)
 
 
-def expected_max_performance(scores: Sequence[float], with_replacement: bool = True) -> ExpectedPerformance:
-    """Expected maximum validation score after n = 1..N trials and its standard deviation."""
-    values = np.sort(np.asarray(scores, dtype=float))
+def expected_max_performance(scores: Sequence[float], with_replacement: bool = True,
+                             lower_is_better: bool = False) -> ExpectedPerformance:
+    """Expected best validation score after n = 1..N trials and its standard deviation: the
+    maximum, or for a metric where `lower_is_better` (a loss) the minimum, with `best` the lowest."""
+    sign = -1.0 if lower_is_better else 1.0
+    values = np.sort(sign * np.asarray(scores, dtype=float))
     if values.size == 0 or not np.all(np.isfinite(values)):
         raise ValueError(f"expected finite scores, got {list(scores)!r}")
     probabilities = max_probabilities(values.size, with_replacement)
     mean = probabilities @ values
     variance = (probabilities * (values[None, :] - mean[:, None]) ** 2).sum(axis=1)
-    return ExpectedPerformance(mean=mean, std=np.sqrt(variance), best=float(values[-1]))
+    return ExpectedPerformance(mean=sign * mean, std=np.sqrt(variance), best=float(sign * values[-1]))

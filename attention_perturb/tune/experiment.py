@@ -15,11 +15,13 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, NamedTuple, Optional
 
+from attention_perturb.errors import UsageError
 from attention_perturb.files import write_atomically
 
 if TYPE_CHECKING:  # importing ray is slow; only the search itself needs it
     from attention_perturb.tune.search_space import SearchSpace
 
+SEED_KEYS = ("random_seed", "numpy_seed", "pytorch_seed")  # the seeds of an allennlp training config
 PLAN_FILE = "search.json"
 ENVIRONMENT_FILE = "environment.json"
 NODE_FILE = "node.json"  # the Ray node a trial last ran on: node_id, node_ip, hostname
@@ -80,7 +82,7 @@ class Experiment:
             return
         for key, flag in flags.items():
             if saved.get(key) != settings.get(key):
-                raise ValueError(
+                raise UsageError(
                     f"{flag}: {settings.get(key)!r} differs from {saved.get(key)!r} that {self.plan_file} was "
                     f"started with; rerun with the same value or choose another --experiment-name"
                 )

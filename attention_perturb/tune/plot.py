@@ -12,14 +12,21 @@ import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from attention_perturb.errors import UsageError  # noqa: E402
 from attention_perturb.files import write_atomically  # noqa: E402
 from attention_perturb.tune.expected_performance import expected_max_performance  # noqa: E402
+from attention_perturb.tune.report import lower_is_better  # noqa: E402
 
 
 def read_results(path: str, model_field: str) -> pd.DataFrame:
-    frame = pd.read_json(path, lines=True)
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"--result-file: {path} is not a file")
+    try:
+        frame = pd.read_json(path, lines=True)
+    except ValueError as error:  # pandas' own, for a line that is not a JSON object
+        raise UsageError(f"--result-file: {path} is not a results.jsonl of `allennlp tune report` ({error})") from None
     if model_field not in frame:
-        raise KeyError(f"{path}: no field {model_field!r} in its records (--model-field)")
+        raise UsageError(f"{path}: no field {model_field!r} in its records (--model-field)")
     return frame
 
 
@@ -35,22 +42,24 @@ def resolve_field(frame: pd.DataFrame, name: str) -> str:
         if len(candidates) == 1:
             return candidates[0]
         if len(candidates) > 1:
-            raise KeyError(f"--x {name}: ambiguous, matches {candidates}")
-    raise KeyError(f"--x {name}: no such field in the result files")
+            raise UsageError(f"--x {name}: ambiguous, matches {candidates}")
+    raise UsageError(f"--x {name}: no such field in the result files")
 
 
 def plot_expected_performance(
     axis, frame: pd.DataFrame, model_field: str, metric_field: str, duration_field: str,
     x_axis_time: bool, errorbar: bool, linestyle: str, linewidth: float,
 ) -> None:
+    lower = lower_is_better(frame, metric_field)
     for model, group in frame.groupby(model_field, sort=True):
-        expected = expected_max_performance(group[metric_field].to_numpy())
+        expected = expected_max_performance(group[metric_field].to_numpy(), lower_is_better=lower)
         trials = np.arange(1, len(expected.mean) + 1)
         x = trials * group[duration_field].mean() if x_axis_time else trials
         line, = axis.plot(x, expected.mean, label=str(model), linestyle=linestyle, linewidth=linewidth)
-        if errorbar:
-            axis.fill_between(x, expected.mean - expected.std, np.minimum(expected.mean + expected.std, expected.best),
-                              alpha=0.15, color=line.get_color())
+        if errorbar:  # the band stops at the best score seen
+            low, high = expected.mean - expected.std, expected.mean + expected.std
+            low, high = (np.maximum(low, expected.best), high) if lower else (low, np.minimum(high, expected.best))
+            axis.fill_between(x, low, high, alpha=0.15, color=line.get_color())
     axis.set_xlabel("Training duration (s)" if x_axis_time else "Hyperparameter assignments")
     if not x_axis_time:
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))

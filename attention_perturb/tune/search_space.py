@@ -20,12 +20,14 @@ import numpy as np
 from ray import tune
 from ray.tune.search.sample import Domain
 
+from attention_perturb.errors import UsageError
+
 STRATEGIES = ("uniform", "loguniform", "integer", "choice")
 Hyperparameter = Union[Domain, str]
 SearchSpace = Dict[str, Hyperparameter]
 
 
-class SearchSpaceError(ValueError):
+class SearchSpaceError(UsageError):
     """A malformed search-space file; the message names the file and the offending key."""
 
     def __init__(self, path, key: str, problem: str) -> None:
@@ -80,6 +82,8 @@ def parse_hyperparameter(path, key: str, spec: Any) -> Hyperparameter:
 
 def read_search_space(path: Union[str, Path]) -> SearchSpace:
     """Parses an allentune search-space file; raises `SearchSpaceError` naming the file and key."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"--search-space: {path} is not a file")
     try:
         raw = json.loads(Path(path).read_text())
     except json.JSONDecodeError as error:

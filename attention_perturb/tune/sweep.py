@@ -33,10 +33,11 @@ import re
 from pathlib import Path
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence
 
+from attention_perturb.errors import UsageError
 from attention_perturb.files import write_atomically
 from attention_perturb.provenance import run_provenance
 from attention_perturb.tune.record import RecordError, Runs, merge, read_identity, read_record, write_record
-from attention_perturb.tune.experiment import Trial, is_finished
+from attention_perturb.tune.experiment import SEED_KEYS, Trial, is_finished
 from attention_perturb.tune.statistics import mean_ci
 
 GRID_FILE = "sweep.json"
@@ -67,33 +68,41 @@ def cell_name(method: str, setting: Dict[str, Any], variant: str) -> str:
 
 def read_grid(path: Path) -> Dict[str, Any]:
     """The grid file, checked; errors name the file and the key."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"--grid: {path} is not a file")
     try:
         grid = json.loads(Path(path).read_text())
     except json.JSONDecodeError as error:
-        raise ValueError(f"{path}:{error.lineno}: not valid JSON ({error.msg})") from None
+        raise UsageError(f"{path}:{error.lineno}: not valid JSON ({error.msg})") from None
     unknown = set(grid) - GRID_KEYS
     if unknown:
-        raise ValueError(f"{path}: unknown keys {sorted(unknown)}; a grid file has {sorted(GRID_KEYS)}")
+        raise UsageError(f"{path}: unknown keys {sorted(unknown)}; a grid file has {sorted(GRID_KEYS)}")
     for key in ("config", "methods"):
         if key not in grid:
-            raise ValueError(f"{path}: no {key!r}")
+            raise UsageError(f"{path}: no {key!r}")
     seeds = grid.get("seeds", 3)
     grid["seeds"] = list(range(1, seeds + 1)) if isinstance(seeds, int) else list(seeds)
     if not grid["seeds"] or not all(isinstance(seed, int) for seed in grid["seeds"]):
-        raise ValueError(f"{path}: 'seeds' must be a count or a list of integers, got {seeds!r}")
+        raise UsageError(f"{path}: 'seeds' must be a count or a list of integers, got {seeds!r}")
     for key, values in grid.get("grid", {}).items():
         entry = values if isinstance(values, dict) else {"values": values}
         if not isinstance(entry.get("values"), list) or not entry["values"]:
-            raise ValueError(f"{path}: grid[{key!r}] needs a non-empty list of values")
+            raise UsageError(f"{path}: grid[{key!r}] needs a non-empty list of values")
         unknown_methods = set(entry.get("methods", [])) - set(grid["methods"])
         if unknown_methods:
-            raise ValueError(f"{path}: grid[{key!r}] names methods not in 'methods': {sorted(unknown_methods)}")
+            raise UsageError(f"{path}: grid[{key!r}] names methods not in 'methods': {sorted(unknown_methods)}")
+    settings = [("overrides", grid.get("overrides", {})), ("grid", grid.get("grid", {})),
+                *((f"variants[{name!r}]", variant_overrides(variant)) for name, variant in grid.get("variants", {}).items())]
+    for where, keys in settings:
+        seeded = [key for key in SEED_KEYS if key in keys]
+        if seeded:
+            raise UsageError(f"{path}: {where} sets {', '.join(seeded)}: each run's seeds are its seed of 'seeds'")
     for name, variant in grid.get("variants", {}).items():
         if name == DEFAULT_VARIANT or not re.fullmatch(r"[A-Za-z0-9_]+", name):
-            raise ValueError(f"{path}: variant name {name!r} must be letters, digits and _ and not {DEFAULT_VARIANT!r}")
+            raise UsageError(f"{path}: variant name {name!r} must be letters, digits and _ and not {DEFAULT_VARIANT!r}")
         unknown_methods = set(variant_methods(variant, grid["methods"])) - set(grid["methods"])
         if unknown_methods:
-            raise ValueError(f"{path}: variants[{name!r}] names methods not in 'methods': {sorted(unknown_methods)}")
+            raise UsageError(f"{path}: variants[{name!r}] names methods not in 'methods': {sorted(unknown_methods)}")
     return grid
 
 
@@ -141,8 +150,7 @@ def plan_trials(output_dir: Path, grid: Dict[str, Any]) -> List[Trial]:
     for seed in grid["seeds"]:
         for cell in plan_cells(grid):
             config = grid["config"].format(dataset=dataset, method=cell.method)
-            overrides = {**grid.get("overrides", {}), **cell.overrides,
-                         "random_seed": seed, "numpy_seed": seed, "pytorch_seed": seed}
+            overrides = {**grid.get("overrides", {}), **cell.overrides, **{key: seed for key in SEED_KEYS}}
             trials.append(Trial(trial_name(cell.name, seed), {"METHOD": cell.method, "DATASET": dataset},
                                 run_directory(output_dir, cell, seed), config=config, overrides=json.dumps(overrides)))
     return trials
@@ -174,7 +182,7 @@ def save_grid(output_dir: Path, grid: Dict[str, Any]) -> None:
     if path.is_file():
         saved = json.loads(path.read_text())
         if saved != grid:
-            raise ValueError(f"{path}: this folder was started with another grid; rerun with that grid file or "
+            raise UsageError(f"{path}: this folder was started with another grid; rerun with that grid file or "
                              f"choose another -o")
         return
     write_atomically(path, json.dumps(grid, indent=2) + "\n")
@@ -255,16 +263,23 @@ def baseline_cell(cell: Cell, cells: Sequence[Cell], baseline_method: str = "van
     return None
 
 
+def lower_is_better(metric: str) -> bool:
+    """A loss ranks by the smaller value, as `tune report` ranks it."""
+    return metric.endswith("loss")
+
+
 def choose_epsilons(cells: Sequence[Cell], results, selection_metric: str) -> Dict[str, Cell]:
-    """Per method with an ε grid (default variant): the cell of highest mean `selection_metric`
-    (e.g. best_validation_f1) over its seeds, as the paper picks ε by validation score."""
+    """Per method with an ε grid (default variant): the cell of best mean `selection_metric` (e.g.
+    best_validation_f1, the highest; a loss, the lowest) over its seeds, the first on ties, as the
+    paper picks ε by validation score."""
+    sign = -1.0 if lower_is_better(selection_metric) else 1.0
     chosen: Dict[str, Cell] = {}
     best: Dict[str, float] = {}
     for cell in cells:
         if cell.variant != DEFAULT_VARIANT or not any(short_key(k) == "epsilon" for k in cell.setting):
             continue
         runs = results.get(cell.name, {})
-        score = mean_ci([run[selection_metric] for run in runs.values() if selection_metric in run]).mean
+        score = sign * mean_ci([run[selection_metric] for run in runs.values() if selection_metric in run]).mean
         if runs and not math.isnan(score) and score > best.get(cell.method, -math.inf):
             chosen[cell.method], best[cell.method] = cell, score
     return chosen

@@ -18,7 +18,7 @@ from attention_perturb.tune.record import FROM_RECORD  # noqa: E402
 from attention_perturb.tune.statistics import Estimate, mean_ci, paired_difference  # noqa: E402
 from attention_perturb.tune.table2 import test_agreements  # noqa: E402
 from attention_perturb.tune.sweep import (  # noqa: E402
-    DEFAULT_VARIANT, Cell, baseline_cell, choose_epsilons, plan_cells, short_key,
+    DEFAULT_VARIANT, Cell, baseline_cell, choose_epsilons, lower_is_better, plan_cells, short_key,
 )
 
 def agreement_names(results) -> List[str]:
@@ -92,7 +92,8 @@ def markdown(rows: List[Dict[str, Any]], agreements: Sequence[str], metric: str,
         lines += ["", "Read from the --record file (trained in an earlier sitting, whose run folders are gone): "
                   + ", ".join(recorded) + "."]
     if chosen:
-        lines += ["", f"ε chosen per method by mean `{selection_metric}` over seeds:", ""]
+        lines += ["", f"ε chosen per method by mean `{selection_metric}` over seeds "
+                  f"(the {'lowest' if lower_is_better(selection_metric) else 'highest'}):", ""]
         lines += [f"- {method}: {cell.name}" for method, cell in chosen.items()]
     return "\n".join(lines) + "\n"
 

@@ -12,6 +12,7 @@ from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tu
 
 from allennlp.common.params import _replace_none
 
+from attention_perturb.errors import UsageError
 from attention_perturb.provenance import provenance_summary, run_provenance
 from attention_perturb.tune.epochs import duration_seconds, epoch_costs, seconds_over_every_process
 from attention_perturb.tune.experiment import Experiment, is_finished
@@ -52,14 +53,14 @@ def best_trial_epsilon(experiment_directory: Path, metric: str) -> EpsilonChoice
     def score(trial: Path) -> float:
         metrics = json.loads((trial / "metrics.json").read_text())
         if key not in metrics:
-            raise KeyError(f"{trial / 'metrics.json'}: no {key}")
+            raise UsageError(f"--search-log-dir: {trial / 'metrics.json'} has no {key}")
         return metrics[key]
 
     best = max(trials, key=score)
     config = json.loads((best / "config.json").read_text())
     epsilon = config["model"]["perturbation"].get("epsilon")
     if epsilon is None:
-        raise KeyError(f"{best / 'config.json'}: model.perturbation has no epsilon")
+        raise UsageError(f"--search-log-dir: {best / 'config.json'}: model.perturbation has no epsilon")
     return EpsilonChoice(float(epsilon), f"best of {len(trials)} trials in {experiment_directory}: {best.parent.name}")
 
 
@@ -103,7 +104,7 @@ def run_scores(metrics: Dict[str, Any], metric: str, where: str) -> Tuple[float,
     """(test score in %, test Pearson) of one finished run's `metrics`, read from `where`."""
     missing = [key for key in (f"test_{metric}", "test_pearson") if key not in metrics]
     if missing:
-        raise KeyError(f"{where}: no {missing} (was the config trained with a test_data_path?)")
+        raise UsageError(f"{where}: no {missing} (was the config trained with a test_data_path?)")
     return 100.0 * metrics[f"test_{metric}"], metrics["test_pearson"]
 
 
@@ -182,34 +183,39 @@ def mean_std(values: Sequence[float], digits: int) -> str:
     return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
-def paired_differences_markdown(scores: Dict[str, List[Tuple[float, float]]], header: str) -> List[str]:
-    """Mean ± 95 % CI of each method's score and Corr., and of its difference to vanilla at equal
-    seeds (the lists are in seed order)."""
+def paired_differences_markdown(scores: Dict[str, Dict[int, Tuple[float, float]]], header: str) -> List[str]:
+    """Mean ± 95 % CI of each method's score and Corr., and of its difference to vanilla over the
+    seeds both have, each method's run paired with vanilla's run of its seed."""
     vanilla = scores["vanilla"]
     lines = ["", f"Mean ± 95 % CI (Student t) over seeds, and the paired difference to vanilla at equal seeds "
              f"(* where its CI excludes zero):", "",
              f"| Model | seeds | {header} | Corr. | Δ {header} | Δ Corr. |", "|---|---|---|---|---|---|"]
     for method in (m for m in METHODS if m in scores):
         runs = scores[method]
-        row = [mean_ci([s for s, _ in runs]).format(2), mean_ci([c for _, c in runs]).format(3)]
+        row = [mean_ci([s for s, _ in runs.values()]).format(2), mean_ci([c for _, c in runs.values()]).format(3)]
         for position, digits in ((0, 2), (1, 3)):
             if method == "vanilla":
                 row.append("-")
                 continue
-            difference = paired_difference({seed: run[position] for seed, run in enumerate(runs)},
-                                            {seed: run[position] for seed, run in enumerate(vanilla)})
+            difference = paired_difference({seed: run[position] for seed, run in runs.items()},
+                                            {seed: run[position] for seed, run in vanilla.items()})
+            if difference.count == 0:  # no seed in common with vanilla
+                row.append("-")
+                continue
             row.append(difference.format(digits) + (" *" if difference.excludes_zero else ""))
-        lines.append(f"| {PAPER['method_names'][method]} | {len(runs)} | " + " | ".join(row) + " |")
+        paired = len(set(runs) & set(vanilla))
+        seeds = f"{len(runs)} ({paired} paired)" if paired != len(runs) else f"{len(runs)}"
+        lines.append(f"| {PAPER['method_names'][method]} | {seeds} | " + " | ".join(row) + " |")
     return lines
 
 
-def table2_markdown(dataset: str, scores: Dict[str, List[Tuple[float, float]]],
+def table2_markdown(dataset: str, scores: Dict[str, Dict[int, Tuple[float, float]]],
                     epsilons: Dict[str, Optional[float]],
-                    agreements: Optional[Dict[str, List[Dict[str, float]]]] = None,
-                    resources: Optional[Dict[str, List[Tuple[float, float]]]] = None) -> str:
-    """Rows in the paper's method order for each method in `scores` (a list of (score, corr) per seed),
-    then, if `agreements` (per method, per seed: {name: value}) has any, a second table of every
-    further agreement measure, mean ± std over seeds, and, given `resources` (per method, per seed:
+                    agreements: Optional[Dict[str, Dict[int, Dict[str, float]]]] = None,
+                    resources: Optional[Dict[str, Dict[int, Tuple[float, float]]]] = None) -> str:
+    """Rows in the paper's method order for each method in `scores` ({seed: (score, corr)}), then,
+    if `agreements` (per method, per seed: {name: value}) has any, a second table of every further
+    agreement measure, mean ± std over seeds, and, given `resources` (per method, per seed:
     `run_resources`), each method's seconds per epoch and peak RSS."""
     paper = PAPER["datasets"][dataset]
     header = paper["header"]
@@ -221,7 +227,7 @@ def table2_markdown(dataset: str, scores: Dict[str, List[Tuple[float, float]]],
         "|---|---|---|---|---|---|---|",
     ]
     for method in (m for m in METHODS if m in scores):
-        runs = scores[method]
+        runs = list(scores[method].values())
         epsilon = epsilons[method]
         paper_score, paper_corr = paper["rows"][method]
         lines.append(
@@ -231,14 +237,15 @@ def table2_markdown(dataset: str, scores: Dict[str, List[Tuple[float, float]]],
         )
     if "vanilla" in scores and len(scores["vanilla"]) > 1:
         lines += paired_differences_markdown(scores, header)
-    names = sorted({name for runs in (agreements or {}).values() for run in runs for name in run})
+    names = sorted({name for runs in (agreements or {}).values() for run in runs.values() for name in run})
     if names:
         lines += ["", "Further agreements between attention and word importance (test set; see "
                   "`model.agreement_measures`), mean ± std over seeds:", "",
                   "| Model | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
         for method in (m for m in METHODS if m in (agreements or {})):
-            values = [mean_std([run[name] for run in agreements[method] if name in run], 3)
-                      if any(name in run for run in agreements[method]) else "-" for name in names]
+            runs = list(agreements[method].values())
+            values = [mean_std([run[name] for run in runs if name in run], 3)
+                      if any(name in run for run in runs) else "-" for name in names]
             lines.append(f"| {PAPER['method_names'][method]} | " + " | ".join(values) + " |")
     if resources:
         lines += ["", "Cost per run: seconds per epoch (training and validation; mean ± std over seeds) and the "
@@ -246,7 +253,7 @@ def table2_markdown(dataset: str, scores: Dict[str, List[Tuple[float, float]]],
                   "every process that trained a resumed run:", "",
                   "| Model | s / epoch | peak RSS [GiB] |", "|---|---|---|"]
         for method in (m for m in METHODS if m in resources):
-            seconds, rss = zip(*resources[method])
+            seconds, rss = zip(*resources[method].values())
             lines.append(f"| {PAPER['method_names'][method]} | {mean_std(list(seconds), 1)} | {max(rss) / 1024:.2f} |")
     return "\n".join(lines) + "\n"
 
@@ -258,8 +265,8 @@ def table2_of_runs(dataset: str, runs: Dict[str, Dict[int, Dict[str, Any]]],
     its ε that of its first seed. `where(method, seed)` names a run in errors."""
     metric = PAPER["datasets"][dataset]["metric"]
 
-    def per_method(read: Callable[[Dict[str, Any], str], Any]) -> Dict[str, List[Any]]:
-        return {method: [read(seeds[seed], where(method, seed)) for seed in sorted(seeds)]
+    def per_method(read: Callable[[Dict[str, Any], str], Any]) -> Dict[str, Dict[int, Any]]:
+        return {method: {seed: read(seeds[seed], where(method, seed)) for seed in sorted(seeds)}
                 for method, seeds in runs.items()}
 
     scores = per_method(lambda run, place: run_scores(run["metrics"], metric, place))

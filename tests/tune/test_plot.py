@@ -4,6 +4,7 @@ import json
 import matplotlib.pyplot as plt
 import pytest
 
+from attention_perturb.errors import UsageError
 from attention_perturb.tune import plot
 from tests.cli import run_cli
 
@@ -67,10 +68,11 @@ def test_one_axis_per_file_time_axis_and_bad_fields(tmp_path, two_methods, monke
     run_cli(monkeypatch, capsys, "tune", "plot", "--result-file", *two_methods, "--output-file",
             str(tmp_path / "grid.png"), "--data-name", "SST", "--subplots", "1", "2", "--x-axis-time")
     assert (tmp_path / "grid.png").is_file()
-    with pytest.raises(KeyError, match="no field 'best_validation_accuracy'"):
+    with pytest.raises(UsageError, match="no field 'best_validation_accuracy'"):
         run_cli(monkeypatch, capsys, "tune", "plot", "--result-file", *two_methods, "--output-file",
-                str(tmp_path / "bad.png"), "--data-name", "SST", "--performance-metric-field", "best_validation_accuracy")
-    with pytest.raises(KeyError, match="--x lr: no such field"):
+                str(tmp_path / "bad.png"), "--data-name", "SST", "--performance-metric-field", "best_validation_accuracy",
+                "--traceback")
+    with pytest.raises(UsageError, match="--x lr: no such field"):
         run_cli(monkeypatch, capsys, "tune", "plot", "--result-file", *two_methods, "--output-file",
-                str(tmp_path / "bad.png"), "--data-name", "SST", "--x", "lr")
+                str(tmp_path / "bad.png"), "--data-name", "SST", "--x", "lr", "--traceback")
     assert not (tmp_path / "bad.png").exists()

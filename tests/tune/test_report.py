@@ -2,6 +2,7 @@
 import json
 
 import pytest
+from attention_perturb.errors import UsageError
 from tests.cli import run_cli
 
 
@@ -70,9 +71,9 @@ def test_report_reads_allentune_experiments_and_names_bad_input(tmp_path, monkey
     trial(experiment, "run_0_seed=1", 0.75, 4.0, environment=False)
     output = run_cli(monkeypatch, capsys, "tune", "report", "--log-dir", str(experiment))
     assert "| run_0_seed=1 | 0.75 | 90.5 |" in output
-    with pytest.raises(KeyError, match="--performance-metric: 'best_validation_f2'"):
+    with pytest.raises(UsageError, match="--performance-metric: 'best_validation_f2'"):
         run_cli(monkeypatch, capsys, "tune", "report", "--log-dir", str(experiment), "--performance-metric",
-                "best_validation_f2")
+                "best_validation_f2", "--traceback")
 
 
 def test_search_refuses_to_resume_with_other_settings(tmp_path, monkeypatch, capsys):
@@ -84,9 +85,9 @@ def test_search_refuses_to_resume_with_other_settings(tmp_path, monkeypatch, cap
     with pytest.raises(ValueError, match="--base-config: .* differs from .*other.jsonnet"):
         run_cli(monkeypatch, capsys, "tune", "search", "--experiment-name", "sst_attention_iat", "--search-space",
                 "fixtures/tune/search_space.json", "--base-config", "fixtures/tune/sst_tiny_search.jsonnet",
-                "--log-dir", str(tmp_path), "--num-gpus", "0")
+                "--log-dir", str(tmp_path), "--num-gpus", "0", "--traceback")
     with pytest.raises(ValueError, match="--search-strategy: only variant-generation"):
         run_cli(monkeypatch, capsys, "tune", "search", "--experiment-name", "x", "--search-space",
                 "fixtures/tune/search_space.json", "--base-config", "fixtures/tune/sst_tiny_search.jsonnet",
-                "--log-dir", str(tmp_path), "--search-strategy", "hyperopt")
+                "--log-dir", str(tmp_path), "--search-strategy", "hyperopt", "--traceback")
     assert not (tmp_path / "x").exists()

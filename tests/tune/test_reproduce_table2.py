@@ -291,7 +291,8 @@ def test_finished_run_with_other_overrides_is_refused(tmp_path, monkeypatch, cap
 
 def test_bad_flags_are_named(tmp_path, monkeypatch, capsys):
     with pytest.raises(ValueError, match="--epsilon vanilla=3"):
-        run_cli(monkeypatch, capsys, "reproduce-table2", "--dataset", "sst", "--epsilon", "vanilla=3", "-o", str(tmp_path))
+        run_cli(monkeypatch, capsys, "reproduce-table2", "--dataset", "sst", "--epsilon", "vanilla=3", "-o", str(tmp_path),
+                "--traceback")
     with pytest.raises(FileNotFoundError, match="--config-pattern: nowhere/sst_vanilla.jsonnet"):
         run_cli(monkeypatch, capsys, "reproduce-table2", "--dataset", "sst", "--config-pattern",
                 "nowhere/{dataset}_{method}.jsonnet", "-o", str(tmp_path), "--traceback")
@@ -399,4 +400,5 @@ def test_jobs_runs_start_together(jobs):
 def test_bad_job_counts_are_named(tmp_path, monkeypatch, capsys):
     for flag, value in (("--jobs", "0"), ("--threads-per-job", "0")):
         with pytest.raises(ValueError, match=f"{flag}: must be at least 1, got 0"):
-            run_cli(monkeypatch, capsys, "reproduce-table2", "--dataset", "sst", flag, value, "-o", str(tmp_path))
+            run_cli(monkeypatch, capsys, "reproduce-table2", "--dataset", "sst", flag, value, "-o", str(tmp_path),
+                    "--traceback")

@@ -106,8 +106,12 @@ def test_a_folder_refuses_another_grid(tmp_path):
 
 
 def finished_run(directory, f1, pearson, validation_f1, curve):
+    """A run folder as a sweep's `allennlp train` leaves it, trained with its folder's seed."""
     serialization_dir = directory / "trial"
     serialization_dir.mkdir(parents=True)
+    seed = int(directory.name.split("_")[1])
+    (serialization_dir / "config.json").write_text(json.dumps({
+        "model": {"encoder": {"type": "unpacked_lstm"}}, "random_seed": seed, "numpy_seed": seed, "pytorch_seed": seed}))
     metrics = {"test_f1": f1, "test_pearson": pearson, "test_pearson_skipped": 0.0, "best_validation_f1": validation_f1,
                "best_epoch": len(curve) - 1}
     (serialization_dir / "metrics.json").write_text(json.dumps(metrics))
