@@ -2,7 +2,7 @@
 # The GPU check of issue 30, item 4: at most 290 s on a GPU machine, and its CPU half here.
 #
 #     bash benchmarks/gpu_check.sh          # the GPU half where CUDA is available, else the CPU half
-#     bash benchmarks/gpu_check.sh --cpu    # the CPU half (here: ~3 minutes, 80 s of CPU)
+#     bash benchmarks/gpu_check.sh --cpu    # the CPU half (here: ~3 minutes, 90 s of CPU)
 #
 # Parts, each with its own time limit, all within 290 s in the GPU half (900 s in the CPU half; or
 # GPU_CHECK_SECONDS), each ending with a line `== <part>: ok|FAILED (N s)` in the results:
