@@ -4,12 +4,14 @@ batches, interleaved batch by batch so that every method sees the same machine l
 each method's time divided by vanilla's, seconds per SST training epoch (217 batches of 32; model
 steps only, without allennlp's data loading) and the process's peak RSS.
 
-    .venv/bin/python benchmarks/step_time.py [--batches N] [--threads T] [--methods vanilla seat flat bat ...]
+    .venv/bin/python benchmarks/step_time.py [--batches N] [--threads T] [--methods vanilla seat flat bat ...] [--cuda-device 0]
 
 The six methods of the paper by default; `seat`, `flat` and `bat` use their shipped configs (SEAT
 starts from the vanilla model built here, as `vanilla_archive` would load it; the one-off WordNet
 tables of FLAT and BAT are built before timing and their time printed separately).
 Targets (issue 2): attention RP/AT/iAT <= 1.10x, word AT/iAT <= 1.7x, peak RSS <= 2 GiB.
+With `--cuda-device N` the models and batches are on that GPU, each step ends with a synchronisation
+(so its time is the GPU's), and the peak GPU memory is printed too.
 """
 import argparse
 import json
@@ -21,6 +23,7 @@ import _jsonnet
 import torch
 from allennlp.common import Params
 from allennlp.models import Model
+from allennlp.nn.util import move_to_device
 from allennlp.training.optimizers import Optimizer
 
 import attention_perturb  # noqa: F401
@@ -71,17 +74,20 @@ def main():
     parser.add_argument("--methods", nargs="+", default=METHODS, choices=METHODS + NEIGHBOURS)
     parser.add_argument("--neighbour-refresh", type=int, default=None,
                         help="Word iAT re-searches its neighbours every N steps (default: the config's, once)")
+    parser.add_argument("--cuda-device", type=int, default=-1, help="the GPU to time on (default: the CPU)")
     arguments = parser.parse_args()
+    device = torch.device("cuda", arguments.cuda_device) if arguments.cuda_device >= 0 else torch.device("cpu")
     methods = ["vanilla"] + [method for method in arguments.methods if method != "vanilla"]
     if arguments.threads:
         torch.set_num_threads(arguments.threads)
     vocab, batches = sst_batches(config("vanilla"), arguments.batches)
+    batches = [move_to_device(batch, device) for batch in batches]
 
     models = {}
     for method in methods:
         torch.manual_seed(0)
         params = Params(model_params(method, arguments.neighbour_refresh))
-        models[method] = Model.from_params(vocab=vocab, params=params).train()
+        models[method] = Model.from_params(vocab=vocab, params=params).train().to(device)
     if "seat" in models:
         start_from_vanilla(models["seat"], models["vanilla"])
     table_seconds = build_word_tables(models)
@@ -96,11 +102,17 @@ def main():
 
     optimizer_seconds = {method: 0.0 for method in methods}
 
+    def synchronise():
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
     def step(method, batch):
         optimizers[method].zero_grad()
         models[method](**batch)["loss"].backward()
+        synchronise()
         start = time.perf_counter()
         optimizers[method].step()
+        synchronise()
         optimizer_seconds[method] += time.perf_counter() - start
 
     first_step = {}
@@ -120,7 +132,8 @@ def main():
 
     vanilla = sum(times["vanilla"])
     epoch_batches = -(-6920 // 32)
-    print(f"{len(batches)} SST batches of 32, {torch.get_num_threads()} threads")
+    on = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} threads"
+    print(f"{len(batches)} SST batches of 32, {on}")
     print(f"{'method':14s} {'ms/step':>8s} {'median':>8s} {'ratio':>6s} {'target':>7s} {'s/epoch':>8s}")
     for method in methods:
         total = sum(times[method])
@@ -146,6 +159,8 @@ def main():
         print(f"WordNet tables for FLAT/BAT ({vocab.get_vocab_size('tokens')} words) built once in {table_seconds:.1f} s")
     peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     print(f"peak RSS {peak_gib:.2f} GiB (target <= 2 GiB)")
+    if device.type == "cuda":
+        print(f"peak GPU memory {torch.cuda.max_memory_allocated(device) / 2**20:.0f} MiB")
 
 
 if __name__ == "__main__":
