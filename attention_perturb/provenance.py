@@ -54,10 +54,21 @@ def library_versions() -> Dict[str, Optional[str]]:
     return versions
 
 
+def cpu_model() -> Optional[str]:
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            return next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), None)
+    except OSError:
+        return platform.processor() or None
+
+
 def machine() -> Dict[str, Any]:
+    """The machine, with what changes a CPU run's numbers at equal seeds and threads: the CPU model
+    and the instruction set torch's kernels use (AVX2 and AVX-512 give different sums, and so
+    different runs; `benchmarks/results/sst_table2.md` shows one)."""
     cuda = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     return {"system": platform.system(), "architecture": platform.machine(), "cpus": os.cpu_count(),
-            "cuda_device": cuda}
+            "cpu_model": cpu_model(), "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cuda_device": cuda}
 
 
 def provenance() -> Dict[str, Any]:
@@ -90,6 +101,12 @@ def run_provenance(run_directory: Path) -> Dict[str, Any]:
     }
 
 
+def machine_summary(machine: Dict[str, Any]) -> str:
+    cpu = ", ".join(filter(None, (machine.get("cpu_model"), machine.get("cpu_capability"))))
+    return (f"{machine['system']} {machine['architecture']}, {machine['cpus']} CPUs{f' ({cpu})' if cpu else ''}, "
+            f"{machine['cuda_device'] or 'no GPU'}")
+
+
 def provenance_summary(provenances: Sequence[Optional[Dict[str, Any]]]) -> str:
     """One paragraph naming the commits, encoders, thread counts, seeds, libraries and machines of
     runs' `run_provenance`s (None: a run recorded before provenance was), each value with how many
@@ -112,9 +129,7 @@ def provenance_summary(provenances: Sequence[Optional[Dict[str, Any]]]) -> str:
         parts.append("torch threads " + counted([e["torch_threads"] for e in processes]))
         parts.append(counted([", ".join(f"{name} {version}" for name, version in sorted(e["versions"].items()) if version)
                               for e in processes]))
-        parts.append("machine " + counted([f"{e['machine']['system']} {e['machine']['architecture']}, "
-                                           f"{e['machine']['cpus']} CPUs, {e['machine']['cuda_device'] or 'no GPU'}"
-                                           for e in processes]))
+        parts.append("machine " + counted([machine_summary(e["machine"]) for e in processes]))
         resumed = sum(1 for p in known if p["processes"] and len(p["processes"]) > 1)
         if resumed:
             parts.append(f"{resumed} runs resumed (`--recover`) in a further process")
