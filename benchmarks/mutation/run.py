@@ -15,6 +15,13 @@ Score = killed ÷ (checked mutants − equivalent), where timeouts count as kill
 the test) and mutants no test reaches count as survivors; a module is done when none is left
 unchecked. Equivalent mutants are those listed in
 benchmarks/mutation/equivalent.txt, one `<mutant name>  <why>` per line, judged by reading them.
+
+Every module of the package has a row (`top` is the top-level helpers, tested by the whole suite).
+mutmut's verdicts of a module are also kept in the committed record
+benchmarks/mutation/verdicts/<module>.json (mutmut's own `.meta` files: per source file, each
+function's hash and each mutant's exit code), saved every few minutes while mutmut runs and when it
+stops, and put back into a fresh workdir before mutmut starts: a sitting without runs/ resumes where
+the last one stopped, and mutmut tests again only the mutants of functions whose code changed since.
 """
 import argparse
 import json
@@ -30,8 +37,8 @@ from typing import List
 
 REPO = Path(__file__).resolve().parents[2]
 MUTMUT_LIBRARY = REPO / ".mutmut"  # `make mutation` installs benchmarks/mutation/requirements.txt there
-sys.path.insert(0, str(MUTMUT_LIBRARY))
-from mutmut.stats import status_by_exit_code  # noqa: E402
+sys.path.insert(0, str(REPO))
+from attention_perturb.files import write_atomically  # noqa: E402
 
 # The module's own test files (the issue's scoping): its test folder.
 MODULE_TESTS = {
@@ -40,7 +47,19 @@ MODULE_TESTS = {
     "predictors": ["tests/predictors/"],
     "robustness": ["tests/robustness/"],
     "training": ["tests/training/"],
+    "commands": ["tests/commands/"],
+    "tune": ["tests/tune/"],
+    "data": ["tests/data/"],
+    "models": ["tests/models/"],
+    "modules": ["tests/modules/"],
+    "substitutions": ["tests/substitutions/"],
+    "top": ["tests/"],
 }
+# What each module's row mutates: its folder, or the top-level helpers for `top`.
+TOP_LEVEL = ["attention_perturb/archives.py", "attention_perturb/checks.py", "attention_perturb/files.py",
+             "attention_perturb/provenance.py"]
+VERDICTS = REPO / "benchmarks" / "mutation" / "verdicts"
+SAVE_EVERY_SECONDS = 300
 # What the tests read besides the package and tests/ (mutmut copies tests/ and setup.cfg itself);
 # .allennlp_plugins makes `python -m allennlp` in a test's subprocess (run from mutants/) load the mutated package.
 ALSO_COPY = ["fixtures/", "training_configs/", "data/", "benchmarks/", ".allennlp_plugins"]
@@ -64,12 +83,14 @@ def copy_repository(destination: Path) -> None:
 
 def prepare(module: str, workdir: Path) -> None:
     copy_repository(workdir)
-    selection, also_copy = ("\n    ".join(paths) for paths in (MODULE_TESTS[module], ALSO_COPY))
+    mutated = TOP_LEVEL if module == "top" else [f"attention_perturb/{module}/*"]
+    selection, also_copy, only_mutate = ("\n    ".join(paths) for paths in (MODULE_TESTS[module], ALSO_COPY, mutated))
     with open(workdir / "setup.cfg", "a") as config:
         config.write(f"""
 [mutmut]
 source_paths = attention_perturb/
-only_mutate = attention_perturb/{module}/*
+only_mutate =
+    {only_mutate}
 pytest_add_cli_args_test_selection =
     {selection}
 also_copy =
@@ -81,8 +102,52 @@ process_isolation = forkserver
     (workdir / "mutants" / ".venv").symlink_to(REPO / ".venv")
 
 
+def save_verdicts(module: str, workdir: Path) -> None:
+    """mutmut's `.meta` files of the module's workdir into its committed record (only files with verdicts)."""
+    metas = {str(meta.relative_to(workdir / "mutants")): json.loads(meta.read_text())
+             for meta in sorted((workdir / "mutants").rglob("*.py.meta"))}
+    if metas:
+        write_atomically(VERDICTS / f"{module}.json", json.dumps(metas, indent=1, sort_keys=True) + "\n")
+
+
+def restore_verdicts(module: str, workdir: Path) -> int:
+    """The committed record's `.meta` files into a fresh workdir's mutants/; returns how many."""
+    record = VERDICTS / f"{module}.json"
+    if not record.is_file():
+        return 0
+    metas = json.loads(record.read_text())
+    for name, meta in metas.items():
+        target = workdir / "mutants" / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(meta))
+    return len(metas)
+
+
+def run_mutmut(module: str, workdir: Path, max_children: int) -> None:
+    """`mutmut run` in the workdir, its verdicts saved into the record every SAVE_EVERY_SECONDS and
+    when it ends, however it ends."""
+    process = subprocess.Popen(MUTMUT + ["run", "--max-children", str(max_children)], cwd=workdir, env=MUTMUT_ENVIRONMENT)
+    try:
+        while True:
+            try:
+                process.wait(timeout=SAVE_EVERY_SECONDS)
+                break
+            except subprocess.TimeoutExpired:
+                save_verdicts(module, workdir)
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait()
+        save_verdicts(module, workdir)
+    if process.returncode != 0:
+        sys.exit(f"{module}: mutmut run exited with {process.returncode}")
+
+
 def verdicts(workdir: Path) -> dict:
     """mutant name -> mutmut's status, from the .meta files mutmut writes beside each source."""
+    sys.path.insert(0, str(MUTMUT_LIBRARY))  # only where `make mutation` installed it
+    from mutmut.stats import status_by_exit_code
+
     statuses = {}
     for meta in (workdir / "mutants").rglob("*.py.meta"):
         for name, exit_code in json.loads(meta.read_text())["exit_code_by_key"].items():
@@ -205,8 +270,10 @@ def main() -> None:
         if not args.report_only:
             if not workdir.exists():
                 prepare(module, workdir)
-            subprocess.run(MUTMUT + ["run", "--max-children", str(args.max_children)], cwd=workdir,
-                           env=MUTMUT_ENVIRONMENT, check=True)
+                if not args.fresh:
+                    print(f"{module}: {restore_verdicts(module, workdir)} files' verdicts from {VERDICTS / module}.json",
+                          flush=True)
+            run_mutmut(module, workdir, args.max_children)
         rows.append(score(module, workdir, equivalent))
     print("| module | mutants | not yet checked | killed | survived | no test reaches | equivalent | killed ÷ checked non-equivalent |")
     print("|---|---|---|---|---|---|---|---|")

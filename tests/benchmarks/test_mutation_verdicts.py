@@ -1,0 +1,27 @@
+"""The mutation runner's committed record of mutmut's verdicts: saved from a workdir and put back into
+a fresh one unchanged, so that a sitting without runs/ resumes where the last one stopped."""
+import importlib.util
+import json
+from pathlib import Path
+
+SPEC = importlib.util.spec_from_file_location("mutation_run", Path("benchmarks/mutation/run.py"))
+run = importlib.util.module_from_spec(SPEC)
+SPEC.loader.exec_module(run)
+
+META = {"exit_code_by_key": {"attention_perturb.checks.x_check__mutmut_1": 1, "attention_perturb.checks.x_check__mutmut_2": None},
+        "hash_by_function_name": {"x_check": "abc"}, "durations_by_key": {}}
+
+
+def test_verdicts_saved_from_one_workdir_come_back_in_a_fresh_one(tmp_path, monkeypatch):
+    monkeypatch.setattr(run, "VERDICTS", tmp_path / "verdicts")
+    first = tmp_path / "first"
+    for name, meta in (("attention_perturb/checks.py.meta", META),
+                       ("attention_perturb/data/x.py.meta", {**META, "hash_by_function_name": {"y": "def"}})):
+        (first / "mutants" / name).parent.mkdir(parents=True, exist_ok=True)
+        (first / "mutants" / name).write_text(json.dumps(meta))
+    run.save_verdicts("top", first)
+    second = tmp_path / "second"
+    assert run.restore_verdicts("top", second) == 2
+    for meta in (first / "mutants").rglob("*.meta"):
+        assert json.loads((second / meta.relative_to(first)).read_text()) == json.loads(meta.read_text())
+    assert run.restore_verdicts("commands", second) == 0  # no record of that module yet
