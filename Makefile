@@ -6,11 +6,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 METHODS := vanilla word_at word_iat attention_rp attention_at attention_iat
 
-.PHONY: install test benchmark results mutation figures/heatmaps.png figures/screenshot.png $(addprefix sst_,$(METHODS))
+.PHONY: install chromium test benchmark results mutation figures/heatmaps.png figures/screenshot.png $(addprefix sst_,$(METHODS))
 
 WORDNET := $(VENV)/nltk_data/corpora/wordnet
 
-install: $(STAMP) $(WORDNET)/lexnames
+install: $(STAMP) $(WORDNET)/lexnames chromium
 
 $(STAMP): requirements.txt setup.cfg
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,13 @@ $(WORDNET)/lexnames: data/wordnet/lexnames | $(STAMP)
 	mkdir -p $(WORDNET)
 	cp $(addprefix /usr/share/wordnet/,data.* index.* *.exc cntlist.rev) $(WORDNET)/
 	cp data/wordnet/lexnames $@
+
+# Debian's Chromium and its WebDriver, which selenium drives in the browser test of `allennlp
+# serve-compare` (the paths are given to selenium, so its Selenium Manager never downloads a browser).
+chromium:
+	test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || \
+	  $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive sh -c 'apt-get install -y --no-install-recommends chromium chromium-driver || \
+	    (apt-get update && apt-get install -y --no-install-recommends chromium chromium-driver)'
 
 test: install
 	# One worker per core: most of the time is CLI subprocesses and Ray, not torch threads. Each worker

@@ -7,6 +7,7 @@ from attention_perturb.commands.stability import Stability  # noqa: F401
 from attention_perturb.commands.robustness_table import RobustnessTable  # noqa: F401
 from attention_perturb.commands.sweep import Sweep  # noqa: F401
 from attention_perturb.commands.results import Results  # noqa: F401
+from attention_perturb.commands.serve_compare import ServeCompare  # noqa: F401
 from attention_perturb.commands.allennlp_commands import use_in_allennlp_commands
 
 use_in_allennlp_commands()

@@ -144,10 +144,7 @@ class AdversarialAttentionModel(Model):
         self._perturbation = perturbation or Perturbation.by_name("none")()
         self._adversarial_weight = adversarial_weight
         self._agreement = AttentionAgreement()
-        self._agreement_measures = list(agreement_measures or [])
-        names = [measure.name for measure in self._agreement_measures]
-        if len(set(names)) != len(names):
-            raise ConfigurationError(f"model.agreement_measures: a measure is named twice in {names}")
+        self.use_agreement_measures(agreement_measures or [])
         if not isinstance(agreement_top_k, int) or agreement_top_k < 1:
             raise ConfigurationError(f"model.agreement_top_k must be an integer >= 1, got {agreement_top_k!r}")
         self._agreement_top_k = agreement_top_k
@@ -162,7 +159,23 @@ class AdversarialAttentionModel(Model):
         """From now on, evaluation measures only the gradient × input agreement (`pearson`,
         `kendall`, `top<k>`), not `agreement_measures`: tools that read nothing else need not pay
         for integrated gradients or leave-one-out on every instance."""
-        self._agreement_measures = []
+        self.use_agreement_measures([])
+
+    def use_agreement_measures(self, measures: List[WordImportance]) -> None:
+        """From now on, evaluation measures these further measures beside gradient × input, as if
+        the model had been built with them as `agreement_measures`."""
+        names = [measure.name for measure in measures]
+        if len(set(names)) != len(names):
+            raise ConfigurationError(f"model.agreement_measures: a measure is named twice in {names}")
+        self._agreement_measures = list(measures)
+
+    @property
+    def agreement_measures(self) -> List[WordImportance]:
+        return list(self._agreement_measures)
+
+    @property
+    def agreement_top_k(self) -> int:
+        return self._agreement_top_k
 
     def average_term(self, name: str, value: float) -> None:
         """Adds `value` to the running mean reported as metric `name` (a method's own loss terms)."""

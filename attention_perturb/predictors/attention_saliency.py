@@ -1,5 +1,5 @@
 import json
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy
 import torch
@@ -10,6 +10,7 @@ from allennlp.models import Model
 from allennlp.predictors import Predictor
 from allennlp.predictors.text_classifier import TextClassifierPredictor
 
+from attention_perturb.data.dataset_readers.pair import PairReader
 
 
 @Predictor.register("attention_saliency")
@@ -23,8 +24,9 @@ class AttentionSaliencyPredictor(TextClassifierPredictor):
     "leave_one_out"}]}'`), also each measure's `importance_<name>` and its agreements
     (`pearson_<name>`, `kendall_<name>`, `top5_<name>`).
 
-    Input lines are JSON (`{"sentence": "..."}`) or, for readers that define `parse_line`, the
-    dataset's own line format (e.g. an SST tree). A malformed line or an empty sentence stops the
+    Input lines are JSON (`{"sentence": "..."}`, or `{"passage": "...", "question": "..."}` for a
+    pair model's reader) or, for readers that define `parse_line`, the dataset's own line format
+    (e.g. an SST tree). A malformed line or an empty sentence stops the
     run with an error naming the input line, unless the predictor is built with
     `skip_invalid=True` (`--predictor-args '{"skip_invalid": true}'`): then that line's output is
     `{"line": n, "error": "..."}` and the rest of the file is processed.
@@ -44,6 +46,11 @@ class AttentionSaliencyPredictor(TextClassifierPredictor):
         self._skip_invalid = skip_invalid
         self._line_number = 0
 
+    @property
+    def input_keys(self) -> Tuple[str, ...]:
+        """The keys an input needs: a pair model's reader takes a passage and a question."""
+        return ("passage", "question") if isinstance(self._dataset_reader, PairReader) else ("sentence",)
+
     def load_line(self, line: str) -> JsonDict:
         self._line_number += 1
         try:
@@ -54,8 +61,9 @@ class AttentionSaliencyPredictor(TextClassifierPredictor):
                 if parse_line is None or line.lstrip().startswith(("{", "[")):
                     raise ValueError(f"malformed JSON ({error.msg}, column {error.colno})") from None
                 data = parse_line(line)
-            if not isinstance(data, dict) or "sentence" not in data:
-                raise ValueError('expected a JSON object with a "sentence" key')
+            if not isinstance(data, dict) or any(key not in data for key in self.input_keys):
+                expected = 'a "sentence" key' if self.input_keys == ("sentence",) else '"passage" and "question" keys'
+                raise ValueError(f"expected a JSON object with {expected}")
         except ValueError as error:
             return self._invalid(f"input line {self._line_number}: {error}", {})
         return {**data, "_line": self._line_number}
@@ -68,20 +76,41 @@ class AttentionSaliencyPredictor(TextClassifierPredictor):
     def predict_json(self, inputs: JsonDict) -> JsonDict:
         return self.predict_batch_json([inputs])[0]
 
+    def _json_to_instance(self, json_dict: JsonDict) -> Instance:
+        if self.input_keys == ("sentence",):
+            return super()._json_to_instance(json_dict)
+        missing = [key for key in self.input_keys if not str(json_dict.get(key) or "").strip()]
+        if missing:
+            raise ValueError(f"a pair model needs a passage and a question: the {' and the '.join(missing)} "
+                             f"{'is' if len(missing) == 1 else 'are'} empty")
+        return self._dataset_reader.text_to_instance(json_dict["passage"], json_dict["question"])
+
     def predict_batch_json(self, inputs: List[JsonDict]) -> List[JsonDict]:
-        results: List[Optional[JsonDict]] = [None] * len(inputs)
+        results: List[JsonDict] = []
+        for position, (data, result) in enumerate(zip(inputs, self.explain_batch_json(inputs))):
+            if "_error" in data:
+                result = {"line": data["_line"], "error": data["_error"]}
+            elif isinstance(result, ValueError):
+                message = f"input line {data.get('_line', position + 1)}: {result}"
+                if not self._skip_invalid:
+                    raise ValueError(message) from None
+                result = {"line": data.get("_line"), "error": message}
+            results.append(result)
+        return results
+
+    def explain_batch_json(self, inputs: List[JsonDict]) -> List[Union[JsonDict, ValueError]]:
+        """Each input's output as `predict_batch_json` gives it (with `gold_label` where the input
+        has a `label`), or the `ValueError` saying why it cannot be predicted; the valid inputs in
+        one batched pass. Inputs `load_line` marked invalid are skipped (`None`)."""
+        results: List[Union[JsonDict, ValueError, None]] = [None] * len(inputs)
         valid = []
         for position, data in enumerate(inputs):
             if "_error" in data:
-                results[position] = {"line": data["_line"], "error": data["_error"]}
                 continue
             try:
                 valid.append((position, self._json_to_instance(data)))
             except ValueError as error:
-                message = f"input line {data.get('_line', position + 1)}: {error}"
-                if not self._skip_invalid:
-                    raise ValueError(message) from None
-                results[position] = {"line": data.get("_line"), "error": message}
+                results[position] = error
         explained = self.predict_batch_instance([instance for _, instance in valid]) if valid else []
         for (position, _), output in zip(valid, explained):
             gold = inputs[position].get("label")

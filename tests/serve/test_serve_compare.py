@@ -1,0 +1,299 @@
+"""`allennlp serve-compare` through the framework's test client: the answers, their agreement with
+the `attention_saliency` predictor, batching, bad input and the command's start-up errors."""
+import json
+import re
+import socket
+import threading
+
+import pytest
+from allennlp.predictors import Predictor
+from fastapi.testclient import TestClient
+
+from attention_perturb.serve.app import create_app
+from attention_perturb.serve.batching import MicroBatcher
+from attention_perturb.serve.comparison import Comparison, ModelComparison
+from tests.archives import archive_without_attention  # noqa: F401  (a fixture)
+from tests.cli import in_process, last_line
+
+MEASURES = ["gradient_x_input", "gradient_x_input_detached", "gradient_norm", "gradient_norm_detached",
+            "leave_one_out", "integrated_gradients", "integrated_gradients_detached"]
+TEXT = "a gorgeous , witty film about mary , who went to the kitchen ."
+QUESTION = "where is mary ?"
+
+
+def measure_overrides(measure):
+    """`--overrides` of `allennlp predict` for a measure, written out here rather than taken from the server."""
+    if measure == "gradient_x_input":
+        return {"model.agreement_measures": []}
+    spec = {"type": measure.replace("_detached", "")}
+    if measure.endswith("_detached"):
+        spec["detach_attention"] = True
+    return {"model.agreement_measures": [spec]}
+
+
+def measure_keys(measure):
+    if measure == "gradient_x_input":
+        return "gradient_importance", "pearson", "kendall_tau", "top5"
+    return f"importance_{measure}", f"pearson_{measure}", f"kendall_{measure}", f"top5_{measure}"
+
+
+def assert_same_record(served, predicted, agreement_tolerance=1e-6):
+    """Equal records: the same keys, tokens and labels, and numbers within float32 rounding
+    (`agreement_tolerance` for the scalar agreements)."""
+    assert served.keys() == predicted.keys()
+    for key, value in predicted.items():
+        if isinstance(value, float):
+            assert served[key] == pytest.approx(value, abs=agreement_tolerance), key
+        elif isinstance(value, dict) or (isinstance(value, list) and value and isinstance(value[0], float)):
+            assert served[key] == pytest.approx(value, abs=1e-6), key
+        else:
+            assert served[key] == value, key
+
+
+@pytest.fixture(scope="module")
+def comparison(compared_archives):
+    return ModelComparison(list(compared_archives.values()), max_words=40)
+
+
+@pytest.fixture(scope="module")
+def client(comparison):
+    with TestClient(create_app(comparison)) as client:
+        yield client
+
+
+@pytest.mark.parametrize("measure", MEASURES)
+def test_one_request_answers_every_model_with_the_numbers_predict_gives(compared_archives, client, measure):
+    response = client.post("/api/compare", json={"text": TEXT, "question": QUESTION, "measure": measure})
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert [model["name"] for model in answer["models"]] == ["vanilla", "iat", "babi"]
+    for model in answer["models"]:
+        pair = model["name"] == "babi"
+        predict_input = {"passage": TEXT, "question": QUESTION} if pair else {"sentence": TEXT}
+        # What `allennlp predict ARCHIVE INPUT --predictor attention_saliency --overrides ...` runs.
+        predictor = Predictor.from_path(compared_archives[model["name"]], predictor_name="attention_saliency",
+                                        overrides=measure_overrides(measure))
+        predicted = predictor.predict_json(predict_input)
+        assert model["error"] is None and model["predict_input"] == predict_input
+        assert json.loads(model["predict_overrides"]) == measure_overrides(measure)
+        assert_same_record(model["prediction"], predicted)
+        importance, pearson, kendall, top5 = measure_keys(measure)
+        assert_same_record(model["measure"], {
+            "name": measure, "importance": predicted[importance], "pearson": predicted[pearson],
+            "kendall_tau": predicted[kendall], "top_k": predicted[top5], "k": 5})
+        assert len(model["measure"]["importance"]) == len(TEXT.split()) == len(model["unknown_tokens"])
+    # The GET of a permalink's JSON is the same request.
+    query = client.get("/api/compare", params={"text": TEXT, "question": QUESTION, "measure": measure})
+    assert query.json() == answer
+
+
+def test_requests_answered_together_get_the_answers_they_get_alone(comparison):
+    requests = [Comparison("dull , flat and far too long .", measure="gradient_norm"),
+                Comparison(TEXT, QUESTION, measure="leave_one_out"),
+                Comparison("a fine , witty film .", QUESTION, measure="gradient_norm")]
+    together = comparison.compare(requests)
+    for request, answer in zip(requests, together):
+        (alone,) = comparison.compare([request])
+        for model_together, model_alone in zip(answer["models"], alone["models"]):
+            if model_alone["prediction"] is None:
+                assert model_together["error"] == model_alone["error"]  # the pair model without a question
+            else:
+                # The tiny models' attention is nearly uniform (sd ~0.001): a weight that differs by
+                # one float32 ulp with the batch's size (BLAS rounding) moves Pearson by ~1e-6.
+                assert_same_record(model_together["prediction"], model_alone["prediction"], agreement_tolerance=1e-4)
+    assert together[0]["models"][2]["error"] == "a pair model needs a passage and a question: the question is empty"
+
+
+def test_requests_that_arrive_during_a_batch_make_the_next_batch_together():
+    release = threading.Event()
+
+    def handle(items):
+        release.wait(10)
+        return [item * 2 for item in items]
+
+    batcher = MicroBatcher(handle, max_batch=4)
+    try:
+        first = batcher.submit(0)
+        while not batcher.batch_sizes:  # the worker has taken the first item and waits in `handle`
+            threading.Event().wait(0.01)
+        waiting = [batcher.submit(item) for item in range(1, 7)]
+        release.set()
+        assert [future.result(10) for future in [first, *waiting]] == [0, 2, 4, 6, 8, 10, 12]
+        assert batcher.batch_sizes == {1: 1, 4: 1, 2: 1}
+    finally:
+        release.set()
+        batcher.close()
+
+
+def test_a_failing_batch_fails_its_requests_and_the_next_batch_is_answered():
+    def handle(items):
+        if "bug" in items:
+            raise RuntimeError("a bug in a model")
+        return items
+
+    batcher = MicroBatcher(handle)
+    try:
+        with pytest.raises(RuntimeError, match="a bug in a model"):
+            batcher.submit("bug").result(10)
+        assert batcher.submit("fine").result(10) == "fine"
+    finally:
+        batcher.close()
+
+
+@pytest.mark.parametrize("request_kwargs, message", [
+    ({"params": {"text": ""}}, "empty text: type a sentence"),
+    ({"json": {"text": "  \n "}}, "empty text: type a sentence"),
+    ({"content": b'{"text": "caf\xe9"}'}, "the request body is not valid UTF-8 (byte 0xe9 at position 13)"),
+    ({"params": None, "url": "/api/compare?text=caf%E9+film"}, "the query's 'text' is not valid UTF-8 (byte 0xe9 at position 3)"),
+    ({"content": b'{"text": "unfinished'}, "the request body is not JSON"),
+    ({"json": ["a fine film"]}, "expected a JSON object"),
+    ({"json": {"sentence": "a fine film"}}, "unknown parameter 'sentence': the parameters are text, question and measure"),
+    ({"json": {"text": 3}}, "text must be a string, got int"),
+    ({"json": {"text": "fine", "measure": "saliency"}}, "unknown measure 'saliency': choose one of gradient_x_input, "),
+])
+def test_a_bad_request_gets_a_clear_message_and_the_server_keeps_serving(client, request_kwargs, message):
+    url = request_kwargs.pop("url", "/api/compare")
+    method = "GET" if "params" in request_kwargs else "POST"
+    response = client.request(method, url, **{key: value for key, value in request_kwargs.items() if value is not None})
+    assert response.status_code == 400
+    assert response.json()["error"].startswith(message)
+    assert client.get("/api/compare", params={"text": "a fine film ."}).status_code == 200
+
+
+def test_a_pair_model_given_one_text_says_so_while_the_others_answer(client):
+    answer = client.get("/api/compare", params={"text": TEXT}).json()
+    vanilla, iat, babi = answer["models"]
+    assert babi["prediction"] is None
+    assert babi["error"] == "a pair model needs a passage and a question: the question is empty"
+    assert vanilla["error"] is None and iat["error"] is None and vanilla["notices"] == []
+    with_question = client.get("/api/compare", params={"text": TEXT, "question": QUESTION}).json()
+    assert with_question["models"][0]["notices"] == ["a single-text model: it reads the text and ignores the question"]
+
+
+def test_a_text_of_unknown_words_only_is_answered_with_a_notice(client):
+    answer = client.get("/api/compare", params={"text": "zxqv blorft", "question": "qwzz ?"}).json()
+    for model in answer["models"]:
+        assert model["unknown_tokens"] == [True, True]
+        assert model["notices"][-1].startswith("no word of this text is in the model's vocabulary")
+    known = client.get("/api/compare", params={"text": "zxqv film"}).json()["models"][0]
+    assert known["unknown_tokens"] == [True, False] and known["notices"] == []
+
+
+def test_a_long_text_is_cut_with_a_notice_and_answered_for_what_the_models_read(client):
+    words = ("a gorgeous , witty film about mary . " * 700).split()[:5000]
+    answer = client.post("/api/compare", json={"text": " ".join(words), "question": QUESTION}).json()
+    assert answer["notices"] == ["the text has 5,000 words: the models read its first 40 (serve-compare "
+                                 "--max-words), and every number here is for those"]
+    cut = client.post("/api/compare", json={"text": " ".join(words[:40]), "question": QUESTION}).json()
+    assert cut["notices"] == [] and answer["text"] == cut["text"]
+    for model, expected in zip(answer["models"], cut["models"]):
+        assert model["prediction"]["tokens"] == words[:40]
+        assert_same_record(model["prediction"], expected["prediction"])
+
+
+def test_the_page_is_self_contained_and_lists_the_examples(compared_archives, tmp_path):
+    examples = tmp_path / "examples.jsonl"
+    examples.write_text('{"sentence": "a <b>fine</b> film .", "label": "positive"}\n\n'
+                        '{"passage": "mary went to the kitchen .", "question": "where is mary ?"}\n')
+    from attention_perturb.serve.comparison import read_examples
+
+    comparison = ModelComparison([compared_archives["vanilla"], compared_archives["babi"]], names=["A", "B"])
+    listed = read_examples(str(examples), comparison)
+    assert listed == [{"text": "a <b>fine</b> film .", "question": "", "label": "positive"},
+                      {"text": "mary went to the kitchen .", "question": "where is mary ?", "label": None}]
+    with TestClient(create_app(comparison, listed)) as client:
+        html = client.get("/").text
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)  # nothing from the network
+    config = json.loads(re.search(r"const CONFIG = (.*);\n", html).group(1))
+    assert config["examples"] == listed and config["takes_pairs"] is True
+    assert [model["name"] for model in config["models"]] == ["A", "B"]
+    assert "<b>" not in html  # the example's markup travels escaped
+
+
+def test_an_examples_file_with_a_bad_line_is_named(compared_archives, tmp_path):
+    from attention_perturb.data.errors import DatasetFormatError
+    from attention_perturb.serve.comparison import read_examples
+
+    comparison = ModelComparison([compared_archives["vanilla"]])
+    trees = tmp_path / "trees.txt"
+    trees.write_text("(3 (2 fine) (3 film))\n(3 (2 broken)\n")
+    with pytest.raises(DatasetFormatError, match=f"^{trees}:2: unbalanced parentheses$"):
+        read_examples(str(trees), comparison)
+    lines = tmp_path / "lines.jsonl"
+    lines.write_text('{"sentence": "fine"}\n{"text": "fine"}\n')
+    with pytest.raises(DatasetFormatError, match=f'^{lines}:2: expected a JSON object with "sentence", or "passage" and "question"$'):
+        read_examples(str(lines), comparison)
+
+
+def test_the_command_refuses_what_it_cannot_serve_in_one_line(compared_archives, archive_without_attention, tmp_path):  # noqa: F811
+    notes = tmp_path / "notes.tar.gz"
+    notes.write_text("not an archive")
+    bad_examples = tmp_path / "examples.jsonl"
+    bad_examples.write_text('{"sentence": "fine"}\n{"sentence": "broken\n')
+    latin1_examples = tmp_path / "latin1.jsonl"
+    latin1_examples.write_bytes(b'{"sentence": "fine"}\n{"sentence": "caf\xe9"}\n')
+    vanilla = compared_archives["vanilla"]
+    for arguments, error in [
+        ([str(notes)], f"error: not a model archive: {notes} (ReadError: "),
+        ([str(tmp_path / "missing.tar.gz")], f"error: {tmp_path / 'missing.tar.gz'}: no such model archive"),
+        ([archive_without_attention], f"error: {archive_without_attention}: serve-compare needs an attention model "),
+        ([vanilla, vanilla], f"error: {vanilla} is given twice: name each archive once"),
+        ([vanilla, compared_archives["iat"], "--names", "A", "A"], "error: --names: 'A' names two archives"),
+        ([vanilla, "--names", "A", "B"], "error: --names gives 2 names for 1 archives"),
+        ([vanilla, "--examples", str(bad_examples)], f"error: {bad_examples}:2: malformed JSON ("),
+        ([vanilla, "--examples", str(latin1_examples)], f"error: {latin1_examples}:2: not UTF-8 (invalid continuation byte at byte 17)"),
+    ]:
+        # At an address that is not this machine's, a case the command wrongly accepted would fail
+        # to listen instead of serving for ever.
+        result = in_process("serve-compare", *arguments, "--host", "192.0.2.1", check=False)
+        assert result.returncode == 1, (arguments, result.stderr[-2000:])
+        assert last_line(result).startswith(error), arguments
+        assert "Traceback" not in result.stderr
+
+
+def test_the_command_warns_when_it_would_serve_beyond_this_machine_and_names_a_port_it_cannot_use(compared_archives):
+    # 192.0.2.1 (TEST-NET-1) is no address of this machine: nothing is ever served there.
+    result = in_process("serve-compare", compared_archives["vanilla"], "--host", "192.0.2.1", "--port", "8000", check=False)
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.startswith(("warning:", "error:"))]
+    assert lines[0].startswith("warning: --host 192.0.2.1: the page and its models answer anyone")
+    assert lines[1] == "error: --host 192.0.2.1 --port 8000: cannot listen there (Cannot assign requested address)"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = in_process("serve-compare", compared_archives["vanilla"], "--port", str(port), check=False)
+    assert result.returncode == 1 and "warning:" not in result.stderr
+    assert last_line(result) == f"error: --host 127.0.0.1 --port {port}: cannot listen there (Address already in use)"
+
+
+def test_the_predictor_reads_a_pair_models_lines_and_names_what_they_lack(compared_archives):
+    predictor = Predictor.from_path(compared_archives["babi"], predictor_name="attention_saliency")
+    line = predictor.load_line(json.dumps({"passage": "mary went to the kitchen .", "question": "where is mary ?"}))
+    assert predictor.predict_batch_json([line])[0]["tokens"] == ["mary", "went", "to", "the", "kitchen", "."]
+    with pytest.raises(ValueError, match='^input line 2: expected a JSON object with "passage" and "question" keys$'):
+        predictor.load_line('{"sentence": "mary went to the kitchen ."}')
+    with pytest.raises(ValueError, match="^input line 1: a pair model needs a passage and a question: the question is empty$"):
+        predictor.predict_json({"passage": "mary went to the kitchen .", "question": " "})
+
+
+def test_answers_are_not_held_back_by_nagles_algorithm(comparison):
+    """uvicorn writes an answer's head and body separately: with Nagle's algorithm on, the body
+    waited for the client's delayed ACK, at least 40 ms on Linux, on every request."""
+    import http.client
+    import statistics
+    import time
+    import urllib.parse
+
+    from attention_perturb.serve.server import serving_in_thread
+
+    with serving_in_thread(create_app(comparison)) as url:
+        connection = http.client.HTTPConnection("127.0.0.1", urllib.parse.urlsplit(url).port, timeout=30)
+        seconds = []
+        for _ in range(15):
+            started = time.perf_counter()
+            connection.request("GET", "/api/batches")
+            assert connection.getresponse().read() == b"{}"
+            seconds.append(time.perf_counter() - started)
+        connection.close()
+    assert statistics.median(seconds) < 0.03
