@@ -122,7 +122,8 @@ def place_labels(axes, positions: Dict[str, Tuple[float, float]], fontsize: floa
                   for radius in OFFSET_RADII for k in range(OFFSET_DIRECTIONS)]
     for method in sorted(positions, key=crowding):
         text = axes.annotate(method, positions[method], xytext=(0, 0), textcoords="offset points", fontsize=fontsize,
-                             ha="center", va="center", zorder=4)
+                             ha="center", va="center", zorder=4,
+                             bbox=dict(boxstyle="square,pad=0.1", facecolor="white", edgecolor="none", alpha=0.8))
         best, best_cost = None, math.inf
         for dx, dy in candidates:
             text.set_position((dx, dy))
@@ -168,7 +169,7 @@ def pareto_figure(rows: Dict[str, Dict[int, Dict[str, float]]], path: str, metho
     unknown = [panel for panel in panels if panel not in PANELS]
     if unknown:
         raise ConfigurationError(f"--figure: unknown panels {unknown}; one of {', '.join(PANELS)}")
-    figure, all_axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels), 5.4), squeeze=False)
+    figure, all_axes = plt.subplots(1, len(panels), figsize=(6.8 * len(panels), 5.8), squeeze=False)
     layouts: Dict[str, PanelLayout] = {}
     for axes, name in zip(all_axes[0], panels):
         panel = PANELS[name]
@@ -190,7 +191,8 @@ def pareto_figure(rows: Dict[str, Dict[int, Dict[str, float]]], path: str, metho
                           capsize=2, zorder=1)
         front = pareto_front({method: (x.centre, y.centre) for method, (x, y) in points.items()}, panel.higher_is_better)
         axes.plot([points[method][0].centre for method in front], [points[method][1].centre for method in front],
-                  ls="--", color="tab:red", lw=1.0, zorder=1.5, label="Pareto frontier")
+                  ls="--", color="tab:red", lw=1.0, marker="o", markersize=11, markerfacecolor="none", zorder=1.5,
+                  label="Pareto frontier")
         scatter = axes.scatter([x.centre for x, _ in points.values()], [y.centre for _, y in points.values()],
                                c=[colours[method] for method in points], cmap="viridis", s=36, zorder=2,
                                edgecolors="black", linewidths=0.4, plotnonfinite=True)

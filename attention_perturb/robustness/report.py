@@ -24,11 +24,32 @@ from attention_perturb.tune.record import FROM_RECORD, Runs, read_identity, read
 from attention_perturb.tune.statistics import paired_difference
 
 HEADINGS = {key: f"{heading} {direction}" for heading, key, direction in COLUMNS}
+# The columns of benchmarks/sst_bat_protocol.py's record (BAT's attack protocol).
+HEADINGS.update({"antonym_bat": "Antonym ASR, BAT's rule ↓", "synonym": "Synonym ASR, budget 2,000 ↓",
+                 "antonym_direct": "Antonym ASR, direct antonyms ↓", "antonym_ours": "Antonym ASR, ours ↓"})
 NOT_MEASURES = ("provenance", "measured_by")
 
 
 class ReportError(ValueError):
     """A section that cannot be made from its record and arguments."""
+
+
+def pending_note(records: Sequence[str], folder: Path, pending: str) -> str:
+    missing = [record for record in records if read_identity(folder / record) is None]
+    return f"Pending: {', '.join(f'`{record}`' for record in missing)} not made yet; `{pending}` makes it.\n"
+
+
+def when_made(section):
+    """`section`, or with `pending="COMMAND"` a one-line note naming COMMAND while a record it reads
+    does not exist yet (a missing record without `pending` stays an error)."""
+    def made(folder: Path, output: Path, record: str, pending: Optional[str] = None, **settings: str) -> str:
+        records = [record] + (listed(settings.get("extra")) or [])
+        if pending is not None and any(read_identity(folder / name) is None for name in records):
+            return pending_note(records, folder, pending)
+        return section(folder, output, record, **settings)
+
+    made.__doc__ = section.__doc__
+    return made
 
 
 def listed(value: Optional[str]) -> Optional[List[str]]:
@@ -82,13 +103,14 @@ def identity_line(identities: Sequence[Dict[str, Any]], records: Sequence[str]) 
     return "Records: " + "; ".join(parts) + "."
 
 
+@when_made
 def robustness_section(folder: Path, output: Path, record: str, methods: Optional[str] = None,
                        columns: Optional[str] = None, figure: Optional[str] = None, panels: Optional[str] = None,
-                       extra: Optional[str] = None) -> str:
+                       extra: Optional[str] = None, baseline: str = "vanilla", figure_methods: Optional[str] = None) -> str:
     """The robustness table of `methods` (default: all) over `columns` (default: all they have),
-    mean ± std over seeds, then each method's paired difference to vanilla (mean ± 95 % CI), the
-    provenance of the trainings and of the measures, and with `figure` the Pareto picture written
-    there (relative to the results folder) and linked."""
+    mean ± std over seeds, then each method's paired difference to `baseline` (mean ± 95 % CI), the
+    provenance of the trainings and of the measures, and with `figure` the Pareto picture of
+    `figure_methods` (default: the table's) written there (relative to the results folder) and linked."""
     records = [record] + (listed(extra) or [])
     identities, rows = read_rows(folder, records)
     names = chosen_methods(rows, listed(methods), record)
@@ -102,31 +124,32 @@ def robustness_section(folder: Path, output: Path, record: str, methods: Optiona
                       {key: format_cell(value) for key, value in summary.items() if keys is None or key in keys})
              for method, summary in summaries.items()}
     text = method_rows(cells)
-    if "vanilla" in rows:
+    if baseline in rows:
         differences = {}
         for method in names:
-            if method == "vanilla":
+            if method == baseline:
                 continue
             estimates = {}
             for key in PAIRED_KEYS:
                 if keys is not None and key not in keys:
                     continue
                 ours = {seed: row[key] for seed, row in rows[method].items() if valid_number(row.get(key))}
-                theirs = {seed: row[key] for seed, row in rows["vanilla"].items() if valid_number(row.get(key))}
+                theirs = {seed: row[key] for seed, row in rows[baseline].items() if valid_number(row.get(key))}
                 if set(ours) & set(theirs):
                     estimates[key] = format_difference(paired_difference(ours, theirs))
             if estimates:
-                count = len(set(rows[method]) & set(rows["vanilla"]))
-                differences[f"{method} − vanilla"] = (count, estimates)
+                count = len(set(rows[method]) & set(rows[baseline]))
+                differences[f"{method} − {baseline}"] = (count, estimates)
         if differences:
-            text += ("\nDifference to vanilla at equal seeds (mean ± 95 % CI, Student t; * where the CI excludes 0):\n\n"
+            text += (f"\nDifference to {baseline} at equal seeds (mean ± 95 % CI, Student t; * where the CI excludes 0):\n\n"
                      + method_rows(differences, heading_prefix="Δ "))
     seeds = "; ".join(f"{method}: {', '.join(map(str, rows[method]))}" for method in names)
     text += f"\nSeeds: {seeds}.\n\n{identity_line(identities, records)}\n\n"
     trained = [row.get("provenance") for method in names for row in rows[method].values()]
     text += "Trained: " + provenance_summary(trained)[len("Provenance: "):] + "\n\n" + measured_summary(rows, names) + "\n"
     if figure is not None:
-        pareto_figure(rows, str(output / figure), methods=names, panels=listed(panels) or DEFAULT_PANELS)
+        drawn = chosen_methods(rows, listed(figure_methods), record) if figure_methods else names
+        pareto_figure(rows, str(output / figure), methods=drawn, panels=listed(panels) or DEFAULT_PANELS)
         text += f"\n![Pareto picture]({figure})\n"
     return text
 
@@ -135,6 +158,7 @@ def geometric_mean(values: Sequence[float]) -> float:
     return math.exp(statistics.fmean(math.log(value) for value in values))
 
 
+@when_made
 def tradeoff_section(folder: Path, output: Path, record: str, methods: str, baseline: str = "vanilla",
                      target: Optional[str] = None, factor: str = "10", within: str = "0.01", seeds: str = "3",
                      columns: Optional[str] = None, extra: Optional[str] = None, score: str = "test_score") -> str:
@@ -150,9 +174,9 @@ def tradeoff_section(folder: Path, output: Path, record: str, methods: str, base
         raise ReportError(f"{record}: no measures of the baseline {baseline}")
     factor_value, margin, needed = float(factor), float(within), int(seeds)
     further = listed(columns) or []
-    heading = ["setting", "seeds", f"Δ {score} vs {baseline}"]
+    heading = ["setting", "seeds", f"Δ {HEADINGS.get(score, score)} vs {baseline}"]
     if target:
-        heading += [f"{target}", f"ratio {baseline} ÷ setting, per seed", "geometric mean"]
+        heading += [HEADINGS.get(target, target), f"ratio {baseline} ÷ setting, per seed", "geometric mean"]
     heading += ["attention entropy"] + [HEADINGS.get(key, key) for key in further]
     lines = ["| " + " | ".join(heading) + " |", "|---" * len(heading) + "|"]
     base = rows[baseline]

@@ -120,6 +120,9 @@ ROBUSTNESS_PAGE = """# Neighbours
 
 <!-- begin robustness record=neighbours.json methods=vanilla,seat_l2_10 columns=test_score,pgd_tvd,attention_entropy figure=pareto.png -->
 <!-- end robustness -->
+
+<!-- begin robustness record=neighbours.json methods=seat_l2_10,seat_l2_1000 columns=test_score baseline=seat_l2_10 -->
+<!-- end robustness -->
 """
 
 
@@ -140,6 +143,7 @@ def test_robustness_and_tradeoff_sections_by_hand(tmp_path):
     # The robustness table: mean ± std over seeds, Δ to vanilla, provenance of training and of measuring.
     assert "| vanilla | 3 | 0.830 ± 0.010 | 0.250 ± 0.050 | 0.700 ± 0.000 |" in text
     assert "| seat_l2_10 − vanilla | 3 | -0.005 ± 0.000 * | -0.227 ± 0." in text
+    assert "Difference to seat_l2_10 at equal seeds" in text and "| seat_l2_1000 − seat_l2_10 | 3 | -0.015 ± " in text
     assert "Trained: commit 0123456; torch threads 1;" in text and "Measured by commit fedcba9; torch threads 1." in text
     assert "pgd_clip True, stability_precision float64" in text
     assert (tmp_path / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "![Pareto picture](pareto.png)" in text
@@ -171,3 +175,15 @@ def test_a_robustness_section_that_cannot_be_made_is_one_line(tmp_path, section,
     (tmp_path / "page.md").write_text(section + "\n")
     result = results(tmp_path)
     assert result.returncode == 1 and message in result.stderr.strip().splitlines()[-1]
+
+
+def test_a_section_whose_record_is_pending_names_the_command_that_makes_it(tmp_path):
+    page = ("<!-- begin tradeoff record=later.json methods=a pending='bash benchmarks/sst_neighbours.sh DIR' -->\n"
+            "<!-- end tradeoff -->\n")
+    (tmp_path / "page.md").write_text(page)
+    assert results(tmp_path).returncode == 0
+    assert "Pending: `later.json` not made yet; `bash benchmarks/sst_neighbours.sh DIR` makes it." in (tmp_path / "page.md").read_text()
+    # Without `pending`, a missing record stays an error.
+    (tmp_path / "page.md").write_text(page.replace(" pending='bash benchmarks/sst_neighbours.sh DIR'", ""))
+    result = results(tmp_path)
+    assert result.returncode == 1 and "later.json: no such record" in result.stderr.strip().splitlines()[-1]
