@@ -79,8 +79,8 @@ def pareto_front(points: Dict[str, Tuple[float, float]], higher_y_is_better: boo
 
 
 # Label positions tried around each point: offsets in points (1/72 inch), nearest first.
-OFFSET_RADII = (7, 13, 20, 28, 38, 50, 64)
-OFFSET_DIRECTIONS = 16
+OFFSET_RADII = (7, 13, 20, 28, 38, 50, 64, 80, 100)
+OFFSET_DIRECTIONS = 24
 MARKER_HALF_SIZE = 5.0  # pixels around a point that a label must leave free
 LABEL_MARGIN = 2.0  # pixels kept free around each label
 
@@ -92,65 +92,111 @@ def _boxes_overlap(a, b) -> float:
     return width * height if width > 0 and height > 0 else 0.0
 
 
+def place(text, dx: float, dy: float) -> None:
+    """Puts a label at offset (dx, dy) from its point, anchored by the side facing the point, so
+    that a long label extends away from it."""
+    norm = math.hypot(dx, dy) or 1.0
+    text.set_position((dx, dy))
+    text.set_horizontalalignment("left" if dx / norm > 0.35 else "right" if dx / norm < -0.35 else "center")
+    text.set_verticalalignment("bottom" if dy / norm > 0.35 else "top" if dy / norm < -0.35 else "center")
+
+
+def box_distance(box, point) -> float:
+    """Display distance from a point to a box (0 inside it)."""
+    dx = max(box[0] - point[0], 0.0, point[0] - box[2])
+    dy = max(box[1] - point[1], 0.0, point[1] - box[3])
+    return math.hypot(dx, dy)
+
+
+AMBIGUITY_MARGIN = 10.0  # pixels by which a label must be nearer its own point than any other
+
+
 def _box(extent) -> Tuple[float, float, float, float]:
     return (extent.x0, extent.y0, extent.x1, extent.y1)
 
 
+COINCIDENT_PIXELS = 3.0  # points this close share one label, a name per line
+
+
+def label_groups(pixels: Dict[str, Tuple[float, float]]) -> Dict[str, List[str]]:
+    """{label: its methods}: methods drawn within `COINCIDENT_PIXELS` of the first of a group share
+    one label, a name per line, so that no two labels claim one spot."""
+    groups: List[List[str]] = []
+    for method, point in pixels.items():
+        for group in groups:
+            if math.dist(pixels[group[0]], point) <= COINCIDENT_PIXELS:
+                group.append(method)
+                break
+        else:
+            groups.append([method])
+    return {"\n".join(group): group for group in groups}
+
+
 def place_labels(axes, positions: Dict[str, Tuple[float, float]], fontsize: float = 7.0,
                  obstacles: Sequence[Tuple[float, float, float, float]] = ()) -> Dict[str, Tuple[float, float, float, float]]:
-    """Annotates each method at its data position with its name, each label at the first position
-    around its point (nearest first, over `OFFSET_RADII` × `OFFSET_DIRECTIONS`) that overlaps no
-    label placed before it, no point's marker, none of the display boxes `obstacles` (a legend) and
-    no axis edge; if none is free, at the position of least overlap. Crowded points are labelled
-    first. A label away from its point gets a thin line to it. Returns {method: its label's display
-    box (x0, y0, x1, y1)}."""
+    """Labels each point at its data position with its method's name (methods on the same spot
+    share one label, `label_groups`), each label at the first position around its point (nearest
+    first, over `OFFSET_RADII` × `OFFSET_DIRECTIONS`, anchored by the side facing the point) that
+    overlaps no label placed before it, no point's marker, none of the display boxes `obstacles`
+    (a legend) and no axis edge, and that is nearer its own point than any other by
+    `AMBIGUITY_MARGIN` pixels, so that no label reads as another point's; if none is free, at the
+    position of least cost (overlaps first, then ambiguity). Crowded points are labelled first. A
+    label away from its point gets a line to it. Returns {label: its display box (x0, y0, x1, y1)}."""
     figure = axes.figure
     figure.canvas.draw()
     renderer = figure.canvas.get_renderer()
     to_display = axes.transData.transform
     pixels = {method: tuple(to_display(position)) for method, position in positions.items()}
+    groups = label_groups(pixels)
+    anchors = {label: pixels[methods[0]] for label, methods in groups.items()}
     markers = [(x - MARKER_HALF_SIZE, y - MARKER_HALF_SIZE, x + MARKER_HALF_SIZE, y + MARKER_HALF_SIZE)
                for x, y in pixels.values()] + list(obstacles)
     frame = _box(axes.get_window_extent(renderer))
 
-    def crowding(method: str) -> float:
-        x, y = pixels[method]
-        return -sum(1.0 / (1.0 + math.hypot(x - ox, y - oy)) for other, (ox, oy) in pixels.items() if other != method)
+    def crowding(label: str) -> float:
+        x, y = anchors[label]
+        return -sum(1.0 / (1.0 + math.hypot(x - ox, y - oy)) for other, (ox, oy) in anchors.items() if other != label)
 
     placed: Dict[str, Tuple[float, float, float, float]] = {}
     candidates = [(radius * math.cos(2 * math.pi * k / OFFSET_DIRECTIONS), radius * math.sin(2 * math.pi * k / OFFSET_DIRECTIONS))
                   for radius in OFFSET_RADII for k in range(OFFSET_DIRECTIONS)]
-    for method in sorted(positions, key=crowding):
-        text = axes.annotate(method, positions[method], xytext=(0, 0), textcoords="offset points", fontsize=fontsize,
+    for label in sorted(groups, key=crowding):
+        position = positions[groups[label][0]]
+        text = axes.annotate(label, position, xytext=(0, 0), textcoords="offset points", fontsize=fontsize,
                              ha="center", va="center", zorder=4,
                              bbox=dict(boxstyle="square,pad=0.1", facecolor="white", edgecolor="none", alpha=0.8))
         best, best_cost = None, math.inf
         for dx, dy in candidates:
-            text.set_position((dx, dy))
+            place(text, dx, dy)
             box = _box(text.get_window_extent(renderer))
             box = (box[0] - LABEL_MARGIN, box[1] - LABEL_MARGIN, box[2] + LABEL_MARGIN, box[3] + LABEL_MARGIN)
             outside = (max(0.0, frame[0] - box[0]) + max(0.0, box[2] - frame[2]) + max(0.0, frame[1] - box[1])
                        + max(0.0, box[3] - frame[3]))
-            cost = (sum(_boxes_overlap(box, other) for other in placed.values())
-                    + sum(_boxes_overlap(box, marker) for marker in markers) + 100.0 * outside)
+            own = box_distance(box, anchors[label])
+            ambiguity = sum(max(0.0, own + AMBIGUITY_MARGIN - box_distance(box, point))
+                            for other, point in anchors.items() if other != label)
+            # Overlaps and the edge first (area in px², ×1000), then ambiguity (px).
+            cost = (1000.0 * (sum(_boxes_overlap(box, other) for other in placed.values())
+                              + sum(_boxes_overlap(box, marker) for marker in markers) + 100.0 * outside)
+                    + 50.0 * ambiguity)
             if cost == 0:
                 best = (dx, dy, box)
                 break
             if cost < best_cost:
                 best, best_cost = (dx, dy, box), cost
         dx, dy, box = best
-        text.set_position((dx, dy))
+        place(text, dx, dy)
         if math.hypot(dx, dy) > OFFSET_RADII[0] * 1.01:
-            axes.annotate("", positions[method], xytext=(dx, dy), textcoords="offset points",
-                          arrowprops=dict(arrowstyle="-", color="0.55", lw=0.5, shrinkA=3, shrinkB=3), zorder=3)
-        placed[method] = box
+            axes.annotate("", position, xytext=(dx, dy), textcoords="offset points",
+                          arrowprops=dict(arrowstyle="-", color="0.25", lw=0.7, shrinkA=0, shrinkB=3), zorder=3)
+        placed[label] = box
     return placed
 
 
 class PanelLayout(NamedTuple):
     points: Dict[str, Tuple[Interval, Interval]]  # method: (x interval, y interval)
     front: List[str]
-    labels: Dict[str, Tuple[float, float, float, float]]
+    labels: Dict[str, Tuple[float, float, float, float]]  # label ("a", or "a\nb" for one spot): display box
     frame: Tuple[float, float, float, float]
     markers: Dict[str, Tuple[float, float]]  # display position of each point
 
@@ -187,7 +233,7 @@ def pareto_figure(rows: Dict[str, Dict[int, Dict[str, float]]], path: str, metho
             raise ConfigurationError(f"--figure: no method has both a test score and {panel.key}")
         for method, (x, y) in points.items():
             axes.errorbar(x.centre, y.centre, xerr=[[x.centre - x.low], [x.high - x.centre]],
-                          yerr=[[y.centre - y.low], [y.high - y.centre]], fmt="none", ecolor="0.65", elinewidth=0.8,
+                          yerr=[[y.centre - y.low], [y.high - y.centre]], fmt="none", ecolor="0.78", elinewidth=0.8,
                           capsize=2, zorder=1)
         front = pareto_front({method: (x.centre, y.centre) for method, (x, y) in points.items()}, panel.higher_is_better)
         axes.plot([points[method][0].centre for method in front], [points[method][1].centre for method in front],
