@@ -21,9 +21,14 @@ plan=benchmarks/sst_neighbours.json
 jobs=${JOBS:-2} running=0
 run() { if [ -n "${DRY_RUN:-}" ]; then printf '%q ' "$@"; echo; else "$@"; fi; }
 
-for seed in $seeds; do  # every archive of the six checked before anything trains
-  for method in vanilla word_at word_iat attention_rp attention_at attention_iat; do
+six_methods=(vanilla word_at word_iat attention_rp attention_at attention_iat)
+for seed in $seeds; do  # every archive of the six checked before anything is linked or trained
+  for method in "${six_methods[@]}"; do
     test -f "$six/$method/seed_$seed/model.tar.gz" || { echo "missing $six/$method/seed_$seed/model.tar.gz: run reproduce-table2 first" >&2; exit 1; }
+  done
+done
+for seed in $seeds; do
+  for method in "${six_methods[@]}"; do
     run mkdir -p "$out/$method"
     run ln -sfn "$(realpath "$six/$method/seed_$seed")" "$out/$method/seed_$seed"
   done

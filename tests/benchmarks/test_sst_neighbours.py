@@ -107,7 +107,13 @@ def test_the_archives_are_measured_with_the_clamped_attack_into_the_committed_re
 
 
 def test_a_missing_archive_of_the_six_stops_it_before_anything_runs(tmp_path):
-    result = subprocess.run(["bash", "benchmarks/sst_neighbours.sh", str(tmp_path), "1"], cwd=REPO_ROOT, capture_output=True,
+    """Every archive but the last of the six (attention_iat, seed 2): nothing is linked or trained."""
+    for method in SIX:
+        for seed in (1, 2):
+            if (method, seed) != ("attention_iat", 2):
+                (tmp_path / method / f"seed_{seed}").mkdir(parents=True)
+                (tmp_path / method / f"seed_{seed}" / "model.tar.gz").write_bytes(b"")
+    result = subprocess.run(["bash", "benchmarks/sst_neighbours.sh", str(tmp_path), "2"], cwd=REPO_ROOT, capture_output=True,
                             text=True, env={**os.environ, "DRY_RUN": "1", "OUT": str(tmp_path / "out")}, timeout=60)
     assert result.returncode == 1 and result.stdout == ""
-    assert f"missing {tmp_path}/vanilla/seed_1/model.tar.gz: run reproduce-table2 first" in result.stderr
+    assert f"missing {tmp_path}/attention_iat/seed_2/model.tar.gz: run reproduce-table2 first" in result.stderr
