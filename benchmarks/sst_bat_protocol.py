@@ -13,8 +13,8 @@ budget unless stated:
 - `antonym_bat`: direct antonyms, and a success must also raise P(y) (BAT's code's rule: TextAttack's
   greedy search keeps a swap only if it raises the score);
 - `synonym`: PWWS over WordNet synonyms with BAT's query budget of 2,000 (the robustness table's is 40).
-Each archive's numbers go into the record (default benchmarks/results/sst_bat_protocol_record.json)
-as they finish, so a rerun measures only what is missing; then the table, mean ± std over seeds and
+Each archive's numbers, with what trained and what measured it, go into the record (default
+benchmarks/results/sst_bat_protocol_record.json) as they finish, so a rerun measures only what is missing; then the table, mean ± std over seeds and
 each method's paired difference to vanilla at equal seeds (mean ± 95 % CI, `*` where it excludes
 0), is written to benchmarks/results/sst_bat_protocol.md.
 """
@@ -30,6 +30,7 @@ sys.path.insert(0, str(REPO))
 from attention_perturb.archives import load_model_archive  # noqa: E402
 from attention_perturb.commands.robustness_table import format_cell, format_difference, seed_summary  # noqa: E402
 from attention_perturb.files import write_atomically  # noqa: E402
+from attention_perturb.provenance import provenance, run_provenance  # noqa: E402
 from attention_perturb.robustness.attack import attack_instances  # noqa: E402
 from attention_perturb.substitutions.wordnet import shared_substitutions  # noqa: E402
 from attention_perturb.tune.statistics import paired_difference  # noqa: E402
@@ -63,6 +64,9 @@ def measure_archive(archive_file: Path, data_file: str, max_instances: int = Non
         if kind == "synonym":
             row["after_synonym_accuracy"] = metrics["after_attack_accuracy"]
         row[f"{name}_without_candidates"] = metrics["without_candidates"] / max(metrics["instances"] * metrics["clean_accuracy"], 1)
+    folder = Path(archive_file).resolve().parent  # a linked archive's own run folder
+    row["provenance"] = run_provenance(folder) if (folder / "config.json").is_file() else None
+    row["measured_by"] = provenance()
     return row
 
 

@@ -21,7 +21,9 @@ from allennlp.training.util import evaluate
 from attention_perturb.archives import load_model_archive
 from attention_perturb.commands.attack import positive_int
 from attention_perturb.files import write_atomically
+from attention_perturb.provenance import provenance, run_provenance
 from attention_perturb.robustness.attack import attack_instances
+from attention_perturb.robustness.pareto import pareto_figure
 from attention_perturb.robustness.stability import attention_model, stability_report
 from attention_perturb.tune.record import FROM_RECORD, Runs, read_record, write_record
 from attention_perturb.tune.statistics import Estimate, paired_difference
@@ -35,6 +37,9 @@ COLUMNS: Tuple[Tuple[str, str, str], ...] = (
     ("Pearson", "pearson", "↑"),
     ("JSD PGD", "pgd_jsd", "↓"),
     ("TVD PGD", "pgd_tvd", "↓"),
+    # The same attack as SEAT's code runs it, every iterate clamped to [0, 1] (--pgd-clip).
+    ("JSD PGD clipped", "pgd_clip_jsd", "↓"),
+    ("TVD PGD clipped", "pgd_clip_tvd", "↓"),
     ("JSD noise", "noise_jsd", "↓"),
     ("TVD noise", "noise_tvd", "↓"),
     ("JSD synonym", "synonym_jsd", "↓"),
@@ -70,8 +75,9 @@ class RobustnessTable(Subcommand):
     mean ± std over seeds (sample standard deviation); the seed columns compare each seed's model
     with the method's next seed (the last with the first), unless --second-archives names another
     folder. Below the table, each method's difference to vanilla at equal seeds (mean ± 95 % CI).
-    `--figure` draws the Pareto picture: clean test score against after-attack accuracy,
-    one point per method with its std as error bars, Pearson agreement as the colour.
+    `--figure` draws the Pareto picture (`robustness/pareto.py`): clean test score against
+    after-attack accuracy and against SEAT's PGD JSD and TVD (log axes), one point per method with
+    its 95 % CI over seeds as error bars, the Pareto frontier, labels that overlap nothing.
 
     `--record FILE` lets the seeds span sittings whose archives are gone: each seed's measures are
     kept there as soon as they are taken, under the options that shaped them (data, noise, top-k,
@@ -86,10 +92,14 @@ class RobustnessTable(Subcommand):
         subparser.add_argument("--data", required=True, help="evaluation data in the archives' reader format")
         subparser.add_argument("-o", "--output-file", required=True, help="the markdown table")
         subparser.add_argument("--json-file", help="also write every measure per method and seed as JSON")
-        subparser.add_argument("--figure", help="also draw the Pareto picture (PNG): test score against after-attack accuracy")
+        subparser.add_argument("--figure", help="also draw the Pareto picture (PNG): test score against after-attack "
+                                                "accuracy, SEAT's PGD JSD and TVD (log), 95 %% CIs, frontiers")
         subparser.add_argument("--second-archives", help="a folder with the same methods trained with another seed "
                                                          "(default: each seed's next seed, where a method has several)")
         subparser.add_argument("--noise-std", type=float, default=0.01)
+        subparser.add_argument("--pgd-clip", action="store_true",
+                               help="also measure SEAT's PGD as its code runs it, every iterate clamped to [0, 1] "
+                                    "(columns JSD/TVD PGD clipped)")
         subparser.add_argument("--top-k", type=positive_int, default=5)
         subparser.add_argument("--budget", type=positive_int, help="attack queries per instance (default: no limit)")
         subparser.add_argument("--max-instances", type=positive_int, help="only the first N instances")
@@ -166,8 +176,11 @@ def robustness_row(
     max_instances: Optional[int] = None,
     batch_size: int = 64,
     cuda_device: int = -1,
-) -> Dict[str, float]:
-    """Every measure of one archive on one data file (see `COLUMNS`), plus the ones behind them."""
+    pgd_clip: bool = False,
+) -> Dict[str, Any]:
+    """Every measure of one archive on one data file (see `COLUMNS`), plus the ones behind them,
+    `provenance`: what trained the archive (`run_provenance` of its folder, where it has its
+    config.json; else None), and `measured_by`: this process's `provenance()`."""
     archive = load_model_archive(archive_file, cuda_device=cuda_device)
     model = attention_model(archive.model, archive_file)
     model.drop_further_agreement_measures()  # the table reads `pearson` alone
@@ -183,7 +196,7 @@ def robustness_row(
         second_instances = list(itertools.islice(second.validation_dataset_reader.read(data_file), max_instances))
     row.update(stability_report(
         model, instances, noise_std, second_model=second_model, second_instances=second_instances,
-        top_k=top_k, batch_size=batch_size, source=archive_file,
+        top_k=top_k, batch_size=batch_size, source=archive_file, pgd_clip=pgd_clip,
     ))
     for kind in ("synonym", "antonym"):
         attack = attack_instances(model, instances, kind, budget, batch_size=max(batch_size, 256), top_k=top_k,
@@ -195,6 +208,9 @@ def robustness_row(
                 for measure, key in (("kendall_tau", f"{name}_kendall_tau"), ("top_k_intersection", f"{name}_top{top_k}_intersection")):
                     if key in attack:  # absent when no attack changed a word
                         row[f"adversarial_{name}_{measure}"] = attack[key]
+    folder = Path(archive_file).resolve().parent  # a linked archive's own run folder
+    row["provenance"] = run_provenance(folder) if (folder / "config.json").is_file() else None
+    row["measured_by"] = provenance()
     return row
 
 
@@ -232,7 +248,7 @@ def method_rows(rows: Dict[str, Tuple[int, Dict[str, str]]], heading_prefix: str
 
 
 # The measures whose difference to vanilla the neighbours' papers and ours argue about.
-PAIRED_KEYS = ("test_score", "pearson", "pgd_jsd", "pgd_tvd", "after_attack_accuracy", "synonym_attack_success_rate",
+PAIRED_KEYS = ("test_score", "pearson", "pgd_jsd", "pgd_tvd", "pgd_clip_jsd", "pgd_clip_tvd", "after_attack_accuracy", "synonym_attack_success_rate",
                "adversarial_attention_kendall_tau", "adversarial_attention_top_k_intersection",
                "adversarial_gradient_kendall_tau", "adversarial_gradient_top_k_intersection",
                "antonym_attack_success_rate", "attention_entropy")
@@ -358,49 +374,22 @@ def measured_rows(tasks: Sequence[Tuple[str, int, Tuple[str, str, Optional[str]]
 
 # Options that change a measure, and so must match a record's. The batch size does: the noise, the
 # PGD start and the substituted positions are drawn per batch, in its padded shape.
-MEASURING_OPTIONS = ("noise_std", "top_k", "budget", "max_instances", "batch_size")
+MEASURING_OPTIONS = ("noise_std", "top_k", "budget", "max_instances", "batch_size", "pgd_clip")
+# The stability measures run on a float64 copy of each model (`stability_report`); records made
+# before, with float32 JSDs, do not name it and are not extended with float64 measures.
+STABILITY_PRECISION = "float64"
 
 
 def record_identity(data_file: str, second_folder: bool, options: Dict[str, Any]) -> Dict[str, Any]:
     return {"command": "robustness-table", "data": data_file, "second_archives": second_folder,
-            **{key: options.get(key) for key in MEASURING_OPTIONS}}
-
-
-def pareto_figure(summaries: Dict[str, Dict[str, Tuple[float, float, int]]], path: str) -> None:
-    """Clean test score against after-attack accuracy, one point per method (std as error bars),
-    Pearson agreement as the colour."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    methods = [method for method, summary in summaries.items() if {"test_score", "after_attack_accuracy"} <= set(summary)]
-    if not methods:
-        raise ConfigurationError("--figure: no method has both a test score and an after-attack accuracy")
-    figure, axes = plt.subplots(figsize=(6.4, 4.8))
-    pearson = [summaries[method].get("pearson", (math.nan,))[0] for method in methods]
-    for method in methods:
-        (x, x_std, _), (y, y_std, _) = summaries[method]["test_score"], summaries[method]["after_attack_accuracy"]
-        axes.errorbar(x, y, xerr=0 if math.isnan(x_std) else x_std, yerr=0 if math.isnan(y_std) else y_std,
-                      fmt="none", ecolor="0.6", zorder=1)
-        axes.annotate(method, (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
-    points = axes.scatter([summaries[m]["test_score"][0] for m in methods],
-                          [summaries[m]["after_attack_accuracy"][0] for m in methods],
-                          c=pearson, cmap="viridis", s=60, zorder=2)
-    figure.colorbar(points, ax=axes, label="Pearson (attention vs gradient)")
-    axes.set_xlabel("clean test score")
-    axes.set_ylabel("after-attack accuracy (synonym attack)")
-    axes.set_title("Robustness against accuracy (mean ± std over seeds)")
-    figure.tight_layout()
-    write_atomically(path, lambda temporary: figure.savefig(temporary, dpi=120, format="png"))
-    plt.close(figure)
+            **{key: options.get(key) for key in MEASURING_OPTIONS}, "stability_precision": STABILITY_PRECISION}
 
 
 def robustness_table_from_args(args: argparse.Namespace) -> Dict[str, Dict[int, Dict[str, float]]]:
     rows = robustness_table(
         args.archives, args.data, args.second_archives, noise_std=args.noise_std, top_k=args.top_k,
         budget=args.budget, max_instances=args.max_instances, batch_size=args.batch_size, cuda_device=args.cuda_device,
-        record=args.record, jobs=args.jobs,
+        record=args.record, jobs=args.jobs, pgd_clip=args.pgd_clip,
     )
     summaries = {method: seed_summary(list(seeds.values())) for method, seeds in rows.items()}
     differences = paired_differences(rows)
@@ -422,7 +411,7 @@ def robustness_table_from_args(args: argparse.Namespace) -> Dict[str, Dict[int, 
         }
         write_atomically(args.json_file, json.dumps(measures, indent=2) + "\n")
     if args.figure:
-        pareto_figure(summaries, args.figure)
+        pareto_figure(rows, args.figure)
     write_atomically(args.output_file, table)
     print(table, end="")
     return rows

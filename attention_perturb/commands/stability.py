@@ -19,10 +19,12 @@ from attention_perturb.robustness.stability import attention_model, stability_re
 class Stability(Subcommand):
     """`allennlp stability model.tar.gz data [--second-archive other_seed.tar.gz]`: SEAT's
     stability of an attention model — attention JSD and prediction TVD under SEAT's worst-case
-    (PGD) embedding perturbation as its code measures Table 1 (--pgd-radius, --pgd-steps), under
+    (PGD) embedding perturbation as its code measures Table 1 (--pgd-radius, --pgd-steps; with
+    --pgd-clip also with the code's clamp of the perturbed embeddings to [0, 1]), under
     Gaussian embedding noise (--noise-std), under synonym substitution (--synonym-words WordNet synonyms), and
     against a second model trained with another random seed — plus ERASER's comprehensiveness
-    and sufficiency of the attention's top-k tokens. Prints the means as JSON."""
+    and sufficiency of the attention's top-k tokens. Every measure is taken on a float64 copy of
+    the model. Prints the means as JSON."""
 
     def add_subparser(self, parser: argparse._SubParsersAction) -> argparse.ArgumentParser:
         subparser = parser.add_parser(self.name, description=self.__doc__, help="Measure attention stability and faithfulness.")
@@ -31,6 +33,9 @@ class Stability(Subcommand):
         subparser.add_argument("--pgd-radius", type=float, default=0.01,
                                help="L∞ radius of SEAT's worst-case embedding perturbation (its code's --x_pgd_radius)")
         subparser.add_argument("--pgd-steps", type=positive_int, default=10, help="PGD steps of that perturbation")
+        subparser.add_argument("--pgd-clip", action="store_true",
+                               help="also measure at that perturbation as SEAT's code runs it, every PGD iterate clamped "
+                                    "to [0, 1] (pgd_clip_jsd, pgd_clip_tvd)")
         subparser.add_argument("--noise-std", type=float, default=0.01, help="σ of the Gaussian embedding noise")
         subparser.add_argument("--synonym-words", type=positive_int, default=1, help="words replaced by a synonym (SEAT: N = 1)")
         subparser.add_argument("--second-archive", help="the same model trained with another random seed")
@@ -57,6 +62,7 @@ def stability_file(
     cuda_device: int = -1,
     pgd_radius: float = 0.01,
     pgd_steps: int = 10,
+    pgd_clip: bool = False,
 ) -> Dict[str, float]:
     """`stability_report` of an archive on a data file, read with the archive's dataset reader."""
     if second_archive is not None and not os.path.exists(second_archive):
@@ -74,13 +80,14 @@ def stability_file(
     return stability_report(
         archive.model, instances, noise_std, synonym_words, second_model, second_instances,
         top_k=top_k, batch_size=batch_size, seed=seed, source=archive_file, pgd_radius=pgd_radius, pgd_steps=pgd_steps,
+        pgd_clip=pgd_clip,
     )
 
 
 def stability_from_args(args: argparse.Namespace) -> Dict[str, float]:
     report = stability_file(
         args.archive_file, args.input_file, args.noise_std, args.synonym_words, args.second_archive,
-        args.top_k, args.seed, args.max_instances, args.batch_size, args.cuda_device, args.pgd_radius, args.pgd_steps,
+        args.top_k, args.seed, args.max_instances, args.batch_size, args.cuda_device, args.pgd_radius, args.pgd_steps, args.pgd_clip,
     )
     if args.output_file:
         write_atomically(args.output_file, json.dumps(report, indent=2) + "\n")

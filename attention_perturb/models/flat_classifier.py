@@ -78,6 +78,12 @@ class FlatClassifier(AttentionClassifier):
     Outside training only the clean input runs, with W = φ. Reports `flat_substituted` (share of
     words substituted), `flat_importance_loss` (L_imp) and `flat_entropy` during training.
 
+    With `word_masks: false` it is FLAT's "-adv" baseline, traditional adversarial training (FLAT's
+    Eq. 5, "FLAT degrades to traditional adversarial training when all words are regarded as equal
+    important (all mask values are 1), and no constraint is added"): no word masks, every φ = 1,
+    and the loss L(f(x), y) + L(f(x'), y) on the same x' as FLAT's (same synonym table, same
+    first-order choice, same rate), since the entropy of φ = 1 and L_imp both vanish.
+
     # Parameters
 
     vocab, text_field_embedder, encoder, attention, positive_label, namespace, label_namespace, regularizer
@@ -98,6 +104,8 @@ class FlatClassifier(AttentionClassifier):
         The share of each sentence's words (rounded up) that x' may substitute.
     max_synonyms : `int`, optional (default = `8`)
         Synonyms considered per word.
+    word_masks : `bool`, optional (default = `True`)
+        `False`: no word masks (FLAT's "-adv" baseline, above).
     """
 
     def __init__(
@@ -113,6 +121,7 @@ class FlatClassifier(AttentionClassifier):
         importance_weight: float = 0.001,
         substitution_rate: float = 0.25,
         max_synonyms: int = 8,
+        word_masks: bool = True,
         positive_label: str = "positive",
         namespace: str = "tokens",
         label_namespace: str = "labels",
@@ -133,7 +142,7 @@ class FlatClassifier(AttentionClassifier):
             raise ConfigurationError(f"model.max_synonyms must be >= 1, got {max_synonyms!r}")
         self._word_mask = VariationalWordMask(
             text_field_embedder.get_output_dim(), mask_hidden_dim, temperature, hard_masks
-        )
+        ) if word_masks else None
         self.entropy_weight = entropy_weight
         self.importance_weight = importance_weight
         self.substitution_rate = substitution_rate
@@ -144,8 +153,12 @@ class FlatClassifier(AttentionClassifier):
         return self.wordnet_table("synonym", self.max_synonyms, device)
 
     def masked_forward(self, text: EmbeddedText) -> Dict[str, torch.Tensor]:
-        """f(W ⊙ x): the word masks, then the classifier's encode, score and head stages."""
-        masked, importance = self._word_mask(text.embeddings, text.mask)
+        """f(W ⊙ x): the word masks, then the classifier's encode, score and head stages (without
+        word masks, f(x) and φ = 1 at every word)."""
+        if self._word_mask is None:
+            masked, importance = text.embeddings, text.mask.to(text.embeddings.dtype)
+        else:
+            masked, importance = self._word_mask(text.embeddings, text.mask)
         encoded = self.encode({"tokens": text._replace(embeddings=masked)})
         scores = self.score(encoded)
         logits, attention = self.head(encoded, scores)

@@ -84,13 +84,15 @@ def projected_gradient_ascent(
     step_size: float,
     norm: str = "linf",
     start: Optional[torch.Tensor] = None,
+    project: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
 ) -> Iterator[torch.Tensor]:
     """
     The inner maximisation of SEAT's Eq. 6 (Algorithm 1, lines 3-8): yields δ_1^* … δ_P^*,
     starting from δ_0 = `start` (default 0). Each step ascends `objective(δ)` (a sum of per-instance terms, so each
     instance's δ follows its own gradient) by `step_size` along the steepest-ascent direction of
     the norm (sign(∇) for L∞, ∇/‖∇‖₂ for L2, as in Madry et al.'s PGD that the paper follows), then
-    projects onto the ball ‖δ‖ ≤ R. δ is zero at padding. Every yielded δ is detached.
+    projects onto the ball ‖δ‖ ≤ R (or applies `project`, which replaces that projection). δ is
+    zero at padding. Every yielded δ is detached.
     """
     check_pgd_norm(norm)
     delta = torch.zeros(shape, device=mask.device) if start is None else start.detach()
@@ -103,7 +105,8 @@ def projected_gradient_ascent(
         else:
             norms = gradient.flatten(1).norm(dim=1).view(-1, *([1] * (gradient.dim() - 1)))
             step = torch.where(norms > 0, gradient / norms.clamp_min(torch.finfo(gradient.dtype).tiny), gradient)
-        delta = project_to_ball(delta.detach() + step_size * step, radius, norm)
+        stepped = delta.detach() + step_size * step
+        delta = project_to_ball(stepped, radius, norm) if project is None else project(stepped)
         yield delta
 
 

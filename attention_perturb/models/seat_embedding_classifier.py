@@ -22,7 +22,7 @@ def total_variation_distance(first: torch.Tensor, second: torch.Tensor) -> torch
 
 def worst_embedding_perturbation(
     probabilities_at, embeddings: torch.Tensor, mask: torch.BoolTensor, target: torch.Tensor,
-    radius: float, steps: int, generator: Optional[torch.Generator] = None,
+    radius: float, steps: int, generator: Optional[torch.Generator] = None, clip_to_unit_interval: bool = False,
 ) -> torch.Tensor:
     """
     δ of SEAT's attack on the word embeddings, as the authors' code runs it in training and in
@@ -30,17 +30,29 @@ def worst_embedding_perturbation(
     `train.py:55-58`): L∞ PGD from a uniform random start in [−r, r] (`attack.py:73-78`), `steps`
     sign-gradient ascent steps of 2r / steps (`train.py:15`, `attack.py:97-98`), each clipped back
     to the ball (`attack.py:202-205`), the last iterate returned (`attack.py:115`). It maximises
-    the TVD of the prediction `probabilities_at(δ)` to `target` (`Binary_Classification.py:396-397`,
-    the one-hot gold label, not the clean prediction), summed over the batch so that each instance
-    follows its own gradient. δ is zero at padding, and detached.
+    the TVD of the prediction `probabilities_at(δ)` (the model at `embeddings` + δ) to `target`
+    (`Binary_Classification.py:396-397`, the one-hot gold label, not the clean prediction), summed
+    over the batch so that each instance follows its own gradient. δ is zero at padding, and detached.
+
+    With `clip_to_unit_interval`, every iterate is projected as the code's `_clip_` does
+    (`attack.py:196-215`), after the random start and after each step: the perturbed embeddings
+    x + δ become clamp(x + clip(δ, −r, r), 0, 1), and the next gradient is taken there. The clamp
+    is an image-attack leftover: every coordinate of x below 0 (above 1) is moved to 0 (1), so the
+    returned δ lies far outside the r-ball wherever x does not lie in [0, 1].
     """
     mask = mask.unsqueeze(-1)
-    uniform = torch.rand(embeddings.shape, generator=generator).to(embeddings.device)
+    uniform = torch.rand(embeddings.shape, generator=generator).to(embeddings.device, embeddings.dtype)
     start = (2 * uniform - 1) * radius * mask
+    project = None
+    if clip_to_unit_interval:
+        def project(delta: torch.Tensor) -> torch.Tensor:
+            return ((embeddings + delta.clamp(-radius, radius)).clamp(0, 1) - embeddings) * mask
+
+        start = project(start)
     delta = start
     for delta in projected_gradient_ascent(
         lambda delta: total_variation_distance(target, probabilities_at(delta)).sum(),
-        embeddings.shape, mask, radius, steps, 2 * radius / max(steps, 1), "linf", start=start,
+        embeddings.shape, mask, radius, steps, 2 * radius / max(steps, 1), "linf", start=start, project=project,
     ):
         pass
     return delta.detach()
@@ -86,9 +98,15 @@ class SeatEmbeddingClassifier(AttentionClassifier):
     top_k_weight : `float`, optional (default = `1000.0`)
         λ₂ (`--lambda_2 1000`).
     clip_to_unit_interval : `bool`, optional (default = `False`)
-        Clamp every coordinate of the perturbed embeddings to [0, 1], as `attack.py:215` does
-        after each step (an image-attack leftover: it zeroes every negative coordinate, so the
-        perturbed input is far outside the R-ball). Off by default; on, to train exactly as the code.
+        Clamp every coordinate of the perturbed embeddings to [0, 1] after the random start and
+        after each PGD step, as `attack.py:215` does (see `worst_embedding_perturbation`; an
+        image-attack leftover: it zeroes every negative coordinate, so the perturbed input is far
+        outside the R-ball). Off by default; `lib/seat_as_coded.libsonnet` turns it on.
+    loss_summed_over_batch : `bool`, optional (default = `False`)
+        The training loss summed over the batch's instances rather than averaged, B times the
+        mean, as the code's `(loss_orig * weight).mean(1).sum()` (`Binary_Classification.py:532`),
+        where the top-k term, a batch mean, is added to every instance's loss. With Adam this
+        changes only the weight of weight decay and of ε against the gradient.
     """
 
     def __init__(
@@ -103,6 +121,7 @@ class SeatEmbeddingClassifier(AttentionClassifier):
         top_k: int = 7,
         top_k_weight: float = 1000.0,
         clip_to_unit_interval: bool = False,
+        loss_summed_over_batch: bool = False,
         positive_label: str = "positive",
         namespace: str = "tokens",
         label_namespace: str = "labels",
@@ -129,22 +148,20 @@ class SeatEmbeddingClassifier(AttentionClassifier):
         self.top_k = top_k
         self.top_k_weight = top_k_weight
         self.clip_to_unit_interval = clip_to_unit_interval
+        self.loss_summed_over_batch = loss_summed_over_batch
 
     def perturbed_embeddings(self, embedded: Dict[str, EmbeddedText], label: torch.LongTensor) -> torch.Tensor:
-        """x + δ* for the attended text, detached (clamped to [0, 1] with `clip_to_unit_interval`)."""
+        """x + δ* for the attended text, detached (in [0, 1] with `clip_to_unit_interval`)."""
         text = self.attended_text(embedded)
         target = torch.nn.functional.one_hot(label, self._num_labels).to(text.embeddings.dtype)
         clean = text.embeddings.detach()
 
         def probabilities_at(delta: torch.Tensor) -> torch.Tensor:
-            return self.probabilities(self.logits_of(self.with_attended_text(embedded, self.perturb(clean, delta))))
+            return self.probabilities(self.logits_of(self.with_attended_text(embedded, clean + delta)))
 
-        delta = worst_embedding_perturbation(probabilities_at, clean, text.mask, target, self.radius, self.pgd_steps)
-        return self.perturb(clean, delta).detach()
-
-    def perturb(self, embeddings: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
-        perturbed = embeddings + delta
-        return perturbed.clamp(0, 1) if self.clip_to_unit_interval else perturbed
+        delta = worst_embedding_perturbation(probabilities_at, clean, text.mask, target, self.radius, self.pgd_steps,
+                                             clip_to_unit_interval=self.clip_to_unit_interval)
+        return (clean + delta).detach()
 
     def objective(
         self, embedded: Dict[str, EmbeddedText], label: Optional[torch.LongTensor]
@@ -163,6 +180,8 @@ class SeatEmbeddingClassifier(AttentionClassifier):
             adversarial_loss = self.loss(perturbed_logits, label)
             top_k_loss = top_k_surrogate_loss(perturbed_attention, attention, text.mask, self.top_k) / self.top_k
             output["loss"] = clean_loss + self._adversarial_weight * adversarial_loss + self.top_k_weight * top_k_loss
+            if self.loss_summed_over_batch:
+                output["loss"] = output["loss"] * label.size(0)
             self.average_term("seat_adversarial_loss", adversarial_loss.item())
             self.average_term("seat_topk_loss", top_k_loss.item())
             for value in top_k_overlap(attention.detach(), perturbed_attention.detach(), text.mask, self.top_k).tolist():

@@ -5,6 +5,7 @@ as its released code measures Table 1 (`seat_embedding_attack`), (b) Gaussian no
 embeddings, (c) substituting words by WordNet synonyms, (d) retraining with another random seed;
 plus ERASER's comprehensiveness and sufficiency of the attention's top-k tokens (`faithfulness`).
 """
+import copy
 import math
 import random
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -48,6 +49,19 @@ def normalised_entropy(attention: torch.Tensor, mask: torch.BoolTensor) -> torch
     entropy = -torch.where(weights > 0, weights * weights.clamp_min(torch.finfo(weights.dtype).tiny).log(), 0.0).sum(1)
     several = lengths >= 2
     return entropy[several] / lengths[several].double().log()
+
+
+def prediction_distance(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+    """Per-instance TVD ½ Σ_c |p_c − q_c| of two (batch, classes) prediction distributions, in float64."""
+    return total_variation_distance(first.double(), second.double())
+
+
+def in_float64(model: AttentionClassifier) -> AttentionClassifier:
+    """A float64 copy of `model`, in eval mode: the stability measures run on it, so that attention
+    weights and class probabilities carry float64's 16 digits into the JSD and TVD, and differences
+    below float32's resolution (~6e-8 of a weight or probability) are not rounded away. The
+    caller's model is left as it was."""
+    return copy.deepcopy(model).double().eval()
 
 
 def attention_model(model: Model, source: str = "model") -> AttentionClassifier:
@@ -100,21 +114,22 @@ class AttentionRunner:
 
 def seat_embedding_attack(
     run: AttentionRunner, token_ids: torch.LongTensor, targets: torch.LongTensor, radius: float, steps: int,
-    generator: Optional[torch.Generator] = None,
+    generator: Optional[torch.Generator] = None, clip_to_unit_interval: bool = False,
 ) -> torch.Tensor:
     """
     δ of SEAT's evaluation attack on the word embeddings (kaustpradalab/SEAT @ 6600fd6, `X_PGDer`
     called at `model/Binary_Classification.py:277-280` and `:361`): `worst_embedding_perturbation`,
     which maximises the prediction's TVD to the target label, on the model's embeddings of `token_ids`.
-    Not followed: `attack.py:215` clamps the perturbed embeddings to [0, 1] (an image-attack
-    leftover that zeroes every negative coordinate, so its perturbation is not bounded by r).
+    `clip_to_unit_interval` adds the code's clamp of every iterate to [0, 1] (`attack.py:215`, an
+    image-attack leftover that zeroes every negative coordinate, so that its perturbation is not
+    bounded by r); off, the perturbation stays in the r-ball.
     """
     embedded = run.embedded(token_ids)
     classes = run.model.vocab.get_vocab_size(run.model._label_namespace)
-    target = torch.nn.functional.one_hot(targets.to(run.device), classes).float()
+    target = torch.nn.functional.one_hot(targets.to(run.device), classes).to(embedded.embeddings.dtype)
     return worst_embedding_perturbation(
         lambda delta: run.at_embeddings(embedded, delta, with_graph=True)[1],
-        embedded.embeddings, embedded.mask, target, radius, steps, generator,
+        embedded.embeddings, embedded.mask, target, radius, steps, generator, clip_to_unit_interval,
     )
 
 
@@ -204,10 +219,13 @@ def stability_report(
     source: str = "model",
     pgd_radius: float = 0.01,
     pgd_steps: int = 10,
+    pgd_clip: bool = False,
+    float64: bool = True,
 ) -> Dict[str, float]:
     """
     SEAT's stability and ERASER's faithfulness of `model`'s attention on `instances`, as means over
-    instances:
+    instances, measured on a float64 copy of the model (`in_float64`; `float64=False` measures the
+    model as it is, for tests that compare with it):
 
     - `pgd_jsd`, `pgd_tvd`: attention JSD and prediction TVD between each input and its word
       embeddings under `seat_embedding_attack` (L∞ radius `pgd_radius`, `pgd_steps` steps; its
@@ -239,13 +257,13 @@ def stability_report(
         raise ConfigurationError(f"--pgd-steps must be >= 1, got {pgd_steps}")
     if top_k < 1 or synonym_words < 1:
         raise ConfigurationError("--top-k and --synonym-words must be >= 1")
-    model.eval()
+    model = in_float64(model) if float64 else model.eval()
     indexer, key, batches = indexed_batches(model, instances, batch_size, source)
     run = AttentionRunner(model, indexer, key)
     second_batches = None
     if second_model is not None:
         second_model = attention_model(second_model, "--second-archive")
-        second_model.eval()
+        second_model = in_float64(second_model) if float64 else second_model.eval()
         if second_instances is None or len(second_instances) != len(instances):
             raise ConfigurationError("--second-archive: its reader gives a different number of instances")
         second_indexer, second_key, second_batches = indexed_batches(second_model, second_instances, batch_size, "--second-archive")
@@ -253,6 +271,7 @@ def stability_report(
     substitute = SynonymSubstitution(model, synonym_words, seed, substitutions)
     # One generator per random measure, so that adding or changing one leaves the others' draws alone.
     pgd_generator, noise_generator = torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed)
+    clipped_generator = torch.Generator().manual_seed(seed)
     means = MeanAccumulator()
     for number, batch in enumerate(batches):
         token_ids = util.get_token_ids_from_text_field_tensors(batch["tokens"]).cpu()
@@ -268,11 +287,19 @@ def stability_report(
             values.cpu() for values in run.at_embeddings(run.embedded(token_ids), delta)
         )
         means.add("pgd_jsd", jensen_shannon_divergence(attention, attacked_attention, mask))
-        means.add("pgd_tvd", total_variation_distance(probabilities, attacked_probabilities))
+        means.add("pgd_tvd", prediction_distance(probabilities, attacked_probabilities))
+        if pgd_clip:
+            clipped = seat_embedding_attack(run, token_ids, targets, pgd_radius, pgd_steps, clipped_generator,
+                                            clip_to_unit_interval=True)
+            clipped_attention, clipped_probabilities = (
+                values.cpu() for values in run.at_embeddings(run.embedded(token_ids), clipped)
+            )
+            means.add("pgd_clip_jsd", jensen_shannon_divergence(attention, clipped_attention, mask))
+            means.add("pgd_clip_tvd", prediction_distance(probabilities, clipped_probabilities))
 
         noisy_attention, noisy_probabilities = run(token_ids, noise_std, noise_generator)
         means.add("noise_jsd", jensen_shannon_divergence(attention, noisy_attention, mask))
-        means.add("noise_tvd", total_variation_distance(probabilities, noisy_probabilities))
+        means.add("noise_tvd", prediction_distance(probabilities, noisy_probabilities))
 
         perturbed, changed = substitute(token_ids)
         means.add("synonym_jsd", torch.zeros(0))
@@ -280,7 +307,7 @@ def stability_report(
         if changed.any():
             synonym_attention, synonym_probabilities = run(perturbed[changed])
             means.add("synonym_jsd", jensen_shannon_divergence(attention[changed], synonym_attention, mask[changed]))
-            means.add("synonym_tvd", total_variation_distance(probabilities[changed], synonym_probabilities))
+            means.add("synonym_tvd", prediction_distance(probabilities[changed], synonym_probabilities))
 
         if second_batches is not None:
             second_ids = util.get_token_ids_from_text_field_tensors(second_batches[number]["tokens"]).cpu()
@@ -288,7 +315,7 @@ def stability_report(
                 raise ConfigurationError("--second-archive: its reader tokenizes the data differently")
             second_attention, second_probabilities = second_run(second_ids)
             means.add("seed_jsd", jensen_shannon_divergence(attention, second_attention, mask))
-            means.add("seed_tvd", total_variation_distance(probabilities, second_probabilities))
+            means.add("seed_tvd", prediction_distance(probabilities, second_probabilities))
 
         comprehensiveness, sufficiency = comprehensiveness_and_sufficiency(
             run.probabilities, token_ids, mask, attention, probabilities, top_k

@@ -15,6 +15,12 @@ Paths are relative to the results file's folder. The kinds:
   (Table 2's or `evaluate_archives`'), mean ± 95 % CI over seeds and the paired difference to vanilla.
 - `sweep record=R grid=G figures=D [metric=M]`: the report of a `sweep run --record` (its table,
   chosen ε, provenance), with its figures and report.json written into folder D.
+- `robustness record=R [extra=R2,...] [methods=a,b] [columns=k,l] [figure=F.png] [panels=p,q]`: the
+  robustness table of a `robustness-table --record` (mean ± std, paired differences to vanilla,
+  provenance of trainings and measures) and its Pareto picture F (`robustness/report.py`).
+- `tradeoff record=R methods=a,b [target=pgd_tvd] [factor=10] [within=0.01] [seeds=3] [columns=k,l]
+  [extra=R2]`: a sweep's settings against vanilla at equal seeds, and the verdict naming the
+  settings within `within` of vanilla's score (and `factor`× below it on `target`), or that none is.
 
 `regenerate(folder, check=True)` names the files whose sections differ from what their records give,
 writing nothing: a clean clone must show none.
@@ -111,8 +117,21 @@ def sweep_section(folder: Path, output: Path, record: str, grid: str, figures: s
     return write_report(output / figures, grid_values, plain, metric, command)
 
 
+def robustness_section(folder: Path, output: Path, **settings: str) -> str:
+    from attention_perturb.robustness.report import robustness_section as section  # imports allennlp's training
+
+    return section(folder, output, **settings)
+
+
+def tradeoff_section(folder: Path, output: Path, **settings: str) -> str:
+    from attention_perturb.robustness.report import tradeoff_section as section
+
+    return section(folder, output, **settings)
+
+
 GENERATORS: Dict[str, Callable[..., str]] = {"table2": table2_section, "measures": measures_section,
-                                             "sweep": sweep_section}
+                                             "sweep": sweep_section, "robustness": robustness_section,
+                                             "tradeoff": tradeoff_section}
 
 
 def render(path: Path, output: Path) -> str:
@@ -129,9 +148,11 @@ def render(path: Path, output: Path) -> str:
             settings = dict(argument.split("=", 1) for argument in shlex.split(arguments))
         except ValueError as error:
             raise ResultsError(f"{path}:{line}: arguments must be key=value, got {arguments!r}") from error
+        from attention_perturb.robustness.report import ReportError
+
         try:
             body = GENERATORS[kind](path.parent, output, **settings)
-        except TypeError as error:
+        except (TypeError, ReportError) as error:
             raise ResultsError(f"{path}:{line}: {kind}: {error}") from error
         return f"<!-- begin {kind} {arguments} -->\n{body.rstrip()}\n<!-- end {kind} -->"
 

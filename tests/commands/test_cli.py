@@ -174,7 +174,7 @@ def test_a_truncated_or_foreign_archive_is_named(tmp_path, vanilla_archive):
         stability_from_args(argparse.Namespace(
             archive_file=str(truncated), input_file="fixtures/sst/test.txt", second_archive=None, cuda_device=-1,
             noise_std=0.01, synonym_words=1, top_k=5, max_instances=None, batch_size=64, seed=0, output_file=None,
-            pgd_radius=0.01, pgd_steps=10))
+            pgd_radius=0.01, pgd_steps=10, pgd_clip=False))
 
 
 def test_a_raw_file_that_is_not_utf8_is_named_with_its_line(tmp_path):

@@ -1,6 +1,7 @@
 """`allennlp robustness-table` end to end on fixture archives."""
 import json
 import math
+from pathlib import Path
 
 import pytest
 from allennlp.common.checks import ConfigurationError
@@ -27,7 +28,7 @@ def test_robustness_table_end_to_end(tmp_path, vanilla_archive, second_seed_arch
     table, measures, figure = tmp_path / "table.md", tmp_path / "table.json", tmp_path / "pareto.png"
     # Two archives at a time, each in a spawned process: the numbers below are this process's own.
     result = in_process("robustness-table", "--archives", archives, "--data", DATA, "--budget", "30", "--jobs", "2",
-                        "-o", table, "--json-file", measures, "--figure", figure)
+                        "--pgd-clip", "-o", table, "--json-file", measures, "--figure", figure)
     rows = json.loads(measures.read_text())
     assert list(rows) == ["vanilla", "attention_iat"]  # the paper's order, not the folder's
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -35,7 +36,7 @@ def test_robustness_table_end_to_end(tmp_path, vanilla_archive, second_seed_arch
     assert result.stdout.splitlines() == lines
     header = [cell.strip() for cell in lines[0].strip("|").split("|")]
     assert header[:4] == ["Method", "Seeds", "Test score ↑", "Pearson ↑"]
-    assert "JSD seed ↓" in header and "Antonym ASR ↓" in header
+    assert "JSD seed ↓" in header and "Antonym ASR ↓" in header and "TVD PGD clipped ↓" in header
     cells = {line.split("|")[1].strip(): [c.strip() for c in line.strip("|").split("|")[1:]] for line in lines[2:]}
     assert cells["vanilla"][0] == "2" and cells["attention_iat"][0] == "1"
     assert cells["attention_iat"][header.index("JSD seed ↓") - 1] == "–"  # one seed: nothing to compare with
@@ -60,7 +61,8 @@ def test_robustness_table_end_to_end(tmp_path, vanilla_archive, second_seed_arch
     instances = [list(archive.validation_dataset_reader.read(DATA)) for archive in models]
     for row, (this, other) in zip((first, second), ((0, 1), (1, 0))):
         report = stability_report(models[this].model, instances[this], second_model=models[other].model,
-                                  second_instances=instances[other])
+                                  second_instances=instances[other], pgd_clip=True)
+        assert "pgd_clip_tvd" in report
         for key, value in report.items():
             assert row[key] == pytest.approx(value, abs=1e-9), key
     assert first["test_score"] == first["f1"]
@@ -74,7 +76,7 @@ def test_a_record_keeps_each_seeds_measures_across_sittings(tmp_path, vanilla_ar
     options = ["--budget", "30", "--max-instances", "4"]
     # An earlier sitting measured seed 1 (values set by hand here, so that re-measuring it would show).
     identity = record_identity(DATA, False, {"noise_std": 0.01, "top_k": 5, "budget": 30, "max_instances": 4,
-                                             "batch_size": 64})
+                                             "batch_size": 64, "pgd_clip": False})
     write_record(record, identity, {"vanilla": {1: {"test_score": 0.25, "pearson": 0.5}}})
     measures = tmp_path / "first.json"
     in_process("robustness-table", "--archives", archives, "--data", DATA, *options, "--record", record,
@@ -82,6 +84,10 @@ def test_a_record_keeps_each_seeds_measures_across_sittings(tmp_path, vanilla_ar
     first, second = json.loads(measures.read_text())["vanilla"]["seeds"]
     assert first == {"test_score": 0.25, "pearson": 0.5}  # from the record, not measured again
     assert "after_attack_accuracy" in second and "seed_jsd" in second  # measured, against seed 1's archive
+    # Each measured seed names what trained its archive (the run's own provenance.json and config) and what measured it.
+    trained = json.loads((Path(second_seed_archive).parent / "provenance.json").read_text())
+    assert second["provenance"]["processes"] == trained and second["provenance"]["seeds"]["random_seed"] == 8
+    assert second["measured_by"]["torch_threads"] >= 1 and "commit" in second["measured_by"]
     assert json.loads(record.read_text())["runs"]["vanilla"] == {"1": first, "2": second}
     assert json.loads(measures.read_text())["vanilla"]["mean"]["test_score"] == pytest.approx((0.25 + second["test_score"]) / 2)
 
@@ -153,7 +159,7 @@ def test_differences_to_vanilla_are_paired_by_seed_and_computed_by_hand(tmp_path
     """From a record alone (no archive): FLAT's seeds 1-2 and BAT's seeds 2-3 against vanilla's 1-3."""
     record = tmp_path / "record.json"
     identity = record_identity(DATA, False, {"noise_std": 0.01, "top_k": 5, "budget": None, "max_instances": None,
-                                             "batch_size": 64})
+                                             "batch_size": 64, "pgd_clip": False})
     write_record(record, identity, {
         "vanilla": {1: {"test_score": 0.80, "after_attack_accuracy": 0.25}, 2: {"test_score": 0.90, "after_attack_accuracy": 0.5},
                     3: {"test_score": 0.70, "after_attack_accuracy": 0.375}},

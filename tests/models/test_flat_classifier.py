@@ -253,3 +253,75 @@ def substitutions_by_hand(token_ids, embeddings, gradient, weight, synonyms, mas
         for _, synonym, position in sorted(gains, reverse=True)[:math.ceil(rate * int(mask[row].sum()))]:
             adversarial[row, position], substituted[row, position] = synonym, True
     return adversarial, substituted
+
+
+class TestFlatAdversarialBaseline(SstModelCase):
+    """FLAT's "-adv" row: the same x' as FLAT, no word masks, FLAT's Eq. 5."""
+
+    CONFIG, BATCH_SIZE = "fixtures/sst_flat_adv_tiny.jsonnet", 16
+
+    def test_it_has_no_word_masks(self):
+        assert self.model._word_mask is None
+        assert not any(name.startswith("_word_mask") for name, _ in self.model.named_parameters())
+
+    def test_training_loss_is_eq5_on_flats_substitutes(self):
+        model, batch = self.model, self.batch()
+        model.train()
+        synonyms = fixed_synonyms(model.vocab.get_vocab_size("tokens"))
+        model._wordnet_tables[("synonym", model.max_synonyms)] = table_of(synonyms, model.max_synonyms)
+        output = model(**batch)
+        output["loss"].backward()
+        parameters = dict(model.named_parameters())
+        model_gradients = {name: p.grad.clone() for name, p in parameters.items()}
+
+        tokens, label = batch["tokens"], batch["label"]
+        mask = util.get_text_field_mask(tokens)
+        target = (label == model._positive_index).float()
+
+        def loss_of(embeddings):
+            states = model._encoder(embeddings, mask)
+            weights = masked_attention_weights(model._attention.scores(states), mask)
+            prediction = model._decoder((weights.unsqueeze(-1) * states).sum(1)).squeeze(-1)
+            return torch.nn.functional.binary_cross_entropy_with_logits(prediction, target)
+
+        embeddings = model._text_field_embedder(tokens)
+        clean = loss_of(embeddings)
+        (gradient,) = torch.autograd.grad(clean, embeddings, retain_graph=True)
+        (embedder,) = model._text_field_embedder._token_embedders.values()
+        adversarial_ids, substituted = substitutions_by_hand(
+            util.get_token_ids_from_text_field_tensors(tokens), embeddings.detach(), gradient, embedder.weight.detach(),
+            synonyms, mask, model.substitution_rate,
+        )
+        assert substituted.any()
+        expected = clean + loss_of(embedder.weight[adversarial_ids])
+        torch.testing.assert_close(output["loss"], expected)
+        for name, expected_gradient in zip(parameters, torch.autograd.grad(expected, list(parameters.values()))):
+            torch.testing.assert_close(model_gradients[name], expected_gradient, rtol=1e-5, atol=1e-6, msg=name)
+
+    def test_its_substitutes_are_the_synonym_attacks_candidates(self):
+        """x' replaces words only by candidates the synonym attack (PWWS) may use for them: the same
+        in-vocabulary WordNet synonyms (`in_vocabulary`, what `allennlp attack` draws from)."""
+        from attention_perturb.substitutions.wordnet import shared_substitutions
+
+        model, batch = self.model, self.batch()
+        model.train()
+        text = model.embed(batch["tokens"])
+        loss = model.loss(model.masked_forward(text)["logits"], batch["label"])
+        adversarial, substituted, _ = model.adversarial_text(text, loss)
+        assert substituted.any()
+        attack = shared_substitutions()
+        for original, replacement in zip(text.token_ids[substituted].tolist(), adversarial.token_ids[substituted].tolist()):
+            word = self.vocab.get_token_from_index(original, "tokens")
+            assert replacement in attack.in_vocabulary(word, original, "synonym", self.vocab, "tokens"), word
+        assert torch.all(substituted.sum(1) <= torch.ceil(model.substitution_rate * text.mask.sum(1)))
+
+
+def test_the_shipped_adv_config_is_flat_without_masks_on_flats_substitutes(monkeypatch):
+    from allennlp.common import Params
+
+    flat, adv = (Params.from_file(f"training_configs/sst_{name}.jsonnet").as_dict() for name in ("flat", "flat_adv"))
+    assert adv["model"].pop("word_masks") is False and flat["model"].pop("word_masks") is True
+    for key in ("entropy_weight", "importance_weight"):  # no effect without masks (φ = 1): set to 0 to say so
+        assert adv["model"].pop(key) == 0.0
+        flat["model"].pop(key)
+    assert adv == flat  # the same data, classifier, substitution rate, synonyms and trainer

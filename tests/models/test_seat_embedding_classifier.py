@@ -88,19 +88,50 @@ class TestSeatEmbeddingClassifier(SstModelCase):
         metrics = model.get_metrics(reset=True)
         assert metrics["seat_topk_loss"] == pytest.approx(torch.stack(top_k).mean().item(), rel=1e-5)
 
-    def test_clipping_to_the_unit_interval_as_the_code(self):
+    def test_clipping_to_the_unit_interval_is_the_codes_pgd_step_by_step(self):
         model, batch = self.model, self.batch()
         model.train()
-        model.clip_to_unit_interval, model.radius = True, 0.01
+        model.clip_to_unit_interval, model.radius, model.pgd_steps = True, 0.2, 4
+        with torch.no_grad():  # embeddings of the size of real ones (±1), so that the clamp matters
+            for parameter in model._text_field_embedder.parameters():
+                parameter.mul_(8)
         embedded = {"tokens": model.embed(batch["tokens"])}
-        perturbed = model.perturbed_embeddings(embedded, batch["label"])
-        assert perturbed.min() >= 0 and perturbed.max() <= 1
-        # Every coordinate below −R is zero now, far outside the R-ball; the others moved by ≤ R.
-        clean, mask = embedded["tokens"].embeddings, embedded["tokens"].mask.unsqueeze(-1).expand_as(perturbed)
-        far_below = (clean < -model.radius) & mask
-        assert far_below.any() and torch.all(perturbed[far_below] == 0)
-        inside = (clean > model.radius) & (clean < 1 - model.radius) & mask
-        assert torch.all((perturbed - clean)[inside].abs() <= model.radius * (1 + 1e-6))
+        x, mask = embedded["tokens"].embeddings.detach(), embedded["tokens"].mask
+        positive = (batch["label"] == model._positive_index).float()
+        radius, step_size = model.radius, 2 * model.radius / model.pgd_steps
+
+        def clip_(adv):  # attack.py `_clip_`, in place there: back into the ball around x, then into [0, 1]
+            return (x + (adv - x).clamp(-radius, radius)).clamp(0, 1)
+
+        # attack.py `perturb`, written out: random start, clipped; each step from the clipped point.
+        torch.manual_seed(11)
+        adv = clip_(x + 2 * (torch.rand_like(x) - 0.5) * radius)
+        for _ in range(model.pgd_steps):
+            adv.requires_grad_(True)
+            probability = torch.sigmoid(self.by_hand(adv, mask)[0])
+            loss = (0.5 * (positive - probability).abs()).sum()  # batch_tvd(y, sigmoid(ŷ))
+            (gradient,) = torch.autograd.grad(loss, adv)
+            adv = clip_(adv.detach() + step_size * gradient.sign())
+        torch.manual_seed(11)
+        ours = model.perturbed_embeddings(embedded, batch["label"])
+        valid = mask.unsqueeze(-1).expand_as(x)
+        torch.testing.assert_close(ours[valid], adv[valid], atol=1e-6, rtol=0)
+        assert torch.equal(ours[~valid], x[~valid])  # padding never moves (the code's does, unseen by its packed RNN)
+        # The clamp, not the ball, decides most coordinates: every one below −R is 0 now.
+        far_below = (x < -radius) & valid
+        assert far_below.any(), x.min()
+        assert torch.all(ours[far_below] == 0)
+        assert ours[valid].min() >= 0 and ours[valid].max() <= 1
+
+    def test_the_summed_loss_is_the_batch_size_times_the_mean(self):
+        model, batch = self.model, self.batch()
+        model.train()
+        losses = []
+        for summed in (False, True):
+            model.loss_summed_over_batch = summed
+            torch.manual_seed(5)
+            losses.append(model(**batch)["loss"])
+        torch.testing.assert_close(losses[1], len(batch["label"]) * losses[0])
 
     def test_evaluation_is_the_plain_task_loss(self):
         model, batch = self.model, self.batch()

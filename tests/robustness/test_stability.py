@@ -1,3 +1,4 @@
+import copy
 import math
 import random
 import re
@@ -374,8 +375,9 @@ def test_the_attack_targets_a_one_hot_over_all_classes(vanilla):
 
 def report_by_hand(model, instances, second_model, second_instances, noise_std, synonym_words, top_k, batch_size, seed,
                    pgd_radius, pgd_steps):
-    """Every column of `stability_report`, instance by instance, from the model's own stages,
-    scipy's JSD, WordNet's synonym lists and `random.Random(seed).sample` of each row's positions."""
+    """Every column of `stability_report`, instance by instance, from the model's own stages run in
+    float64, scipy's JSD, WordNet's synonym lists and `random.Random(seed).sample` of each row's positions."""
+    model, second_model = (copy.deepcopy(m).double() for m in (model, second_model))
     wordnet, vocabulary = WordNetSubstitutions(), model.vocab.get_token_to_index_vocabulary("tokens")
     unusable = {0, model.vocab.get_token_index(model.vocab._oov_token, "tokens")}
     draw, noise_generator, pgd_generator = random.Random(seed), torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed)
@@ -409,7 +411,7 @@ def report_by_hand(model, instances, second_model, second_instances, noise_std, 
         targets = batch["label"] if labelled else probabilities.argmax(-1)
         delta = worst_embedding_perturbation(
             probabilities_with_offset(model, embedded),
-            embedded.embeddings, embedded.mask, torch.nn.functional.one_hot(targets, 2).float(), pgd_radius, pgd_steps, pgd_generator,
+            embedded.embeddings, embedded.mask, torch.nn.functional.one_hot(targets, 2).double(), pgd_radius, pgd_steps, pgd_generator,
         )
         attacked = objective_at(model, embedded, embedded.embeddings + delta)
         noise = torch.randn(embedded.embeddings.shape, generator=noise_generator)
@@ -555,3 +557,43 @@ def test_the_synonyms_come_from_the_substitutions_given(vanilla, synonym_rich):
     assert stability_report(model, synonym_rich)["synonym_instances"] == 3.0
     report = stability_report(model, synonym_rich, substitutions=WordNetSubstitutions(stopwords=set(words)))
     assert report["synonym_instances"] == 0.0 and math.isnan(report["synonym_jsd"]) and math.isnan(report["synonym_tvd"])
+
+
+def test_jsd_and_tvd_are_measured_in_float64_from_model_to_mean(vanilla):
+    """At radii of 1e-4 and 2e-4 every PGD iterate scales with the radius (same random start, same
+    gradient signs), so the TVD doubles and the JSD (7.6e-14 here), second order, quadruples, up to
+    higher-order terms of ~1e-5 (TVD) and ~1e-4 (JSD). float32 weights and probabilities (~6e-8
+    resolution) cannot carry such differences: with the model run in float32, the ratios come out
+    1.9981 and 3.961 (measured on this fixture)."""
+    model, instances = vanilla
+    reports = [stability_report(model, instances[:12], pgd_radius=radius, noise_std=0.0, seed=4) for radius in (1e-4, 2e-4)]
+    assert 0 < reports[0]["pgd_tvd"] < 1e-4 and 0 < reports[0]["pgd_jsd"] < 1e-12
+    assert reports[1]["pgd_tvd"] / reports[0]["pgd_tvd"] == pytest.approx(2, rel=2e-5)
+    assert reports[1]["pgd_jsd"] / reports[0]["pgd_jsd"] == pytest.approx(4, rel=1e-3)
+    assert all(parameter.dtype == torch.float32 for parameter in model.parameters())  # the caller's model is left as it was
+
+
+def test_the_clipped_pgd_columns_are_the_measures_at_the_codes_clamped_attack(vanilla):
+    model, instances = vanilla
+    instances = instances[:10]
+    with torch.no_grad():  # embeddings of the size of real ones (±1), so that the clamp matters
+        scaled = copy.deepcopy(model)
+        for parameter in scaled._text_field_embedder.parameters():
+            parameter.mul_(8)
+    report = stability_report(scaled, instances, pgd_radius=0.1, pgd_steps=4, seed=5, pgd_clip=True)
+    double = copy.deepcopy(scaled).double().eval()
+    _, _, (batch,) = indexed_batches(double, instances, 64, "test")
+    ids = util.get_token_ids_from_text_field_tensors(batch["tokens"])
+    run = AttentionRunner(double, "tokens", "tokens")
+    delta = seat_embedding_attack(run, ids, batch["label"], 0.1, 4, torch.Generator().manual_seed(5), clip_to_unit_interval=True)
+    embedded = run.embedded(ids)
+    perturbed = (embedded.embeddings + delta)[ids > 0]
+    assert perturbed.min() >= 0 and perturbed.max() <= 1  # the code's clamp
+    assert delta.abs().max() > 0.5  # far outside the 0.1-ball
+    attention, probabilities = run(ids)
+    attacked_attention, attacked_probabilities = run.at_embeddings(embedded, delta)
+    jsd = [jensenshannon(a[m].numpy(), b[m].numpy()) ** 2 for a, b, m in zip(attention, attacked_attention, ids > 0)]
+    assert report["pgd_clip_jsd"] == pytest.approx(sum(jsd) / len(jsd), rel=1e-9)
+    assert report["pgd_clip_tvd"] == pytest.approx((probabilities - attacked_probabilities).abs().sum(1).mean().item() / 2, rel=1e-9)
+    assert report["pgd_clip_tvd"] != pytest.approx(report["pgd_tvd"], rel=1e-2)
+    assert "pgd_clip_tvd" not in stability_report(scaled, instances, pgd_radius=0.1, pgd_steps=4, seed=5)

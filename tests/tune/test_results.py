@@ -89,3 +89,4 @@ def test_a_section_that_cannot_be_made_is_one_line_naming_the_file_and_line(fold
     [line] = result.stderr.strip().splitlines()[-1:]
     assert line.startswith("error: ") and message in line
     assert (folder / "study.md").read_text() == f"# A study\n\n{section}\n"
+
