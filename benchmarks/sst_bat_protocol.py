@@ -28,12 +28,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from attention_perturb.archives import load_model_archive  # noqa: E402
-from attention_perturb.commands.robustness_table import format_cell, format_difference, seed_summary  # noqa: E402
+from attention_perturb.experiments.robustness_table import format_cell, format_difference, seed_summary  # noqa: E402
 from attention_perturb.files import write_atomically  # noqa: E402
 from attention_perturb.provenance import provenance, run_provenance  # noqa: E402
 from attention_perturb.robustness.attack import attack_instances  # noqa: E402
 from attention_perturb.substitutions.wordnet import shared_substitutions  # noqa: E402
-from attention_perturb.tune.statistics import paired_difference  # noqa: E402
+from attention_perturb.experiments.statistics import paired_difference  # noqa: E402
 
 # (measure, attack kind, antonyms with the indirect ones, antonym success rule, query budget)
 MEASURES = (

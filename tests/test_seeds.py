@@ -13,7 +13,7 @@ import torch
 from allennlp.common import Params
 from allennlp.data import Vocabulary
 
-from attention_perturb.commands.make_dataset import make_dataset
+from attention_perturb.data.builders import make_dataset
 from tests.cli import in_process, run_cli
 from tests.tune.test_reproduce_table2 import finished_run
 
@@ -130,7 +130,7 @@ def test_each_sweep_run_is_built_with_its_seed(tmp_path):
 
 
 def test_each_table2_run_is_built_with_its_seed_and_epsilon(tmp_path, monkeypatch, capsys):
-    from attention_perturb.commands import reproduce_table2
+    from attention_perturb.experiments import reproduce_table2
 
     built = {}
 

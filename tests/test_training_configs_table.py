@@ -13,7 +13,7 @@ import glob
 import pytest
 from allennlp.common import Params
 
-from attention_perturb.tune.table2 import PAPER
+from attention_perturb.experiments.table2 import PAPER
 
 ABSENT = object()
 SEED = 19950815  # every config's random, numpy and pytorch seed

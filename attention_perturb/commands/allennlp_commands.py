@@ -10,7 +10,7 @@ from allennlp.commands import evaluate, predict
 from allennlp.common.util import JsonDict
 
 from attention_perturb.archives import load_model_archive
-from attention_perturb.data.errors import DatasetFormatError, EmptyDatasetError
+from attention_perturb.errors import DatasetFormatError, EmptyDatasetError
 from attention_perturb.errors import UsageError
 
 

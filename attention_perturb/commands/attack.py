@@ -1,20 +1,14 @@
 import argparse
-import itertools
 import json
-from typing import Dict, Optional
+from typing import Dict
 
 from allennlp.commands.subcommand import Subcommand
 
+from attention_perturb.commands.arguments import positive_int
 from attention_perturb.commands.errors import reporting_errors
-from allennlp.common.checks import ConfigurationError
-
-from attention_perturb.archives import load_model_archive
 from attention_perturb.files import write_atomically
-from attention_perturb.robustness.attack import ANTONYM_SUCCESS, AttackReport, attack_instances, attackable_model
-from attention_perturb.substitutions.wordnet import KINDS, shared_substitutions
-
-ANTONYM_RESOURCES = ("direct_and_indirect", "direct")
-
+from attention_perturb.robustness.attack import ANTONYM_RESOURCES, ANTONYM_SUCCESS, attack_file
+from attention_perturb.substitutions.wordnet import KINDS
 
 @Subcommand.register("attack")
 class Attack(Subcommand):
@@ -44,42 +38,6 @@ class Attack(Subcommand):
         subparser.add_argument("--cuda-device", type=int, default=-1)
         reporting_errors(subparser, attack_from_args)
         return subparser
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def attack_file(
-    archive_file: str,
-    input_file: str,
-    kind: str,
-    budget: Optional[int] = None,
-    max_instances: Optional[int] = None,
-    max_candidates: Optional[int] = None,
-    top_k: int = 5,
-    batch_size: int = 256,
-    cuda_device: int = -1,
-    antonyms: str = "direct_and_indirect",
-    antonym_success: str = "unchanged_prediction",
-) -> AttackReport:
-    if antonyms not in ANTONYM_RESOURCES:
-        raise ConfigurationError(f"--antonyms: expected one of {', '.join(ANTONYM_RESOURCES)}, got {antonyms!r}")
-    if kind not in KINDS:
-        raise ConfigurationError(f"--kind: unknown attack kind {kind!r}; expected one of {', '.join(KINDS)}")
-    archive = load_model_archive(archive_file, cuda_device=cuda_device)
-    attackable_model(archive.model, archive_file)
-    instances = list(itertools.islice(archive.validation_dataset_reader.read(input_file), max_instances))
-    if not instances:
-        raise ConfigurationError(f"{input_file}: no instances to attack")
-    return attack_instances(
-        archive.model, instances, kind, budget, max_candidates=max_candidates, batch_size=batch_size,
-        top_k=top_k, source=archive_file, antonym_success=antonym_success,
-        substitutions=shared_substitutions(indirect_antonyms=antonyms == "direct_and_indirect"),
-    )
 
 
 def attack_from_args(args: argparse.Namespace) -> Dict[str, float]:

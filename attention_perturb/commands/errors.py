@@ -2,15 +2,15 @@
 import argparse
 import functools
 import sys
-from typing import Callable
+from typing import Callable, Optional
 
 from allennlp.common.checks import ConfigurationError
 
 from attention_perturb.archives import NotAModelArchive
-from attention_perturb.data.errors import DatasetFormatError, EmptyDatasetError, PartialReleaseError
-from attention_perturb.errors import UsageError
-from attention_perturb.tune.record import RecordError
-from attention_perturb.tune.results import ResultsError
+from attention_perturb.errors import DatasetFormatError, EmptyDatasetError, PartialReleaseError
+from attention_perturb.errors import SettingError, UsageError
+from attention_perturb.experiments.record import RecordError
+from attention_perturb.experiments.results import ResultsError
 
 
 class StoppedBeforeTheEnd(RuntimeError):
@@ -26,23 +26,37 @@ USER_ERRORS = (
 )
 
 
-def one_line(error: BaseException) -> str:
-    message = str(error.message if isinstance(error, ConfigurationError) else error)
+def flag_of(parser: Optional[argparse.ArgumentParser], setting: str) -> str:
+    """The command-line flag (or positional argument's name) that `parser` reads `setting` from;
+    the setting's own name where the parser has none."""
+    for action in parser._actions if parser is not None else []:
+        if action.dest == setting:
+            return action.option_strings[-1] if action.option_strings else (action.metavar or action.dest)
+    return setting
+
+
+def one_line(error: BaseException, parser: Optional[argparse.ArgumentParser] = None) -> str:
+    if isinstance(error, SettingError):
+        message = f"{flag_of(parser, error.setting)}: {error.message}"
+    else:
+        message = str(error.message if isinstance(error, ConfigurationError) else error)
     return "error: " + " ".join(message.split())
 
 
-def run_reporting_errors(func: Callable[[argparse.Namespace], None], args: argparse.Namespace) -> None:
+def run_reporting_errors(func: Callable[[argparse.Namespace], None], parser: argparse.ArgumentParser,
+                         args: argparse.Namespace) -> None:
     try:
         func(args)
     except USER_ERRORS as error:
         if args.traceback:
             raise
-        print(one_line(error), file=sys.stderr)
+        print(one_line(error, parser), file=sys.stderr)
         sys.exit(1)
 
 
 def reporting_errors(subparser: argparse.ArgumentParser, func: Callable[[argparse.Namespace], None]) -> None:
     """Makes `func` the subparser's action, a user's mistake (`USER_ERRORS`) printed as one line
-    `error: …` on stderr with exit status 1; `--traceback` prints the whole traceback instead."""
+    `error: …` on stderr with exit status 1, a library's `SettingError` under the flag that gave the
+    setting; `--traceback` prints the whole traceback instead."""
     subparser.add_argument("--traceback", action="store_true", help="on an error, show the whole traceback")
-    subparser.set_defaults(func=functools.partial(run_reporting_errors, func))
+    subparser.set_defaults(func=functools.partial(run_reporting_errors, func, subparser))

@@ -5,7 +5,7 @@ from pathlib import Path
 from allennlp.commands.subcommand import Subcommand
 
 from attention_perturb.commands.errors import reporting_errors
-from attention_perturb.tune.results import regenerate
+from attention_perturb.experiments.results import regenerate
 
 
 @Subcommand.register("results")
@@ -13,7 +13,7 @@ class Results(Subcommand):
     """`allennlp results [benchmarks/results] [--check]`: makes every generated section of the
     folder's results files (`<!-- begin KIND ... -->` … `<!-- end KIND -->`: Table 2, the
     importance measures, a sweep's report and figures) anew from the committed records they name
-    (see `attention_perturb/tune/results.py`). `--check` writes nothing, lists the files that would
+    (see `attention_perturb/experiments/results.py`). `--check` writes nothing, lists the files that would
     change, and exits with status 1 if any would."""
 
     def add_subparser(self, parser: argparse._SubParsersAction) -> argparse.ArgumentParser:

@@ -3,7 +3,7 @@ import sys
 
 from allennlp.commands.subcommand import Subcommand
 
-from attention_perturb.commands.attack import positive_int
+from attention_perturb.commands.arguments import positive_int
 from attention_perturb.commands.errors import reporting_errors
 
 

@@ -1,18 +1,14 @@
 import argparse
-import itertools
 import json
-import os
-from typing import Dict, Optional
+from typing import Dict
 
 from allennlp.commands.subcommand import Subcommand
 
 from attention_perturb.commands.errors import reporting_errors
-from allennlp.common.checks import ConfigurationError
 
-from attention_perturb.archives import load_model_archive
-from attention_perturb.commands.attack import positive_int
+from attention_perturb.commands.arguments import positive_int
 from attention_perturb.files import write_atomically
-from attention_perturb.robustness.stability import attention_model, stability_report
+from attention_perturb.robustness.stability import stability_file
 
 
 @Subcommand.register("stability")
@@ -47,41 +43,6 @@ class Stability(Subcommand):
         subparser.add_argument("--cuda-device", type=int, default=-1)
         reporting_errors(subparser, stability_from_args)
         return subparser
-
-
-def stability_file(
-    archive_file: str,
-    input_file: str,
-    noise_std: float = 0.01,
-    synonym_words: int = 1,
-    second_archive: Optional[str] = None,
-    top_k: int = 5,
-    seed: int = 0,
-    max_instances: Optional[int] = None,
-    batch_size: int = 64,
-    cuda_device: int = -1,
-    pgd_radius: float = 0.01,
-    pgd_steps: int = 10,
-    pgd_clip: bool = False,
-) -> Dict[str, float]:
-    """`stability_report` of an archive on a data file, read with the archive's dataset reader."""
-    if second_archive is not None and not os.path.exists(second_archive):
-        raise ConfigurationError(f"--second-archive: {second_archive} does not exist")
-    archive = load_model_archive(archive_file, cuda_device=cuda_device)
-    attention_model(archive.model, archive_file)
-    instances = list(itertools.islice(archive.validation_dataset_reader.read(input_file), max_instances))
-    if not instances:
-        raise ConfigurationError(f"{input_file}: no instances to measure")
-    second_model = second_instances = None
-    if second_archive is not None:
-        second = load_model_archive(second_archive, cuda_device=cuda_device)
-        second_model = attention_model(second.model, second_archive)
-        second_instances = list(itertools.islice(second.validation_dataset_reader.read(input_file), max_instances))
-    return stability_report(
-        archive.model, instances, noise_std, synonym_words, second_model, second_instances,
-        top_k=top_k, batch_size=batch_size, seed=seed, source=archive_file, pgd_radius=pgd_radius, pgd_steps=pgd_steps,
-        pgd_clip=pgd_clip,
-    )
 
 
 def stability_from_args(args: argparse.Namespace) -> Dict[str, float]:

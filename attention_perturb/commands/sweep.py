@@ -9,7 +9,7 @@ from allennlp.commands.subcommand import Subcommand
 from allennlp.common.checks import ConfigurationError
 
 from attention_perturb.commands.errors import StoppedBeforeTheEnd, reporting_errors
-from attention_perturb.commands.tune import RAY_ADDRESS_HELP
+from attention_perturb.commands.arguments import RAY_ADDRESS_HELP
 
 
 RECORD_HELP = ("a JSON record of finished runs (test and per-epoch validation metrics) to commit, so that a "
@@ -19,7 +19,7 @@ RECORD_HELP = ("a JSON record of finished runs (test and per-epoch validation me
 @Subcommand.register("sweep")
 class Sweep(Subcommand):
     """`allennlp sweep run --grid GRID.json -o runs/study` trains every cell of a grid of config
-    overrides × seeds (see `attention_perturb/tune/sweep.py` for the grid file) as Ray Tune trials,
+    overrides × seeds (see `attention_perturb/experiments/sweep.py` for the grid file) as Ray Tune trials,
     each a real `allennlp train`; rerunning resumes (finished runs are kept). `allennlp sweep report
     -o runs/study` writes report.md / report.json: per cell mean ± 95 % CI over seeds of the test
     score and every agreement, paired differences to vanilla at equal seeds, the ε chosen per method
@@ -55,9 +55,9 @@ class Sweep(Subcommand):
 
 
 def run_from_args(args: argparse.Namespace) -> None:
-    from attention_perturb.tune.experiment import is_finished
-    from attention_perturb.tune.record import recording
-    from attention_perturb.tune.sweep import plan_trials, read_grid, recorded_runs, save_grid, trial_name, update_record
+    from attention_perturb.training.runs import is_finished
+    from attention_perturb.experiments.record import recording
+    from attention_perturb.experiments.sweep import plan_trials, read_grid, recorded_runs, save_grid, trial_name, update_record
 
     grid = read_grid(Path(args.grid))
     output_dir = Path(args.output_dir).resolve()
@@ -112,7 +112,7 @@ def train(args: argparse.Namespace, output_dir: Path, pending: List, total: int,
           after_each_trial: Callable[[], None]) -> None:
     import ray
 
-    from attention_perturb.commands.reproduce_table2 import thread_environment
+    from attention_perturb.training.runs import thread_environment
     from attention_perturb.tune.search import run_trials, start_ray
 
     settings = {"base_config": None, "include_packages": args.include_package, "overrides": "", "cwd": os.getcwd()}
@@ -128,8 +128,8 @@ def train(args: argparse.Namespace, output_dir: Path, pending: List, total: int,
 def report_from_args(args: argparse.Namespace) -> None:
     import json
 
-    from attention_perturb.tune.sweep import GRID_FILE, collect, grid_of_record, update_record
-    from attention_perturb.tune.sweep_report import write_report
+    from attention_perturb.experiments.sweep import GRID_FILE, collect, grid_of_record, update_record
+    from attention_perturb.experiments.sweep_report import write_report
 
     output_dir = Path(args.output_dir)
     grid_file = output_dir / GRID_FILE

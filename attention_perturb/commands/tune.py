@@ -6,14 +6,13 @@ from pathlib import Path
 
 from allennlp.commands.subcommand import Subcommand
 
+from attention_perturb.commands.arguments import RAY_ADDRESS_HELP
 from attention_perturb.commands.errors import StoppedBeforeTheEnd, reporting_errors
 from attention_perturb.errors import UsageError
 
 logger = logging.getLogger(__name__)
 
 SEARCH_STRATEGY = "variant-generation"
-RAY_ADDRESS_HELP = ("run on this existing Ray cluster instead of a new local Ray (without it, RAY_ADDRESS and a "
-                    "running `ray start` cluster are ignored)")
 RESUME_FLAGS = {
     "base_config": "--base-config",
     "search_space": "--search-space",
@@ -120,7 +119,8 @@ def _overrides(args: argparse.Namespace, num_gpus: int) -> str:
 
 
 def search_from_args(args: argparse.Namespace) -> None:
-    from attention_perturb.tune.experiment import Experiment, is_finished
+    from attention_perturb.training.runs import is_finished
+    from attention_perturb.tune.experiment import Experiment
     from attention_perturb.tune.search_space import read_search_space
 
     if args.search_strategy != SEARCH_STRATEGY:

@@ -1,26 +1,11 @@
+"""Reading data files: a reader's input that holds no example is an error naming the file."""
 from typing import Callable, Iterable, Iterator, TypeVar
 
 from allennlp.data import DatasetReader
 
+from attention_perturb.errors import EmptyDatasetError
+
 T = TypeVar("T")
-
-
-class DatasetFormatError(ValueError):
-    """Raised for a malformed input line; the message starts with `path:line:`."""
-
-    def __init__(self, path, line_number: int, problem: str) -> None:
-        super().__init__(f"{path}:{line_number}: {problem}")
-        self.path = str(path)
-        self.line_number = line_number
-
-
-class EmptyDatasetError(ValueError):
-    """Raised when a data file yields no example at all; the message starts with `path:`."""
-
-
-class PartialReleaseError(ValueError):
-    """A file or folder of a release is missing or shorter than the release, so the full protocol
-    refuses it; the message names it and the flag that accepts a partial release."""
 
 
 def counted(instances: Iterable[T], reader: DatasetReader, path, skipped: Callable[[], int]) -> Iterator[T]:

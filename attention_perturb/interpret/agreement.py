@@ -58,18 +58,30 @@ def kendall_per_instance(first: torch.Tensor, second: torch.Tensor, mask: torch.
     return torch.where(untied > 0, concordance / untied.clamp_min(1).sqrt(), torch.full_like(concordance, float("nan")))
 
 
-def top_k_overlap_per_instance(first: torch.Tensor, second: torch.Tensor, mask: torch.BoolTensor, k: int) -> torch.Tensor:
-    """
-    |top-k(first) ∩ top-k(second)| / k per instance over its valid positions (ties broken by
-    position). NaN for instances of at most k tokens, where both top-k sets are every token.
-    """
-    def top_k(values: torch.Tensor) -> torch.BoolTensor:
-        masked = values.masked_fill(~mask, float("-inf"))
-        order = masked.argsort(dim=1, descending=True, stable=True)[:, :k]
-        return torch.zeros_like(mask).scatter(1, order, True) & mask
+def top_k_positions(values: torch.Tensor, mask: torch.BoolTensor, k: int) -> torch.BoolTensor:
+    """The k largest valid values per instance (every valid position where an instance has at most
+    k), as a (batch, T) mask; ties broken by position, the earlier first."""
+    masked = values.masked_fill(~mask, float("-inf"))
+    order = masked.argsort(dim=1, descending=True, stable=True)[:, :k]
+    return torch.zeros_like(mask).scatter(1, order, True) & mask
 
-    overlap = (top_k(first) & top_k(second)).sum(1).to(first.dtype) / k
-    return torch.where(mask.sum(1) > k, overlap, torch.full_like(overlap, float("nan")))
+
+def top_k_overlap_per_instance(first: torch.Tensor, second: torch.Tensor, mask: torch.BoolTensor, k: int,
+                               short_texts: str = "undefined") -> torch.Tensor:
+    """
+    |top-k(first) ∩ top-k(second)| / k per instance over its valid positions (`top_k_positions`).
+    An instance of at most k tokens, whose two top-k sets are both every token, is NaN with
+    `short_texts="undefined"` (the agreement metric), or compared over its own length with
+    `"capped"` (SEAT's V_k, FLAT's top-k intersection: k is the length, so identical sets give 1).
+    """
+    if short_texts not in ("undefined", "capped"):
+        raise ValueError(f"short_texts must be 'undefined' or 'capped', got {short_texts!r}")
+    lengths = mask.sum(1)
+    shared = (top_k_positions(first, mask, k) & top_k_positions(second, mask, k)).sum(1).to(first.dtype)
+    if short_texts == "capped":
+        return shared / lengths.clamp(max=k).clamp_min(1).to(first.dtype)
+    overlap = shared / k
+    return torch.where(lengths > k, overlap, torch.full_like(overlap, float("nan")))
 
 
 @Metric.register("attention_agreement")

@@ -1,8 +1,9 @@
 from typing import Dict, List, Optional, Sequence
 
 import numpy
+import torch
 
-from attention_perturb.interpret.agreement import kendall_tau
+from attention_perturb.interpret.agreement import kendall_tau, top_k_overlap_per_instance
 
 
 def top_k_intersection(first: Sequence[float], second: Sequence[float], k: int = 5) -> Optional[float]:
@@ -11,17 +12,16 @@ def top_k_intersection(first: Sequence[float], second: Sequence[float], k: int =
     of the k most important positions of `first` that are also among the k most important of
     `second` (k = 5 in FLAT's Table 3). Positions stand for words, so a word and the substitute at
     its position count as the same word ("we treat synonyms as the same words"). Texts shorter
-    than k use their length; `None` for an empty text. Ties are broken by position.
+    than k use their length; `None` for an empty text. Ties are broken by position
+    (`top_k_overlap_per_instance`).
     """
     if len(first) != len(second):
         raise ValueError(f"attributions of different lengths: {len(first)} and {len(second)}")
-    size = min(k, len(first))
-    if size == 0:
+    if len(first) == 0:
         return None
-    # A stable sort on the negated values keeps the earlier position first among ties.
-    top_first = set(numpy.argsort(-numpy.asarray(first, dtype=float), kind="stable")[:size].tolist())
-    top_second = set(numpy.argsort(-numpy.asarray(second, dtype=float), kind="stable")[:size].tolist())
-    return len(top_first & top_second) / size
+    values = torch.tensor([list(first), list(second)], dtype=torch.float64)
+    mask = torch.ones(1, len(first), dtype=torch.bool)
+    return float(top_k_overlap_per_instance(values[:1], values[1:], mask, k, short_texts="capped")[0])
 
 
 class InterpretationConsistency:

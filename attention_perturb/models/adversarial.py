@@ -11,25 +11,16 @@ from allennlp.nn import RegularizerApplicator, util
 from allennlp.training.metrics import Average
 
 from attention_perturb.checks import check_non_negative
+from attention_perturb.interpret.interface import EmbeddedText
 from attention_perturb.interpret.agreement import (
     AttentionAgreement, kendall_per_instance, pearson_per_instance, top_k_overlap_per_instance,
 )
-from attention_perturb.interpret.importance import gradient_word_importance
+from attention_perturb.interpret.word_importance.gradient_x_input import gradient_times_input
 from attention_perturb.interpret.word_importance import WordImportance
 from attention_perturb.modules.attention import ScoreAttention
 from attention_perturb.perturbations import Perturbation
 from attention_perturb.perturbations.base import ATTENTION, EMBEDDING
 from attention_perturb.perturbations.word_interpretable import EmbeddingRows
-
-
-class EmbeddedText(NamedTuple):
-    """The word embeddings e of one text input, its mask and token ids (the Word AT/iAT stage),
-    and, for a QA passage, the labels its answer may take (multi-hot over the labels)."""
-
-    embeddings: torch.Tensor
-    mask: torch.BoolTensor
-    token_ids: torch.LongTensor
-    answer_candidates: Optional[torch.BoolTensor] = None
 
 
 class EncodedText(NamedTuple):
@@ -268,13 +259,14 @@ class AdversarialAttentionModel(Model):
         return self.measure_agreement and not self.training and not torch.is_grad_enabled()
 
     def add_gradient_importance(self, embedded: Dict[str, EmbeddedText], output: Dict[str, torch.Tensor]) -> None:
-        """Adds `gradient_importance` (see `gradient_word_importance`) for the predicted labels,
+        """Adds `gradient_importance` (see `gradient_times_input`) for the predicted labels,
         `importance_<name>` for each further agreement measure, each instance's agreements
         (`attention_pearson`, `attention_kendall`, `attention_top<k>`, `attention_pearson_<name>`,
         ...) and updates the agreement metrics. Call with gradients enabled on a graph built for it."""
         text = self.attended_text(embedded)
         labels = self.predicted_labels(output["logits"])
-        importance = gradient_word_importance(self.loss(output["logits"], labels), text.embeddings, text.mask)
+        (gradient,) = torch.autograd.grad(self.loss(output["logits"], labels), text.embeddings)
+        importance = gradient_times_input(gradient, text.embeddings, text.mask)
         output["gradient_importance"] = importance
         self._add_agreements(output, output["gradient_importance"], text.mask, suffix="")
         for measure in self._agreement_measures:

@@ -11,7 +11,8 @@ from allennlp.training.metrics import CategoricalAccuracy, F1Measure, FBetaMeasu
 from allennlp.common.checks import ConfigurationError
 
 from attention_perturb.interpret.word_importance import WordImportance
-from attention_perturb.models.adversarial import AdversarialAttentionModel, EmbeddedText, EncodedText
+from attention_perturb.models.adversarial import AdversarialAttentionModel, EncodedText
+from attention_perturb.interpret.interface import EmbeddedText
 from attention_perturb.modules.attention import ScoreAttention, masked_attention_weights
 from attention_perturb.perturbations import Perturbation
 

@@ -8,7 +8,8 @@ from allennlp.nn import RegularizerApplicator, util
 from allennlp.training.metrics import CategoricalAccuracy, FBetaMeasure
 
 from attention_perturb.interpret.word_importance import WordImportance
-from attention_perturb.models.adversarial import AdversarialAttentionModel, EmbeddedText, EncodedText
+from attention_perturb.models.adversarial import AdversarialAttentionModel, EncodedText
+from attention_perturb.interpret.interface import EmbeddedText
 from attention_perturb.modules.attention import ScoreAttention, masked_attention_weights
 from attention_perturb.perturbations import Perturbation
 

@@ -8,7 +8,8 @@ from allennlp.modules import Seq2SeqEncoder, TextFieldEmbedder
 from allennlp.nn import RegularizerApplicator
 
 from attention_perturb.checks import check_non_negative
-from attention_perturb.models.adversarial import EmbeddedText, EncodedText
+from attention_perturb.models.adversarial import EncodedText
+from attention_perturb.interpret.interface import EmbeddedText
 from attention_perturb.models.attention_classifier import AttentionClassifier
 from attention_perturb.modules.attention import ScoreAttention, masked_attention_weights
 from attention_perturb.perturbations import Perturbation

@@ -9,7 +9,8 @@ from allennlp.modules import Seq2SeqEncoder, TextFieldEmbedder
 from allennlp.nn import RegularizerApplicator
 
 from attention_perturb.checks import check_non_negative
-from attention_perturb.models.adversarial import EmbeddedText, loss_with_gradients
+from attention_perturb.models.adversarial import loss_with_gradients
+from attention_perturb.interpret.interface import EmbeddedText
 from attention_perturb.models.attention_classifier import AttentionClassifier
 from attention_perturb.modules.attention import ScoreAttention
 from attention_perturb.modules.word_masks import VariationalWordMask

@@ -12,7 +12,9 @@ from allennlp.modules import Seq2SeqEncoder, TextFieldEmbedder
 from allennlp.nn import RegularizerApplicator
 
 from attention_perturb.checks import check_non_negative
-from attention_perturb.models.adversarial import EmbeddedText, EncodedText
+from attention_perturb.interpret.agreement import top_k_overlap_per_instance, top_k_positions
+from attention_perturb.models.adversarial import EncodedText
+from attention_perturb.interpret.interface import EmbeddedText
 from attention_perturb.models.attention_classifier import AttentionClassifier
 from attention_perturb.modules.attention import ScoreAttention, masked_attention_weights
 
@@ -25,23 +27,6 @@ def prediction_divergence(predicted: torch.Tensor, target: torch.Tensor) -> torc
     With two classes this is exactly BCE(p₁, q₁).
     """
     return -(target * predicted.clamp_min(torch.finfo(predicted.dtype).tiny).log()).sum(-1).mean()
-
-
-def top_k_positions(weights: torch.Tensor, mask: torch.BoolTensor, k: int) -> torch.BoolTensor:
-    """T_k of SEAT's Definition 1 per instance: the k largest valid weights (all valid positions
-    when an instance has fewer than k), as a (batch, length) mask."""
-    k = min(k, weights.size(1))
-    ranked = weights.masked_fill(~mask, -math.inf).topk(k, dim=1).indices
-    chosen = torch.zeros_like(mask).scatter(1, ranked, True)
-    return chosen & mask
-
-
-def top_k_overlap(first: torch.Tensor, second: torch.Tensor, mask: torch.BoolTensor, k: int) -> torch.Tensor:
-    """V_k of SEAT's Definition 1 per instance: |T_k(first) ∩ T_k(second)| / k, with k capped at
-    the instance's length."""
-    k_per_instance = mask.sum(1).clamp(max=k).clamp_min(1)
-    shared = top_k_positions(first, mask, k) & top_k_positions(second, mask, k)
-    return shared.sum(1) / k_per_instance
 
 
 def top_k_surrogate_loss(vanilla: torch.Tensor, stable: torch.Tensor, mask: torch.BoolTensor, k: int) -> torch.Tensor:
@@ -279,7 +264,7 @@ class SeatClassifier(AttentionClassifier):
             vanilla_probabilities = self.probabilities(self.decode(encoded, vanilla_attention))
         closeness = prediction_divergence(self.probabilities(logits), vanilla_probabilities)
         self.average_term("seat_d1", closeness.item())
-        for value in top_k_overlap(attention.detach(), vanilla_attention, encoded.mask, self.top_k).tolist():
+        for value in top_k_overlap_per_instance(attention.detach(), vanilla_attention, encoded.mask, self.top_k, short_texts="capped").tolist():
             self.average_term("seat_topk_overlap", value)
         if self.training and torch.is_grad_enabled():
             if not self._from_vanilla:

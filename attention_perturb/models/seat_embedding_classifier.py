@@ -9,9 +9,10 @@ from allennlp.nn import RegularizerApplicator
 
 from attention_perturb.checks import check_non_negative
 from attention_perturb.interpret.word_importance import WordImportance
-from attention_perturb.models.adversarial import EmbeddedText
+from attention_perturb.interpret.interface import EmbeddedText
 from attention_perturb.models.attention_classifier import AttentionClassifier
-from attention_perturb.models.seat_classifier import projected_gradient_ascent, top_k_overlap, top_k_surrogate_loss
+from attention_perturb.interpret.agreement import top_k_overlap_per_instance
+from attention_perturb.models.seat_classifier import projected_gradient_ascent, top_k_surrogate_loss
 from attention_perturb.modules.attention import ScoreAttention
 
 
@@ -184,6 +185,6 @@ class SeatEmbeddingClassifier(AttentionClassifier):
                 output["loss"] = output["loss"] * label.size(0)
             self.average_term("seat_adversarial_loss", adversarial_loss.item())
             self.average_term("seat_topk_loss", top_k_loss.item())
-            for value in top_k_overlap(attention.detach(), perturbed_attention.detach(), text.mask, self.top_k).tolist():
+            for value in top_k_overlap_per_instance(attention.detach(), perturbed_attention.detach(), text.mask, self.top_k, short_texts="capped").tolist():
                 self.average_term("seat_topk_overlap", value)
         return output

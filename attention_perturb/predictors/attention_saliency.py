@@ -17,7 +17,7 @@ from attention_perturb.data.dataset_readers.pair import PairReader
 class AttentionSaliencyPredictor(TextClassifierPredictor):
     """
     Predicts and explains in one batched pass: for each input, the tokens, predicted label and
-    probabilities, attention weights, gradient word importance (see `gradient_word_importance`),
+    probabilities, attention weights, gradient word importance (see `gradient_times_input`),
     and their Pearson correlation, Kendall τ (`kendall_tau`) and top-k overlap (`top5`), `null`
     where undefined (one token, a constant vector, or at most k tokens). With the model's
     `agreement_measures` (e.g. `--overrides '{"model.agreement_measures": [{"type":

@@ -29,8 +29,10 @@ from allennlp.data import Instance, Vocabulary
 from allennlp.data.fields import LabelField, TextField
 from allennlp.models import Model
 
+from attention_perturb.archives import archive_and_instances
+from attention_perturb.errors import SettingError
 from attention_perturb.interpret.consistency import InterpretationConsistency
-from attention_perturb.interpret.importance import gradient_word_importance
+from attention_perturb.interpret.word_importance.gradient_x_input import gradient_times_input
 from attention_perturb.models.attention_classifier import AttentionClassifier
 from attention_perturb.substitutions.wordnet import KINDS, WordNetSubstitutions, shared_substitutions
 
@@ -39,6 +41,9 @@ SUCCEEDED, FAILED, SKIPPED = "succeeded", "failed", "skipped"
 # An attack yields the token-id sequences it wants scored and receives their (n, labels) class
 # probabilities; it returns its result.
 Attack = Generator[List[List[int]], torch.Tensor, "AttackResult"]
+
+# WordNet antonyms: the direct ones only (BAT's code), or also the indirect ones of satellite adjectives.
+ANTONYM_RESOURCES = ("direct_and_indirect", "direct")
 
 
 @dataclasses.dataclass
@@ -178,7 +183,8 @@ class ModelQueries:
             embedded = self.model.embed(tokens)
             output = self.model.objective({"tokens": embedded}, None)
             labels = torch.full((len(sequences),), label, dtype=torch.long, device=self.device)
-            importance = gradient_word_importance(self.model.loss(output["logits"], labels), embedded.embeddings, embedded.mask)
+            (gradient,) = torch.autograd.grad(self.model.loss(output["logits"], labels), embedded.embeddings)
+            importance = gradient_times_input(gradient, embedded.embeddings, embedded.mask)
         return {
             "attention": [row[: len(s)] for s, row in zip(sequences, output["attention"].detach().cpu().tolist())],
             "gradient": [row[: len(s)] for s, row in zip(sequences, importance.cpu().tolist())],
@@ -461,3 +467,31 @@ def interpretation_consistency(results: List[AttackResult], queries: ModelQuerie
                 averaged[key] = float(numpy.mean(values)) if values else None
             result.consistency.update(consistency.record(averaged))
     return consistency.get_metric()
+
+
+def attack_file(
+    archive_file: str,
+    input_file: str,
+    kind: str,
+    budget: Optional[int] = None,
+    max_instances: Optional[int] = None,
+    max_candidates: Optional[int] = None,
+    top_k: int = 5,
+    batch_size: int = 256,
+    cuda_device: int = -1,
+    antonyms: str = "direct_and_indirect",
+    antonym_success: str = "unchanged_prediction",
+) -> AttackReport:
+    """The attack `kind` of every instance of `input_file` (the first `max_instances`), read with the
+    archive's dataset reader, on the archive's model."""
+    if antonyms not in ANTONYM_RESOURCES:
+        raise SettingError("antonyms", f"expected one of {', '.join(ANTONYM_RESOURCES)}, got {antonyms!r}")
+    if kind not in KINDS:
+        raise SettingError("kind", f"unknown attack kind {kind!r}; expected one of {', '.join(KINDS)}")
+    archive, instances = archive_and_instances(archive_file, input_file, attackable_model, max_instances, cuda_device,
+                                               purpose="attack")
+    return attack_instances(
+        archive.model, instances, kind, budget, max_candidates=max_candidates, batch_size=batch_size,
+        top_k=top_k, source=archive_file, antonym_success=antonym_success,
+        substitutions=shared_substitutions(indirect_antonyms=antonyms == "direct_and_indirect"),
+    )

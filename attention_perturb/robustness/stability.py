@@ -7,7 +7,9 @@ plus ERASER's comprehensiveness and sufficiency of the attention's top-k tokens 
 """
 import copy
 import math
+import os
 import random
+from itertools import islice
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -17,7 +19,8 @@ from allennlp.data.fields import TextField
 from allennlp.models import Model
 from allennlp.nn import util
 
-from attention_perturb.checks import check_non_negative
+from attention_perturb.archives import archive_and_instances, load_model_archive
+from attention_perturb.errors import SettingError
 from attention_perturb.models.adversarial import AdversarialAttentionModel
 from attention_perturb.models.attention_classifier import AttentionClassifier
 from attention_perturb.models.seat_embedding_classifier import total_variation_distance, worst_embedding_perturbation
@@ -221,6 +224,7 @@ def stability_report(
     pgd_steps: int = 10,
     pgd_clip: bool = False,
     float64: bool = True,
+    second_source: str = "second model",
 ) -> Dict[str, float]:
     """
     SEAT's stability and ERASER's faithfulness of `model`'s attention on `instances`, as means over
@@ -251,22 +255,22 @@ def stability_report(
     model = attention_model(model, source)
     if not instances:
         raise ConfigurationError(f"{source}: no instances to measure")
-    check_non_negative("--noise-std", noise_std)
-    check_non_negative("--pgd-radius", pgd_radius)
-    if pgd_steps < 1:
-        raise ConfigurationError(f"--pgd-steps must be >= 1, got {pgd_steps}")
-    if top_k < 1 or synonym_words < 1:
-        raise ConfigurationError("--top-k and --synonym-words must be >= 1")
+    for setting, value in (("noise_std", noise_std), ("pgd_radius", pgd_radius)):
+        if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise SettingError(setting, f"must be a finite number >= 0, got {value!r}")
+    for setting, value in (("pgd_steps", pgd_steps), ("top_k", top_k), ("synonym_words", synonym_words)):
+        if value < 1:
+            raise SettingError(setting, f"must be >= 1, got {value}")
     model = in_float64(model) if float64 else model.eval()
     indexer, key, batches = indexed_batches(model, instances, batch_size, source)
     run = AttentionRunner(model, indexer, key)
     second_batches = None
     if second_model is not None:
-        second_model = attention_model(second_model, "--second-archive")
+        second_model = attention_model(second_model, second_source)
         second_model = in_float64(second_model) if float64 else second_model.eval()
         if second_instances is None or len(second_instances) != len(instances):
-            raise ConfigurationError("--second-archive: its reader gives a different number of instances")
-        second_indexer, second_key, second_batches = indexed_batches(second_model, second_instances, batch_size, "--second-archive")
+            raise ConfigurationError(f"{second_source}: its reader gives a different number of instances")
+        second_indexer, second_key, second_batches = indexed_batches(second_model, second_instances, batch_size, second_source)
         second_run = AttentionRunner(second_model, second_indexer, second_key)
     substitute = SynonymSubstitution(model, synonym_words, seed, substitutions)
     # One generator per random measure, so that adding or changing one leaves the others' draws alone.
@@ -312,7 +316,7 @@ def stability_report(
         if second_batches is not None:
             second_ids = util.get_token_ids_from_text_field_tensors(second_batches[number]["tokens"]).cpu()
             if not torch.equal(second_ids > 0, mask):
-                raise ConfigurationError("--second-archive: its reader tokenizes the data differently")
+                raise ConfigurationError(f"{second_source}: its reader tokenizes the data differently")
             second_attention, second_probabilities = second_run(second_ids)
             means.add("seed_jsd", jensen_shannon_divergence(attention, second_attention, mask))
             means.add("seed_tvd", prediction_distance(probabilities, second_probabilities))
@@ -326,3 +330,41 @@ def stability_report(
     report["synonym_instances"] = float(means.counts["synonym_jsd"])
     report["instances"] = float(len(instances))
     return report
+
+
+def stability_file(
+    archive_file: str,
+    input_file: str,
+    noise_std: float = 0.01,
+    synonym_words: int = 1,
+    second_archive: Optional[str] = None,
+    top_k: int = 5,
+    seed: int = 0,
+    max_instances: Optional[int] = None,
+    batch_size: int = 64,
+    cuda_device: int = -1,
+    pgd_radius: float = 0.01,
+    pgd_steps: int = 10,
+    pgd_clip: bool = False,
+) -> Dict[str, float]:
+    """`stability_report` of an archive on a data file, read with the archive's dataset reader."""
+    if second_archive is not None and not os.path.exists(second_archive):
+        raise SettingError("second_archive", f"{second_archive} does not exist")
+    archive, instances = archive_and_instances(archive_file, input_file, attention_model, max_instances, cuda_device)
+    second_model, second_instances = second_model_and_instances(second_archive, input_file, max_instances, cuda_device)
+    return stability_report(
+        archive.model, instances, noise_std, synonym_words, second_model, second_instances,
+        top_k=top_k, batch_size=batch_size, seed=seed, source=archive_file, pgd_radius=pgd_radius, pgd_steps=pgd_steps,
+        pgd_clip=pgd_clip, second_source=second_archive or "second model",
+    )
+
+
+def second_model_and_instances(second_archive: Optional[str], input_file: str, max_instances: Optional[int] = None,
+                               cuda_device: int = -1) -> Tuple[Optional[Model], Optional[List[Instance]]]:
+    """Another seed's model and the same data read with its own dataset reader, for the seed
+    columns; (None, None) without a second archive."""
+    if second_archive is None:
+        return None, None
+    second = load_model_archive(second_archive, cuda_device=cuda_device)
+    second_model = attention_model(second.model, second_archive)
+    return second_model, list(islice(second.validation_dataset_reader.read(input_file), max_instances))

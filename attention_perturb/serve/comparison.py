@@ -12,7 +12,7 @@ from allennlp.common.util import JsonDict
 from allennlp.predictors import Predictor
 
 from attention_perturb.archives import load_model_archive
-from attention_perturb.data.errors import DatasetFormatError, EmptyDatasetError
+from attention_perturb.errors import DatasetFormatError, EmptyDatasetError, SettingError
 from attention_perturb.interpret.word_importance import WordImportance
 from attention_perturb.models.adversarial import AdversarialAttentionModel
 from attention_perturb.predictors.attention_saliency import AttentionSaliencyPredictor
@@ -162,10 +162,10 @@ def display_names(archive_files: Sequence[str], names: Optional[Sequence[str]]) 
     """`--names`, or each archive's folder name (its path where two folders share a name)."""
     if names is not None:
         if len(names) != len(archive_files):
-            raise ConfigurationError(f"--names gives {len(names)} names for {len(archive_files)} archives")
+            raise SettingError("names", f"{len(names)} names for {len(archive_files)} archives")
         repeated = [name for name, count in Counter(names).items() if count > 1]
         if repeated:
-            raise ConfigurationError(f"--names: {repeated[0]!r} names two archives; give each its own name")
+            raise SettingError("names", f"{repeated[0]!r} names two archives; give each its own name")
         return list(names)
     repeated = [path for path, count in Counter(map(os.path.abspath, archive_files)).items() if count > 1]
     if repeated:
@@ -203,7 +203,7 @@ class ModelComparison:
         if not archive_files:
             raise ConfigurationError("serve-compare needs at least one model archive")
         if max_words < 1:
-            raise ConfigurationError(f"--max-words must be at least 1, got {max_words}")
+            raise SettingError("max_words", f"must be at least 1, got {max_words}")
         self.max_words = max_words
         self.models = [
             loaded_model(path, name, cuda_device) for path, name in zip(archive_files, display_names(archive_files, names))

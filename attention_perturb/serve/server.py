@@ -8,7 +8,7 @@ import time
 from typing import Iterator
 
 import uvicorn
-from allennlp.common.checks import ConfigurationError
+from attention_perturb.errors import SettingError
 
 
 
@@ -32,7 +32,7 @@ def bound_socket(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as error:
         sock.close()
-        raise ConfigurationError(f"--host {host} --port {port}: cannot listen there ({error.strerror})") from None
+        raise SettingError("host", f"{host} --port {port}: cannot listen there ({error.strerror})") from None
     sock.listen(128)
     return sock
 

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import List
 
 import ray
-from allennlp.common.checks import ConfigurationError
+
+from attention_perturb.errors import SettingError
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ def _use_token_authentication() -> None:
     AuthenticationTokenLoader.instance().reset_cache()
 
 
-def connection_error(address: str, error: BaseException) -> ConfigurationError:
+def connection_error(address: str, error: BaseException) -> SettingError:
     if refused_authentication(error):
         reason = ("the cluster refused this client's authentication; a cluster started with token authentication "
                   f"needs {AUTH_MODE_VARIABLE}=token and its token (`ray get-auth-token` on the head) here")
@@ -87,8 +88,8 @@ def connection_error(address: str, error: BaseException) -> ConfigurationError:
         reason = f"{error}; give the head's host:port, as `ray start --head` printed it"
     else:
         reason = "no Ray cluster answered there; is `ray start --head --port PORT` running and reachable from here"
-    return ConfigurationError(
-        f"--ray-address {address}: cannot connect to the Ray cluster ({reason}). "
+    return SettingError(
+        "ray_address", f"{address}: cannot connect to the Ray cluster ({reason}). "
         f"This client's {AUTH_MODE_VARIABLE} is {os.environ.get(AUTH_MODE_VARIABLE, 'unset')} "
         f"(authentication mode {auth_mode()}); Ray looks for a token in {token_locations()}."
     )
@@ -96,7 +97,7 @@ def connection_error(address: str, error: BaseException) -> ConfigurationError:
 
 def connect(address: str) -> None:
     """`ray.init(address=address)`, retried with token authentication where the cluster asks for
-    it and `RAY_AUTH_MODE` leaves the choice open; a `ConfigurationError` saying why if it fails."""
+    it and `RAY_AUTH_MODE` leaves the choice open; a `SettingError` of `ray_address` saying why if it fails."""
     mode_chosen = AUTH_MODE_VARIABLE in os.environ
     started = time.time()
     try:

@@ -13,41 +13,18 @@ A trial is finished once its serialization dir holds `metrics.json` and `model.t
 """
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, NamedTuple, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from attention_perturb.errors import UsageError
 from attention_perturb.files import write_atomically
+from attention_perturb.training.runs import Trial, is_finished
 
 if TYPE_CHECKING:  # importing ray is slow; only the search itself needs it
     from attention_perturb.tune.search_space import SearchSpace
 
-SEED_KEYS = ("random_seed", "numpy_seed", "pytorch_seed")  # the seeds of an allennlp training config
 PLAN_FILE = "search.json"
 ENVIRONMENT_FILE = "environment.json"
 NODE_FILE = "node.json"  # the Ray node a trial last ran on: node_id, node_ip, hostname
-
-
-class Trial(NamedTuple):
-    """One `allennlp train`: its environment variables, folder, and (sweeps) its own config file
-    and JSON overrides instead of the search's."""
-
-    name: str
-    environment: Dict[str, str]
-    directory: Path
-    config: Optional[str] = None
-    overrides: Optional[str] = None
-
-    @property
-    def serialization_dir(self) -> Path:
-        return self.directory / "trial"
-
-    @property
-    def log_file(self) -> Path:
-        return self.directory / "train.log"
-
-
-def is_finished(serialization_dir: Path) -> bool:
-    return (serialization_dir / "metrics.json").is_file() and (serialization_dir / "model.tar.gz").is_file()
 
 
 class Experiment:

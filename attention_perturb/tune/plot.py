@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from attention_perturb.errors import UsageError  # noqa: E402
+from attention_perturb.errors import SettingError, UsageError   # noqa: E402
 from attention_perturb.files import write_atomically  # noqa: E402
 from attention_perturb.tune.expected_performance import expected_max_performance  # noqa: E402
 from attention_perturb.tune.report import lower_is_better  # noqa: E402
@@ -20,11 +20,11 @@ from attention_perturb.tune.report import lower_is_better  # noqa: E402
 
 def read_results(path: str, model_field: str) -> pd.DataFrame:
     if not Path(path).is_file():
-        raise FileNotFoundError(f"--result-file: {path} is not a file")
+        raise SettingError("result_file", f"{path} is not a file")
     try:
         frame = pd.read_json(path, lines=True)
     except ValueError as error:  # pandas' own, for a line that is not a JSON object
-        raise UsageError(f"--result-file: {path} is not a results.jsonl of `allennlp tune report` ({error})") from None
+        raise SettingError("result_file", f"{path} is not a results.jsonl of `allennlp tune report` ({error})") from None
     if model_field not in frame:
         raise UsageError(f"{path}: no field {model_field!r} in its records (--model-field)")
     return frame
@@ -42,8 +42,8 @@ def resolve_field(frame: pd.DataFrame, name: str) -> str:
         if len(candidates) == 1:
             return candidates[0]
         if len(candidates) > 1:
-            raise UsageError(f"--x {name}: ambiguous, matches {candidates}")
-    raise UsageError(f"--x {name}: no such field in the result files")
+            raise SettingError("x", f"{name}: ambiguous, matches {candidates}")
+    raise SettingError("x", f"{name}: no such field in the result files")
 
 
 def plot_expected_performance(

@@ -10,9 +10,9 @@ from typing import Dict, List, Optional, Sequence
 
 import pandas as pd
 
-from attention_perturb.errors import UsageError
+from attention_perturb.errors import SettingError
 from attention_perturb.files import write_atomically
-from attention_perturb.tune.epochs import epoch_costs, seconds_over_every_process
+from attention_perturb.experiments.epochs import epoch_costs, seconds_over_every_process
 from attention_perturb.tune.experiment import Experiment, trial_environment, trial_node
 
 
@@ -58,7 +58,7 @@ def default_performance_metric(frame: pd.DataFrame) -> str:
     """`best_validation_<m>` for the trainer's `validation_metric` (e.g. `+f1` -> `best_validation_f1`)."""
     metrics = set(frame.get("trainer.validation_metric", pd.Series(dtype=object)).dropna())
     if len(metrics) != 1:
-        raise UsageError(f"--performance-metric is needed: the trials' trainer.validation_metric is {sorted(metrics)}")
+        raise SettingError("performance_metric", f"is needed: the trials' trainer.validation_metric is {sorted(metrics)}")
     return "best_validation_" + metrics.pop().lstrip("+-")
 
 
@@ -85,7 +85,7 @@ def write_results(frame: pd.DataFrame, path: Path) -> None:
 def markdown_table(frame: pd.DataFrame, performance_metric: str, hyperparameters: Sequence[str]) -> str:
     """Trials sorted best first: run, hyperparameters, performance metric, training seconds."""
     if performance_metric not in frame:
-        raise UsageError(f"--performance-metric: {performance_metric!r} is not a recorded metric; "
+        raise SettingError("performance_metric", f"{performance_metric!r} is not a recorded metric; "
                        f"best_validation_* metrics are {sorted(c for c in frame if c.startswith('best_validation_'))}")
     columns = ["trial", *hyperparameters, performance_metric]
     if "training_duration" in frame:

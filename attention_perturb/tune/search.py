@@ -12,9 +12,10 @@ import ray
 from ray import tune
 
 from attention_perturb.files import write_atomically
-from attention_perturb.training.resume import resume_flags
+from attention_perturb.training.runs import resume_flags
 from attention_perturb.tune.cluster import connect
-from attention_perturb.tune.experiment import ENVIRONMENT_FILE, NODE_FILE, Trial, is_finished, trial_node
+from attention_perturb.training.runs import Trial, is_finished
+from attention_perturb.tune.experiment import ENVIRONMENT_FILE, NODE_FILE, trial_node
 
 # Keep a local Ray small: no dashboard, a minimal object store (trials exchange only metrics).
 OBJECT_STORE_BYTES = 100 * 1024 * 1024

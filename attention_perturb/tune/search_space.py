@@ -20,7 +20,7 @@ import numpy as np
 from ray import tune
 from ray.tune.search.sample import Domain
 
-from attention_perturb.errors import UsageError
+from attention_perturb.errors import SettingError, UsageError
 
 STRATEGIES = ("uniform", "loguniform", "integer", "choice")
 Hyperparameter = Union[Domain, str]
@@ -83,7 +83,7 @@ def parse_hyperparameter(path, key: str, spec: Any) -> Hyperparameter:
 def read_search_space(path: Union[str, Path]) -> SearchSpace:
     """Parses an allentune search-space file; raises `SearchSpaceError` naming the file and key."""
     if not Path(path).is_file():
-        raise FileNotFoundError(f"--search-space: {path} is not a file")
+        raise SettingError("search_space", f"{path} is not a file")
     try:
         raw = json.loads(Path(path).read_text())
     except json.JSONDecodeError as error:

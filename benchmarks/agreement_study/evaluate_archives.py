@@ -18,8 +18,8 @@ import tempfile
 from pathlib import Path
 
 from attention_perturb.provenance import run_provenance
-from attention_perturb.tune.record import merge, read_record, write_record
-from attention_perturb.tune.table2 import METHODS
+from attention_perturb.experiments.record import merge, read_record, write_record
+from attention_perturb.experiments.table2 import METHODS
 
 
 def evaluate(archive: Path, data: str, overrides: str, threads: int) -> dict:

@@ -9,8 +9,8 @@ import json
 from pathlib import Path
 from typing import Dict
 
-from attention_perturb.tune.statistics import mean_ci, paired_difference
-from attention_perturb.tune.table2 import METHODS, test_agreements
+from attention_perturb.experiments.statistics import mean_ci, paired_difference
+from attention_perturb.experiments.table2 import METHODS, test_agreements
 
 AGREEMENTS = ["pearson", "kendall", "top5"]
 

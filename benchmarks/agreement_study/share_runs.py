@@ -7,8 +7,8 @@ record; a run it already holds is kept.
 import argparse
 from pathlib import Path
 
-from attention_perturb.tune.record import merge, read_record, write_record
-from attention_perturb.tune.sweep import read_grid, record_identity, shared_runs
+from attention_perturb.experiments.record import merge, read_record, write_record
+from attention_perturb.experiments.sweep import read_grid, record_identity, shared_runs
 
 
 def main() -> None:

@@ -46,7 +46,7 @@ def test_make_dataset_then_train_and_evaluate_the_shipped_cnn_config(tmp_path):
 def test_shipped_agnews_config_trains_on_made_splits_in_process(tmp_path):
     from allennlp.commands.train import train_model_from_file
 
-    from attention_perturb.commands.make_dataset import make_dataset
+    from attention_perturb.data.builders import make_dataset
 
     data = tmp_path / "agnews"
     make_dataset("agnews", "fixtures/agnews", str(data))

@@ -7,12 +7,12 @@ import pytest
 from allennlp.common.checks import ConfigurationError
 from allennlp.models.archival import load_archive
 
-from attention_perturb.commands.attack import attack_file
-from attention_perturb.commands.robustness_table import (
+from attention_perturb.robustness.attack import attack_file
+from attention_perturb.experiments.robustness_table import (
     format_value, found_archives, markdown_table, record_identity, robustness_row, seed_summary,
 )
 from attention_perturb.robustness.stability import stability_report
-from attention_perturb.tune.record import write_record
+from attention_perturb.experiments.record import write_record
 from tests.archives import second_seed_archive, train_tiny, vanilla_archive  # noqa: F401
 from tests.cli import in_process
 

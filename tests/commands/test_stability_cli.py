@@ -14,8 +14,8 @@ from allennlp.data import Batch
 from allennlp.models.archival import load_archive
 from scipy.spatial.distance import jensenshannon
 
-from attention_perturb.data.errors import EmptyDatasetError
-from attention_perturb.commands.stability import stability_file
+from attention_perturb.errors import EmptyDatasetError
+from attention_perturb.robustness.stability import stability_file
 from attention_perturb.data.dataset_readers.sst import SstTreesReader
 from attention_perturb.substitutions.wordnet import WordNetSubstitutions
 

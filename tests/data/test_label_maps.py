@@ -10,7 +10,7 @@ import pytest
 from allennlp.common import Params
 from allennlp.data import DatasetReader
 
-from attention_perturb.commands.make_dataset import RELEASE_SIZES, make_dataset
+from attention_perturb.data.builders import RELEASE_SIZES, make_dataset
 
 SPLITS = ("train", "validation", "test")
 

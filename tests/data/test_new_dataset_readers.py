@@ -7,10 +7,10 @@ import shutil
 
 import pytest
 
-from attention_perturb.commands.make_dataset import make_dataset
+from attention_perturb.data.builders import make_dataset
 from attention_perturb.data.dataset_readers.cnn import CnnReader
 from attention_perturb.data.dataset_readers.text_classification import TextClassificationReader
-from attention_perturb.data.errors import DatasetFormatError
+from attention_perturb.errors import DatasetFormatError
 from attention_perturb.data.raw_formats import imdb_word_count, strip_newsgroup_post
 
 SPLITS = ("train", "validation", "test")
@@ -218,7 +218,7 @@ def test_cnn_config_labels_every_entity_its_reader_accepts(monkeypatch):
 def test_a_file_of_invalid_examples_only_is_named_even_when_they_are_skipped(tmp_path):
     from allennlp.data import DatasetReader
 
-    from attention_perturb.data.errors import EmptyDatasetError
+    from attention_perturb.errors import EmptyDatasetError
 
     data = tmp_path / "invalid.jsonl"
     data.write_text('{"text": "", "label": "positive"}\n{"text": "fine", "label": "maybe"}\n')
@@ -230,7 +230,7 @@ def test_a_file_of_invalid_examples_only_is_named_even_when_they_are_skipped(tmp
 def test_an_empty_file_is_named_by_every_reader(tmp_path):
     from allennlp.data import DatasetReader
 
-    from attention_perturb.data.errors import EmptyDatasetError
+    from attention_perturb.errors import EmptyDatasetError
 
     data = tmp_path / "empty.txt"
     data.write_text("")

@@ -3,10 +3,10 @@ import random
 
 import pytest
 
-from attention_perturb.commands.make_dataset import RELEASE_SIZES, make_dataset
+from attention_perturb.data.builders import RELEASE_SIZES, make_dataset
 from attention_perturb.data.dataset_readers.babi_qa import BabiReader
 from attention_perturb.data.dataset_readers.nli import NliReader
-from attention_perturb.data.errors import DatasetFormatError, EmptyDatasetError
+from attention_perturb.errors import DatasetFormatError, EmptyDatasetError
 from tests.cli import run_cli
 
 

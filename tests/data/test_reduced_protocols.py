@@ -5,8 +5,8 @@ import random
 
 import pytest
 
-from attention_perturb.commands.make_dataset import RELEASE_SIZES, make_dataset
-from attention_perturb.data.errors import PartialReleaseError
+from attention_perturb.data.builders import RELEASE_SIZES, make_dataset
+from attention_perturb.errors import PartialReleaseError
 from tests.cli import in_process, last_line
 
 PARTIAL = {"snli": "fixtures/snli_partial", "multinli": "fixtures/multinli_partial", "cnn": "fixtures/cnn"}

@@ -5,7 +5,7 @@ import pytest
 
 from attention_perturb.data.dataset_readers.cnn import AnonymisedEntityTokenizer
 from attention_perturb.data.dataset_readers.sst import SstTreesReader, parse_sst_tree
-from attention_perturb.data.errors import DatasetFormatError
+from attention_perturb.errors import DatasetFormatError
 from attention_perturb.data.tokenizers import JainWallaceTokenizer
 
 

@@ -4,7 +4,7 @@ from allennlp.common.testing import ModelTestCase
 from allennlp.data import Batch
 from allennlp.nn import util
 
-from attention_perturb.interpret.importance import gradient_word_importance
+from attention_perturb.interpret.word_importance.gradient_x_input import gradient_times_input
 
 CONFIG = "fixtures/sst_tiny.jsonnet"
 
@@ -34,7 +34,7 @@ class TestGradientImportance(ModelTestCase):
         self.model.double()
         embeddings.requires_grad_(True)
         loss, mask = self.predicted_loss_from_embeddings(tokens, embeddings)
-        importance = gradient_word_importance(loss, embeddings, mask)
+        importance = gradient_times_input(torch.autograd.grad(loss, embeddings)[0], embeddings, mask)
         step = 1e-6
         directional = []
         with torch.no_grad():

@@ -9,12 +9,8 @@ from allennlp.models import Model
 from allennlp.models.archival import load_archive
 from allennlp.nn import util
 
-from attention_perturb.models.seat_classifier import (
-    prediction_divergence,
-    projected_gradient_ascent,
-    top_k_overlap,
-    top_k_surrogate_loss,
-)
+from attention_perturb.interpret.agreement import top_k_overlap_per_instance
+from attention_perturb.models.seat_classifier import prediction_divergence, projected_gradient_ascent, top_k_surrogate_loss
 from attention_perturb.modules.attention import masked_attention_weights
 from tests.archives import vanilla_archive  # noqa: F401  (fixture)
 from tests.cli import in_process
@@ -44,8 +40,8 @@ def test_top_k_surrogate_and_overlap_by_hand():
     (gradient,) = torch.autograd.grad(loss, stable)
     # Only w̃'s values on the two top-k sets get gradient: ±1/(2k)/batch where they differ.
     torch.testing.assert_close(gradient, torch.tensor([[-0.125, 0.0, 0.125, 0.0], [0.0, 0.0, 0.0, 0.0]]))
-    torch.testing.assert_close(top_k_overlap(vanilla, stable.detach(), mask, k=2), torch.tensor([0.5, 1.0]))
-    torch.testing.assert_close(top_k_overlap(vanilla, vanilla, mask, k=2), torch.tensor([1.0, 1.0]))
+    torch.testing.assert_close(top_k_overlap_per_instance(vanilla, stable.detach(), mask, k=2, short_texts="capped"), torch.tensor([0.5, 1.0]))
+    torch.testing.assert_close(top_k_overlap_per_instance(vanilla, vanilla, mask, k=2, short_texts="capped"), torch.tensor([1.0, 1.0]))
 
 
 @pytest.mark.parametrize("norm", ["linf", "l2"])

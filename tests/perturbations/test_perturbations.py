@@ -336,7 +336,9 @@ def test_each_perturbation_s_own_defaults_are_the_shipped_method_blocks():
 
     import _jsonnet
 
-    blocks = json.loads(_jsonnet.evaluate_file("training_configs/lib/methods.libsonnet"))
+    registry = json.loads(_jsonnet.evaluate_file("training_configs/lib/methods.libsonnet"))["registry"]
+    blocks = {entry["name"]: entry["perturbation"] for entry in registry if "perturbation" in entry}
+    assert set(blocks) == {"vanilla", "word_at", "word_iat", "attention_rp", "attention_at", "attention_iat"}
     for method, block in blocks.items():
         bare, full = build(block["type"]), Perturbation.from_params(Params(block))
         assert vars(bare) == vars(full), method

@@ -9,7 +9,7 @@ from allennlp.common import Params
 from allennlp.common.checks import ConfigurationError
 from allennlp.models.archival import load_archive
 
-from attention_perturb.data.errors import EmptyDatasetError
+from attention_perturb.errors import EmptyDatasetError
 from attention_perturb.data.dataset_readers.sst import SstTreesReader
 from attention_perturb.robustness.attack import FAILED, SKIPPED, SUCCEEDED, ModelQueries, attack_instances, attackable_model
 from attention_perturb.substitutions import WordNetSubstitutions

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from attention_perturb.robustness.pareto import MARKER_HALF_SIZE, pareto_figure, pareto_front, seed_interval
+from attention_perturb.experiments.pareto import MARKER_HALF_SIZE, pareto_figure, pareto_front, seed_interval
 
 T_975_2 = 4.302652729911275  # Student t, 2 degrees of freedom
 
@@ -97,7 +97,7 @@ def test_points_intervals_and_frontier_of_the_figure_by_hand(tmp_path):
 def test_every_label_is_nearer_its_own_point_than_any_other(tmp_path):
     """So that no label reads as a neighbour's (points drawn on the same spot excepted). The
     placement aims at a margin of AMBIGUITY_MARGIN pixels; the test asks for the ordering."""
-    from attention_perturb.robustness.pareto import box_distance
+    from attention_perturb.experiments.pareto import box_distance
 
     layouts = pareto_figure(crowded_rows(), str(tmp_path / "pareto.png"))
     for name, layout in layouts.items():

@@ -1,4 +1,4 @@
-"""`allennlp results` sections of robustness records (`robustness/report.py`): the robustness table and
+"""`allennlp results` sections of robustness records (`experiments/robustness_report.py`): the robustness table and
 the trade-off verdict made by hand from a fixture record, its picture made anew byte for byte, and
 sections that cannot be made refused in one line."""
 import json

@@ -211,7 +211,7 @@ def test_the_page_is_self_contained_and_lists_the_examples(compared_archives, tm
 
 
 def test_an_examples_file_with_a_bad_line_is_named(compared_archives, tmp_path):
-    from attention_perturb.data.errors import DatasetFormatError
+    from attention_perturb.errors import DatasetFormatError
     from attention_perturb.serve.comparison import read_examples
 
     comparison = ModelComparison([compared_archives["vanilla"]])

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from attention_perturb.tune.table2 import table2_markdown
+from attention_perturb.experiments.table2 import table2_markdown
 from tests.cli import in_process
 
 T_975_1 = 12.706204736174705  # Student t, 97.5 % quantile, 1 and 2 degrees of freedom (tables)

@@ -18,7 +18,7 @@ def nothing_is_trained(*args):
 
 
 def test_reproduce_table2_from_its_record_is_the_table_from_the_run_folders(tmp_path, monkeypatch, capsys):
-    from attention_perturb.commands import reproduce_table2
+    from attention_perturb.experiments import reproduce_table2
 
     first, record = tmp_path / "first", tmp_path / "record.json"
     scores = {("vanilla", 1): (0.8123456789012345, 0.6012345678901234), ("vanilla", 2): (0.8234567890123456, 0.5),
@@ -103,7 +103,7 @@ ROWS = {
 
 
 def test_robustness_table_from_its_record_is_the_table_from_the_archives(tmp_path, monkeypatch):
-    from attention_perturb.commands import robustness_table
+    from attention_perturb.experiments import robustness_table
 
     def robustness_row(archive_file, data_file, second_archive=None, **options):
         method, seed = archive_file.split("/")[-3], int(archive_file.split("/")[-2].split("_")[1])

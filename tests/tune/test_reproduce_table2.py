@@ -138,7 +138,7 @@ def test_a_folder_run_is_preferred_to_the_recorded_one_and_replaces_it(tmp_path,
 
 
 def test_the_runs_that_finished_are_recorded_when_a_later_one_fails(tmp_path, monkeypatch, capsys):
-    from attention_perturb.commands import reproduce_table2
+    from attention_perturb.experiments import reproduce_table2
 
     record = tmp_path / "record.json"
 
@@ -159,7 +159,7 @@ def test_each_run_is_recorded_as_it_finishes_not_at_the_blocks_end(tmp_path, mon
     """A block killed between two runs (SIGKILL, the end of a sitting) runs no clean-up: each run
     must be in the record before the next one can start. Side by side, seed 2 waits until seed 1
     is in the record (fails after 30 s otherwise), and seed 3 starts only when a run has ended."""
-    from attention_perturb.commands import reproduce_table2
+    from attention_perturb.experiments import reproduce_table2
 
     record = tmp_path / "record.json"
     seen_at_start = {}
@@ -187,7 +187,7 @@ def test_each_run_is_recorded_as_it_finishes_not_at_the_blocks_end(tmp_path, mon
 
 
 def test_seconds_over_every_process_adds_up_each_process_clock():
-    from attention_perturb.tune.epochs import seconds_over_every_process
+    from attention_perturb.experiments.epochs import seconds_over_every_process
 
     # Three processes: epochs 0-1 (clock 60, 130 s), epochs 2-3 (50, 120 s), epoch 4 (40 s).
     assert seconds_over_every_process([60.0, 130.0, 50.0, 120.0, 40.0]) == 130.0 + 120.0 + 40.0
@@ -198,7 +198,7 @@ def test_seconds_over_every_process_adds_up_each_process_clock():
 def test_durations_are_read_as_allennlp_writes_them():
     import datetime
 
-    from attention_perturb.tune.epochs import duration_seconds
+    from attention_perturb.experiments.epochs import duration_seconds
 
     for seconds in (0.0, 90.5, 3 * 3600 + 7.25, 86400 + 61.0, 2 * 86400 + 3600.0):
         assert duration_seconds(str(datetime.timedelta(seconds=seconds))) == pytest.approx(seconds)
@@ -377,7 +377,7 @@ def test_side_by_side_runs_give_the_metrics_of_the_same_runs_one_after_another(t
 def test_jobs_runs_start_together(jobs):
     """The first run waits for the others to start: it can only finish if `jobs` runs are under way
     at once; and never more than `jobs`."""
-    from attention_perturb.commands.reproduce_table2 import run_side_by_side
+    from attention_perturb.experiments.reproduce_table2 import run_side_by_side
 
     started, lock, under_way, most = threading.Barrier(jobs, timeout=30), threading.Lock(), [0], [0]
     finished = []

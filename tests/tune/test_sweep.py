@@ -5,9 +5,9 @@ import sys
 
 import pytest
 
-from attention_perturb.tune.statistics import mean_ci, paired_difference
-from attention_perturb.tune.sweep import Cell, collect, plan_cells, plan_trials, read_grid, save_grid, shared_runs
-from attention_perturb.tune.sweep_report import epoch_estimates, plot_against_epoch, write_report
+from attention_perturb.experiments.statistics import mean_ci, paired_difference
+from attention_perturb.experiments.sweep import Cell, collect, plan_cells, plan_trials, read_grid, save_grid, shared_runs
+from attention_perturb.experiments.sweep_report import epoch_estimates, plot_against_epoch, write_report
 from tests.cli import in_process
 from tests.tune.loopback_cluster import RAY_ENVIRONMENT
 

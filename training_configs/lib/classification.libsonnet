@@ -24,7 +24,7 @@ function(method, reader, train, validation, test=null, embedding_dim=300, pretra
       // allennlp's `lstm` states without packing's CPU backward cost (modules/unpacked_lstm.py).
       encoder: { type: 'unpacked_lstm', input_size: embedding_dim, hidden_size: hidden_size, bidirectional: true },
       attention: { type: 'additive', input_dim: 2 * hidden_size, hidden_dim: attention_hidden },
-      perturbation: methods[method],
+      perturbation: methods.perturbation(method),
       adversarial_weight: 1.0,
     },
     data_loader: {

@@ -28,7 +28,7 @@ function(method, reader, train, validation, test=null, embedding_dim=300, pretra
       attention: { type: 'additive', input_dim: 2 * hidden_size, hidden_dim: attention_hidden, query_dim: 2 * hidden_size },
       decoder_hidden: decoder_hidden,
       per_label_f1: per_label_f1,
-      perturbation: methods[method],
+      perturbation: methods.perturbation(method),
       adversarial_weight: 1.0,
     },
     data_loader: {

@@ -6,7 +6,8 @@ from allennlp.data.fields import LabelField, MetadataField, TextField
 from allennlp.data.token_indexers import SingleIdTokenIndexer, TokenIndexer
 from allennlp.data.tokenizers import Tokenizer
 
-from attention_perturb.data.errors import DatasetFormatError, counted
+from attention_perturb.data.errors import counted
+from attention_perturb.errors import DatasetFormatError
 from attention_perturb.data.tokenizers import JainWallaceTokenizer
 
 _LEAF = re.compile(r"\(([0-4]) ([^()\s]+)\)")

@@ -6,7 +6,8 @@ from allennlp.data.token_indexers import SingleIdTokenIndexer, TokenIndexer
 from allennlp.data.tokenizers import Tokenizer
 
 from attention_perturb.data.dataset_readers.sst import NEGATIVE, POSITIVE, single_text_instance
-from attention_perturb.data.errors import DatasetFormatError, counted
+from attention_perturb.data.errors import counted
+from attention_perturb.errors import DatasetFormatError
 from attention_perturb.data.jsonl import read_jsonl
 from attention_perturb.data.tokenizers import JainWallaceTokenizer
 

@@ -1,10 +1,9 @@
-from typing import TYPE_CHECKING, Dict
+from typing import Dict
 
 import torch
 from allennlp.common import Registrable
 
-if TYPE_CHECKING:  # the models import this package
-    from attention_perturb.models.adversarial import AdversarialAttentionModel, EmbeddedText
+from attention_perturb.interpret.interface import AttentionModel, EmbeddedText
 
 
 class WordImportance(Registrable):
@@ -35,13 +34,13 @@ class WordImportance(Registrable):
         return self.measure_name + ("_detached" if self.detach_attention else "")
 
     def scores(
-        self, model: "AdversarialAttentionModel", embedded: Dict[str, "EmbeddedText"], labels: torch.LongTensor
+        self, model: AttentionModel, embedded: Dict[str, EmbeddedText], labels: torch.LongTensor
     ) -> torch.Tensor:
         """(batch, T) raw scores of the attended text's tokens for the predicted `labels`."""
         raise NotImplementedError
 
     def __call__(
-        self, model: "AdversarialAttentionModel", embedded: Dict[str, "EmbeddedText"], labels: torch.LongTensor
+        self, model: AttentionModel, embedded: Dict[str, EmbeddedText], labels: torch.LongTensor
     ) -> torch.Tensor:
         mask = model.attended_text(embedded).mask
         return normalised_magnitudes(self.scores(model, embedded, labels), mask)
@@ -55,7 +54,7 @@ def normalised_magnitudes(scores: torch.Tensor, mask: torch.BoolTensor) -> torch
 
 
 def embedding_gradient(
-    model: "AdversarialAttentionModel", embedded: Dict[str, "EmbeddedText"], labels: torch.LongTensor,
+    model: AttentionModel, embedded: Dict[str, EmbeddedText], labels: torch.LongTensor,
     detach_attention: bool,
 ) -> torch.Tensor:
     """∂L(x, ŷ)/∂e of the attended text's embeddings e, for every instance of the batch from one
@@ -69,7 +68,7 @@ def embedding_gradient(
     return gradient
 
 
-def instances_at(embedded: Dict[str, "EmbeddedText"], index: torch.LongTensor) -> Dict[str, "EmbeddedText"]:
+def instances_at(embedded: Dict[str, EmbeddedText], index: torch.LongTensor) -> Dict[str, EmbeddedText]:
     """Every text's instances `index` (repeats allowed), e.g. one copy per variant of an input."""
     return {
         name: type(text)(*(None if field is None else field.index_select(0, index) for field in text))

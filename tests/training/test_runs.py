@@ -1,6 +1,6 @@
 import json
 
-from attention_perturb.training.resume import resumable, resume_flags
+from attention_perturb.training.runs import resumable, resume_flags
 
 
 def test_a_run_with_its_config_written_resumes_and_keeps_its_files(tmp_path):

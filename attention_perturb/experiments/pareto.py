@@ -16,10 +16,10 @@ import math
 import statistics
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
-from allennlp.common.checks import ConfigurationError
 
 from attention_perturb.files import write_atomically
-from attention_perturb.tune.statistics import t_quantile_975
+from attention_perturb.experiments.statistics import mean_ci
+from attention_perturb.errors import SettingError
 
 
 class Panel(NamedTuple):
@@ -58,8 +58,8 @@ def seed_interval(values: Sequence[float], log: bool = False) -> Optional[Interv
     if not values or (log and min(values) <= 0):
         return None
     scaled = [math.log10(value) for value in values] if log else list(values)
-    centre = statistics.fmean(scaled)
-    half = t_quantile_975(len(scaled) - 1) * statistics.stdev(scaled) / math.sqrt(len(scaled)) if len(scaled) > 1 else 0.0
+    estimate = mean_ci(scaled)
+    centre, half = estimate.mean, estimate.half_width or 0.0
     low, high = centre - half, centre + half
     if log:
         return Interval(10 ** centre, 10 ** low, 10 ** high, len(values))
@@ -214,7 +214,7 @@ def pareto_figure(rows: Dict[str, Dict[int, Dict[str, float]]], path: str, metho
     methods = list(rows) if methods is None else [method for method in methods if method in rows]
     unknown = [panel for panel in panels if panel not in PANELS]
     if unknown:
-        raise ConfigurationError(f"--figure: unknown panels {unknown}; one of {', '.join(PANELS)}")
+        raise SettingError("figure", f"unknown panels {unknown}; one of {', '.join(PANELS)}")
     figure, all_axes = plt.subplots(1, len(panels), figsize=(6.8 * len(panels), 5.8), squeeze=False)
     layouts: Dict[str, PanelLayout] = {}
     for axes, name in zip(all_axes[0], panels):
@@ -230,7 +230,7 @@ def pareto_figure(rows: Dict[str, Dict[int, Dict[str, float]]], path: str, metho
                 colour = seed_interval([row.get(panel.colour_key) for row in seeds])
                 colours[method] = colour.centre if colour is not None else math.nan
         if not points:
-            raise ConfigurationError(f"--figure: no method has both a test score and {panel.key}")
+            raise SettingError("figure", f"no method has both a test score and {panel.key}")
         for method, (x, y) in points.items():
             axes.errorbar(x.centre, y.centre, xerr=[[x.centre - x.low], [x.high - x.centre]],
                           yerr=[[y.centre - y.low], [y.high - y.centre]], fmt="none", ecolor="0.78", elinewidth=0.8,

@@ -17,7 +17,7 @@ Paths are relative to the results file's folder. The kinds:
   chosen ε, provenance), with its figures and report.json written into folder D.
 - `robustness record=R [extra=R2,...] [methods=a,b] [columns=k,l] [figure=F.png] [panels=p,q]`: the
   robustness table of a `robustness-table --record` (mean ± std, paired differences to vanilla,
-  provenance of trainings and measures) and its Pareto picture F (`robustness/report.py`).
+  provenance of trainings and measures) and its Pareto picture F (`experiments/robustness_report.py`).
 - `tradeoff record=R methods=a,b [target=pgd_tvd] [factor=10] [within=0.01] [seeds=3] [columns=k,l]
   [extra=R2]`: a sweep's settings against vanilla at equal seeds, and the verdict naming the
   settings within `within` of vanilla's score (and `factor`× below it on `target`), or that none is.
@@ -34,9 +34,10 @@ from typing import Any, Callable, Dict, List, Tuple
 
 from attention_perturb.files import write_atomically
 from attention_perturb.provenance import provenance_summary
-from attention_perturb.tune.record import Runs, read_identity, read_record
-from attention_perturb.tune.statistics import mean_ci, paired_difference
-from attention_perturb.tune.table2 import METHODS, PAPER, table2_of_runs, test_agreements
+from attention_perturb.experiments.record import Runs, read_identity, read_record
+from attention_perturb.experiments.statistics import mean_ci, paired_difference
+from attention_perturb.experiments.methods import title
+from attention_perturb.experiments.table2 import in_registry_order, table2_of_runs, test_agreements
 
 SECTION = re.compile(r"^<!-- begin (?P<kind>\w+)(?P<arguments>[^>]*)-->\n(?P<body>.*?)^<!-- end (?P=kind) -->$",
                      re.MULTILINE | re.DOTALL)
@@ -79,7 +80,7 @@ def measures_markdown(runs: Dict[str, Dict[int, Dict[str, float]]]) -> str:
                   "(* where its CI excludes zero)", "",
                   "| method | seeds | " + " | ".join(columns) + " | " + " | ".join(f"Δ {c}" for c in columns) + " |",
                   "|---" * (2 + 2 * len(columns)) + "|"]
-        for method in (m for m in METHODS if m in agreements):
+        for method in in_registry_order(agreements):
             seeds = agreements[method]
 
             def values(column: str, of: Dict[int, Dict[str, float]] = seeds) -> Dict[int, float]:
@@ -95,7 +96,7 @@ def measures_markdown(runs: Dict[str, Dict[int, Dict[str, float]]]) -> str:
                 spread = "" if delta.half_width is None else f" ± {delta.half_width:.3f}"
                 deltas.append("-" if delta.count == 0 else
                               f"{delta.mean:+.3f}{spread}" + (" *" if delta.excludes_zero else ""))
-            lines.append(f"| {PAPER['method_names'][method]} | {len(seeds)} | " + " | ".join(cells + deltas) + " |")
+            lines.append(f"| {title(method)} | {len(seeds)} | " + " | ".join(cells + deltas) + " |")
     provenances = [run.get("provenance") for seeds in runs.values() for _, run in sorted(seeds.items())]
     return "\n".join(lines[1:]) + "\n\n" + provenance_summary(provenances) + "\n"
 
@@ -105,8 +106,8 @@ def measures_section(folder: Path, output: Path, record: str) -> str:
 
 
 def sweep_section(folder: Path, output: Path, record: str, grid: str, figures: str, metric: str = "f1") -> str:
-    from attention_perturb.tune.sweep import read_grid, recorded_runs  # the sweep imports Ray
-    from attention_perturb.tune.sweep_report import write_report
+    from attention_perturb.experiments.sweep import read_grid, recorded_runs  # the sweep imports Ray
+    from attention_perturb.experiments.sweep_report import write_report
 
     grid_values = read_grid(folder / grid)
     runs = recorded_runs(folder / record, grid_values)
@@ -118,13 +119,13 @@ def sweep_section(folder: Path, output: Path, record: str, grid: str, figures: s
 
 
 def robustness_section(folder: Path, output: Path, **settings: str) -> str:
-    from attention_perturb.robustness.report import robustness_section as section  # imports allennlp's training
+    from attention_perturb.experiments.robustness_report import robustness_section as section  # imports allennlp's training
 
     return section(folder, output, **settings)
 
 
 def tradeoff_section(folder: Path, output: Path, **settings: str) -> str:
-    from attention_perturb.robustness.report import tradeoff_section as section
+    from attention_perturb.experiments.robustness_report import tradeoff_section as section
 
     return section(folder, output, **settings)
 
@@ -148,7 +149,7 @@ def render(path: Path, output: Path) -> str:
             settings = dict(argument.split("=", 1) for argument in shlex.split(arguments))
         except ValueError as error:
             raise ResultsError(f"{path}:{line}: arguments must be key=value, got {arguments!r}") from error
-        from attention_perturb.robustness.report import ReportError
+        from attention_perturb.experiments.robustness_report import ReportError
 
         try:
             body = GENERATORS[kind](path.parent, output, **settings)

@@ -14,14 +14,14 @@ import statistics
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from attention_perturb.commands.robustness_table import (
+from attention_perturb.experiments.robustness_table import (
     COLUMNS, PAIRED_KEYS, format_cell, format_difference, format_value, in_method_order, method_rows, seed_summary,
     valid_number,
 )
 from attention_perturb.provenance import provenance_summary
-from attention_perturb.robustness.pareto import DEFAULT_PANELS, pareto_figure
-from attention_perturb.tune.record import FROM_RECORD, Runs, read_identity, read_record
-from attention_perturb.tune.statistics import paired_difference
+from attention_perturb.experiments.pareto import DEFAULT_PANELS, pareto_figure
+from attention_perturb.experiments.record import FROM_RECORD, Runs, read_identity, read_record
+from attention_perturb.experiments.statistics import paired_difference
 
 HEADINGS = {key: f"{heading} {direction}" for heading, key, direction in COLUMNS}
 # The columns of benchmarks/sst_bat_protocol.py's record (BAT's attack protocol).

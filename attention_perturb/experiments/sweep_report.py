@@ -1,4 +1,4 @@
-"""The report of a sweep (`tune/sweep.py`): per cell, mean ± 95 % CI over seeds of the test score and
+"""The report of a sweep (`experiments/sweep.py`): per cell, mean ± 95 % CI over seeds of the test score and
 every attention agreement, the paired difference to the baseline method at equal seeds, the ε chosen
 per method by validation score, and three figures (validation score against ε, the paper's Figure 4;
 agreement against ε; agreement against epoch)."""
@@ -14,10 +14,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from attention_perturb.files import write_atomically  # noqa: E402
 from attention_perturb.provenance import provenance_summary  # noqa: E402
-from attention_perturb.tune.record import FROM_RECORD  # noqa: E402
-from attention_perturb.tune.statistics import Estimate, mean_ci, paired_difference  # noqa: E402
-from attention_perturb.tune.table2 import test_agreements  # noqa: E402
-from attention_perturb.tune.sweep import (  # noqa: E402
+from attention_perturb.experiments.record import FROM_RECORD  # noqa: E402
+from attention_perturb.experiments.statistics import Estimate, mean_ci, paired_difference  # noqa: E402
+from attention_perturb.experiments.table2 import test_agreements  # noqa: E402
+from attention_perturb.experiments.sweep import (  # noqa: E402
     DEFAULT_VARIANT, Cell, baseline_cell, choose_epsilons, lower_is_better, plan_cells, short_key,
 )
 

@@ -33,12 +33,12 @@ import re
 from pathlib import Path
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence
 
-from attention_perturb.errors import UsageError
+from attention_perturb.errors import SettingError, UsageError
 from attention_perturb.files import write_atomically
 from attention_perturb.provenance import run_provenance
-from attention_perturb.tune.record import RecordError, Runs, merge, read_identity, read_record, write_record
-from attention_perturb.tune.experiment import SEED_KEYS, Trial, is_finished
-from attention_perturb.tune.statistics import mean_ci
+from attention_perturb.experiments.record import RecordError, Runs, merge, read_identity, read_record, write_record
+from attention_perturb.training.runs import SEED_KEYS, Trial, is_finished
+from attention_perturb.experiments.statistics import mean_ci
 
 GRID_FILE = "sweep.json"
 RESUMED_MARK = "Recovering from prior training"  # what allennlp logs when --recover continues a run
@@ -69,7 +69,7 @@ def cell_name(method: str, setting: Dict[str, Any], variant: str) -> str:
 def read_grid(path: Path) -> Dict[str, Any]:
     """The grid file, checked; errors name the file and the key."""
     if not Path(path).is_file():
-        raise FileNotFoundError(f"--grid: {path} is not a file")
+        raise SettingError("grid", f"{path} is not a file")
     try:
         grid = json.loads(Path(path).read_text())
     except json.JSONDecodeError as error:
@@ -219,7 +219,7 @@ def collect(output_dir: Path, grid: Dict[str, Any]) -> Dict[str, Dict[int, Dict[
 
 
 def record_identity(grid: Dict[str, Any]) -> Dict[str, Any]:
-    """What a sweep's record (`tune/record.py`) must share with the sweep that reads it: the grid
+    """What a sweep's record (`experiments/record.py`) must share with the sweep that reads it: the grid
     but its seeds, as a later sitting may add seeds."""
     return {"grid": {key: value for key, value in grid.items() if key != "seeds"}}
 

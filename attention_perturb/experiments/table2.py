@@ -14,12 +14,19 @@ from allennlp.common.params import _replace_none
 
 from attention_perturb.errors import UsageError
 from attention_perturb.provenance import provenance_summary, run_provenance
-from attention_perturb.tune.epochs import duration_seconds, epoch_costs, seconds_over_every_process
-from attention_perturb.tune.experiment import Experiment, is_finished
-from attention_perturb.tune.statistics import mean_ci, paired_difference
+from attention_perturb.experiments.epochs import duration_seconds, epoch_costs, seconds_over_every_process
+from attention_perturb.experiments.methods import methods, title
+from attention_perturb.training.runs import is_finished
+from attention_perturb.experiments.statistics import mean_ci, paired_difference
 
 PAPER = json.loads((Path(__file__).parent / "paper_table2.json").read_text())
-METHODS: List[str] = PAPER["methods"]
+
+
+def in_registry_order(present) -> List[str]:
+    """The methods of `present` in the registry's order (the order of every table), then any the
+    registry does not hold, by name."""
+    registered = list(methods())
+    return sorted(present, key=lambda method: (registered.index(method) if method in registered else len(registered), method))
 
 
 class EpsilonChoice(NamedTuple):
@@ -40,48 +47,6 @@ class Run(NamedTuple):
 
 def run_directory(output_dir: Path, method: str, seed: int) -> Path:
     return Path(output_dir) / method / f"seed_{seed}"
-
-
-def best_trial_epsilon(experiment_directory: Path, metric: str) -> EpsilonChoice:
-    """ε of the trial with the highest `best_validation_<metric>` (the first such trial on ties), read
-    from the config it trained with, as the paper reports the model with the best validation score."""
-    trials = Experiment(experiment_directory).trial_directories()
-    if not trials:
-        raise FileNotFoundError(f"--search-log-dir: {experiment_directory} has no finished trials")
-    key = f"best_validation_{metric}"
-
-    def score(trial: Path) -> float:
-        metrics = json.loads((trial / "metrics.json").read_text())
-        if key not in metrics:
-            raise UsageError(f"--search-log-dir: {trial / 'metrics.json'} has no {key}")
-        return metrics[key]
-
-    best = max(trials, key=score)
-    config = json.loads((best / "config.json").read_text())
-    epsilon = config["model"]["perturbation"].get("epsilon")
-    if epsilon is None:
-        raise UsageError(f"--search-log-dir: {best / 'config.json'}: model.perturbation has no epsilon")
-    return EpsilonChoice(float(epsilon), f"best of {len(trials)} trials in {experiment_directory}: {best.parent.name}")
-
-
-def choose_epsilons(
-    dataset: str, methods: Sequence[str], given: Dict[str, float], search_log_dir: Optional[Path]
-) -> Dict[str, EpsilonChoice]:
-    """Per method: `--epsilon method=value`, else the best trial of `<search-log-dir>/<dataset>_<method>`,
-    else the config's default. Vanilla has no ε."""
-    metric = PAPER["datasets"][dataset]["metric"]
-    choices = {}
-    for method in methods:
-        experiment = search_log_dir / f"{dataset}_{method}" if search_log_dir else None
-        if method == "vanilla":
-            choices[method] = EpsilonChoice(None, "no perturbation")
-        elif method in given:
-            choices[method] = EpsilonChoice(given[method], "--epsilon")
-        elif experiment is not None and experiment.is_dir():
-            choices[method] = best_trial_epsilon(experiment, metric)
-        else:
-            choices[method] = EpsilonChoice(None, "config default")
-    return choices
 
 
 def plan_runs(output_dir: Path, methods: Sequence[str], seeds: Sequence[int],
@@ -190,7 +155,7 @@ def paired_differences_markdown(scores: Dict[str, Dict[int, Tuple[float, float]]
     lines = ["", f"Mean ± 95 % CI (Student t) over seeds, and the paired difference to vanilla at equal seeds "
              f"(* where its CI excludes zero):", "",
              f"| Model | seeds | {header} | Corr. | Δ {header} | Δ Corr. |", "|---|---|---|---|---|---|"]
-    for method in (m for m in METHODS if m in scores):
+    for method in in_registry_order(scores):
         runs = scores[method]
         row = [mean_ci([s for s, _ in runs.values()]).format(2), mean_ci([c for _, c in runs.values()]).format(3)]
         for position, digits in ((0, 2), (1, 3)):
@@ -205,7 +170,7 @@ def paired_differences_markdown(scores: Dict[str, Dict[int, Tuple[float, float]]
             row.append(difference.format(digits) + (" *" if difference.excludes_zero else ""))
         paired = len(set(runs) & set(vanilla))
         seeds = f"{len(runs)} ({paired} paired)" if paired != len(runs) else f"{len(runs)}"
-        lines.append(f"| {PAPER['method_names'][method]} | {seeds} | " + " | ".join(row) + " |")
+        lines.append(f"| {title(method)} | {seeds} | " + " | ".join(row) + " |")
     return lines
 
 
@@ -226,14 +191,14 @@ def table2_markdown(dataset: str, scores: Dict[str, Dict[int, Tuple[float, float
         f"| Model | ε | seeds | {header} (ours) | {header} (paper) | Corr. (ours) | Corr. (paper) |",
         "|---|---|---|---|---|---|---|",
     ]
-    for method in (m for m in METHODS if m in scores):
+    for method in in_registry_order(scores):
         runs = list(scores[method].values())
         epsilon = epsilons[method]
-        paper_score, paper_corr = paper["rows"][method]
+        paper_score, paper_corr = paper["rows"].get(method, (None, None))
         lines.append(
-            f"| {PAPER['method_names'][method]} | {'-' if epsilon is None else f'{epsilon:g}'} | {len(runs)} | "
-            f"{mean_std([s for s, _ in runs], 2)} | {paper_score:.2f} | "
-            f"{mean_std([c for _, c in runs], 3)} | {paper_corr:.3f} |"
+            f"| {title(method)} | {'-' if epsilon is None else f'{epsilon:g}'} | {len(runs)} | "
+            f"{mean_std([s for s, _ in runs], 2)} | {'-' if paper_score is None else f'{paper_score:.2f}'} | "
+            f"{mean_std([c for _, c in runs], 3)} | {'-' if paper_corr is None else f'{paper_corr:.3f}'} |"
         )
     if "vanilla" in scores and len(scores["vanilla"]) > 1:
         lines += paired_differences_markdown(scores, header)
@@ -242,19 +207,19 @@ def table2_markdown(dataset: str, scores: Dict[str, Dict[int, Tuple[float, float
         lines += ["", "Further agreements between attention and word importance (test set; see "
                   "`model.agreement_measures`), mean ± std over seeds:", "",
                   "| Model | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-        for method in (m for m in METHODS if m in (agreements or {})):
+        for method in in_registry_order((agreements or {})):
             runs = list(agreements[method].values())
             values = [mean_std([run[name] for run in runs if name in run], 3)
                       if any(name in run for run in runs) else "-" for name in names]
-            lines.append(f"| {PAPER['method_names'][method]} | " + " | ".join(values) + " |")
+            lines.append(f"| {title(method)} | " + " | ".join(values) + " |")
     if resources:
         lines += ["", "Cost per run: seconds per epoch (training and validation; mean ± std over seeds) and the "
                   "training process's peak RSS (allennlp's `peak_worker_0_memory_MB`; the largest over seeds), both over "
                   "every process that trained a resumed run:", "",
                   "| Model | s / epoch | peak RSS [GiB] |", "|---|---|---|"]
-        for method in (m for m in METHODS if m in resources):
+        for method in in_registry_order(resources):
             seconds, rss = zip(*resources[method].values())
-            lines.append(f"| {PAPER['method_names'][method]} | {mean_std(list(seconds), 1)} | {max(rss) / 1024:.2f} |")
+            lines.append(f"| {title(method)} | {mean_std(list(seconds), 1)} | {max(rss) / 1024:.2f} |")
     return "\n".join(lines) + "\n"
 
 
