@@ -1,5 +1,6 @@
 """Loading model archives with an error a user can act on."""
 import gzip
+import os
 import pickle
 import tarfile
 import zlib
@@ -17,6 +18,19 @@ UNREADABLE_ARCHIVE = (EOFError, tarfile.TarError, gzip.BadGzipFile, zlib.error, 
 
 class NotAModelArchive(ValueError):
     pass
+
+
+def check_model_archive(archive_file: str) -> None:
+    """Raises `NotAModelArchive` for a file that is not a whole (gzipped) tar archive, reading it
+    through without unpacking it; a folder or a missing path is left to allennlp's own error."""
+    if not os.path.isfile(archive_file):
+        return
+    try:
+        with tarfile.open(archive_file) as archive:
+            for _ in archive:
+                pass
+    except UNREADABLE_ARCHIVE as error:
+        raise NotAModelArchive(f"not a model archive: {archive_file} ({type(error).__name__}: {error})") from None
 
 
 def load_model_archive(archive_file: str, **kwargs) -> Archive:

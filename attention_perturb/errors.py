@@ -33,3 +33,7 @@ class EmptyDatasetError(ValueError):
 class PartialReleaseError(ValueError):
     """A file or folder of a release is missing or shorter than the release, so the full protocol
     refuses it; the message names it and the protocol that accepts a partial release."""
+
+
+class StoppedBeforeTheEnd(RuntimeError):
+    """A search or sweep stopped (Ctrl-C, a lost node) with runs unfinished; rerunning resumes it."""

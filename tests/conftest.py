@@ -1,13 +1,9 @@
 import os
 import pathlib
-import sys
 
 import pytest
 
 import attention_perturb  # noqa: F401  (registers every component)
-
-# The plugin's excepthook (one line for a user's mistake in `allennlp evaluate` and `predict`).
-PLUGIN_EXCEPTHOOK = sys.excepthook
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 METHODS = ["vanilla", "word_at", "word_iat", "attention_rp", "attention_at", "attention_iat"]
@@ -23,15 +19,6 @@ def run_from_repo_root():
     os.chdir(REPO_ROOT)
     yield
     os.chdir(started_in)
-
-
-@pytest.fixture(autouse=True)
-def plugin_excepthook():
-    """Each test starts with the excepthook a process that imported the plugin has: a training run
-    in this process (a session fixture's tiny model, say) leaves allennlp's own behind, which logs
-    every uncaught exception as a traceback."""
-    sys.excepthook = PLUGIN_EXCEPTHOOK
-    yield
 
 
 def pytest_collection_modifyitems(items):

@@ -103,6 +103,24 @@ NEIGHBOURS = {
                            "model.adversarial_weight": 1.0, "model.radius": 0.01, "model.pgd_steps": 10,
                            "model.top_k": 7, "model.top_k_weight": 1000.0, "model.clip_to_unit_interval": False},
 }
+# SEAT as its authors' code trains it (lib/seat_as_coded.libsonnet): their clamp, summed loss with the class
+# weight #neg/#pos = 3310/3610, batches of 32 with the last dropped, 20 epochs with patience 10, their optimiser.
+SEAT_AS_CODED = {**NEIGHBOURS["sst_seat_embedding"], "model.clip_to_unit_interval": True, "model.loss_summed_over_batch": True,
+                 "model.positive_class_weight": 3310 / 3610, "data_loader.batch_sampler.drop_last": True,
+                 "trainer.num_epochs": 20, "trainer.patience": 10, "trainer.optimizer.type": "torch_adam",
+                 "trainer.optimizer.amsgrad": True, "trainer.optimizer.lr": 0.001, "trainer.optimizer.weight_decay": 0.00001,
+                 "trainer.optimizer.parameter_groups": [[["^_text_field_embedder\\.", "^_encoder\\."], {"lr": 0.01}],
+                                                        [["^_attention\\."], {"weight_decay": 0.0}]]}
+SEAT_AS_CODED.pop("trainer.optimizer")
+NEIGHBOURS.update({
+    "sst_seat_as_coded": SEAT_AS_CODED,
+    # The authors' selection rule: validation is the test set, on macro-F1.
+    "sst_seat_as_coded_test_selected": {**SEAT_AS_CODED, "validation_data_path": "data/sst/test.txt",
+                                        "trainer.validation_metric": "+macro_f1"},
+    # FLAT's -adv baseline: FLAT without word masks, its loss terms off.
+    "sst_flat_adv": {**NEIGHBOURS["sst_flat"], "model.word_masks": False, "model.entropy_weight": 0.0,
+                     "model.importance_weight": 0.0},
+})
 # `allennlp tune search` configs, built with a trial's environment: ε, seed, device and epochs from it.
 TRIAL = {"EPSILON": "2.5", "SEED": "7", "CUDA_DEVICE": "-1", "NUM_EPOCHS": "3"}
 SEARCHED = {"random_seed": 7, "numpy_seed": 7, "pytorch_seed": 7, "trainer.num_epochs": 3, "trainer.cuda_device": -1}

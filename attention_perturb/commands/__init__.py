@@ -8,6 +8,4 @@ from attention_perturb.commands.robustness_table import RobustnessTable  # noqa:
 from attention_perturb.commands.sweep import Sweep  # noqa: F401
 from attention_perturb.commands.results import Results  # noqa: F401
 from attention_perturb.commands.serve_compare import ServeCompare  # noqa: F401
-from attention_perturb.commands.allennlp_commands import use_in_allennlp_commands
-
-use_in_allennlp_commands()
+from attention_perturb.commands.checked_allennlp import CheckedEvaluate, CheckedPredict  # noqa: F401

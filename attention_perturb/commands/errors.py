@@ -8,13 +8,9 @@ from allennlp.common.checks import ConfigurationError
 
 from attention_perturb.archives import NotAModelArchive
 from attention_perturb.errors import DatasetFormatError, EmptyDatasetError, PartialReleaseError
-from attention_perturb.errors import SettingError, UsageError
+from attention_perturb.errors import SettingError, StoppedBeforeTheEnd, UsageError
 from attention_perturb.experiments.record import RecordError
 from attention_perturb.experiments.results import ResultsError
-
-
-class StoppedBeforeTheEnd(RuntimeError):
-    """A search or sweep stopped (Ctrl-C, a lost node) with runs unfinished; rerunning resumes it."""
 
 
 # Mistakes in what a user typed or pointed at, whose messages name the file, line or key, and the

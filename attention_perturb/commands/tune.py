@@ -1,24 +1,14 @@
 import argparse
-import json
 import logging
-import os
-from pathlib import Path
 
 from allennlp.commands.subcommand import Subcommand
 
 from attention_perturb.commands.arguments import RAY_ADDRESS_HELP
-from attention_perturb.commands.errors import StoppedBeforeTheEnd, reporting_errors
-from attention_perturb.errors import UsageError
+from attention_perturb.commands.errors import reporting_errors
+from attention_perturb.tune.experiment import SEARCH_STRATEGY
 
 logger = logging.getLogger(__name__)
 
-SEARCH_STRATEGY = "variant-generation"
-RESUME_FLAGS = {
-    "base_config": "--base-config",
-    "search_space": "--search-space",
-    "overrides": "--overrides",
-    "random_seed": "--random-seed",
-}
 
 
 @Subcommand.register("tune")
@@ -37,12 +27,6 @@ class Tune(Subcommand):
         add_plot_parser(verbs)
         subparser.set_defaults(func=lambda args: subparser.print_help())
         return subparser
-
-
-def _visible_gpus() -> int:
-    import torch
-
-    return torch.cuda.device_count()
 
 
 def add_search_parser(verbs) -> None:
@@ -108,109 +92,27 @@ def add_plot_parser(verbs) -> None:
     reporting_errors(plot, plot_from_args)
 
 
-def _overrides(args: argparse.Namespace, num_gpus: int) -> str:
-    try:
-        overrides = json.loads(args.overrides) if args.overrides else {}
-    except json.JSONDecodeError as error:
-        raise UsageError(f"--overrides: not valid JSON ({error})") from error
-    if num_gpus == 0:  # as allentune: without GPUs every trial trains on the CPU
-        overrides["trainer.cuda_device"] = -1
-    return json.dumps(overrides) if overrides else ""
-
-
 def search_from_args(args: argparse.Namespace) -> None:
-    from attention_perturb.training.runs import is_finished
-    from attention_perturb.tune.experiment import Experiment
-    from attention_perturb.tune.search_space import read_search_space
+    from attention_perturb.tune.search import search
 
-    if args.search_strategy != SEARCH_STRATEGY:
-        raise UsageError(f"--search-strategy: only {SEARCH_STRATEGY} (random search) is supported, got {args.search_strategy!r}")
-    if args.num_samples < 1:
-        raise UsageError(f"--num-samples: must be at least 1, got {args.num_samples}")
-    if not Path(args.base_config).is_file():
-        raise FileNotFoundError(f"--base-config: {args.base_config} does not exist")
     if args.with_server:
         logger.warning("--with-server is ignored: Ray Tune 2.x has no Tune server")
-    space = read_search_space(args.search_space)
-    num_gpus = _visible_gpus() if args.num_gpus is None else args.num_gpus
-    # Checked before the plan is saved: a plan saved with bad overrides would refuse the corrected rerun.
-    trial_overrides = _overrides(args, num_gpus)
-    gpus_per_trial = (1 if num_gpus else 0) if args.gpus_per_trial is None else args.gpus_per_trial
-
-    experiment = Experiment(Path(args.log_dir).resolve() / args.experiment_name)
-    settings = {
-        "base_config": os.path.abspath(args.base_config),
-        "search_space": json.loads(Path(args.search_space).read_text()),
-        "overrides": args.overrides,
-        "random_seed": args.random_seed,
-    }
-    experiment.check_settings(settings, RESUME_FLAGS)
-    trials = experiment.plan(space, args.random_seed, args.num_samples)
-    experiment.save_plan(settings, trials)
-    pending = [trial for trial in trials if not is_finished(trial.serialization_dir)]
-    print(f"{experiment.directory}: {len(trials) - len(pending)} of {len(trials)} trials finished, "
-          f"running {len(pending)}", flush=True)
-    if pending:
-        from attention_perturb.tune.search import run_trials, start_ray
-        import ray
-
-        trial_settings = {
-            "base_config": settings["base_config"],
-            "include_packages": args.include_package,
-            "overrides": trial_overrides,
-            "cwd": os.getcwd(),
-        }
-        start_ray(args.ray_address, args.num_cpus, num_gpus)
-        try:
-            run_trials(experiment.directory, pending, trial_settings,
-                       {"cpu": args.cpus_per_trial, "gpu": gpus_per_trial}, len(trials))
-        finally:
-            ray.shutdown()
-    unfinished = [trial.name for trial in trials if not is_finished(trial.serialization_dir)]
-    if unfinished:  # Ray Tune returns normally when stopped by Ctrl-C
-        raise StoppedBeforeTheEnd(f"search stopped with {len(unfinished)} of {len(trials)} trials unfinished "
-                                  f"({', '.join(unfinished)}); rerun the same command to resume")
-    print(f"all {len(trials)} trials finished; next: allennlp tune report --log-dir {experiment.directory}")
+    search(args.experiment_name, args.base_config, args.search_space, args.log_dir, args.num_samples, args.random_seed,
+           args.overrides, args.num_cpus, args.num_gpus, args.cpus_per_trial, args.gpus_per_trial, args.ray_address,
+           args.search_strategy, args.include_package, report=lambda line: print(line, flush=True))
 
 
 def report_from_args(args: argparse.Namespace) -> None:
-    from attention_perturb.tune.report import (
-        best_trial, collect_results, default_performance_metric, markdown_table, sampled_hyperparameters,
-        write_results,
-    )
+    from attention_perturb.tune.report import report
 
-    directory = Path(args.log_dir)
-    frame = collect_results(directory, args.model)
-    if args.throttle:
-        frame["dataset_reader.sample"] = args.throttle
-    metric = args.performance_metric or default_performance_metric(frame)
-    table = markdown_table(frame, metric, sampled_hyperparameters(directory, frame))
-    output_file = directory / "results.jsonl"
-    write_results(frame, output_file)
-    best = best_trial(frame, metric)
-    print(f"results written to {output_file}")
-    print(f"total experiments: {len(frame)}")
-    print(table)
-    print(f"best perf: {best[metric]} ({best['trial']})")
+    for line in report(args.log_dir, args.model, args.throttle, args.performance_metric):
+        print(line)
 
 
 def plot_from_args(args: argparse.Namespace) -> None:
-    import pandas as pd
+    from attention_perturb.tune.plot import plot
 
-    from attention_perturb.tune.plot import draw, read_results
-    from attention_perturb.tune.report import default_performance_metric
-
-    rows, columns = args.subplots
-    if rows * columns > 1 and len(args.result_file) > rows * columns:
-        raise UsageError(f"--subplots {rows} {columns}: fewer axes than the {len(args.result_file)} result files")
-    frames = [read_results(path, args.model_field) for path in args.result_file]
-    metric_field = args.performance_metric_field or default_performance_metric(pd.concat(frames, ignore_index=True))
-    for path, frame in zip(args.result_file, frames):
-        if metric_field not in frame:
-            raise UsageError(f"{path}: no field {metric_field!r} in its records (--performance-metric-field)")
-    groups = [pd.concat(frames, ignore_index=True)] if rows * columns == 1 else frames
-    label = args.performance_metric or metric_field.replace("best_validation_", "")
-    draw(groups, Path(args.output_file), (rows, columns), tuple(args.figsize), args.data_name, args.x,
-         args.model_field, metric_field, label, args.duration_field, args.x_axis_time, not args.no_errorbar,
-         args.logx, args.legend_location, args.fontsize, args.linestyle, args.linewidth)
+    plot(args.result_file, args.output_file, args.subplots, args.figsize, args.data_name, args.x, args.model_field,
+         args.performance_metric_field, args.performance_metric, args.duration_field, args.x_axis_time,
+         not args.no_errorbar, args.logx, args.legend_location, args.fontsize, args.linestyle, args.linewidth)
     print(f"saving to {args.output_file}")

@@ -13,7 +13,6 @@ On a log axis the point is the geometric mean over seeds and its interval the 95
 of log10 values; on a linear axis the arithmetic mean and its 95 % CI (Student t).
 """
 import math
-import statistics
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 

@@ -36,6 +36,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Sequence
 from attention_perturb.errors import SettingError, UsageError
 from attention_perturb.files import write_atomically
 from attention_perturb.provenance import run_provenance
+from attention_perturb.experiments.methods import config_for
 from attention_perturb.experiments.record import RecordError, Runs, merge, read_identity, read_record, write_record
 from attention_perturb.training.runs import SEED_KEYS, Trial, is_finished
 from attention_perturb.experiments.statistics import mean_ci
@@ -149,7 +150,7 @@ def plan_trials(output_dir: Path, grid: Dict[str, Any]) -> List[Trial]:
     trials = []
     for seed in grid["seeds"]:
         for cell in plan_cells(grid):
-            config = grid["config"].format(dataset=dataset, method=cell.method)
+            config = config_for(grid["config"], dataset, cell.method)
             overrides = {**grid.get("overrides", {}), **cell.overrides, **{key: seed for key in SEED_KEYS}}
             trials.append(Trial(trial_name(cell.name, seed), {"METHOD": cell.method, "DATASET": dataset},
                                 run_directory(output_dir, cell, seed), config=config, overrides=json.dumps(overrides)))

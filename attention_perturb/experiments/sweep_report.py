@@ -12,13 +12,15 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from attention_perturb.errors import SettingError  # noqa: E402
 from attention_perturb.files import write_atomically  # noqa: E402
 from attention_perturb.provenance import provenance_summary  # noqa: E402
 from attention_perturb.experiments.record import FROM_RECORD  # noqa: E402
 from attention_perturb.experiments.statistics import Estimate, mean_ci, paired_difference  # noqa: E402
 from attention_perturb.experiments.table2 import test_agreements  # noqa: E402
 from attention_perturb.experiments.sweep import (  # noqa: E402
-    DEFAULT_VARIANT, Cell, baseline_cell, choose_epsilons, lower_is_better, plan_cells, short_key,
+    DEFAULT_VARIANT, GRID_FILE, Cell, baseline_cell, choose_epsilons, collect, grid_of_record, lower_is_better, plan_cells,
+    short_key, update_record,
 )
 
 def agreement_names(results) -> List[str]:
@@ -256,3 +258,24 @@ def write_report(output_dir: Path, grid: Dict[str, Any], results, metric: str, c
         shown = [cell for cell in cells if cell.variant == DEFAULT_VARIANT and (not cell.setting or cell in chosen.values())]
         plot_against_epoch(output_dir / "pearson_against_epoch.png", shown or cells, results, "pearson")
     return text
+
+
+def report_sweep(output_dir: str, record: Optional[str], metric: str, command: str) -> List[str]:
+    """`write_report` of a sweep's folder, its runs read from the folder and the `record` (which it
+    updates), or from the record alone when the folder is gone; returns the lines to print."""
+    output_dir = Path(output_dir)
+    grid_file = output_dir / GRID_FILE
+    if grid_file.is_file():
+        grid = json.loads(grid_file.read_text())
+    else:  # the record alone: its sitting's folder is gone
+        grid = grid_of_record(Path(record)) if record else None
+        if grid is None:
+            raise SettingError("output_dir", f"{grid_file} does not exist (not a sweep folder?)")
+        output_dir.mkdir(parents=True, exist_ok=True)
+    results = update_record(Path(record), output_dir, grid) if record else collect(output_dir, grid)
+    if not results:
+        raise SettingError("output_dir", f"{output_dir} has no finished runs yet")
+    lines = [write_report(output_dir, grid, results, metric, command), f"written to {output_dir / 'report.md'}"]
+    if record:
+        lines.append(f"{sum(map(len, results.values()))} finished runs of this grid's seeds in {record}")
+    return lines

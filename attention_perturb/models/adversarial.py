@@ -1,5 +1,4 @@
-import contextlib
-from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 import torch
 from allennlp.common.checks import ConfigurationError
@@ -12,12 +11,10 @@ from allennlp.training.metrics import Average
 
 from attention_perturb.checks import check_non_negative
 from attention_perturb.interpret.interface import EmbeddedText
-from attention_perturb.interpret.agreement import (
-    AttentionAgreement, kendall_per_instance, pearson_per_instance, top_k_overlap_per_instance,
-)
-from attention_perturb.interpret.word_importance.gradient_x_input import gradient_times_input
 from attention_perturb.interpret.word_importance import WordImportance
+from attention_perturb.models.agreement_evaluation import AgreementEvaluation
 from attention_perturb.modules.attention import ScoreAttention
+from attention_perturb.modules.unknown_tokens import without_unknown_tokens
 from attention_perturb.perturbations import Perturbation
 from attention_perturb.perturbations.base import ATTENTION, EMBEDDING
 from attention_perturb.perturbations.word_interpretable import EmbeddingRows
@@ -46,21 +43,7 @@ def loss_with_gradients(loss: torch.Tensor, tensors, gradients) -> torch.Tensor:
     return loss.detach() + (surrogate - surrogate.detach())
 
 
-def without_unknown_tokens(text: TextFieldTensors, unknown_id: int) -> TextFieldTensors:
-    """The token ids of `text` with every unknown token removed and the rest moved up (a text of
-    unknown tokens only keeps its first one, so that every text has a token)."""
-    token_ids = util.get_token_ids_from_text_field_tensors(text)
-    keep = (token_ids != unknown_id) & (token_ids != 0)
-    keep[:, 0] |= ~keep.any(1) & (token_ids[:, 0] != 0)
-    order = (~keep).to(torch.int8).argsort(dim=1, stable=True)  # kept tokens first, in order
-    compacted = token_ids.gather(1, order) * keep.gather(1, order)
-    length = max(int(keep.sum(1).max()), 1)
-    ((indexer, tensors),) = text.items()
-    ((key, _),) = tensors.items()
-    return {indexer: {key: compacted[:, :length]}}
-
-
-class AdversarialAttentionModel(Model):
+class AdversarialAttentionModel(AgreementEvaluation, Model):
     """
     Base of every attention model here. A model is four stages, so that a perturbation can re-enter
     the computation where it acts:
@@ -74,12 +57,8 @@ class AdversarialAttentionModel(Model):
     models. The gradient for the perturbation is taken with `torch.autograd.grad(...,
     retain_graph=True)`, so parameter gradients are untouched and the clean graph is reused.
 
-    In evaluation (not training, gradients globally off, as in `allennlp evaluate`, validation and
-    `Predictor.predict_*`) the model also computes the gradient word importance of the attended
-    text, returns it as `gradient_importance` with the per-instance Pearson correlation
-    `attention_pearson` (NaN where undefined), and accumulates the agreement metric (`pearson`), unless `measure_agreement` is False (the `validation_agreement`
-    callback switches it off during training by default). It never does so when the caller has
-    gradients on (e.g. allennlp's own interpreters), so their embedding hooks see one backward pass.
+    In evaluation it also reports the gradient word importance and its agreement with the
+    attention (`AgreementEvaluation`, `models/agreement_evaluation.py`).
 
     # Parameters
 
@@ -134,39 +113,11 @@ class AdversarialAttentionModel(Model):
         self._attention = attention
         self._perturbation = perturbation or Perturbation.by_name("none")()
         self._adversarial_weight = adversarial_weight
-        self._agreement = AttentionAgreement()
-        self.use_agreement_measures(agreement_measures or [])
-        if not isinstance(agreement_top_k, int) or agreement_top_k < 1:
-            raise ConfigurationError(f"model.agreement_top_k must be an integer >= 1, got {agreement_top_k!r}")
-        self._agreement_top_k = agreement_top_k
+        self.init_agreement_evaluation(agreement_measures, agreement_top_k, padded_agreement)
         self._drop_unknown_tokens = drop_unknown_tokens
-        self._padded_agreement = padded_agreement
         check_non_negative("model.clean_loss_weight", clean_loss_weight)
         self._clean_loss_weight = clean_loss_weight
-        self.measure_agreement = True
         self._term_averages: Dict[str, Average] = {}
-
-    def drop_further_agreement_measures(self) -> None:
-        """From now on, evaluation measures only the gradient × input agreement (`pearson`,
-        `kendall`, `top<k>`), not `agreement_measures`: tools that read nothing else need not pay
-        for integrated gradients or leave-one-out on every instance."""
-        self.use_agreement_measures([])
-
-    def use_agreement_measures(self, measures: List[WordImportance]) -> None:
-        """From now on, evaluation measures these further measures beside gradient × input, as if
-        the model had been built with them as `agreement_measures`."""
-        names = [measure.name for measure in measures]
-        if len(set(names)) != len(names):
-            raise ConfigurationError(f"model.agreement_measures: a measure is named twice in {names}")
-        self._agreement_measures = list(measures)
-
-    @property
-    def agreement_measures(self) -> List[WordImportance]:
-        return list(self._agreement_measures)
-
-    @property
-    def agreement_top_k(self) -> int:
-        return self._agreement_top_k
 
     def average_term(self, name: str, value: float) -> None:
         """Adds `value` to the running mean reported as metric `name` (a method's own loss terms)."""
@@ -254,53 +205,6 @@ class AdversarialAttentionModel(Model):
 
     def predicted_labels(self, logits: torch.Tensor) -> torch.LongTensor:
         raise NotImplementedError
-
-    def should_measure_agreement(self) -> bool:
-        return self.measure_agreement and not self.training and not torch.is_grad_enabled()
-
-    def add_gradient_importance(self, embedded: Dict[str, EmbeddedText], output: Dict[str, torch.Tensor]) -> None:
-        """Adds `gradient_importance` (see `gradient_times_input`) for the predicted labels,
-        `importance_<name>` for each further agreement measure, each instance's agreements
-        (`attention_pearson`, `attention_kendall`, `attention_top<k>`, `attention_pearson_<name>`,
-        ...) and updates the agreement metrics. Call with gradients enabled on a graph built for it."""
-        text = self.attended_text(embedded)
-        labels = self.predicted_labels(output["logits"])
-        (gradient,) = torch.autograd.grad(self.loss(output["logits"], labels), text.embeddings)
-        importance = gradient_times_input(gradient, text.embeddings, text.mask)
-        output["gradient_importance"] = importance
-        self._add_agreements(output, output["gradient_importance"], text.mask, suffix="")
-        for measure in self._agreement_measures:
-            output[f"importance_{measure.name}"] = measure(self, embedded, labels)
-            self._add_agreements(output, output[f"importance_{measure.name}"], text.mask, suffix=f"_{measure.name}")
-
-    def _add_agreements(self, output: Dict[str, torch.Tensor], importance: torch.Tensor, mask: torch.BoolTensor,
-                        suffix: str) -> None:
-        attention, importance = output["attention"].detach().double(), importance.double()
-        agreements = {
-            "pearson": pearson_per_instance(attention, importance, mask),
-            "kendall": kendall_per_instance(attention, importance, mask),
-            f"top{self._agreement_top_k}": top_k_overlap_per_instance(attention, importance, mask, self._agreement_top_k),
-        }
-        if self._padded_agreement:
-            agreements["pearson_padded"] = pearson_per_instance(attention, importance, torch.ones_like(mask))
-        for name, values in agreements.items():
-            output[f"attention_{name}{suffix}"] = values
-            self._agreement(values, f"{name}{suffix}")
-
-    def explained_objective(
-        self, embed: Callable[[], Dict[str, EmbeddedText]], label: Optional[torch.LongTensor]
-    ) -> Dict[str, torch.Tensor]:
-        """`objective` on the texts that `embed()` returns, plus `gradient_importance` and the
-        agreement metric when `should_measure_agreement()`: then the pass runs with gradients on,
-        and its outputs are detached."""
-        measure_agreement = self.should_measure_agreement()
-        with torch.enable_grad() if measure_agreement else contextlib.nullcontext():
-            embedded = embed()
-            output = self.objective(embedded, label)
-            if measure_agreement:
-                self.add_gradient_importance(embedded, output)
-                output = {key: value.detach() for key, value in output.items()}
-        return output
 
     def clean_forward(self, embedded: Dict[str, EmbeddedText]) -> Tuple[EncodedText, torch.Tensor, Dict[str, torch.Tensor]]:
         """encode -> score -> head on the texts as given: the encoded texts, the scores ã, and the

@@ -1,5 +1,4 @@
 import copy
-import math
 import os
 from typing import Callable, Dict, Iterator, Optional
 

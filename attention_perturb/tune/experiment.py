@@ -13,15 +13,16 @@ A trial is finished once its serialization dir holds `metrics.json` and `model.t
 """
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
-from attention_perturb.errors import UsageError
+from attention_perturb.errors import SettingError
 from attention_perturb.files import write_atomically
 from attention_perturb.training.runs import Trial, is_finished
 
 if TYPE_CHECKING:  # importing ray is slow; only the search itself needs it
     from attention_perturb.tune.search_space import SearchSpace
 
+SEARCH_STRATEGY = "variant-generation"  # allentune's name for its random search, the one strategy
 PLAN_FILE = "search.json"
 ENVIRONMENT_FILE = "environment.json"
 NODE_FILE = "node.json"  # the Ray node a trial last ran on: node_id, node_ip, hostname
@@ -51,17 +52,16 @@ class Experiment:
             return None
         return json.loads(self.plan_file.read_text())["settings"]
 
-    def check_settings(self, settings: Dict[str, Any], flags: Dict[str, str]) -> None:
-        """Refuses to resume an experiment started with different settings; `flags` maps each
-        setting to the CLI flag that sets it, for the message."""
+    def check_settings(self, settings: Dict[str, Any], keys: Sequence[str]) -> None:
+        """Refuses to resume an experiment started with different `keys` of its settings."""
         saved = self.saved_settings()
         if saved is None:
             return
-        for key, flag in flags.items():
+        for key in keys:
             if saved.get(key) != settings.get(key):
-                raise UsageError(
-                    f"{flag}: {settings.get(key)!r} differs from {saved.get(key)!r} that {self.plan_file} was "
-                    f"started with; rerun with the same value or choose another --experiment-name"
+                raise SettingError(
+                    key, f"{settings.get(key)!r} differs from {saved.get(key)!r} that {self.plan_file} was "
+                         f"started with; rerun with the same value or choose another experiment name"
                 )
 
     def plan(self, space: "SearchSpace", seed: int, num_samples: int) -> List[Trial]:

@@ -2,7 +2,7 @@
 trials (Dodge et al. 2019, Fig. 1 style) and a hyperparameter against validation performance
 (the paper's Figure 4: ε against validation score, one series per method)."""
 from pathlib import Path
-from typing import List
+from typing import List, Optional, Sequence
 
 import matplotlib
 
@@ -106,3 +106,29 @@ def draw(
         write_atomically(output_file, lambda path: figure.savefig(path, dpi=150, format=output_file.suffix.lstrip(".") or "png"))
     finally:
         plt.close(figure)
+
+
+def plot(result_files: Sequence[str], output_file: str, subplots: Sequence[int] = (1, 1),
+         figsize: Sequence[float] = (7, 5), data_name: str = "", x: str = "trials", model_field: str = "model",
+         performance_metric_field: Optional[str] = None, performance_metric: Optional[str] = None,
+         duration_field: str = "training_duration", x_axis_time: bool = False, errorbar: bool = True,
+         logx: bool = False, legend_location: str = "lower right", fontsize: int = 12, linestyle: str = "-",
+         linewidth: float = 2) -> None:
+    """allentune's plot of one or more `results.jsonl`: expected validation performance against the
+    number of trials (Dodge et al. 2019), or, with `x` a hyperparameter, the paper's Figure 4."""
+    import pandas as pd
+
+    from attention_perturb.tune.report import default_performance_metric
+
+    rows, columns = subplots
+    if rows * columns > 1 and len(result_files) > rows * columns:
+        raise SettingError("subplots", f"{rows} {columns}: fewer axes than the {len(result_files)} result files")
+    frames = [read_results(path, model_field) for path in result_files]
+    metric_field = performance_metric_field or default_performance_metric(pd.concat(frames, ignore_index=True))
+    for path, frame in zip(result_files, frames):
+        if metric_field not in frame:
+            raise SettingError("performance_metric_field", f"{path} has no field {metric_field!r} in its records")
+    groups = [pd.concat(frames, ignore_index=True)] if rows * columns == 1 else frames
+    label = performance_metric or metric_field.replace("best_validation_", "")
+    draw(groups, Path(output_file), (rows, columns), tuple(figsize), data_name, x, model_field, metric_field, label,
+         duration_field, x_axis_time, errorbar, logx, legend_location, fontsize, linestyle, linewidth)

@@ -110,3 +110,20 @@ def sampled_hyperparameters(experiment_directory: Path, frame: pd.DataFrame) -> 
         return []
     space = json.loads(plan_file.read_text())["settings"]["search_space"]
     return [key for key, spec in space.items() if isinstance(spec, dict) and key in frame]
+
+
+def report(log_dir: str, model: Optional[str] = None, throttle: Optional[int] = None,
+           performance_metric: Optional[str] = None) -> List[str]:
+    """allentune's report of an experiment folder: `results.jsonl` written there, and the lines to
+    print (the file, the number of trials, the ranked table, the best trial)."""
+    directory = Path(log_dir)
+    frame = collect_results(directory, model)
+    if throttle:
+        frame["dataset_reader.sample"] = throttle
+    metric = performance_metric or default_performance_metric(frame)
+    table = markdown_table(frame, metric, sampled_hyperparameters(directory, frame))
+    output_file = directory / "results.jsonl"
+    write_results(frame, output_file)
+    best = best_trial(frame, metric)
+    return [f"results written to {output_file}", f"total experiments: {len(frame)}", table,
+            f"best perf: {best[metric]} ({best['trial']})"]

@@ -11,11 +11,11 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import ray
 from ray import tune
 
+from attention_perturb.errors import SettingError, StoppedBeforeTheEnd
 from attention_perturb.files import write_atomically
-from attention_perturb.training.runs import resume_flags
+from attention_perturb.training.runs import Trial, is_finished, resume_flags
 from attention_perturb.tune.cluster import connect
-from attention_perturb.training.runs import Trial, is_finished
-from attention_perturb.tune.experiment import ENVIRONMENT_FILE, NODE_FILE, trial_node
+from attention_perturb.tune.experiment import ENVIRONMENT_FILE, NODE_FILE, SEARCH_STRATEGY, trial_node
 
 # Keep a local Ray small: no dashboard, a minimal object store (trials exchange only metrics).
 OBJECT_STORE_BYTES = 100 * 1024 * 1024
@@ -164,3 +164,82 @@ def run_trials(
     ]
     if failed:
         raise TrialFailed(f"{len(failed)} of {len(trials)} trials failed:\n" + "\n".join(failed))
+
+
+# What a resumed search must share with the one that started its folder.
+RESUME_SETTINGS = ("base_config", "search_space", "overrides", "random_seed")
+
+
+def visible_gpus() -> int:
+    import torch
+
+    return torch.cuda.device_count()
+
+
+def trial_overrides(overrides: str, num_gpus: int) -> str:
+    """The JSON overrides every trial trains with: `overrides`, and the CPU where no GPU is lent."""
+    try:
+        parsed = json.loads(overrides) if overrides else {}
+    except json.JSONDecodeError as error:
+        raise SettingError("overrides", f"not valid JSON ({error})") from error
+    overrides = parsed
+    if num_gpus == 0:  # as allentune: without GPUs every trial trains on the CPU
+        overrides["trainer.cuda_device"] = -1
+    return json.dumps(overrides) if overrides else ""
+
+
+def search(experiment_name: str, base_config: str, search_space: str, log_dir: str, num_samples: int = 1,
+           random_seed: int = 0, overrides: str = "", num_cpus: Optional[int] = None, num_gpus: Optional[int] = None,
+           cpus_per_trial: int = 1, gpus_per_trial: Optional[int] = None, ray_address: Optional[str] = None,
+           search_strategy: str = SEARCH_STRATEGY, include_packages: Sequence[str] = (),
+           report: Callable[[str], None] = print) -> None:
+    """allentune's random search on Ray Tune: `num_samples` trials drawn from `search_space` (each a
+    real `allennlp train` of `base_config`) in `<log_dir>/<experiment_name>`; a rerun with the same
+    settings resumes (finished trials kept, interrupted ones continued), other settings are refused."""
+    from attention_perturb.tune.experiment import Experiment
+    from attention_perturb.tune.search_space import read_search_space
+
+    if search_strategy != SEARCH_STRATEGY:
+        raise SettingError("search_strategy", f"only {SEARCH_STRATEGY} (random search) is supported, got {search_strategy!r}")
+    if num_samples < 1:
+        raise SettingError("num_samples", f"must be at least 1, got {num_samples}")
+    if not Path(base_config).is_file():
+        raise SettingError("base_config", f"{base_config} does not exist")
+    space = read_search_space(search_space)
+    num_gpus = visible_gpus() if num_gpus is None else num_gpus
+    # Checked before the plan is saved: a plan saved with bad overrides would refuse the corrected rerun.
+    overrides_of_trials = trial_overrides(overrides, num_gpus)
+    gpus_per_trial = (1 if num_gpus else 0) if gpus_per_trial is None else gpus_per_trial
+
+    experiment = Experiment(Path(log_dir).resolve() / experiment_name)
+    settings = {
+        "base_config": os.path.abspath(base_config),
+        "search_space": json.loads(Path(search_space).read_text()),
+        "overrides": overrides,
+        "random_seed": random_seed,
+    }
+    experiment.check_settings(settings, RESUME_SETTINGS)
+    trials = experiment.plan(space, random_seed, num_samples)
+    experiment.save_plan(settings, trials)
+    pending = [trial for trial in trials if not is_finished(trial.serialization_dir)]
+    report(f"{experiment.directory}: {len(trials) - len(pending)} of {len(trials)} trials finished, running {len(pending)}")
+    if pending:
+        import ray
+
+        trial_settings = {
+            "base_config": settings["base_config"],
+            "include_packages": list(include_packages),
+            "overrides": overrides_of_trials,
+            "cwd": os.getcwd(),
+        }
+        start_ray(ray_address, num_cpus, num_gpus)
+        try:
+            run_trials(experiment.directory, pending, trial_settings, {"cpu": cpus_per_trial, "gpu": gpus_per_trial},
+                       len(trials))
+        finally:
+            ray.shutdown()
+    unfinished = [trial.name for trial in trials if not is_finished(trial.serialization_dir)]
+    if unfinished:  # Ray Tune returns normally when stopped by Ctrl-C
+        raise StoppedBeforeTheEnd(f"search stopped with {len(unfinished)} of {len(trials)} trials unfinished "
+                                  f"({', '.join(unfinished)}); rerun the same command to resume")
+    report(f"all {len(trials)} trials finished; next: allennlp tune report --log-dir {experiment.directory}")

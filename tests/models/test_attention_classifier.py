@@ -173,7 +173,7 @@ class TestAttentionClassifier(ModelTestCase):
             Model.from_params(vocab=self.vocab, params=params["model"])
 
     def test_dropped_unknown_tokens_are_removed_before_embedding(self, monkeypatch):
-        from attention_perturb.models.adversarial import without_unknown_tokens
+        from attention_perturb.modules.unknown_tokens import without_unknown_tokens
 
         unknown = 1
         ids = torch.tensor([[5, 1, 6, 1, 7], [1, 1, 0, 0, 0], [8, 9, 0, 0, 0]])
