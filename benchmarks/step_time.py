@@ -24,18 +24,22 @@ import torch
 from allennlp.common import Params
 from allennlp.models import Model
 from allennlp.nn.util import move_to_device
+from allennlp.common.util import import_module_and_submodules
 from allennlp.training.optimizers import Optimizer
 
 import attention_perturb  # noqa: F401
+from attention_perturb.experiments.methods import config_for, method_names, trained_by_perturbation
+from attention_perturb.experiments.reproduce_table2 import CONFIG_PATTERN
 from reference_step import sst_batches  # benchmarks/, the script's own folder
 
-METHODS = ["vanilla", "word_at", "word_iat", "attention_rp", "attention_at", "attention_iat"]
-NEIGHBOURS = ["seat", "flat", "bat"]
+# The registry's methods (training_configs/lib/methods.libsonnet): those trained by a perturbation, and the neighbours.
+METHODS = trained_by_perturbation()
+NEIGHBOURS = method_names("neighbour")
 TARGETS = {"word_at": 1.7, "word_iat": 1.7, "attention_rp": 1.10, "attention_at": 1.10, "attention_iat": 1.10}
 
 
 def config(method):
-    return json.loads(_jsonnet.evaluate_file(f"training_configs/sst_{method}.jsonnet"))
+    return json.loads(_jsonnet.evaluate_file(config_for(CONFIG_PATTERN, "sst", method), ext_vars={"METHOD": method}))
 
 
 def model_params(method, neighbour_refresh=None):
@@ -75,7 +79,10 @@ def main():
     parser.add_argument("--neighbour-refresh", type=int, default=None,
                         help="Word iAT re-searches its neighbours every N steps (default: the config's, once)")
     parser.add_argument("--cuda-device", type=int, default=-1, help="the GPU to time on (default: the CPU)")
+    parser.add_argument("--include-package", nargs="+", default=[], help="packages that register further methods' classes")
     arguments = parser.parse_args()
+    for package in arguments.include_package:
+        import_module_and_submodules(package)
     device = torch.device("cuda", arguments.cuda_device) if arguments.cuda_device >= 0 else torch.device("cpu")
     methods = ["vanilla"] + [method for method in arguments.methods if method != "vanilla"]
     if arguments.threads:

@@ -15,7 +15,7 @@ from allennlp.data import Vocabulary
 
 from attention_perturb.data.builders import make_dataset
 from tests.cli import in_process, run_cli
-from tests.tune.test_reproduce_table2 import finished_run
+from tests.experiments.test_reproduce_table2 import finished_run
 
 SPLITS = ("train", "validation", "test")
 

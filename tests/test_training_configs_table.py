@@ -129,6 +129,9 @@ TABLE = {
     **{f"training_configs/{dataset}_{method}.jsonnet": {**EVERY_CONFIG, **settings, **METHOD_CONFIG, **perturbation}
        for dataset, settings in DATASETS.items() for method, perturbation in METHODS.items()},
     **{f"training_configs/{name}.jsonnet": settings for name, settings in NEIGHBOURS.items()},
+    # A dataset's config for any registered method (METHOD), as experiments.methods.config_for finds it.
+    **{f"training_configs/{dataset}.jsonnet": {**EVERY_CONFIG, **settings, **METHOD_CONFIG, **METHODS["attention_iat"]}
+       for dataset, settings in DATASETS.items()},
     **{f"training_configs/search/sst_{method}.jsonnet": {
         **EVERY_CONFIG, **DATASETS["sst"], **METHOD_CONFIG, **perturbation, **SEARCHED,
         **({} if method == "vanilla" else {"model.perturbation.epsilon": 2.5})} for method, perturbation in METHODS.items()},
@@ -137,7 +140,9 @@ TABLE = {
 
 @functools.lru_cache(maxsize=None)
 def built(config):
-    return Params.from_file(config, ext_vars=TRIAL if "/search/" in config else {}).as_dict(quiet=True)
+    generic = config.rsplit("/", 1)[-1][:-len(".jsonnet")] in DATASETS
+    ext_vars = TRIAL if "/search/" in config else {"METHOD": "attention_iat"} if generic else {}
+    return Params.from_file(config, ext_vars=ext_vars).as_dict(quiet=True)
 
 
 def value_at(config, key):

@@ -1,8 +1,9 @@
+"""The training methods' perturbations, one registered class per file; every module of this folder is
+imported here, so a new method's file needs no line of its own (docs/adding_a_method.md)."""
+import importlib
+import pkgutil
+
 from attention_perturb.perturbations.base import Perturbation, per_instance_unit  # noqa: F401
-from attention_perturb.perturbations.none import NoPerturbation  # noqa: F401
-from attention_perturb.perturbations.attention_random import AttentionRandom  # noqa: F401
-from attention_perturb.perturbations.attention_adversarial import AttentionAdversarial  # noqa: F401
-from attention_perturb.perturbations.attention_interpretable import AttentionInterpretable  # noqa: F401
-from attention_perturb.perturbations.attention_loss_decreasing import AttentionLossDecreasing  # noqa: F401
-from attention_perturb.perturbations.word_adversarial import WordAdversarial  # noqa: F401
-from attention_perturb.perturbations.word_interpretable import WordInterpretable  # noqa: F401
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")

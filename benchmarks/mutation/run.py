@@ -53,6 +53,8 @@ MODULE_TESTS = {
     "models": ["tests/models/"],
     "modules": ["tests/modules/"],
     "substitutions": ["tests/substitutions/"],
+    "experiments": ["tests/experiments/"],
+    "serve": ["tests/serve/"],
     "top": ["tests/"],
 }
 # What each module's row mutates: its folder, or the top-level helpers for `top`.

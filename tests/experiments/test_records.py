@@ -10,7 +10,7 @@ import shutil
 import pytest
 
 from tests.cli import in_process, run_cli
-from tests.tune.test_reproduce_table2 import PROCESS, finished_run
+from tests.experiments.test_reproduce_table2 import PROCESS, finished_run
 
 
 def nothing_is_trained(*args):

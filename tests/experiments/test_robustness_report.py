@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from tests.tune.test_reproduce_table2 import PROCESS
-from tests.tune.test_results import results
+from tests.experiments.test_reproduce_table2 import PROCESS
+from tests.experiments.test_results import results
 
 
 def measured(score, tvd, entropy, seed, **further):

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from tests.cli import in_process
-from tests.tune.test_reproduce_table2 import PROCESS
+from tests.experiments.test_reproduce_table2 import PROCESS
 
 T_975_2 = 4.302652729911275  # Student t, 2 degrees of freedom
 

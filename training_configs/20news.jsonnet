@@ -1,0 +1,3 @@
+// 20news with any method of lib/methods.libsonnet, named by the METHOD environment variable (experiments/methods.py
+// config_for trains a registered method without a config file of its own here).
+(import 'lib/20news.libsonnet')(std.extVar('METHOD'))

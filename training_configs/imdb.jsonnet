@@ -1,0 +1,3 @@
+// imdb with any method of lib/methods.libsonnet, named by the METHOD environment variable (experiments/methods.py
+// config_for trains a registered method without a config file of its own here).
+(import 'lib/imdb.libsonnet')(std.extVar('METHOD'))
