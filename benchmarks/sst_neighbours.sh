@@ -40,9 +40,9 @@ train() {  # train NAME SEED CONFIG OVERRIDES: skip a finished run, continue an 
   [ -d "$dir" ] && recover=(--recover)
   run mkdir -p "$out/$1"
   if [ -n "${DRY_RUN:-}" ]; then
-    run .venv/bin/allennlp train "$3" -s "$dir" -o "$4" "${recover[@]}"
+    run .venv/bin/python -m allennlp train "$3" -s "$dir" -o "$4" "${recover[@]}"
   else
-    OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 .venv/bin/allennlp train "$3" -s "$dir" -o "$4" "${recover[@]}" > "$dir.log" 2>&1
+    OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 .venv/bin/python -m allennlp train "$3" -s "$dir" -o "$4" "${recover[@]}" > "$dir.log" 2>&1
   fi
 }
 start() {  # start NAME SEED CONFIG OVERRIDES once fewer than JOBS trainings run
@@ -63,10 +63,10 @@ for run in json.load(open(sys.argv[1]))["runs"]:
 done
 while (( running > 0 )); do wait -n; running=$((running - 1)); done
 
-run .venv/bin/allennlp robustness-table --archives "$out" --data data/sst/test.txt --budget "${BUDGET:-40}" --pgd-clip \
+run .venv/bin/python -m allennlp robustness-table --archives "$out" --data data/sst/test.txt --budget "${BUDGET:-40}" --pgd-clip \
   --jobs "$jobs" --record benchmarks/results/sst_neighbours_record.json \
   -o "$out/robustness_table.md" --json-file "$out/robustness_table.json"
 mapfile -t protocol < <(.venv/bin/python -c 'import json, sys; print("\n".join(json.load(open(sys.argv[1]))["bat_protocol_methods"]))' "$plan")
 run .venv/bin/python benchmarks/sst_bat_protocol.py --archives "$out" --methods "${protocol[@]}" --max-instances 500 \
   --record benchmarks/results/sst_neighbours_bat_protocol_record.json --output "$out/bat_protocol.md"
-run .venv/bin/allennlp results benchmarks/results
+run .venv/bin/python -m allennlp results benchmarks/results

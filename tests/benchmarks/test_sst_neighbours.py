@@ -37,8 +37,8 @@ def trainings(commands):
     """{run name: {seed: (config, overrides)}} of the printed `allennlp train` commands."""
     found = defaultdict(dict)
     for command in commands:
-        if command[:2] == [".venv/bin/allennlp", "train"]:
-            config, directory, overrides = command[2], command[command.index("-s") + 1], command[command.index("-o") + 1]
+        if command[:4] == [".venv/bin/python", "-m", "allennlp", "train"]:
+            config, directory, overrides = command[4], command[command.index("-s") + 1], command[command.index("-o") + 1]
             name, seed_folder = directory.split("/")[-2:]
             found[name][int(seed_folder.split("_")[1])] = (config, json.loads(overrides))
     return found
@@ -93,16 +93,16 @@ def test_the_sweeps_span_what_the_issue_asks(dry_run):
 
 def test_the_archives_are_measured_with_the_clamped_attack_into_the_committed_records(dry_run):
     _, out, commands = dry_run
-    [table] = [c for c in commands if c[:2] == [".venv/bin/allennlp", "robustness-table"]]
+    [table] = [c for c in commands if c[:4] == [".venv/bin/python", "-m", "allennlp", "robustness-table"]]
     assert table[table.index("--archives") + 1] == str(out) and "--pgd-clip" in table
     assert table[table.index("--record") + 1] == "benchmarks/results/sst_neighbours_record.json"
     assert table[table.index("--data") + 1] == "data/sst/test.txt" and table[table.index("--budget") + 1] == "40"
     [protocol] = [c for c in commands if c[:2] == [".venv/bin/python", "benchmarks/sst_bat_protocol.py"]]
     assert protocol[protocol.index("--record") + 1] == "benchmarks/results/sst_neighbours_bat_protocol_record.json"
     assert protocol[protocol.index("--methods") + 1:protocol.index("--max-instances")] == PLAN["bat_protocol_methods"]
-    assert commands[-1] == [".venv/bin/allennlp", "results", "benchmarks/results"]
+    assert commands[-1] == [".venv/bin/python", "-m", "allennlp", "results", "benchmarks/results"]
     # Trainings come before any measure.
-    positions = [index for index, command in enumerate(commands) if command[1:2] == ["train"]]
+    positions = [index for index, command in enumerate(commands) if command[3:4] == ["train"]]
     assert max(positions) < commands.index(table)
 
 
