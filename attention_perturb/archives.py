@@ -26,7 +26,7 @@ def check_model_archive(archive_file: str) -> None:
     if not os.path.isfile(archive_file):
         return
     try:
-        with tarfile.open(archive_file) as archive:
+        with tarfile.open(archive_file, "r:gz") as archive:
             for _ in archive:
                 pass
     except UNREADABLE_ARCHIVE as error:

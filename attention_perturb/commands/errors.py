@@ -23,11 +23,13 @@ USER_ERRORS = (
 
 
 def flag_of(parser: Optional[argparse.ArgumentParser], setting: str) -> str:
-    """The command-line flag (or positional argument's name) that `parser` reads `setting` from;
-    the setting's own name where the parser has none."""
+    """The command-line flag that `parser` reads `setting` from: its first long spelling (`--output-dir`
+    for `-o/--output-dir`), a positional argument's name, or the setting's own name where the parser
+    has none."""
     for action in parser._actions if parser is not None else []:
         if action.dest == setting:
-            return action.option_strings[-1] if action.option_strings else (action.metavar or action.dest)
+            long_flags = [flag for flag in action.option_strings if flag.startswith("--")]
+            return (long_flags or action.option_strings or [action.metavar or action.dest])[0]
     return setting
 
 

@@ -32,7 +32,7 @@ def bound_socket(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as error:
         sock.close()
-        raise SettingError("host", f"{host} --port {port}: cannot listen there ({error.strerror})") from None
+        raise SettingError("host", f"{host}, port {port}: cannot listen there ({error.strerror})") from None
     sock.listen(128)
     return sock
 

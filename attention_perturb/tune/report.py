@@ -58,7 +58,7 @@ def default_performance_metric(frame: pd.DataFrame) -> str:
     """`best_validation_<m>` for the trainer's `validation_metric` (e.g. `+f1` -> `best_validation_f1`)."""
     metrics = set(frame.get("trainer.validation_metric", pd.Series(dtype=object)).dropna())
     if len(metrics) != 1:
-        raise SettingError("performance_metric", f"is needed: the trials' trainer.validation_metric is {sorted(metrics)}")
+        raise SettingError("performance_metric", f"needed, as the trials' trainer.validation_metric is {sorted(metrics)}")
     return "best_validation_" + metrics.pop().lstrip("+-")
 
 

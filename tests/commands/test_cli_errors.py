@@ -108,7 +108,7 @@ CASES = [
      "error: --overrides: not valid JSON (Expecting property name enclosed in double quotes: line 1 column 2 (char 1))"),
     ((*SEARCH, "--search-space", "fixtures/tune/search_space.json", "--num-gpus", "0"),
      "error: --base-config: '{repo}/fixtures/tune/sst_tiny_search.jsonnet' differs from '/elsewhere/base.jsonnet' that "
-     "{tmp}/searches/e/search.json was started with; rerun with the same value or choose another --experiment-name"),
+     "{tmp}/searches/e/search.json was started with; rerun with the same value or choose another experiment name"),
     ((*SEARCH, "--search-space", "fixtures/tune/search_space.json", "--search-strategy", "hyperopt"),
      "error: --search-strategy: only variant-generation (random search) is supported, got 'hyperopt'"),
     # tune report
@@ -117,7 +117,7 @@ CASES = [
      "error: --performance-metric: 'best_validation_f2' is not a recorded metric; best_validation_* metrics are "
      "['best_validation_f1']"),
     (("tune", "report", "--log-dir", "{tmp}/mixed"),
-     "error: --performance-metric is needed: the trials' trainer.validation_metric is ['+f1', '-loss']"),
+     "error: --performance-metric: needed, as the trials' trainer.validation_metric is ['+f1', '-loss']"),
     # tune plot
     (("tune", "plot", "--result-file", "{tmp}/nowhere.jsonl", "--output-file", "{tmp}/plot.png", "--data-name", "SST"),
      "error: --result-file: {tmp}/nowhere.jsonl is not a file"),
@@ -126,14 +126,14 @@ CASES = [
      "`allennlp tune report` (Expected object or value at position 0)"),
     (("tune", "plot", "--result-file", "{tmp}/results.jsonl", "--output-file", "{tmp}/plot.png", "--data-name", "SST",
       "--performance-metric-field", "best_validation_accuracy"),
-     "error: {tmp}/results.jsonl: no field 'best_validation_accuracy' in its records (--performance-metric-field)"),
+     "error: --performance-metric-field: {tmp}/results.jsonl has no field 'best_validation_accuracy' in its records"),
     (("tune", "plot", "--result-file", "{tmp}/results.jsonl", "--output-file", "{tmp}/plot.png", "--data-name", "SST",
       "--model-field", "method"), "error: {tmp}/results.jsonl: no field 'method' in its records (--model-field)"),
     (("tune", "plot", "--result-file", "{tmp}/results.jsonl", "--output-file", "{tmp}/plot.png", "--data-name", "SST",
-      "--x", "lr"), "error: --x lr: no such field in the result files"),
+      "--x", "lr"), "error: --x: lr: no such field in the result files"),
     (("tune", "plot", "--result-file", "{tmp}/results.jsonl", "{tmp}/results.jsonl", "{tmp}/results.jsonl",
       "--output-file", "{tmp}/plot.png", "--data-name", "SST", "--subplots", "1", "2"),
-     "error: --subplots 1 2: fewer axes than the 3 result files"),
+     "error: --subplots: 1 2: fewer axes than the 3 result files"),
     # sweep run / report
     (("sweep", "run", "--grid", "{tmp}/grid_not_json.json", "-o", "{tmp}/sweep"),
      "error: {tmp}/grid_not_json.json:2: not valid JSON (Expecting value)"),
@@ -148,8 +148,8 @@ CASES = [
     (("sweep", "run", "--grid", "{tmp}/grid.json", "-o", "{tmp}/started_sweep"),
      "error: {tmp}/started_sweep/sweep.json: this folder was started with another grid; rerun with that grid file "
      "or choose another -o"),
-    (("sweep", "report", "-o", "{tmp}/nowhere"), "error: -o: {tmp}/nowhere/sweep.json does not exist (not a sweep folder?)"),
-    (("sweep", "report", "-o", "{tmp}/empty_sweep"), "error: -o: {tmp}/empty_sweep has no finished runs yet"),
+    (("sweep", "report", "-o", "{tmp}/nowhere"), "error: --output-dir: {tmp}/nowhere/sweep.json does not exist (not a sweep folder?)"),
+    (("sweep", "report", "-o", "{tmp}/empty_sweep"), "error: --output-dir: {tmp}/empty_sweep has no finished runs yet"),
     # reproduce-table2
     ((*REPRODUCE, "--epsilon", "vanilla=3"),
      "error: --epsilon vanilla=3: method must be one of ['word_at', 'word_iat', 'attention_rp', 'attention_at', "
@@ -192,7 +192,7 @@ CASES = [
     (("visualize", "{tmp}/dump_a.jsonl", "{tmp}/dump_b.jsonl", "-o", "{tmp}/figures"),
      "error: {tmp}/dump_b.jsonl: its sentences differ from {tmp}/dump_a.jsonl; dump the same inputs with each model"),
     (("visualize", "{tmp}/dump_a.jsonl", "{tmp}/dump_b.jsonl", "-o", "{tmp}/figures", "--names", "A"),
-     "error: --names gives 1 names for 2 dumps"),
+     "error: --names: 1 names for 2 dumps"),
     # allennlp's evaluate and predict, as the plugin changes them
     (("evaluate", "{tmp}/notes.tar.gz", "fixtures/sst/test.txt"),
      "error: not a model archive: {tmp}/notes.tar.gz (ReadError: not a gzip file)"),

@@ -9,12 +9,11 @@ import pytest
 import torch
 from allennlp.commands.train import train_model
 from allennlp.common import Params
-from allennlp.common.checks import ConfigurationError
 from allennlp.data import Batch
 from allennlp.models.archival import load_archive
 from scipy.spatial.distance import jensenshannon
 
-from attention_perturb.errors import EmptyDatasetError
+from attention_perturb.errors import EmptyDatasetError, SettingError
 from attention_perturb.robustness.stability import stability_file
 from attention_perturb.data.dataset_readers.sst import SstTreesReader
 from attention_perturb.substitutions.wordnet import WordNetSubstitutions
@@ -57,12 +56,12 @@ def test_archive_without_attention_gives_a_one_line_error_and_no_output(tmp_path
 
 @pytest.mark.parametrize("problem, message", [
     ("empty data", "empty.txt: nothing to read: it holds no example"),
-    ("missing second archive", "--second-archive: .*missing.tar.gz does not exist"),
+    ("missing second archive", "second_archive: .*missing.tar.gz does not exist"),
 ])
 def test_bad_input_is_refused_before_any_work(tmp_path, problem, message, vanilla_archive):  # noqa: F811
     empty = tmp_path / "empty.txt"
     empty.write_text("")
-    with pytest.raises((ConfigurationError, EmptyDatasetError), match=message):
+    with pytest.raises((SettingError, EmptyDatasetError), match=message):
         if problem == "empty data":
             stability_file(vanilla_archive, str(empty))
         else:

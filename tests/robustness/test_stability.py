@@ -12,6 +12,7 @@ from allennlp.models.archival import load_archive
 from allennlp.nn import util
 from scipy.spatial.distance import jensenshannon
 
+from attention_perturb.errors import SettingError
 from attention_perturb.models.seat_embedding_classifier import worst_embedding_perturbation
 from attention_perturb.robustness.faithfulness import attention_rationale, comprehensiveness_and_sufficiency, erase
 from attention_perturb.robustness.stability import (
@@ -482,15 +483,16 @@ def test_the_defaults_are_the_documented_settings(vanilla, synonym_rich):
 
 
 @pytest.mark.parametrize("settings, message", [
-    (dict(noise_std=-0.1), "--noise-std must be a finite number >= 0, got -0.1"),
-    (dict(pgd_radius=-1.0), "--pgd-radius must be a finite number >= 0, got -1.0"),
-    (dict(pgd_steps=0), "--pgd-steps must be >= 1, got 0"),
-    (dict(top_k=0), "--top-k and --synonym-words must be >= 1"),
-    (dict(synonym_words=0), "--top-k and --synonym-words must be >= 1"),
+    (dict(noise_std=-0.1), "noise_std: must be a finite number >= 0, got -0.1"),
+    (dict(pgd_radius=-1.0), "pgd_radius: must be a finite number >= 0, got -1.0"),
+    (dict(pgd_steps=0), "pgd_steps: must be >= 1, got 0"),
+    (dict(top_k=0), "top_k: must be >= 1, got 0"),
+    (dict(synonym_words=0), "synonym_words: must be >= 1, got 0"),
 ])
-def test_each_bad_setting_is_refused_by_its_flag(settings, message, vanilla):
+def test_each_bad_setting_is_refused_by_its_name(settings, message, vanilla):
+    """The library names its parameter; the command prints it under its flag (tests/commands)."""
     model, instances = vanilla
-    with pytest.raises(ConfigurationError, match=f"^{re.escape(message)}$"):
+    with pytest.raises(SettingError, match=f"^{re.escape(message)}$"):
         stability_report(model, instances[:2], **settings)
 
 
@@ -511,16 +513,16 @@ def test_errors_name_the_archive_they_come_from(vanilla, archive_without_attenti
         attention_model(no_attention)
     with pytest.raises(ConfigurationError, match=f"^first.tar.gz: {re.escape(refusal)}$"):
         stability_report(no_attention, instances, source="first.tar.gz")
-    with pytest.raises(ConfigurationError, match=f"^--second-archive: {re.escape(refusal)}$"):
+    with pytest.raises(ConfigurationError, match=f"^second model: {re.escape(refusal)}$"):
         stability_report(model, instances, second_model=no_attention, second_instances=instances)
-    with pytest.raises(ConfigurationError, match="^--second-archive: instances need a `tokens` text field$"):
+    with pytest.raises(ConfigurationError, match="^second model: instances need a `tokens` text field$"):
         stability_report(model, instances, second_model=model, second_instances=[Instance({"words": i["tokens"]}) for i in instances])
     retokenized = [Instance({"tokens": TextField(instance["tokens"].tokens[:-1] or instance["tokens"].tokens,
                                                  instance["tokens"].token_indexers)}) for instance in instances]
-    with pytest.raises(ConfigurationError, match="^--second-archive: its reader tokenizes the data differently$"):
+    with pytest.raises(ConfigurationError, match="^second model: its reader tokenizes the data differently$"):
         stability_report(model, instances, second_model=model, second_instances=retokenized)
     for second_instances in (None, instances[:-1]):
-        with pytest.raises(ConfigurationError, match="^--second-archive: its reader gives a different number of instances$"):
+        with pytest.raises(ConfigurationError, match="^second model: its reader gives a different number of instances$"):
             stability_report(model, instances, second_model=model, second_instances=second_instances)
 
 

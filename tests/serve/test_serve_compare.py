@@ -239,7 +239,7 @@ def test_the_command_refuses_what_it_cannot_serve_in_one_line(compared_archives,
         ([archive_without_attention], f"error: {archive_without_attention}: serve-compare needs an attention model "),
         ([vanilla, vanilla], f"error: {vanilla} is given twice: name each archive once"),
         ([vanilla, compared_archives["iat"], "--names", "A", "A"], "error: --names: 'A' names two archives"),
-        ([vanilla, "--names", "A", "B"], "error: --names gives 2 names for 1 archives"),
+        ([vanilla, "--names", "A", "B"], "error: --names: 2 names for 1 archives"),
         ([vanilla, "--examples", str(bad_examples)], f"error: {bad_examples}:2: malformed JSON ("),
         ([vanilla, "--examples", str(latin1_examples)], f"error: {latin1_examples}:2: not UTF-8 (invalid continuation byte at byte 17)"),
     ]:
@@ -257,14 +257,14 @@ def test_the_command_warns_when_it_would_serve_beyond_this_machine_and_names_a_p
     assert result.returncode == 1
     lines = [line for line in result.stderr.splitlines() if line.startswith(("warning:", "error:"))]
     assert lines[0].startswith("warning: --host 192.0.2.1: the page and its models answer anyone")
-    assert lines[1] == "error: --host 192.0.2.1 --port 8000: cannot listen there (Cannot assign requested address)"
+    assert lines[1] == "error: --host: 192.0.2.1, port 8000: cannot listen there (Cannot assign requested address)"
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         port = taken.getsockname()[1]
         result = in_process("serve-compare", compared_archives["vanilla"], "--port", str(port), check=False)
     assert result.returncode == 1 and "warning:" not in result.stderr
-    assert last_line(result) == f"error: --host 127.0.0.1 --port {port}: cannot listen there (Address already in use)"
+    assert last_line(result) == f"error: --host: 127.0.0.1, port {port}: cannot listen there (Address already in use)"
 
 
 def test_the_predictor_reads_a_pair_models_lines_and_names_what_they_lack(compared_archives):

@@ -37,7 +37,7 @@ def search(log_dir, num_samples, address, environment):
 def error_line(result):
     assert result.returncode == 1, result.stderr[-3000:]
     last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: --ray-address "), result.stderr[-3000:]
+    assert last.startswith("error: --ray-address: "), result.stderr[-3000:]
     return last
 
 
@@ -63,7 +63,7 @@ def test_search_on_two_nodes_with_token_authentication_resumed_on_a_new_cluster(
         refused = search(tmp_path / "logs", 2, cluster.address, {**client, "RAY_AUTH_MODE": "disabled", **FAST_FAILURE})
         message = error_line(refused)
         print(f"refused in {time.time() - started:.0f} s")
-        assert f"--ray-address {cluster.address}: cannot connect" in message
+        assert f"--ray-address: {cluster.address}: cannot connect" in message
         assert "refused this client's authentication" in message and "RAY_AUTH_MODE=token" in message
         assert "RAY_AUTH_MODE is disabled (authentication mode disabled)" in message
         assert f"RAY_AUTH_TOKEN_PATH ({token_file} exists)" in message and "/.ray/auth_token" in message
@@ -112,7 +112,7 @@ def test_search_says_in_one_line_why_it_cannot_connect(tmp_path):
     started = time.time()
     result = search(tmp_path / "logs", 1, address, client_environment(RAY_AUTH_TOKEN_PATH=str(missing), **FAST_FAILURE))
     message = error_line(result)
-    assert message.startswith(f"error: --ray-address {address}: cannot connect to the Ray cluster (no Ray cluster "
+    assert message.startswith(f"error: --ray-address: {address}: cannot connect to the Ray cluster (no Ray cluster "
                               "answered there;")
     assert "This client's RAY_AUTH_MODE is unset (authentication mode disabled)" in message
     assert f"Ray looks for a token in RAY_AUTH_TOKEN (unset), RAY_AUTH_TOKEN_PATH ({missing} is missing), then " in message

@@ -72,7 +72,7 @@ def test_one_axis_per_file_time_axis_and_bad_fields(tmp_path, two_methods, monke
         run_cli(monkeypatch, capsys, "tune", "plot", "--result-file", *two_methods, "--output-file",
                 str(tmp_path / "bad.png"), "--data-name", "SST", "--performance-metric-field", "best_validation_accuracy",
                 "--traceback")
-    with pytest.raises(UsageError, match="--x lr: no such field"):
+    with pytest.raises(UsageError, match="^x: lr: no such field"):
         run_cli(monkeypatch, capsys, "tune", "plot", "--result-file", *two_methods, "--output-file",
                 str(tmp_path / "bad.png"), "--data-name", "SST", "--x", "lr", "--traceback")
     assert not (tmp_path / "bad.png").exists()

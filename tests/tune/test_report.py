@@ -71,7 +71,7 @@ def test_report_reads_allentune_experiments_and_names_bad_input(tmp_path, monkey
     trial(experiment, "run_0_seed=1", 0.75, 4.0, environment=False)
     output = run_cli(monkeypatch, capsys, "tune", "report", "--log-dir", str(experiment))
     assert "| run_0_seed=1 | 0.75 | 90.5 |" in output
-    with pytest.raises(UsageError, match="--performance-metric: 'best_validation_f2'"):
+    with pytest.raises(UsageError, match="^performance_metric: 'best_validation_f2'"):
         run_cli(monkeypatch, capsys, "tune", "report", "--log-dir", str(experiment), "--performance-metric",
                 "best_validation_f2", "--traceback")
 
@@ -82,11 +82,11 @@ def test_search_refuses_to_resume_with_other_settings(tmp_path, monkeypatch, cap
     (experiment / "search.json").write_text(json.dumps({"settings": {
         "base_config": str((tmp_path / "other.jsonnet").resolve()), "search_space": {"EPSILON": 1},
         "overrides": "", "random_seed": 0}, "trials": []}))
-    with pytest.raises(ValueError, match="--base-config: .* differs from .*other.jsonnet"):
+    with pytest.raises(ValueError, match="^base_config: .* differs from .*other.jsonnet"):
         run_cli(monkeypatch, capsys, "tune", "search", "--experiment-name", "sst_attention_iat", "--search-space",
                 "fixtures/tune/search_space.json", "--base-config", "fixtures/tune/sst_tiny_search.jsonnet",
                 "--log-dir", str(tmp_path), "--num-gpus", "0", "--traceback")
-    with pytest.raises(ValueError, match="--search-strategy: only variant-generation"):
+    with pytest.raises(ValueError, match="^search_strategy: only variant-generation"):
         run_cli(monkeypatch, capsys, "tune", "search", "--experiment-name", "x", "--search-space",
                 "fixtures/tune/search_space.json", "--base-config", "fixtures/tune/sst_tiny_search.jsonnet",
                 "--log-dir", str(tmp_path), "--search-strategy", "hyperopt", "--traceback")
