@@ -14,9 +14,10 @@ budget unless stated:
   greedy search keeps a swap only if it raises the score);
 - `synonym`: PWWS over WordNet synonyms with BAT's query budget of 2,000 (the robustness table's is 40).
 Each archive's numbers, with what trained and what measured it, go into the record (default
-benchmarks/results/sst_bat_protocol_record.json) as they finish, so a rerun measures only what is missing; then the table, mean ± std over seeds and
-each method's paired difference to vanilla at equal seeds (mean ± 95 % CI, `*` where it excludes
-0), is written to benchmarks/results/sst_bat_protocol.md.
+benchmarks/results/sst_bat_protocol.json) as they finish, so a rerun measures only what is missing; then the
+table, mean ± std over seeds and each method's paired difference to vanilla at equal seeds (mean ± 95 % CI,
+`*` where it excludes 0), is printed, and written to --output if given. The results file
+benchmarks/results/sst_bat_protocol.md is made from the record by `allennlp results` (a `robustness` section).
 """
 import argparse
 import itertools
@@ -97,8 +98,8 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=DEFAULT_METHODS)
     parser.add_argument("--data", default="data/sst/test.txt")
     parser.add_argument("--max-instances", type=int)
-    parser.add_argument("--record", default=str(REPO / "benchmarks/results/sst_bat_protocol_record.json"))
-    parser.add_argument("--output", default=str(REPO / "benchmarks/results/sst_bat_protocol.md"))
+    parser.add_argument("--record", default=str(REPO / "benchmarks/results/sst_bat_protocol.json"))
+    parser.add_argument("--output", help="a file for the table (default: printed only)")
     args = parser.parse_args()
     record_path = Path(args.record)
     identity = {"data": args.data, "max_instances": args.max_instances, "measures": [list(m) for m in MEASURES]}
@@ -118,8 +119,10 @@ def main() -> None:
     header = (f"# BAT's attack protocol on the SST archives\n\nMade by `{command}` (see the script's docstring); "
               f"{args.data}, {args.max_instances or 'all'} sentences; mean ± std (sample) over seeds "
               + "; ".join(f"{method}: {', '.join(sorted(runs[method]))}" for method in args.methods if runs.get(method)) + ".\n\n")
-    write_atomically(args.output, header + table(runs, args.methods))
-    print(Path(args.output).read_text())
+    text = header + table(runs, args.methods)
+    if args.output:
+        write_atomically(args.output, text)
+    print(text)
 
 
 if __name__ == "__main__":

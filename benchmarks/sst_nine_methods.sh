@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # The nine-method robustness table over seeds (issue 13, item 3), resumable: rerun to continue.
+# Superseded by benchmarks/sst_neighbours.sh (SEAT fully as coded, FLAT-adv, BAT's weight swept, float64
+# and clamped measures). Its record, benchmarks/results/sst_robustness.json, predates the float64 measures,
+# so today's robustness-table refuses to add to it: RECORD names another (default that one).
 #   bash benchmarks/sst_nine_methods.sh [seeds: a count N for 1..N, or a list such as "2 3" (default 3)] [archives of the six methods]
 # The six methods' archives come from reproduce-table2 (default runs/table2_sst_chosen, the agreement
 # study's 5-seed block at the chosen ε), linked into runs/sst_nine/<method>/seed_<n>. SEAT is trained
@@ -8,12 +11,13 @@
 # ablation); FLAT (and, as an ablation, with relaxed word masks: flat_soft_masks) and BAT from
 # scratch; all with seed n. Then `allennlp robustness-table`
 # over the full SST test set, with the attack budget and instance count of BUDGET / MAX_INSTANCES
-# (defaults 40 and all), into benchmarks/results/sst_robustness_seeds.{md,json} and _pareto.png. Each
-# seed's measures go into the record benchmarks/results/sst_robustness_seeds_record.json as they finish,
+# (defaults 40 and all), into runs/sst_nine/robustness_table.{md,json}. Each
+# seed's measures go into the record benchmarks/results/sst_robustness.json as they finish,
 # so a sitting that ends part-way keeps them, and the next measures only what the record lacks (a later
 # sitting can train only the seeds still missing: e.g. "3"; a seed's seed columns compare it with the
 # next seed present in its own sitting, so train at least two seeds per sitting). JOBS (default 2)
-# trainings, then JOBS archives' measures, run side by side, each on one thread.
+# trainings, then JOBS archives' measures, run side by side, each on one thread. Then `allennlp results`
+# makes benchmarks/results/sst_robustness.md's tables and its Pareto picture from the record.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seeds=${1:-3}
@@ -58,13 +62,6 @@ while (( running > 0 )); do wait -n; running=$((running - 1)); done
 unset OMP_NUM_THREADS MKL_NUM_THREADS
 limit=(); [ -n "${MAX_INSTANCES:-}" ] && limit=(--max-instances "$MAX_INSTANCES")
 .venv/bin/allennlp robustness-table --archives "$out" --data data/sst/test.txt --budget "${BUDGET:-40}" "${limit[@]}" \
-  --jobs "${JOBS:-2}" --record benchmarks/results/sst_robustness_seeds_record.json \
-  -o benchmarks/results/sst_robustness_seeds.md --json-file benchmarks/results/sst_robustness_seeds.json \
-  --figure benchmarks/results/sst_robustness_seeds_pareto.png
-# The table names what made it: the command, the seeds each method's row averages, and the spread.
-table=benchmarks/results/sst_robustness_seeds.md
-seeds_by_method=$(.venv/bin/python -c 'import json, sys; print("; ".join(m + ": " + ", ".join(map(str, d["seed_numbers"])) for m, d in json.load(open(sys.argv[1])).items()))' benchmarks/results/sst_robustness_seeds.json)
-{ printf '# The nine methods and three ablations on SST, over seeds (issue 13)\n\n'
-  printf 'Made by `bash benchmarks/sst_nine_methods.sh %s` (BUDGET %s, MAX_INSTANCES %s, data/sst/test.txt): ' "${1:-3}" "${BUDGET:-40}" "${MAX_INSTANCES:-all}"
-  printf 'each cell is mean ± std (sample) over the seeds; seeds per method: %s.\n\n' "$seeds_by_method"
-  cat "$table"; } > "$table.tmp" && mv "$table.tmp" "$table"
+  --jobs "${JOBS:-2}" --record "${RECORD:-benchmarks/results/sst_robustness.json}" \
+  -o "$out/robustness_table.md" --json-file "$out/robustness_table.json"
+.venv/bin/allennlp results benchmarks/results

@@ -23,10 +23,18 @@ from attention_perturb.experiments.pareto import DEFAULT_PANELS, pareto_figure
 from attention_perturb.experiments.record import FROM_RECORD, Runs, read_identity, read_record
 from attention_perturb.experiments.statistics import paired_difference
 
-HEADINGS = {key: f"{heading} {direction}" for heading, key, direction in COLUMNS}
-# The columns of benchmarks/sst_bat_protocol.py's record (BAT's attack protocol).
-HEADINGS.update({"antonym_bat": "Antonym ASR, BAT's rule ↓", "synonym": "Synonym ASR, budget 2,000 ↓",
-                 "antonym_direct": "Antonym ASR, direct antonyms ↓", "antonym_ours": "Antonym ASR, ours ↓"})
+# Measures a section may ask for by `columns` beyond the robustness table's own: Table 2's further
+# agreements, and the columns of benchmarks/sst_bat_protocol.py's record (BAT's attack protocol).
+FURTHER_COLUMNS: Tuple[Tuple[str, str, str], ...] = (
+    ("Kendall τ", "kendall", "↑"),
+    ("Top-5 overlap", "top5", "↑"),
+    ("Antonym ASR, ours", "antonym_ours", "↓"),
+    ("Antonym ASR, direct antonyms", "antonym_direct", "↓"),
+    ("Antonym ASR, BAT's rule", "antonym_bat", "↓"),
+    ("Synonym ASR, budget 2,000", "synonym", "↓"),
+    ("After-attack acc., budget 2,000", "after_synonym_accuracy", "↑"),
+)
+HEADINGS = {key: f"{heading} {direction}" for heading, key, direction in COLUMNS + FURTHER_COLUMNS}
 NOT_MEASURES = ("provenance", "measured_by")
 
 
@@ -107,10 +115,12 @@ def identity_line(identities: Sequence[Dict[str, Any]], records: Sequence[str]) 
 def robustness_section(folder: Path, output: Path, record: str, methods: Optional[str] = None,
                        columns: Optional[str] = None, figure: Optional[str] = None, panels: Optional[str] = None,
                        extra: Optional[str] = None, baseline: str = "vanilla", figure_methods: Optional[str] = None) -> str:
-    """The robustness table of `methods` (default: all) over `columns` (default: all they have),
-    mean ± std over seeds, then each method's paired difference to `baseline` (mean ± 95 % CI), the
-    provenance of the trainings and of the measures, and with `figure` the Pareto picture of
-    `figure_methods` (default: the table's) written there (relative to the results folder) and linked."""
+    """The robustness table of `methods` (default: all) over `columns` (default: all of `COLUMNS`
+    they have; asked for, also those of `FURTHER_COLUMNS`), mean ± std over seeds, then each method's
+    paired difference to `baseline` (mean ± 95 % CI) in the measures of `PAIRED_KEYS` and the further
+    ones asked for, the provenance of the trainings and of the measures, and with `figure` the Pareto
+    picture of `figure_methods` (default: the table's) written there (relative to the results folder)
+    and linked."""
     records = [record] + (listed(extra) or [])
     identities, rows = read_rows(folder, records)
     names = chosen_methods(rows, listed(methods), record)
@@ -123,14 +133,16 @@ def robustness_section(folder: Path, output: Path, record: str, methods: Optiona
     cells = {method: (max((count for _, _, count in summary.values()), default=0),
                       {key: format_cell(value) for key, value in summary.items() if keys is None or key in keys})
              for method, summary in summaries.items()}
-    text = method_rows(cells)
+    further = [column for column in FURTHER_COLUMNS if keys is not None and column[1] in keys]
+    shown = COLUMNS + tuple(further)
+    text = method_rows(cells, columns=shown)
     if baseline in rows:
         differences = {}
         for method in names:
             if method == baseline:
                 continue
             estimates = {}
-            for key in PAIRED_KEYS:
+            for key in PAIRED_KEYS + tuple(key for _, key, _ in further):
                 if keys is not None and key not in keys:
                     continue
                 ours = {seed: row[key] for seed, row in rows[method].items() if valid_number(row.get(key))}
@@ -142,7 +154,7 @@ def robustness_section(folder: Path, output: Path, record: str, methods: Optiona
                 differences[f"{method} − {baseline}"] = (count, estimates)
         if differences:
             text += (f"\nDifference to {baseline} at equal seeds (mean ± 95 % CI, Student t; * where the CI excludes 0):\n\n"
-                     + method_rows(differences, heading_prefix="Δ "))
+                     + method_rows(differences, heading_prefix="Δ ", columns=shown))
     seeds = "; ".join(f"{method}: {', '.join(map(str, rows[method]))}" for method in names)
     text += f"\nSeeds: {seeds}.\n\n{identity_line(identities, records)}\n\n"
     trained = [row.get("provenance") for method in names for row in rows[method].values()]

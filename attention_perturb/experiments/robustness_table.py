@@ -172,10 +172,11 @@ def markdown_table(summaries: Dict[str, Dict[str, Tuple[float, float, int]]]) ->
                         for method, summary in summaries.items()})
 
 
-def method_rows(rows: Dict[str, Tuple[int, Dict[str, str]]], heading_prefix: str = "") -> str:
-    """A markdown table of {label: (seeds, {measure: cell})}, the columns of `COLUMNS` that some
-    row has, in their order; '–' where a row lacks one."""
-    columns = [column for column in COLUMNS if any(column[1] in cells for _, cells in rows.values())]
+def method_rows(rows: Dict[str, Tuple[int, Dict[str, str]]], heading_prefix: str = "",
+                columns: Sequence[Tuple[str, str, str]] = COLUMNS) -> str:
+    """A markdown table of {label: (seeds, {measure: cell})}, the `columns` (heading, measure,
+    direction; default `COLUMNS`) that some row has, in their order; '–' where a row lacks one."""
+    columns = [column for column in columns if any(column[1] in cells for _, cells in rows.values())]
     lines = [
         "| Method | Seeds | " + " | ".join(f"{heading_prefix}{heading} {direction}" for heading, _, direction in columns) + " |",
         "|---|---:|" + "---:|" * len(columns),

@@ -105,3 +105,27 @@ def test_a_section_whose_record_is_pending_names_the_command_that_makes_it(tmp_p
     (tmp_path / "page.md").write_text(page.replace(" pending='bash benchmarks/sst_neighbours.sh DIR'", ""))
     result = results(tmp_path)
     assert result.returncode == 1 and "later.json: no such record" in result.stderr.strip().splitlines()[-1]
+
+
+def test_further_columns_asked_for_are_shown_with_their_differences(tmp_path):
+    """Table 2's Kendall τ and top-5 overlap, and BAT's protocol's columns, are in no robustness-table
+    row's COLUMNS: asked for by `columns`, they are shown and paired, not silently dropped."""
+    record = {"identity": {"command": "robustness-table"}, "runs": {
+        "vanilla": {str(s): measured(0.83, 0.3, 0.7, s, kendall=k, top5=0.6, synonym=0.8)
+                    for s, k in ((1, 0.38), (2, 0.39), (3, 0.40))},
+        "attention_iat": {str(s): measured(0.82, 0.3, 0.7, s, kendall=k, top5=0.6, synonym=0.7)
+                          for s, k in ((1, 0.36), (2, 0.37), (3, 0.38))},
+    }}
+    (tmp_path / "six.json").write_text(json.dumps(record))
+    (tmp_path / "page.md").write_text("<!-- begin robustness record=six.json columns=test_score,pearson,kendall,top5,synonym -->\n"
+                                      "<!-- end robustness -->\n")
+    assert results(tmp_path).returncode == 0
+    text = (tmp_path / "page.md").read_text()
+    assert ("| Method | Seeds | Test score ↑ | Pearson ↑ | Kendall τ ↑ | Top-5 overlap ↑ | Synonym ASR, budget 2,000 ↓ |"
+            in text)
+    assert "| vanilla | 3 | 0.830 ± 0.000 | 0.700 ± 0.000 | 0.390 ± 0.010 | 0.600 ± 0.000 | 0.800 ± 0.000 |" in text
+    assert "| attention_iat − vanilla | 3 | -0.010 ± 0.000 * | 0.000 ± 0.000 | -0.020 ± 0.000 * | 0.000 ± 0.000 | -0.100 ± 0.000 * |" in text
+    # Without `columns`, the table is the robustness table's own columns, as before.
+    (tmp_path / "page.md").write_text("<!-- begin robustness record=six.json -->\n<!-- end robustness -->\n")
+    assert results(tmp_path).returncode == 0
+    assert "Kendall" not in (tmp_path / "page.md").read_text()
