@@ -110,6 +110,7 @@ def sweep_section(folder: Path, output: Path, record: str, grid: str, figures: s
     from attention_perturb.experiments.sweep_report import write_report
 
     grid_values = read_grid(folder / grid)
+    recorded(folder / record)  # a record's name mistyped is an error, not an empty table
     runs = recorded_runs(folder / record, grid_values)
     # The report's runs all come from the record: it needs no note saying so.
     plain = {cell: {seed: {k: v for k, v in run.items() if k != "from_record"} for seed, run in seeds.items()}

@@ -79,10 +79,12 @@ def test_sections_are_made_from_the_record_and_a_check_then_finds_nothing(folder
 @pytest.mark.parametrize("section, message", [
     ("<!-- begin magic record=study.json -->\n<!-- end magic -->", "study.md:3: unknown section kind 'magic'"),
     ("<!-- begin table2 record=missing.json -->\n<!-- end table2 -->", "missing.json: no such record"),
+    ("<!-- begin sweep record=missing.json grid=grid.json figures=f -->\n<!-- end sweep -->", "missing.json: no such record"),
     ("<!-- begin table2 study.json -->\n<!-- end table2 -->", "study.md:3: arguments must be key=value"),
     ("<!-- begin table2 record=study.json grid=x -->\n<!-- end table2 -->", "study.md:3: table2:"),
 ])
 def test_a_section_that_cannot_be_made_is_one_line_naming_the_file_and_line(folder, section, message):
+    (folder / "grid.json").write_text(json.dumps({"dataset": "sst", "config": "training_configs/{dataset}_{method}.jsonnet", "methods": ["vanilla"], "seeds": 1}))
     (folder / "study.md").write_text(f"# A study\n\n{section}\n")
     result = results(folder)
     assert result.returncode == 1
