@@ -92,3 +92,13 @@ def test_a_section_that_cannot_be_made_is_one_line_naming_the_file_and_line(fold
     assert line.startswith("error: ") and message in line
     assert (folder / "study.md").read_text() == f"# A study\n\n{section}\n"
 
+
+
+@pytest.mark.long(seconds=45)
+def test_the_committed_results_regenerate_from_their_committed_records():
+    """What a reviewer's clean clone checks: every generated table and figure in benchmarks/results/ is
+    what its committed record makes, with nothing typed over it."""
+    from tests.conftest import REPO_ROOT
+
+    check = results(REPO_ROOT / "benchmarks" / "results", "--check")
+    assert check.returncode == 0, check.stdout[-2000:] + check.stderr[-2000:]
