@@ -2,7 +2,6 @@
 one per method."""
 import functools
 import glob
-import os
 
 import pytest
 from allennlp.common import Params
@@ -10,28 +9,47 @@ from allennlp.data import DatasetReader
 from allennlp.models import Model
 
 from attention_perturb.perturbations import Perturbation
-from tests.conftest import METHODS
+from tests.conftest import METHODS, REPO_ROOT
 
-CONFIGS = sorted(glob.glob("training_configs/*.jsonnet", root_dir=os.path.dirname(os.path.dirname(os.path.dirname(__file__)))))
+CONFIGS = sorted(glob.glob("training_configs/**/*.jsonnet", root_dir=REPO_ROOT, recursive=True))
+# training_configs/<dataset>.jsonnet trains the method its METHOD variable names.
+GENERIC = {config for config in CONFIGS if "std.extVar('METHOD')" in (REPO_ROOT / config).read_text()}
 PERTURBATIONS = {
     "vanilla": "none", "word_at": "word_adversarial", "word_iat": "word_interpretable",
     "attention_rp": "attention_random", "attention_at": "attention_adversarial", "attention_iat": "attention_interpretable",
 }
 
 
+# A search trial's sampled values, as `tune search` sets them (training_configs/search/search.libsonnet).
+TRIAL = {"EPSILON": "2.5", "SEED": "7", "CUDA_DEVICE": "-1", "NUM_EPOCHS": "3"}
+
+
 @functools.lru_cache(maxsize=None)
-def parsed(config):
-    return Params.from_file(config).as_dict()
+def parsed(config, method=None):
+    ext_vars = {"METHOD": method} if method is not None else TRIAL if config.startswith("training_configs/search/") else None
+    return Params.from_file(config, ext_vars=ext_vars).as_dict()
+
+
+def test_every_folder_of_configs_is_found():
+    assert len(CONFIGS) > 100 and "training_configs/sst_attention_iat.jsonnet" in CONFIGS
+    assert "training_configs/search/sst_attention_iat.jsonnet" in CONFIGS and GENERIC < set(CONFIGS)
 
 
 @pytest.mark.parametrize("config", CONFIGS)
 def test_config_parses_and_names_registered_types(config):
-    params = parsed(config)
-    assert Model.by_name(params["model"]["type"])
-    assert DatasetReader.by_name(params["dataset_reader"]["type"])
-    perturbation = params["model"].get("perturbation")
-    if perturbation is not None:
-        assert Perturbation.by_name(perturbation["type"])
+    for method in METHODS if config in GENERIC else [None]:
+        params = parsed(config, method)
+        assert Model.by_name(params["model"]["type"])
+        assert DatasetReader.by_name(params["dataset_reader"]["type"])
+        perturbation = params["model"].get("perturbation")
+        if perturbation is not None:
+            assert Perturbation.by_name(perturbation["type"])
+        if method is not None:
+            assert perturbation["type"] == PERTURBATIONS[method]
+        if config.startswith("training_configs/search/"):
+            assert params["random_seed"] == params["numpy_seed"] == params["pytorch_seed"] == 7
+            assert params["trainer"]["num_epochs"] == 3 and params["trainer"]["cuda_device"] == -1
+            assert perturbation["type"] == "none" or perturbation["epsilon"] == 2.5
 
 
 @pytest.mark.parametrize("dataset, reader, model, min_count", [
