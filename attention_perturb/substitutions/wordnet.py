@@ -93,8 +93,6 @@ class WordNetSubstitutions:
         return list(self._candidates(word.lower(), pos, "antonym"))
 
     def substitutes(self, word: str, kind: str, pos: Optional[str] = None) -> List[str]:
-        if kind not in KINDS:
-            raise ValueError(f"unknown substitution kind {kind!r}; expected one of {', '.join(KINDS)}")
         return list(self._candidates(word.lower(), pos, kind))
 
     def in_vocabulary(self, word: str, own_id: int, kind: str, vocab: Vocabulary, namespace: str) -> List[int]:
@@ -129,6 +127,7 @@ class WordNetSubstitutions:
         return max(PARTS_OF_SPEECH, key=lambda pos: (surface[pos], base[pos], senses[pos]))
 
     def _uncached_candidates(self, word: str, pos: Optional[str], kind: str) -> tuple:
+        check_kind(kind)
         if pos is not None and _coarse(pos) not in PARTS_OF_SPEECH:
             raise ValueError(f"unknown WordNet part of speech {pos!r}; expected one of a, s, v, n, r")
         if word in self._stopwords:
@@ -171,8 +170,7 @@ class WordNetSubstitutions:
         WordNet's order, padded with the padding id 0. Padding and OOV never appear as a candidate,
         and their own rows are empty.
         """
-        if kind not in KINDS:
-            raise ValueError(f"unknown substitution kind {kind!r}; expected one of {', '.join(KINDS)}")
+        check_kind(kind)
         if max_candidates < 1:
             raise ValueError(f"max_candidates must be >= 1, got {max_candidates}")
         excluded = unusable_ids(vocab, namespace)
@@ -196,6 +194,11 @@ def shared_substitutions(indirect_antonyms: bool = True) -> WordNetSubstitutions
 @functools.lru_cache(maxsize=None)
 def _shared_substitutions(indirect_antonyms: bool) -> WordNetSubstitutions:
     return WordNetSubstitutions(indirect_antonyms=indirect_antonyms)
+
+
+def check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise ValueError(f"unknown substitution kind {kind!r}; expected one of {', '.join(KINDS)}")
 
 
 def unusable_ids(vocab: Vocabulary, namespace: str) -> Set[int]:

@@ -136,3 +136,116 @@ def test_the_reader_skips_nltks_map_of_wordnet_onto_itself():
 
     reader = load_wordnet()
     assert reader.get_version() == "3.0" and reader.map30 is None
+
+
+def test_a_kind_other_than_synonym_or_antonym_is_refused_everywhere(wordnet):
+    """The message names the kinds exactly, and no path treats an unknown kind as antonyms."""
+    message = "^unknown substitution kind 'hyponym'; expected one of synonym, antonym$"
+    for call in (lambda: wordnet.substitutes("good", "hyponym"), lambda: wordnet.substitutes("the", "hyponym"),
+                 lambda: wordnet._candidates("good", None, "hyponym"),
+                 lambda: wordnet.substitution_table(Vocabulary(), kind="hyponym")):
+        with pytest.raises(ValueError, match=message):
+            call()
+
+
+def test_substitutes_take_the_part_of_speech_they_are_given(wordnet):
+    assert wordnet.substitutes("good", "synonym", pos="n") == wordnet.synonyms("good", pos="n")
+    assert "goodness" in wordnet.substitutes("good", "synonym", pos="n")
+    assert wordnet.substitutes("good", "antonym", pos="n")[0] == "evil" != wordnet.substitutes("good", "antonym")[0]
+
+
+def expected_part_of_speech(word):
+    """The documented rule, computed per part of speech from nltk's WordNet: the most frequent by
+    the tagged-corpus counts of the word as written, then of its base form, then by its number of
+    senses (ties to the first of a, v, n, r)."""
+    from attention_perturb.substitutions.wordnet import shared_wordnet
+
+    reader = shared_wordnet()
+    scores = {}
+    for part in ("a", "v", "n", "r"):
+        synsets = [s for s in reader.synsets(word) if s.pos() == part or (part == "a" and s.pos() == "s")]
+        surface = sum(lemma.count() for s in synsets for lemma in s.lemmas() if lemma.name().lower() == word)
+        base = sum(lemma.count() for s in synsets for lemma in s.lemmas()
+                   if lemma.name().lower() != word and lemma.name().lower() == reader.morphy(word, s.pos()))
+        scores[part] = (surface, base, len(synsets))
+    return max(scores, key=scores.get) if any(n for _, _, n in scores.values()) else None
+
+
+# Each decided past the first rule: no count of the word as written ("lacks", "leaves", "bases": the
+# base form's counts, summed over its senses), or no count at all (the number of senses: "much", "australian",
+# "humour").
+TIE_BREAKS = ("credits", "lacks", "leaves", "bases", "signals", "much", "australian", "humour", "layered")
+
+
+@pytest.mark.parametrize("word", TIE_BREAKS)
+def test_part_of_speech_follows_its_rule_where_the_counts_tie(wordnet, word):
+    assert wordnet.part_of_speech(word) == expected_part_of_speech(word)
+
+
+def test_the_tie_break_words_exercise_every_rule():
+    """The words above reach past the first criterion, so the test above checks the later ones."""
+    from attention_perturb.substitutions.wordnet import shared_wordnet
+
+    reader = shared_wordnet()
+    surfaceless = [w for w in TIE_BREAKS if not any(lemma.name().lower() == w for s in reader.synsets(w) for lemma in s.lemmas())]
+    assert {"lacks", "leaves", "bases"} <= set(surfaceless)
+    uncounted = [w for w in TIE_BREAKS if all(lemma.count() == 0 for s in reader.synsets(w) for lemma in s.lemmas())]
+    assert uncounted, "no word is decided by its number of senses"
+
+
+def test_shared_substitutions_are_one_per_choice_of_antonyms():
+    from attention_perturb.substitutions.wordnet import shared_substitutions
+
+    assert shared_substitutions() is shared_substitutions(True) is shared_substitutions(1)
+    assert shared_substitutions(True).indirect_antonyms is True
+    assert shared_substitutions(False).indirect_antonyms is False and shared_substitutions(0) is shared_substitutions(False)
+
+
+def test_unusable_ids_are_padding_and_oov_or_padding_alone():
+    from attention_perturb.substitutions.wordnet import unusable_ids
+
+    vocab = Vocabulary(non_padded_namespaces=["plain"])
+    vocab.add_tokens_to_namespace(["good"], "tokens")
+    vocab.add_tokens_to_namespace(["filler", "good", "bad", "evil"], "plain")
+    assert unusable_ids(vocab, "tokens") == {0, vocab.get_token_index(vocab._oov_token, "tokens")} == {0, 1}
+    assert unusable_ids(vocab, "plain") == {0}
+
+
+def test_substitutes_outside_a_namespace_without_oov_are_left_out(wordnet):
+    vocab = Vocabulary(non_padded_namespaces=["plain"])
+    vocab.add_tokens_to_namespace(["filler", "good", "bad", "evil"], "plain")
+    good = vocab.get_token_index("good", "plain")
+    assert wordnet.in_vocabulary("good", good, "antonym", vocab, "plain") == [vocab.get_token_index(w, "plain") for w in ("bad", "evil")]
+
+
+def test_one_candidate_and_the_default_of_eight(wordnet):
+    vocab = Vocabulary()
+    vocab.add_tokens_to_namespace(["good", "bad", "evil"], "tokens")
+    one = wordnet.substitution_table(vocab, kind="antonym", max_candidates=1)
+    assert one.shape == (vocab.get_vocab_size("tokens"), 1) and one[vocab.get_token_index("good", "tokens")].tolist() == [
+        vocab.get_token_index("bad", "tokens")]
+    assert wordnet.substitution_table(vocab).shape == (vocab.get_vocab_size("tokens"), 8)
+
+
+def test_missing_wordnet_data_is_one_line_saying_how_to_install_it(monkeypatch, tmp_path):
+    import nltk
+
+    from attention_perturb.substitutions.wordnet import NLTK_DATA, load_wordnet
+
+    monkeypatch.setattr(nltk.data, "path", [str(tmp_path)])
+    with pytest.raises(RuntimeError) as refused:
+        load_wordnet()
+    assert str(refused.value) == (
+        f"WordNet data not found (looked for corpora/wordnet under {NLTK_DATA} and nltk.data.path); "
+        "run `make install` (Debian packages wordnet-base and wordnet-sense-index)")
+
+
+def test_loading_wordnet_raises_no_warning_about_multilingual_data():
+    import warnings
+
+    from attention_perturb.substitutions.wordnet import load_wordnet
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        load_wordnet()
+    assert not [w for w in caught if "multilingual" in str(w.message)]
