@@ -5,6 +5,7 @@ from allennlp.modules.seq2seq_encoders import Seq2SeqEncoder
 from allennlp.nn import util
 
 from attention_perturb.modules.unpacked_lstm import reverse_within_lengths
+from tests.devices import device, placed_on  # noqa: F401
 
 LENGTHS = [9, 3, 6, 1, 0]  # a full row, short rows, one token, and an all-padding row
 
@@ -82,6 +83,21 @@ def test_in_evaluation_mode_too():
 
 
 def test_a_one_directional_encoder_is_refused_by_name():
-    with pytest.raises(ValueError, match="unpacked_lstm: only bidirectional: true"):
+    with pytest.raises(ValueError, match=r"^unpacked_lstm: only bidirectional: true is implemented \(use type 'lstm' otherwise\)$"):
         Seq2SeqEncoder.from_params(Params({"type": "unpacked_lstm", "input_size": 3, "hidden_size": 2,
                                            "bidirectional": False}))
+
+
+def test_states_and_gradients_on_the_inputs_device_equal_the_cpus(device):
+    _, unpacked = encoders()
+    inputs, mask = padded_batch()
+    expected = unpacked(inputs, mask)
+    (expected_gradient,) = torch.autograd.grad(expected.sum(), inputs)
+    with placed_on(device) as placed:
+        placed_inputs = inputs.detach().to(placed).requires_grad_()
+        states = unpacked.to(placed)(placed_inputs, mask.to(placed))
+        (gradient,) = torch.autograd.grad(states.sum(), placed_inputs)
+        assert states.device.type == placed.type
+        states, gradient = states.cpu(), gradient.cpu()
+    torch.testing.assert_close(states, expected, rtol=0, atol=1e-12)
+    torch.testing.assert_close(gradient, expected_gradient, rtol=0, atol=1e-12)
