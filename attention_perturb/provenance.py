@@ -55,18 +55,20 @@ def library_versions() -> Dict[str, Optional[str]]:
 
 
 def cpu_model() -> Optional[str]:
+    """/proc/cpuinfo's model name; else (no such file, or no such line, as on ARM) the platform's processor."""
     try:
         with open("/proc/cpuinfo") as cpuinfo:
-            return next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), None)
+            named = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), None)
     except OSError:
-        return platform.processor() or None
+        named = None
+    return named or platform.processor() or None
 
 
 def machine() -> Dict[str, Any]:
     """The machine, with what changes a CPU run's numbers at equal seeds and threads: the CPU model
     and the instruction set torch's kernels use (AVX2 and AVX-512 give different sums, and so
     different runs; `benchmarks/results/sst_table2.md` shows one)."""
-    cuda = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    cuda = torch.cuda.get_device_name(torch.cuda.current_device()) if torch.cuda.is_available() else None
     return {"system": platform.system(), "architecture": platform.machine(), "cpus": os.cpu_count(),
             "cpu_model": cpu_model(), "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cuda_device": cuda}
 
