@@ -20,9 +20,13 @@ PACKAGE_ROOT = Path(__file__).resolve().parent
 LIBRARIES = ("torch", "allennlp", "numpy", "spacy", "ray")
 
 
+GIT_TIMEOUT_SECONDS = 30  # a git that hangs (a stale lock, a network mount) must not hold up a training
+
+
 def _git(*arguments: str) -> Optional[str]:
     try:
-        completed = subprocess.run(["git", *arguments], cwd=PACKAGE_ROOT, capture_output=True, text=True, timeout=30)
+        completed = subprocess.run(["git", *arguments], cwd=PACKAGE_ROOT, capture_output=True, text=True,
+                                   timeout=GIT_TIMEOUT_SECONDS)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return completed.stdout if completed.returncode == 0 else None

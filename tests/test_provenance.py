@@ -10,6 +10,7 @@ import platform
 import re
 import subprocess
 import sys
+import time
 from importlib import metadata
 
 import pytest
@@ -69,6 +70,18 @@ def test_git_gives_the_output_in_the_package_folder_or_none(checkout, tmp_path, 
     assert module._git("no-such-command") is None
     monkeypatch.setattr(module, "PACKAGE_ROOT", tmp_path / "missing")  # cannot even start there
     assert module._git("rev-parse", "HEAD") is None
+
+
+def test_a_git_that_hangs_gives_none_after_the_timeout(tmp_path, monkeypatch):
+    hanging = tmp_path / "bin" / "git"
+    hanging.parent.mkdir()
+    hanging.write_text("#!/bin/sh\necho late\nexec sleep 5\n")
+    hanging.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{hanging.parent}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setattr(module, "GIT_TIMEOUT_SECONDS", 0.5)
+    started = time.monotonic()
+    assert module._git("rev-parse", "HEAD") is None
+    assert time.monotonic() - started < 4
 
 
 def test_a_clean_checkout_gives_its_commit(checkout):
