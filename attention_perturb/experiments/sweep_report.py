@@ -127,6 +127,8 @@ def plot_against_epsilon(path: Path, cells: Sequence[Cell], rows, agreement: str
             axis.axhline(estimate.mean, color="black", linestyle="--", label=cell.name)
             if estimate.half_width:
                 axis.axhspan(estimate.mean - estimate.half_width, estimate.mean + estimate.half_width, color="grey", alpha=0.2)
+    low, high = axis.get_ylim()
+    axis.set_ylim(max(low, -1.05), min(high, 1.05))  # every agreement lies in [-1, 1]; a t band of 3 seeds need not
     axis.set_xscale("log")
     axis.set_xlabel("ε")
     axis.set_ylabel(f"test {agreement}")
