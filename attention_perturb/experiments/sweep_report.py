@@ -104,6 +104,12 @@ def epsilon_of(cell: Cell) -> float:
     return next(value for key, value in cell.setting.items() if short_key(key) == "epsilon")
 
 
+def within_agreement_range(axis) -> None:
+    """Every agreement lies in [-1, 1]; a t band over 3 seeds need not, and would set the axis."""
+    low, high = axis.get_ylim()
+    axis.set_ylim(max(low, -1.05), min(high, 1.05))
+
+
 def plot_against_epsilon(path: Path, cells: Sequence[Cell], rows, agreement: str) -> None:
     """Mean test `agreement` against ε per method (default variant), with its 95 % CI band; the
     baseline as a horizontal band."""
@@ -127,8 +133,7 @@ def plot_against_epsilon(path: Path, cells: Sequence[Cell], rows, agreement: str
             axis.axhline(estimate.mean, color="black", linestyle="--", label=cell.name)
             if estimate.half_width:
                 axis.axhspan(estimate.mean - estimate.half_width, estimate.mean + estimate.half_width, color="grey", alpha=0.2)
-    low, high = axis.get_ylim()
-    axis.set_ylim(max(low, -1.05), min(high, 1.05))  # every agreement lies in [-1, 1]; a t band of 3 seeds need not
+    within_agreement_range(axis)
     axis.set_xscale("log")
     axis.set_xlabel("ε")
     axis.set_ylabel(f"test {agreement}")
@@ -211,8 +216,7 @@ def plot_against_epoch(path: Path, cells: Sequence[Cell], results, agreement: st
         banded = [(epoch, estimate) for epoch, estimate in enumerate(estimates) if estimate.half_width is not None]
         axis.fill_between([epoch for epoch, _ in banded], [e.mean - e.half_width for _, e in banded],
                           [e.mean + e.half_width for _, e in banded], alpha=0.2, color=line.get_color())
-    low, high = axis.get_ylim()
-    axis.set_ylim(max(low, -1.05), min(high, 1.05))  # every agreement lies in [-1, 1]; a t band of 3 seeds need not
+    within_agreement_range(axis)
     axis.set_xlabel("epoch")
     axis.set_ylabel(f"validation {agreement} (dotted: the runs still training)")
     axis.legend(fontsize=8)
