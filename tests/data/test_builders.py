@@ -7,10 +7,10 @@ import shutil
 
 import pytest
 
-from attention_perturb.data.builders import make_dataset
+from attention_perturb.data.builders import RELEASE_SIZES, make_dataset, write_splits
 from attention_perturb.data.dataset_readers.cnn import CnnReader
 from attention_perturb.data.dataset_readers.text_classification import TextClassificationReader
-from attention_perturb.errors import DatasetFormatError
+from attention_perturb.errors import DatasetFormatError, PartialReleaseError, SettingError
 from attention_perturb.data.raw_formats import imdb_word_count, strip_newsgroup_post
 
 SPLITS = ("train", "validation", "test")
@@ -237,3 +237,115 @@ def test_an_empty_file_is_named_by_every_reader(tmp_path):
     for name in ("sst_trees", "text_classification", "nli", "babi_qa"):
         with pytest.raises(EmptyDatasetError, match=f"{data}: nothing to read: it holds no example"):
             list(DatasetReader.by_name(name)().read(str(data)))
+
+
+def test_meta_json_records_how_the_splits_were_made_as_indented_json(tmp_path):
+    sizes = make_dataset("sst", "fixtures/sst", str(tmp_path / "sst"), seed=5)
+    meta = {"dataset": "sst", "raw_dir": "fixtures/sst", "seed": 5, "protocol": "full",
+            "protocol_description": "the paper's, from the full release", "sizes": sizes}  # no bAbI task
+    assert (tmp_path / "sst" / "meta.json").read_text() == json.dumps(meta, indent=2) + "\n"
+
+
+def test_an_output_folder_whose_parents_do_not_exist_is_made_with_them(tmp_path):
+    output = tmp_path / "new" / "deeper" / "sst"
+    sizes = make_dataset("sst", "fixtures/sst", str(output))
+    assert sorted(path.name for path in output.iterdir()) == ["meta.json", "test.jsonl", "train.jsonl", "validation.jsonl"]
+    assert [len(lines(output, split)) for split in SPLITS] == [sizes[split] for split in SPLITS]
+
+
+@pytest.mark.parametrize("protocol, message", [
+    ("partial", "protocol: 'partial' is not one of full, reduced"),
+    ("reduced", "protocol: sst has no reduced protocol (those with one: cnn, multinli, snli)"),
+])
+def test_a_protocol_that_cannot_be_used_is_named_with_the_choices(tmp_path, protocol, message):
+    with pytest.raises(SettingError) as raised:
+        make_dataset("sst", "fixtures/sst", str(tmp_path / "out"), protocol=protocol)
+    assert str(raised.value) == message and raised.value.setting == "protocol"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_raw_folder_without_the_release_names_what_it_looked_for(tmp_path):
+    with pytest.raises(FileNotFoundError) as raised:
+        make_dataset("imdb", str(tmp_path), str(tmp_path / "out"))
+    assert str(raised.value) == f"expected one folder matching **/train under {tmp_path}, found none"
+
+
+def test_two_copies_of_a_release_file_are_refused_naming_both(tmp_path):
+    for copy in ("a", "b"):
+        shutil.copytree("fixtures/agnews", tmp_path / "raw" / copy)
+    raw = tmp_path / "raw"
+    with pytest.raises(FileNotFoundError) as raised:
+        make_dataset("agnews", str(raw), str(tmp_path / "out"))
+    assert str(raised.value) == (f"expected one file matching **/train.csv under {raw}, found "
+                                 f"{raw}/a/ag_news_csv/train.csv, {raw}/b/ag_news_csv/train.csv")
+
+
+@pytest.mark.parametrize("dataset, missing", [
+    ("snli", "snli_1.0_dev.jsonl"), ("snli", "snli_1.0_test.jsonl"),
+    ("multinli", "multinli_1.0_dev_matched.jsonl"), ("multinli", "multinli_1.0_dev_mismatched.jsonl"),
+])
+def test_the_reduced_protocol_names_a_missing_release_file(tmp_path, dataset, missing):
+    raw = tmp_path / "raw"
+    shutil.copytree(f"fixtures/{dataset}_partial", raw)
+    (raw / f"{dataset}_1.0" / missing).unlink()
+    with pytest.raises(PartialReleaseError) as raised:
+        make_dataset(dataset, str(raw), str(tmp_path / "out"), protocol="reduced")
+    assert str(raised.value).startswith(f"expected one file matching **/{missing} under {raw}, found none; ")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["raw"]
+
+
+def test_the_full_cnn_protocol_takes_folders_of_the_release_sizes_and_refuses_one_short(tmp_path, monkeypatch):
+    """The fixture's folders (12 / 4 / 4 questions) taken as the whole release: exactly the
+    release's count is whole, one question fewer is a partial release."""
+    monkeypatch.setitem(RELEASE_SIZES, "cnn", {"training": 12, "validation": 4, "test": 4})
+    assert make_dataset("cnn", "fixtures/cnn", str(tmp_path / "cnn")) == {"train": 12, "validation": 4, "test": 4}
+    monkeypatch.setitem(RELEASE_SIZES["cnn"], "validation", 5)
+    with pytest.raises(PartialReleaseError) as raised:
+        make_dataset("cnn", "fixtures/cnn", str(tmp_path / "short"))
+    assert str(raised.value) == ("fixtures/cnn/cnn/questions/validation: 4 questions, the full release has 5; "
+                                 "for a partial release pass --protocol reduced (CNN-sample)")
+    assert not (tmp_path / "short").exists()
+
+
+class WatchedExamples(list):
+    """A split's examples that call `watch` when the writer starts on them."""
+
+    def __init__(self, examples, watch):
+        super().__init__(examples)
+        self.watch = watch
+
+    def __iter__(self):
+        self.watch()
+        return super().__iter__()
+
+
+def test_splits_are_written_in_a_hidden_folder_beside_the_output_then_renamed(tmp_path):
+    """Beside it, so that the rename is on one file system; hidden and named after it, so that a
+    half-written dataset is neither taken for one nor in another's way."""
+    seen = []
+    splits = {"train": WatchedExamples([{"text": "fine", "label": "positive"}],
+                                       lambda: seen.extend(path.name for path in tmp_path.iterdir()))}
+    write_splits(splits, str(tmp_path / "sst"), {"dataset": "sst"})
+    assert len(seen) == 1 and seen[0].startswith(".sst.")
+    assert [path.name for path in tmp_path.iterdir()] == ["sst"]
+    assert lines(tmp_path / "sst", "train") == [{"text": "fine", "label": "positive"}]
+
+
+def test_a_failed_write_leaves_nothing_and_raises_its_own_error(tmp_path):
+    with pytest.raises(TypeError, match="Object of type set is not JSON serializable"):
+        write_splits({"train": [{"text": {"not", "a", "string"}}]}, str(tmp_path / "out"), {})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_staging_folder_removed_under_the_writer_does_not_hide_the_error(tmp_path):
+    """The clean-up after a failed write is best effort: the error the user sees is the one that
+    stopped the write (here the next split's file, its folder gone), not the clean-up's."""
+    def remove_staging():
+        for path in tmp_path.iterdir():
+            shutil.rmtree(path)
+
+    splits = {"train": WatchedExamples([{"text": "a"}], remove_staging), "validation": [{"text": "b"}]}
+    with pytest.raises(FileNotFoundError) as raised:
+        write_splits(splits, str(tmp_path / "out"), {})
+    assert raised.value.filename.endswith("validation.jsonl")
+    assert list(tmp_path.iterdir()) == []
