@@ -13,8 +13,10 @@ from allennlp.models import Model
 from allennlp.training import GradientDescentTrainer
 
 from attention_perturb.data.dataset_readers.sst import SstTreesReader
+from attention_perturb.provenance import provenance
 from attention_perturb.training.callbacks import (
     AdversarialStatisticsCallback,
+    ProvenanceCallback,
     StopAtValidationCeilingCallback,
     ValidationAgreementCallback,
 )
@@ -196,3 +198,22 @@ def test_the_ceiling_needs_one_metric_to_maximise(sst, tmp_path):
     trainer._metric_tracker._patience = 5
     StopAtValidationCeilingCallback(str(tmp_path), ceiling=-1.0).on_epoch(trainer, {}, 0)
     assert trainer._metric_tracker._patience == 5
+
+
+def test_provenance_adds_one_entry_per_process_with_the_epochs_it_started_after(sst, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    trainer = make_trainer(sst, run)
+    monkeypatch.chdir(tmp_path)  # the file goes to the serialization dir, wherever the process runs
+    ProvenanceCallback(str(run)).on_start(trainer)
+    trainer._start_after_epochs_completed = 3  # as allennlp sets it for a run continued with --recover
+    ProvenanceCallback(str(run)).on_start(trainer)
+    ProvenanceCallback(str(run)).on_start(trainer, is_primary=False)  # a secondary worker writes nothing
+    written = (run / "provenance.json").read_text()
+    entries = json.loads(written)
+    assert written == json.dumps(entries, indent=1) + "\n"
+    assert [entry["epochs_completed_before"] for entry in entries] == [0, 3]
+    expected = provenance()
+    for entry in entries:
+        assert set(entry) == {*expected, "epochs_completed_before"}
+        assert entry["commit"] == expected["commit"] and entry["torch_threads"] == expected["torch_threads"]
+    assert not (tmp_path / "provenance.json").exists()

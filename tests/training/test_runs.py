@@ -1,6 +1,6 @@
 import json
 
-from attention_perturb.training.runs import resumable, resume_flags
+from attention_perturb.training.runs import resumable, resume_flags, thread_environment
 
 
 def test_a_run_with_its_config_written_resumes_and_keeps_its_files(tmp_path):
@@ -31,3 +31,7 @@ def test_a_finished_run_is_not_resumable(tmp_path):
     assert not resumable(run)
     (run / "model.tar.gz").unlink()  # metrics without the archive: the run stopped while archiving
     assert resumable(run)
+
+
+def test_the_thread_environment_caps_openmp_and_mkl():
+    assert thread_environment(3) == {"OMP_NUM_THREADS": "3", "MKL_NUM_THREADS": "3"}
