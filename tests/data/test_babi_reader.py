@@ -1,8 +1,5 @@
 """The raw bAbI reader (`babi_examples` behind `BabiReader`) on small task files written by hand:
 what a passage is, where a story starts and ends, and the errors that name file and line."""
-import contextlib
-import locale
-
 import pytest
 
 from attention_perturb.data.dataset_readers.babi_qa import BabiReader
@@ -57,6 +54,13 @@ def test_a_bad_line_names_file_line_and_problem_or_is_skipped_and_the_rest_read(
     assert read == [{"passage": "Mary went home.", "question": "Where is Mary?", "label": "home"}]
 
 
+def test_an_excerpt_starting_inside_a_story_without_a_question_is_named_at_its_first_line(tmp_path):
+    path = task_file(tmp_path, "4 Mary went home.\n5 John left.\n1 Sandra ran.\n2 Where is Sandra?\tgarden\t1\n")
+    with pytest.raises(DatasetFormatError) as raised:
+        examples(path)
+    assert str(raised.value) == f"{path}:1: story has no question"
+
+
 def test_the_last_story_without_a_question_is_named_at_its_first_line(tmp_path):
     path = task_file(tmp_path, "1 Sandra ran.\n2 Where is Sandra?\tgarden\t1\n1 Mary went home.\n2 John left.\n")
     with pytest.raises(DatasetFormatError) as raised:
@@ -66,19 +70,7 @@ def test_the_last_story_without_a_question_is_named_at_its_first_line(tmp_path):
     assert reader.skipped == 1 and [example["label"] for example in read] == ["garden"]
 
 
-@contextlib.contextmanager
-def ascii_locale():
-    """The locale of a user whose system encoding is not UTF-8 (here the C locale's ASCII)."""
-    before = locale.setlocale(locale.LC_CTYPE)
-    locale.setlocale(locale.LC_CTYPE, "C")
-    try:
-        yield
-    finally:
-        locale.setlocale(locale.LC_CTYPE, before)
-
-
-def test_task_files_are_read_as_utf8_whatever_the_locale(tmp_path):
+def test_task_files_are_read_as_utf8_whatever_the_locale(tmp_path, ascii_locale):
     path = task_file(tmp_path, "1 Zoë went to the café.\n2 Where is Zoë?\tcafé\t1\n")
-    with ascii_locale():
-        read, _ = examples(path)
+    read, _ = examples(path)
     assert read == [{"passage": "Zoë went to the café.", "question": "Where is Zoë?", "label": "café"}]

@@ -10,7 +10,7 @@ def babi_examples(path: str) -> Iterator[Tuple[int, ExampleOrProblem]]:
     Questions of a raw bAbI file (`qaN_*_{train,test}.txt`): lines `<n> <sentence>` and
     `<n> <question>\\t<answer>\\t<supporting facts>`, a story restarting at n = 1. The passage of a
     question is every statement of its story before it. A story without any question is a problem,
-    reported at its first line.
+    reported at its first line (a file that starts inside a story: its first line).
     """
     story: List[str] = []
     story_line: Optional[int] = None
@@ -23,7 +23,7 @@ def babi_examples(path: str) -> Iterator[Tuple[int, ExampleOrProblem]]:
             if not number.isdigit() or not text:
                 yield line_number, ValueError("expected '<number> <text>'")
                 continue
-            if int(number) == 1:
+            if int(number) == 1 or story_line is None:
                 if story_line is not None and questions == 0:
                     yield story_line, ValueError("story has no question")
                 story, story_line, questions = [], line_number, 0
