@@ -2,7 +2,6 @@
 (blank lines skipped, not the end of the file; quoted fields spanning lines kept whole; each error
 located at the line its record starts on), SST trees line by line, IMDB reviews as UTF-8 files and
 20 Newsgroups posts as Latin-1 files in numeric order, stripped of header, quotes and signature."""
-import locale
 import os
 
 import pytest
@@ -44,18 +43,6 @@ def test_a_blank_line_does_not_end_the_table(tmp_path, blank):
     table = tmp_path / "test.csv"
     table.write_bytes(b'"1","a","first"\n' + blank + blank + b'"3","b","after the blank lines"\n')
     assert [line for _, line, _ in ag_news_examples(str(table))] == [1, 4]
-
-
-@pytest.fixture
-def ascii_locale():
-    """The process's locale set to C (ASCII), as on a machine whose locale is not UTF-8: a file
-    opened without an explicit encoding is then decoded as ASCII."""
-    previous = locale.setlocale(locale.LC_CTYPE)
-    locale.setlocale(locale.LC_CTYPE, "C")
-    try:
-        yield
-    finally:
-        locale.setlocale(locale.LC_CTYPE, previous)
 
 
 def test_sst_and_ag_news_are_read_as_utf8_whatever_the_locale(tmp_path, ascii_locale):
