@@ -1,9 +1,13 @@
 import csv
+import locale
+import re
 from collections import Counter
 
 import pytest
 
 from attention_perturb.data.dataset_readers.cnn import AnonymisedEntityTokenizer
+from allennlp.data.token_indexers import SingleIdTokenIndexer
+
 from attention_perturb.data.dataset_readers.sst import SstTreesReader, parse_sst_tree
 from attention_perturb.errors import DatasetFormatError
 from attention_perturb.data.tokenizers import JainWallaceTokenizer
@@ -57,18 +61,18 @@ def test_equal_words_share_one_token_across_texts(tokenizer, first_text, second_
 @pytest.mark.parametrize(
     "bad_line, problem",
     [
-        ("(3 (2 good) (3 film)", "unbalanced"),
-        ("3 (2 good) (3 film))", "expected a tree"),
-        ("(7 (2 good) (3 film))", "expected a tree"),
-        ("(3 )", "no words"),
+        ("(3 (2 good) (3 film)", "unbalanced parentheses"),
+        ("(3 (2 good))) ((3 film)", "unbalanced parentheses"),  # closes more than it opened, then reopens
+        ("3 (2 good) (3 film))", "expected a tree starting with '(<label 0-4> '"),
+        ("(7 (2 good) (3 film))", "expected a tree starting with '(<label 0-4> '"),
+        ("(3 )", "tree has no words"),
     ],
 )
 def test_malformed_tree_names_file_and_line(tmp_path, bad_line, problem):
     trees = tmp_path / "trees.txt"
     trees.write_text("(3 (2 good) (3 film))\n\n" + bad_line + "\n")
-    with pytest.raises(DatasetFormatError, match=rf"trees\.txt:3: .*{problem}") as error:
+    with pytest.raises(DatasetFormatError, match=f"^{re.escape(f'{trees}:3: {problem}')}$"):
         list(SstTreesReader().read(str(trees)))
-    assert "\n" not in str(error.value)
 
 
 def test_empty_sentence_is_rejected_clearly():
@@ -78,3 +82,41 @@ def test_empty_sentence_is_rejected_clearly():
 
 def test_parse_returns_root_label_and_unescaped_leaves():
     assert parse_sst_tree("(1 (2 -LRB-) (1 bad\\/worse))") == (1, ["(", "bad/worse"])
+
+
+def test_parse_line_gives_a_predictor_the_sentence_and_its_binary_label():
+    reader = SstTreesReader()
+    assert reader.parse_line("(4 (3 (2 -LRB-) (4 great)) (2 -RRB-))\n") == {"sentence": "( great )", "label": "positive"}
+    assert reader.parse_line("(1 (2 bad\\/worse) (1 film))") == {"sentence": "bad/worse film", "label": "negative"}
+    assert reader.parse_line("(2 (2 a) (2 film))") == {"sentence": "a film", "label": None}
+
+
+def test_token_indexers_are_the_given_ones_or_single_ids():
+    indexers = {"words": SingleIdTokenIndexer(namespace="words")}
+    given_reader, default_reader = SstTreesReader(token_indexers=indexers), SstTreesReader()
+    given, default = given_reader.text_to_instance("a film"), default_reader.text_to_instance("a film")
+    given_reader.apply_token_indexers(given)
+    default_reader.apply_token_indexers(default)
+    assert given["tokens"].token_indexers is indexers
+    assert list(default["tokens"].token_indexers) == ["tokens"]
+    assert isinstance(default["tokens"].token_indexers["tokens"], SingleIdTokenIndexer)
+    assert default["tokens"].token_indexers["tokens"].namespace == "tokens"
+
+
+def test_max_instances_limits_a_read(tmp_path):
+    trees = tmp_path / "trees.txt"
+    trees.write_text("(0 (0 awful))\n(4 (4 great))\n(3 (3 good))\n")
+    assert [i["label"].label for i in SstTreesReader(max_instances=2).read(str(trees))] == ["negative", "positive"]
+
+
+def test_trees_are_read_as_utf8_whatever_the_locale(tmp_path):
+    """In the C locale (with Python's UTF-8 mode off) `open` defaults to ASCII."""
+    trees = tmp_path / "trees.txt"
+    trees.write_text("(3 (2 caf\u00e9) (3 na\u00efve))\n", encoding="utf-8")
+    previous = locale.setlocale(locale.LC_CTYPE)
+    locale.setlocale(locale.LC_CTYPE, "C")
+    try:
+        instances = list(SstTreesReader().read(str(trees)))
+    finally:
+        locale.setlocale(locale.LC_CTYPE, previous)
+    assert [t.text for t in instances[0]["tokens"].tokens] == ["caf\u00e9", "na\u00efve"]
