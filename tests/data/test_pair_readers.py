@@ -1,11 +1,14 @@
 import json
+import logging
 import random
 
 import pytest
+from allennlp.data.token_indexers import SingleIdTokenIndexer
 
 from attention_perturb.data.builders import RELEASE_SIZES, make_dataset
 from attention_perturb.data.dataset_readers.babi_qa import BabiReader
 from attention_perturb.data.dataset_readers.nli import NliReader
+from attention_perturb.data.dataset_readers.pair import PairReader
 from attention_perturb.errors import DatasetFormatError, EmptyDatasetError
 from tests.cli import run_cli
 
@@ -140,3 +143,51 @@ def test_make_dataset_babi_task_2_from_the_release_layout(tmp_path, monkeypatch,
     assert written["train"] == [example for index, example in enumerate(train) if index != order[0]]
     meta = json.loads((output / "meta.json").read_text())
     assert meta["task"] == 2 and meta["sizes"] == {"train": 3, "validation": 1, "test": 1}
+
+
+PAIR_LOGGER = "attention_perturb.data.dataset_readers.pair"
+
+
+def test_skipped_examples_are_counted_and_logged_with_file_and_line(tmp_path, caplog):
+    path = tmp_path / "data.jsonl"
+    path.write_text('{"passage": "a", "question": "b"}\n'
+                    '{"passage": "John left.", "question": "Who left?", "label": "john"}\n'
+                    '{"passage": "a", "question": "b", "label": "c"\n')
+    reader = PairReader(skip_invalid=True)
+    with caplog.at_level(logging.WARNING, logger=PAIR_LOGGER):
+        assert [i["label"].label for i in reader.read(str(path))] == ["john"]
+    assert reader.skipped == 2
+    messages = [record.getMessage() for record in caplog.records if record.name == PAIR_LOGGER]
+    assert messages[0] == f"skipping {path}:1: missing key(s) ['label']"
+    assert messages[1].startswith(f"skipping {path}:3: malformed JSON (")
+    assert messages[2:] == [f"{path}: skipped 2 invalid examples"]
+
+
+def test_examples_of_processed_lines_keep_only_passage_question_and_label(tmp_path):
+    path = tmp_path / "data.jsonl"
+    path.write_text('{"id": 7, "passage": "John left.", "question": "Who left?", "label": "john"}\n')
+    assert list(PairReader().checked_examples(str(path))) == [
+        {"passage": "John left.", "question": "Who left?", "label": "john"}
+    ]
+
+
+def test_instance_metadata_holds_the_words_of_passage_and_question():
+    instance = PairReader().text_to_instance("Mary went to the 2nd room.", "Where is Mary?", "room")
+    assert instance["metadata"]["passage_words"] == ["mary", "went", "to", "the", "qq", "room", "."]
+    assert instance["metadata"]["question_words"] == ["where", "is", "mary", "?"]
+    assert [t.text for t in instance["question"].tokens] == ["where", "is", "mary", "?"]
+    assert instance["label"].label == "room"
+
+
+@pytest.mark.parametrize("passage, question", [("  ", "Where is Mary?"), ("Mary left.", ""), ("", " ")])
+def test_empty_passage_or_question_is_refused(passage, question):
+    with pytest.raises(ValueError, match=r"^empty passage or question$"):
+        PairReader().text_to_instance(passage, question, "kitchen")
+
+
+def test_token_indexers_apply_to_passage_and_question():
+    indexers = {"words": SingleIdTokenIndexer(namespace="words")}
+    reader = NliReader(token_indexers=indexers)
+    instance = reader.text_to_instance("A man sleeps.", "Nobody sleeps.", "contradiction")
+    reader.apply_token_indexers(instance)
+    assert instance["passage"].token_indexers is indexers and instance["question"].token_indexers is indexers
