@@ -1,5 +1,4 @@
 import csv
-import locale
 import re
 from collections import Counter
 
@@ -103,20 +102,14 @@ def test_token_indexers_are_the_given_ones_or_single_ids():
     assert default["tokens"].token_indexers["tokens"].namespace == "tokens"
 
 
-def test_max_instances_limits_a_read(tmp_path):
+def test_max_instances_counts_sentences_not_the_neutral_lines_dropped(tmp_path):
     trees = tmp_path / "trees.txt"
-    trees.write_text("(0 (0 awful))\n(4 (4 great))\n(3 (3 good))\n")
+    trees.write_text("(0 (0 awful))\n(2 (2 so-so))\n\n(4 (4 great))\n(3 (3 good))\n")
     assert [i["label"].label for i in SstTreesReader(max_instances=2).read(str(trees))] == ["negative", "positive"]
 
 
-def test_trees_are_read_as_utf8_whatever_the_locale(tmp_path):
-    """In the C locale (with Python's UTF-8 mode off) `open` defaults to ASCII."""
+def test_trees_are_read_as_utf8_whatever_the_locale(tmp_path, ascii_locale):
     trees = tmp_path / "trees.txt"
     trees.write_text("(3 (2 caf\u00e9) (3 na\u00efve))\n", encoding="utf-8")
-    previous = locale.setlocale(locale.LC_CTYPE)
-    locale.setlocale(locale.LC_CTYPE, "C")
-    try:
-        instances = list(SstTreesReader().read(str(trees)))
-    finally:
-        locale.setlocale(locale.LC_CTYPE, previous)
+    instances = list(SstTreesReader().read(str(trees)))
     assert [t.text for t in instances[0]["tokens"].tokens] == ["caf\u00e9", "na\u00efve"]

@@ -91,9 +91,12 @@ class SstTreesReader(DatasetReader):
         yield from counted(self._read_trees(file_path), self, file_path, lambda: 0)
 
     def _read_trees(self, file_path: str) -> Iterable[Instance]:
+        # Sharded after the neutral trees are dropped, so that max_instances counts sentences, not lines.
+        return self.shard_iterable(self._sentences(file_path))
+
+    def _sentences(self, file_path: str) -> Iterable[Instance]:
         with open(file_path, encoding="utf-8") as tree_file:
-            numbered_lines = self.shard_iterable(enumerate(tree_file, start=1))
-            for line_number, line in numbered_lines:
+            for line_number, line in enumerate(tree_file, start=1):
                 if not line.strip():
                     continue
                 try:
