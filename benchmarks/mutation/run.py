@@ -4,6 +4,7 @@ time and runs that module's own test files against each mutant.
     make mutation                                            # the five modules
     .venv/bin/python benchmarks/mutation/run.py predictors interpret       # after `make mutation` once
     .venv/bin/python benchmarks/mutation/run.py robustness --recheck       # survivors again, with today's tests
+    .venv/bin/python benchmarks/mutation/run.py data --retest-survivors    # the same, by mutmut in a fresh workdir
 
 Each module works in runs/mutation/<module>/, a copy of the repository's tracked and untracked
 (not ignored) files with a `[mutmut]` section added to its setup.cfg; mutmut keeps its verdicts
@@ -123,6 +124,21 @@ def restore_verdicts(module: str, workdir: Path) -> int:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(meta))
     return len(metas)
+
+
+def forget_survivors(workdir: Path, statuses: dict) -> int:
+    """Sets the verdict of every mutant that `statuses` (the workdir's `verdicts()`) shows checked
+    but not killed (a timeout is a kill) back to unchecked in the workdir's mutmut `.meta` files, so
+    that `mutmut run` tests them again with the tests the workdir holds and mutmut's own choice of
+    the tests that reach each function; returns how many."""
+    alive = {name for name, status in statuses.items() if status not in ("killed", "timeout", "not checked")}
+    for meta_path in (workdir / "mutants").rglob("*.py.meta"):
+        meta = json.loads(meta_path.read_text())
+        codes = meta["exit_code_by_key"]
+        if alive & set(codes):
+            codes.update(dict.fromkeys(alive & set(codes)))
+            meta_path.write_text(json.dumps(meta))
+    return len(alive)
 
 
 def run_mutmut(module: str, workdir: Path, max_children: int) -> None:
@@ -252,6 +268,9 @@ def main() -> None:
     parser.add_argument("--max-children", type=int, default=2, help="mutants tested at once (also by --recheck)")
     parser.add_argument("--fresh", action="store_true", help="forget earlier verdicts")
     parser.add_argument("--report-only", action="store_true", help="print the table from earlier verdicts")
+    parser.add_argument("--retest-survivors", action="store_true",
+                        help="a fresh workdir with today's tests and the record's verdicts, in which mutmut tests again every "
+                             "mutant not killed (the after row, from mutmut's own run)")
     parser.add_argument("--recheck", action="store_true",
                         help="test an earlier run's mutants not killed (timeouts included) again with the current tests; print the after row")
     args = parser.parse_args()
@@ -267,13 +286,18 @@ def main() -> None:
             rows.append(table_row(f"{module}, after", len(statuses), len(statuses) - checked, checked - len(still),
                                   len(still), "—", len(judged)))
             continue
-        if args.fresh and workdir.exists():
+        if args.retest_survivors and workdir.exists():
+            save_verdicts(module, workdir)  # the workdir's tests are the old ones: start from its verdicts
+        if (args.fresh or args.retest_survivors) and workdir.exists():
             shutil.rmtree(workdir)
         if not args.report_only:
             if not workdir.exists():
                 prepare(module, workdir)
                 if not args.fresh:
                     print(f"{module}: {restore_verdicts(module, workdir)} files' verdicts from {VERDICTS / module}.json",
+                          flush=True)
+                if args.retest_survivors:
+                    print(f"{module}: {forget_survivors(workdir, verdicts(workdir))} mutants not killed to test again",
                           flush=True)
             run_mutmut(module, workdir, args.max_children)
         rows.append(score(module, workdir, equivalent))

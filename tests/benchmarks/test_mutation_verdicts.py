@@ -25,3 +25,21 @@ def test_verdicts_saved_from_one_workdir_come_back_in_a_fresh_one(tmp_path, monk
     for meta in (first / "mutants").rglob("*.meta"):
         assert json.loads((second / meta.relative_to(first)).read_text()) == json.loads(meta.read_text())
     assert run.restore_verdicts("commands", second) == 0  # no record of that module yet
+
+
+def test_forgetting_survivors_leaves_kills_and_unchecked_mutants_as_they_were(tmp_path):
+    codes = {"attention_perturb.checks.x_check__mutmut_1": 1, "attention_perturb.checks.x_check__mutmut_2": 0,
+             "attention_perturb.checks.x_check__mutmut_3": 36, "attention_perturb.checks.x_check__mutmut_4": 33,
+             "attention_perturb.checks.x_check__mutmut_5": None}
+    meta = tmp_path / "mutants" / "attention_perturb" / "checks.py.meta"
+    meta.parent.mkdir(parents=True)
+    meta.write_text(json.dumps({**META, "exit_code_by_key": codes}))
+    statuses = {"attention_perturb.checks.x_check__mutmut_1": "killed", "attention_perturb.checks.x_check__mutmut_2": "survived",
+                "attention_perturb.checks.x_check__mutmut_3": "timeout", "attention_perturb.checks.x_check__mutmut_4": "no tests",
+                "attention_perturb.checks.x_check__mutmut_5": "not checked"}
+    assert run.forget_survivors(tmp_path, statuses) == 2
+    after = json.loads(meta.read_text())
+    assert after["exit_code_by_key"] == {**codes, "attention_perturb.checks.x_check__mutmut_2": None,
+                                         "attention_perturb.checks.x_check__mutmut_4": None}
+    assert {key: value for key, value in after.items() if key != "exit_code_by_key"} == \
+        {key: value for key, value in META.items() if key != "exit_code_by_key"}
