@@ -83,15 +83,16 @@ def test_bytes_that_are_not_utf8_are_located_on_their_line(tmp_path):
     assert (line, str(problem)) == (3, "not UTF-8 text (invalid start byte at byte 18)")
 
 
-def write_imdb(split_dir, reviews):
-    for name, content in reviews.items():
-        path = split_dir / name
+def write_files(folder, contents):
+    """An IMDB split or a 20News by-date folder: {relative path: bytes}."""
+    for name, content in contents.items():
+        path = folder / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content)
 
 
 def test_imdb_reviews_are_labelled_by_folder_in_file_name_order(tmp_path):
-    write_imdb(tmp_path, {"neg/1_2.txt": b"Dull.\n", "neg/0_1.txt": b" Awful. ", "pos/0_9.txt": b"Fine.",
+    write_files(tmp_path, {"neg/1_2.txt": b"Dull.\n", "neg/0_1.txt": b" Awful. ", "pos/0_9.txt": b"Fine.",
                           "unsup/0_0.txt": b"Never read."})
     assert list(imdb_examples(str(tmp_path))) == [
         (str(tmp_path / "neg" / "0_1.txt"), 1, {"text": "Awful.", "label": NEGATIVE}),
@@ -106,32 +107,25 @@ def test_imdb_reviews_are_labelled_by_folder_in_file_name_order(tmp_path):
      (b" \n\n", "1: empty text: there is nothing to classify")],
 )
 def test_a_bad_imdb_review_names_its_file_and_line(tmp_path, review, problem):
-    write_imdb(tmp_path, {"neg/0_1.txt": b"Awful.", "pos/0_9.txt": review})
+    write_files(tmp_path, {"neg/0_1.txt": b"Awful.", "pos/0_9.txt": review})
     with pytest.raises(DatasetFormatError) as raised:
         list(TextClassificationReader().checked(imdb_examples(str(tmp_path))))
     assert str(raised.value) == f"{tmp_path / 'pos' / '0_9.txt'}:{problem}"
 
 
 def test_an_imdb_split_without_reviews_of_a_label_names_its_folder(tmp_path):
-    write_imdb(tmp_path, {"neg/0_1.txt": b"Awful."})
+    write_files(tmp_path, {"neg/0_1.txt": b"Awful."})
     with pytest.raises(FileNotFoundError) as raised:
         list(imdb_examples(str(tmp_path)))
     assert str(raised.value) == f"no reviews in {os.path.join(str(tmp_path), 'pos')}"
 
 
-def write_posts(bydate_dir, posts):
-    for name, content in posts.items():
-        path = bydate_dir / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content)
-
-
 def test_newsgroup_posts_are_read_in_numeric_order_of_their_names(tmp_path):
     # The release names posts by number: 9 comes before 10 (not as strings); names that are not
     # numbers come after the numbered ones, by name.
-    write_posts(tmp_path, {f"rec.sport.baseball/{name}": b"Subject: s\n\nPost " + name.encode() + b"\n"
+    write_files(tmp_path, {f"rec.sport.baseball/{name}": b"Subject: s\n\nPost " + name.encode() + b"\n"
                            for name in ("10", "9", "b", "a", "100")})
-    write_posts(tmp_path, {"rec.sport.hockey/2": b"Subject: s\n\nHockey post\n"})
+    write_files(tmp_path, {"rec.sport.hockey/2": b"Subject: s\n\nHockey post\n"})
     examples = list(newsgroup_examples([str(tmp_path)]))
     assert [os.path.basename(path) for path, _, _ in examples] == ["9", "10", "100", "a", "b", "2"]
     assert examples[0] == (str(tmp_path / "rec.sport.baseball" / "9"), 1, {"text": "post qq", "label": NEGATIVE})
@@ -140,14 +134,14 @@ def test_newsgroup_posts_are_read_in_numeric_order_of_their_names(tmp_path):
 
 
 def test_newsgroup_posts_are_read_as_latin1(tmp_path):
-    write_posts(tmp_path, {"rec.sport.baseball/1": b"Subject: s\n\nCaf\xe9 au lait\n",  # Latin-1 e acute
+    write_files(tmp_path, {"rec.sport.baseball/1": b"Subject: s\n\nCaf\xe9 au lait\n",  # Latin-1 e acute
                            "rec.sport.hockey/1": b"Subject: s\n\nGo \xc9quipe\n"})
     assert [example for _, _, example in newsgroup_examples([str(tmp_path)])] == [
         {"text": "café au lait", "label": NEGATIVE}, {"text": "go équipe", "label": POSITIVE}]
 
 
 def test_a_bydate_folder_without_posts_of_a_group_names_the_folder(tmp_path):
-    write_posts(tmp_path, {"rec.sport.baseball/1": b"Subject: s\n\nA post\n"})
+    write_files(tmp_path, {"rec.sport.baseball/1": b"Subject: s\n\nA post\n"})
     with pytest.raises(FileNotFoundError) as raised:
         list(newsgroup_examples([str(tmp_path)]))
     assert str(raised.value) == f"no posts in {os.path.join(str(tmp_path), 'rec.sport.hockey')}"

@@ -5,7 +5,6 @@ from collections import Counter
 import pytest
 
 from attention_perturb.data.dataset_readers.cnn import AnonymisedEntityTokenizer
-from allennlp.data.token_indexers import SingleIdTokenIndexer
 
 from attention_perturb.data.dataset_readers.sst import SstTreesReader, parse_sst_tree
 from attention_perturb.errors import DatasetFormatError
@@ -88,18 +87,6 @@ def test_parse_line_gives_a_predictor_the_sentence_and_its_binary_label():
     assert reader.parse_line("(4 (3 (2 -LRB-) (4 great)) (2 -RRB-))\n") == {"sentence": "( great )", "label": "positive"}
     assert reader.parse_line("(1 (2 bad\\/worse) (1 film))") == {"sentence": "bad/worse film", "label": "negative"}
     assert reader.parse_line("(2 (2 a) (2 film))") == {"sentence": "a film", "label": None}
-
-
-def test_token_indexers_are_the_given_ones_or_single_ids():
-    indexers = {"words": SingleIdTokenIndexer(namespace="words")}
-    given_reader, default_reader = SstTreesReader(token_indexers=indexers), SstTreesReader()
-    given, default = given_reader.text_to_instance("a film"), default_reader.text_to_instance("a film")
-    given_reader.apply_token_indexers(given)
-    default_reader.apply_token_indexers(default)
-    assert given["tokens"].token_indexers is indexers
-    assert list(default["tokens"].token_indexers) == ["tokens"]
-    assert isinstance(default["tokens"].token_indexers["tokens"], SingleIdTokenIndexer)
-    assert default["tokens"].token_indexers["tokens"].namespace == "tokens"
 
 
 def test_max_instances_counts_sentences_not_the_neutral_lines_dropped(tmp_path):

@@ -1,8 +1,10 @@
 import json
 import logging
 
+import pytest
 from allennlp.data.token_indexers import SingleIdTokenIndexer
 
+from attention_perturb.data.dataset_readers.sst import SstTreesReader
 from attention_perturb.data.dataset_readers.text_classification import TextClassificationReader
 
 LOGGER = "attention_perturb.data.dataset_readers.text_classification"
@@ -36,9 +38,10 @@ def test_a_fresh_reader_has_skipped_nothing_and_each_read_counts_its_own(tmp_pat
     assert len(list(reader.read(good))) == 1 and reader.skipped == 0
 
 
-def test_token_indexers_are_the_given_ones_or_single_ids():
+@pytest.mark.parametrize("reader_class", [TextClassificationReader, SstTreesReader])
+def test_token_indexers_are_the_given_ones_or_single_ids(reader_class):
     indexers = {"words": SingleIdTokenIndexer(namespace="words")}
-    given_reader, default_reader = TextClassificationReader(token_indexers=indexers), TextClassificationReader()
+    given_reader, default_reader = reader_class(token_indexers=indexers), reader_class()
     given, default = given_reader.text_to_instance("a film"), default_reader.text_to_instance("a film")
     given_reader.apply_token_indexers(given)
     default_reader.apply_token_indexers(default)

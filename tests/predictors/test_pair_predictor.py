@@ -1,22 +1,16 @@
 """The attention_saliency predictor on a pair model (bAbI): the inputs it takes and the one-line
 errors naming the input line that it gives for the ones it cannot predict."""
 import json
-import os
 
 import pytest
-from allennlp.commands.train import train_model_from_file
 from allennlp.predictors import Predictor
+
+from tests.archives import train_tiny
 
 
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory):
-    os.environ["METHOD"] = "vanilla"
-    try:
-        run = tmp_path_factory.mktemp("pair") / "run"
-        train_model_from_file("fixtures/babi_tiny.jsonnet", str(run))
-    finally:
-        del os.environ["METHOD"]
-    return run / "model.tar.gz"
+    return train_tiny(tmp_path_factory.mktemp("pair") / "run", config="fixtures/babi_tiny.jsonnet")
 
 
 @pytest.fixture
