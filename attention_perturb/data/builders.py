@@ -135,9 +135,10 @@ def babi(raw_dir: str, reader: PairReader, settings: BuildSettings) -> Splits:
 def release_examples(raw_dir: str, reader: PairReader, dataset: str, name: str, settings: BuildSettings) -> List[Example]:
     """The examples of one release file; under the full protocol the whole file or an error (a
     missing file under the reduced protocol is only named: that protocol is already the one asked)."""
-    path = release_file(raw_dir, f"**/{name}", dataset) if settings.protocol == "full" else one_file(raw_dir, f"**/{name}")
-    examples = list(reader.checked_examples(path))
-    return whole(examples, path, dataset, reader) if settings.protocol == "full" else examples
+    if settings.protocol != "full":
+        return list(reader.checked_examples(one_file(raw_dir, f"**/{name}")))
+    path = release_file(raw_dir, f"**/{name}", dataset)
+    return whole(list(reader.checked_examples(path)), path, dataset, reader)
 
 
 def snli(raw_dir: str, reader: PairReader, settings: BuildSettings) -> Splits:

@@ -134,9 +134,9 @@ def forget_survivors(workdir: Path, statuses: dict) -> int:
     alive = {name for name, status in statuses.items() if status not in ("killed", "timeout", "not checked")}
     for meta_path in (workdir / "mutants").rglob("*.py.meta"):
         meta = json.loads(meta_path.read_text())
-        codes = meta["exit_code_by_key"]
-        if alive & set(codes):
-            codes.update(dict.fromkeys(alive & set(codes)))
+        forgotten = alive.intersection(meta["exit_code_by_key"])
+        if forgotten:
+            meta["exit_code_by_key"].update(dict.fromkeys(forgotten))
             meta_path.write_text(json.dumps(meta))
     return len(alive)
 
