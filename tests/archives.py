@@ -1,4 +1,4 @@
-"""Small trained archives shared by the robustness tests: import the fixtures into a test module."""
+"""Small trained archives shared by the tests: import the fixtures into a test module."""
 import json
 import os
 
@@ -31,6 +31,11 @@ def train_tiny(serialization_dir, method="vanilla", seed=7, config="fixtures/sst
 @pytest.fixture(scope="session")
 def vanilla_archive(tmp_path_factory):
     return train_tiny(tmp_path_factory.mktemp("vanilla"))
+
+
+@pytest.fixture(scope="session")
+def attention_iat_archive(tmp_path_factory):
+    return train_tiny(tmp_path_factory.mktemp("attention_iat"), method="attention_iat")
 
 
 @pytest.fixture(scope="session")

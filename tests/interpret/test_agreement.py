@@ -140,3 +140,9 @@ def test_agreement_metric_averages_over_batches_and_counts_skips_by_hand():
     assert metric.get_metric() == expected  # reading does not reset ...
     metric.get_metric(reset=True)
     assert metric.get_metric() == {}  # ... unless asked to
+
+
+def test_an_unknown_short_text_rule_is_named():
+    values, mask = torch.ones(1, 3), torch.ones(1, 3, dtype=torch.bool)
+    with pytest.raises(ValueError, match="short_texts must be 'undefined' or 'capped', got 'truncated'"):
+        top_k_overlap_per_instance(values, values, mask, 2, short_texts="truncated")

@@ -57,3 +57,9 @@ def test_consistency_means_and_skips_over_pairs_by_hand():
     assert consistency.get_metric() == {
         "attention_kendall_tau": pytest.approx((1 / 3 - 1) / 2), "attention_top5_intersection": 1.0,
         "attention_kendall_tau_skipped": 2.0}
+
+
+def test_top_k_intersection_ranks_in_double_precision():
+    """Attributions that differ below float32's resolution keep their order: the larger of 1 and
+    1 + 1e-12 is the second word (in float32 both are 1, and the tie would go to the first)."""
+    assert top_k_intersection([1.0, 1.0 + 1e-12], [0.0, 1.0], k=1) == 1.0

@@ -125,6 +125,15 @@ class TestWordImportance(ModelTestCase):
         attached = measure("gradient_x_input").scores(self.model, embedded, labels)
         assert not torch.allclose(raw, attached)  # the weights' own path carries gradient
 
+    @pytest.mark.parametrize("detach_attention", [False, True])
+    def test_simple_gradient_allennlp_is_each_gradient_times_the_first_embedding(self, detach_attention):
+        ids, embedded, labels = self.padded_batch()
+        raw = measure("simple_gradient_allennlp", detach_attention=detach_attention).scores(self.model, embedded, labels)
+        expected = self.one_at_a_time(
+            ids, embedded, labels, lambda i, e, y: (self.gradient_of_one(i, e, y, detach_attention) * e[:1]).sum(-1)
+        )
+        torch.testing.assert_close(raw[ids != 0], expected[ids != 0])
+
     def test_leave_one_out_is_the_probability_drop_of_each_shorter_input(self):
         ids, embedded, labels = self.padded_batch()
         drops = measure("leave_one_out", max_batch=3).scores(self.model, embedded, labels)  # several passes

@@ -1,25 +1,17 @@
 import json
-import os
 
 import numpy
 import scipy.stats
 import pytest
-from allennlp.commands.train import train_model_from_file
-from allennlp.interpret.saliency_interpreters import SaliencyInterpreter
 from allennlp.predictors import Predictor
 
+from tests.archives import attention_iat_archive  # noqa: F401  (a session fixture)
 from tests.cli import in_process
 
 
-@pytest.fixture(scope="module")
-def archive(tmp_path_factory):
-    os.environ["METHOD"] = "attention_iat"
-    try:
-        run = tmp_path_factory.mktemp("saliency") / "run"
-        train_model_from_file("fixtures/sst_tiny.jsonnet", str(run))
-    finally:
-        del os.environ["METHOD"]
-    return run / "model.tar.gz"
+@pytest.fixture
+def archive(attention_iat_archive):
+    return attention_iat_archive
 
 
 @pytest.fixture
@@ -74,25 +66,6 @@ def test_further_measures_come_with_their_importance_and_agreements(archive):
     assert result["pearson_leave_one_out"] == pytest.approx(numpy.corrcoef(result["attention"], importance)[0, 1], abs=1e-6)
     assert result["kendall_leave_one_out"] == pytest.approx(
         scipy.stats.kendalltau(result["attention"], importance).statistic, abs=1e-9)
-
-
-def test_batched_gradient_equals_allennlp_gradients_and_stock_interpreters_run(predictor):
-    inputs = {"sentence": "the plot is thin but the acting is wonderful ."}
-    ours = SaliencyInterpreter.by_name("batched-gradient")(predictor).saliency_interpret_from_json(inputs)
-    # allennlp's own gradient machinery, times the input, L1-normalised.
-    labeled = predictor.json_to_labeled_instances(inputs)
-    embeddings = []
-    handle = predictor.get_interpretable_layer().register_forward_hook(lambda m, i, o: embeddings.append(o.detach()))
-    gradient = predictor.get_gradients(labeled)[0]["grad_input_1"][0]
-    handle.remove()
-    scores = numpy.abs((gradient * embeddings[0][0].numpy()).sum(-1))
-    numpy.testing.assert_allclose(ours["instance_1"]["grad_input_1"], scores / scores.sum(), atol=1e-6)
-    for name in ("simple-gradient", "integrated-gradient", "smooth-gradient"):
-        maps = SaliencyInterpreter.by_name(name)(predictor).saliency_interpret_from_json(inputs)
-        assert len(maps["instance_1"]["grad_input_1"]) == 10
-        assert sum(maps["instance_1"]["grad_input_1"]) == pytest.approx(1.0)
-    attention = SaliencyInterpreter.by_name("attention")(predictor).saliency_interpret_batch([inputs, inputs])
-    assert sum(attention["instance_2"]["grad_input_1"]) == pytest.approx(1.0)
 
 
 def test_predict_and_visualize_through_the_cli(archive, tmp_path):
@@ -229,21 +202,6 @@ def test_labelled_instances_carry_the_predicted_labels_own_index(predictor):
         (labelled,) = predictor.predictions_to_labeled_instances(instance, {"label": label})
         assert labelled["label"].label == index
     assert sorted(vocab.get_token_to_index_vocabulary("labels").values()) == [0, 1]
-
-
-def test_simple_gradient_allennlp_is_allennlps_own_simple_gradient(archive):
-    """The bug-compatible measure gives allennlp 2.10.1's `SimpleGradient` maps (every token's gradient
-    times the first token's embedding), which differ from gradient × input."""
-    overrides = {"model.agreement_measures": [{"type": "simple_gradient_allennlp"}]}
-    predictor = Predictor.from_path(str(archive), predictor_name="attention_saliency", overrides=overrides)
-    inputs = {"sentence": "the plot is thin but the acting is wonderful ."}
-    ours = predictor.predict_json(inputs)
-    stock = SaliencyInterpreter.by_name("simple-gradient")(predictor).saliency_interpret_from_json(inputs)
-    numpy.testing.assert_allclose(ours["importance_simple_gradient_allennlp"], stock["instance_1"]["grad_input_1"],
-                                  atol=1e-6)
-    assert numpy.abs(numpy.subtract(ours["importance_simple_gradient_allennlp"], ours["gradient_importance"])).max() > 1e-3
-    assert ours["pearson_simple_gradient_allennlp"] == pytest.approx(
-        numpy.corrcoef(ours["attention"], ours["importance_simple_gradient_allennlp"])[0, 1], abs=1e-6)
 
 
 def test_padded_pearson_counts_the_batchs_padding_as_zeros(archive):
