@@ -9,14 +9,16 @@ from allennlp.common import Params
 from allennlp.common.checks import ConfigurationError
 from allennlp.models.archival import load_archive
 
-from attention_perturb.errors import EmptyDatasetError
+from attention_perturb.errors import EmptyDatasetError, SettingError
 from attention_perturb.data.dataset_readers.sst import SstTreesReader
-from attention_perturb.robustness.attack import FAILED, SKIPPED, SUCCEEDED, ModelQueries, attack_instances, attackable_model
+from attention_perturb.robustness.attack import (
+    FAILED, SKIPPED, SUCCEEDED, ModelQueries, attack_file, attack_instances, attackable_model,
+)
 from attention_perturb.substitutions import WordNetSubstitutions
 from tests.archives import archive_without_attention  # noqa: F401
 from tests.cli import in_process, run_cli
 from tests.conftest import REPO_ROOT
-from tests.robustness.unreadable import with_two_indexers, with_words_renamed
+from tests.robustness.unreadable import with_two_indexer_reader, with_two_indexers, with_words_renamed
 
 DATA = "fixtures/sst/train.txt"
 
@@ -721,3 +723,45 @@ def test_substituted_words_are_read_from_the_models_own_namespace(monkeypatch):
     for word, synonym in pairs:
         if synonym is not None:
             assert vocab.get_token_from_index(synonym, "words") in wordnet.synonyms(word)
+
+
+def test_attack_file_attacks_the_file_as_the_archive_reads_it_with_the_documented_defaults(archive_file, archive, instances):
+    """FLAT's top 5, WordNet's direct and indirect antonyms, BAT §2.2's success rule; then every
+    setting passed on (a direct-antonym table has fewer candidates, and the other rule fewer successes)."""
+    report = attack_file(archive_file, DATA, "antonym", max_instances=8)
+    expected = attack_instances(archive.model, instances[:8], "antonym", top_k=5, antonym_success="unchanged_prediction",
+                                substitutions=WordNetSubstitutions(indirect_antonyms=True))
+    assert report.metrics() == pytest.approx(expected.metrics(), abs=1e-9) and report.records() == expected.records()
+    settings = dict(budget=4, max_candidates=1, top_k=2, batch_size=3)
+    report = attack_file(archive_file, DATA, "antonym", max_instances=8, antonyms="direct",
+                         antonym_success="higher_confidence", **settings)
+    expected = attack_instances(archive.model, instances[:8], "antonym", antonym_success="higher_confidence",
+                                substitutions=WordNetSubstitutions(indirect_antonyms=False), **settings)
+    assert report.metrics() == pytest.approx(expected.metrics(), abs=1e-9) and report.records() == expected.records()
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (dict(kind="hyponym"), "kind: unknown attack kind 'hyponym'; expected one of synonym, antonym"),
+    (dict(kind="antonym", antonyms="indirect"), "antonyms: expected one of direct_and_indirect, direct, got 'indirect'"),
+])
+def test_attack_files_bad_settings_are_named_by_their_parameter(archive_file, arguments, message):
+    with pytest.raises(SettingError) as raised:
+        attack_file(archive_file, DATA, **arguments)
+    assert str(raised.value) == message and raised.value.setting == message.split(":")[0]
+
+
+def test_attack_file_names_the_file_without_instances_and_the_archive_its_instances_do_not_suit(archive_file, tmp_path):
+    with pytest.raises(EmptyDatasetError, match=f"^{re.escape(DATA)}: no instances to attack$"):
+        attack_file(archive_file, DATA, "synonym", max_instances=0)
+    unpacked = with_two_indexer_reader(archive_file, tmp_path / "two_indexers")  # the same model, its words indexed twice
+    message = f"{unpacked}: the attack needs one single-id token indexer, got ['again', 'tokens']"
+    with pytest.raises(ConfigurationError, match=f"^{re.escape(message)}$"):
+        attack_file(str(unpacked), DATA, "synonym", max_instances=2)
+
+
+def test_attack_file_puts_the_model_on_the_cuda_device(archive_file):
+    if torch.cuda.is_available():
+        assert attack_file(archive_file, DATA, "synonym", max_instances=2, cuda_device=0).metrics()["instances"] == 2
+    else:  # torch's own refusal to move the model to a GPU that is not there
+        with pytest.raises((RuntimeError, AssertionError)):
+            attack_file(archive_file, DATA, "synonym", max_instances=2, cuda_device=0)

@@ -23,12 +23,14 @@ from attention_perturb.robustness.stability import (
     jensen_shannon_divergence,
     normalised_entropy,
     seat_embedding_attack,
+    second_model_and_instances,
+    stability_file,
     stability_report,
     total_variation_distance,
 )
 from attention_perturb.substitutions.wordnet import WordNetSubstitutions
 from tests.archives import archive_without_attention, second_seed_archive, vanilla_archive  # noqa: F401
-from tests.robustness.unreadable import with_two_indexers, with_words_renamed
+from tests.robustness.unreadable import with_two_indexer_reader, with_two_indexers, with_words_renamed
 
 DATA = "fixtures/sst/test.txt"
 
@@ -599,3 +601,64 @@ def test_the_clipped_pgd_columns_are_the_measures_at_the_codes_clamped_attack(va
     assert report["pgd_clip_tvd"] == pytest.approx((probabilities - attacked_probabilities).abs().sum(1).mean().item() / 2, rel=1e-9)
     assert report["pgd_clip_tvd"] != pytest.approx(report["pgd_tvd"], rel=1e-2)
     assert "pgd_clip_tvd" not in stability_report(scaled, instances, pgd_radius=0.1, pgd_steps=4, seed=5)
+
+
+def test_stability_file_measures_the_file_as_the_archive_reads_it_with_the_documented_defaults(vanilla, vanilla_archive, tmp_path):  # noqa: F811
+    """The defaults of `test_the_defaults_are_the_documented_settings`, SEAT's attack unclipped, on 70
+    sentences of the fixture written to a file (the longest 65th, so that the batch size matters)."""
+    model, instances = vanilla
+    trees = [line for line in open(DATA) if not line.startswith("(2 ")]  # the reader drops neutral sentences
+    assert len(trees) == len(instances)
+    longest = max(range(len(trees)), key=lambda index: len(instances[index]["tokens"]))
+    others = [index for index in range(len(trees)) if index != longest]
+    order = (others * 7)[:64] + [longest] + others[:5]
+    data = tmp_path / "seventy.txt"
+    data.write_text("".join(trees[index] for index in order))
+    documented = dict(noise_std=0.01, synonym_words=1, top_k=5, batch_size=64, seed=0, pgd_radius=0.01, pgd_steps=10)
+    assert stability_file(vanilla_archive, str(data)) == stability_report(
+        model, [instances[index] for index in order], pgd_clip=False, **documented)
+
+
+def test_stability_file_passes_every_setting_on(vanilla, vanilla_archive, second_seed_archive):  # noqa: F811
+    model, instances = vanilla
+    second = load_archive(second_seed_archive)
+    second_instances = list(second.validation_dataset_reader.read(DATA))[:9]
+    settings = dict(noise_std=0.3, synonym_words=2, top_k=3, batch_size=4, seed=7, pgd_radius=0.2, pgd_steps=3, pgd_clip=True)
+    report = stability_file(vanilla_archive, DATA, second_archive=second_seed_archive, max_instances=9, **settings)
+    expected = stability_report(model, instances[:9], second_model=second.model, second_instances=second_instances, **settings)
+    assert report == expected and "pgd_clip_tvd" in report and "seed_tvd" in report
+
+
+def test_stability_file_names_the_archive_whose_reader_it_cannot_use(vanilla, vanilla_archive, tmp_path):  # noqa: F811
+    two_indexers = with_two_indexer_reader(vanilla_archive, tmp_path / "two_indexers")
+    message = f"{two_indexers}: stability needs one single-id token indexer, got ['again', 'tokens']"
+    with pytest.raises(ConfigurationError, match=f"^{re.escape(message)}$"):
+        stability_file(two_indexers, DATA, max_instances=2)
+    with pytest.raises(ConfigurationError, match=f"^{re.escape(message)}$"):
+        stability_file(vanilla_archive, DATA, second_archive=two_indexers, max_instances=2)
+    missing = str(tmp_path / "missing.tar.gz")
+    with pytest.raises(SettingError) as raised:
+        stability_file(vanilla_archive, DATA, second_archive=missing)
+    assert raised.value.setting == "second_archive" and str(raised.value) == f"second_archive: {missing} does not exist"
+
+
+def test_the_second_model_is_another_archives_with_its_own_reading_of_the_data(second_seed_archive):  # noqa: F811
+    assert second_model_and_instances(None, DATA) == (None, None)
+    model, instances = second_model_and_instances(second_seed_archive, DATA, max_instances=3)
+    second = load_archive(second_seed_archive)
+    assert [i["tokens"].tokens for i in instances] == [i["tokens"].tokens for i in second.validation_dataset_reader.read(DATA)][:3]
+    ours, theirs = model.state_dict(), second.model.state_dict()
+    assert ours.keys() == theirs.keys() and all(torch.equal(ours[name], theirs[name]) for name in ours)
+
+
+def test_stability_file_puts_both_models_on_the_cuda_device(vanilla_archive, second_seed_archive):  # noqa: F811
+    if torch.cuda.is_available():
+        assert stability_file(vanilla_archive, DATA, second_archive=second_seed_archive, max_instances=2,
+                              cuda_device=0)["instances"] == 2.0
+        model, _ = second_model_and_instances(second_seed_archive, DATA, 2, cuda_device=0)
+        assert next(model.parameters()).device == torch.device("cuda", 0)
+    else:  # torch's own refusal to move a model to a GPU that is not there
+        with pytest.raises((RuntimeError, AssertionError)):
+            stability_file(vanilla_archive, DATA, max_instances=2, cuda_device=0)
+        with pytest.raises((RuntimeError, AssertionError)):
+            second_model_and_instances(second_seed_archive, DATA, 2, cuda_device=0)
