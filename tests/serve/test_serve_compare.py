@@ -6,13 +6,17 @@ import socket
 import threading
 
 import pytest
+from allennlp.common.checks import ConfigurationError
 from allennlp.predictors import Predictor
 from fastapi.testclient import TestClient
 
+from attention_perturb.errors import EmptyDatasetError, SettingError
 from attention_perturb.serve.app import create_app
 from attention_perturb.serve.batching import MicroBatcher
-from attention_perturb.serve.comparison import Comparison, ModelComparison
-from tests.archives import archive_without_attention  # noqa: F401  (a fixture)
+from attention_perturb.serve.browser import serve_compare_process
+from attention_perturb.serve.comparison import Comparison, ModelComparison, loaded_model, read_examples
+from attention_perturb.serve.server import is_loopback
+from tests.archives import archive_without_attention, train_tiny  # noqa: F401  (a fixture)
 from tests.cli import in_process, last_line
 
 MEASURES = ["gradient_x_input", "gradient_x_input_detached", "gradient_norm", "gradient_norm_detached",
@@ -150,6 +154,9 @@ def test_a_failing_batch_fails_its_requests_and_the_next_batch_is_answered():
     ({"json": {"sentence": "a fine film"}}, "unknown parameter 'sentence': the parameters are text, question and measure"),
     ({"json": {"text": 3}}, "text must be a string, got int"),
     ({"json": {"text": "fine", "measure": "saliency"}}, "unknown measure 'saliency': choose one of gradient_x_input, "),
+    ({"params": None, "url": "/api/compare?text=a&text=b"}, "the query gives 'text' twice"),
+    ({"content": b" " * (2 * 1024 * 1024 + 1)},
+     "the request body has 2,097,153 bytes; the most it may have is 2,097,152"),
 ])
 def test_a_bad_request_gets_a_clear_message_and_the_server_keeps_serving(client, request_kwargs, message):
     url = request_kwargs.pop("url", "/api/compare")
@@ -297,3 +304,52 @@ def test_answers_are_not_held_back_by_nagles_algorithm(comparison):
             seconds.append(time.perf_counter() - started)
         connection.close()
     assert statistics.median(seconds) < 0.03
+
+
+def test_an_empty_part_of_the_query_is_skipped(client):
+    response = client.get("/api/compare?&text=a+fine+film+.&&")
+    assert response.status_code == 200
+    assert response.json() == client.get("/api/compare", params={"text": "a fine film ."}).json()
+
+
+def test_an_examples_file_of_blank_lines_is_refused_by_name(compared_archives, tmp_path):
+    blank = tmp_path / "blank.jsonl"
+    blank.write_text("\n  \n")
+    comparison = ModelComparison([compared_archives["vanilla"]])
+    with pytest.raises(EmptyDatasetError, match=f"^{re.escape(str(blank))}: no examples: the file holds no non-blank line$"):
+        read_examples(str(blank), comparison)
+
+
+def test_a_comparison_needs_an_archive_and_room_for_a_word(compared_archives):
+    with pytest.raises(ConfigurationError, match="^serve-compare needs at least one model archive$"):
+        ModelComparison([])
+    with pytest.raises(SettingError) as raised:
+        ModelComparison([compared_archives["vanilla"]], max_words=0)
+    assert raised.value.setting == "max_words" and str(raised.value) == "max_words: must be at least 1, got 0"
+    assert ModelComparison([compared_archives["vanilla"]], max_words=1).max_words == 1
+
+
+@pytest.mark.parametrize("host, loopback", [
+    ("localhost", True), ("127.0.0.1", True), ("127.8.9.10", True), ("::1", True),
+    ("0.0.0.0", False), ("192.0.2.1", False), ("::", False), ("example.org", False), ("localhost.example.org", False),
+])
+def test_only_this_machines_own_addresses_count_as_loopback(host, loopback):
+    assert is_loopback(host) is loopback
+
+
+def test_a_measure_the_archive_configures_is_served_as_configured(tmp_path):
+    """The archive's own measure object and spec (7 integrated-gradient steps); the others as served by default."""
+    spec = {"type": "integrated_gradients", "steps": 7}
+    archive = train_tiny(tmp_path / "steps", overrides={"model.agreement_measures": [spec]})
+    model = loaded_model(archive, "steps")
+    assert model.measures["integrated_gradients"].steps == 7 and model.measure_specs["integrated_gradients"] == [spec]
+    assert model.measures["integrated_gradients"] is model.model.agreement_measures[0]
+    assert model.measures["integrated_gradients_detached"].steps == 20
+    assert model.measure_specs["leave_one_out"] == [{"type": "leave_one_out"}] and model.measure_specs["gradient_x_input"] == []
+
+
+def test_a_command_that_exits_before_serving_is_reported_with_its_stderr(tmp_path):
+    missing = str(tmp_path / "missing.tar.gz")
+    with pytest.raises(RuntimeError, match=r"^serve-compare exited \(1\) before serving:\n(.|\n)*no such model archive"):
+        with serve_compare_process([missing]):
+            pass
