@@ -49,7 +49,10 @@ MODULE_TESTS = {
     "predictors": ["tests/predictors/", "tests/interpret/test_saliency_interpreters.py"],
     "robustness": ["tests/robustness/"],
     "training": ["tests/training/"],
-    "commands": ["tests/commands/"],
+    # A command parses, calls one library function and prints: its CLI tests sit beside that function's.
+    "commands": ["tests/commands/", "tests/robustness/test_attack.py", "tests/serve/test_serve_compare.py",
+                 "tests/experiments/test_results.py", "tests/experiments/test_sweep.py",
+                 "tests/experiments/test_reproduce_table2.py", "tests/tune/test_tune_cli.py", "tests/tune/test_report.py"],
     "tune": ["tests/tune/"],
     "data": ["tests/data/"],
     "models": ["tests/models/"],
