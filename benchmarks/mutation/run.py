@@ -52,7 +52,8 @@ MODULE_TESTS = {
     # A command parses, calls one library function and prints: its CLI tests sit beside that function's.
     "commands": ["tests/commands/", "tests/robustness/test_attack.py", "tests/serve/test_serve_compare.py",
                  "tests/experiments/test_results.py", "tests/experiments/test_sweep.py",
-                 "tests/experiments/test_reproduce_table2.py", "tests/tune/test_tune_cli.py", "tests/tune/test_report.py"],
+                 "tests/experiments/test_reproduce_table2.py", "tests/tune/test_tune_cli.py", "tests/tune/test_report.py",
+                 "tests/predictors/test_attention_saliency.py"],  # predict's, beside the predictor's
     "tune": ["tests/tune/"],
     "data": ["tests/data/"],
     "models": ["tests/models/"],

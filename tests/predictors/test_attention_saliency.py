@@ -121,6 +121,13 @@ def test_predicting_a_file_without_examples_names_it_and_writes_nothing(archive,
     assert list(tmp_path.iterdir()) == [inputs]
 
 
+def test_predicting_silently_without_an_output_file_stops_as_allennlp_does(archive, tmp_path):
+    result = cli("predict", str(archive), "fixtures/sst/test.txt", "--predictor", "attention_saliency", "--silent")
+    assert result.returncode == 0 and result.stdout.splitlines()[-2:] == [
+        "--silent specified without --output-file.", "Exiting early because no output will be created."]
+    assert '"label"' not in result.stdout  # nothing was predicted
+
+
 def test_evaluate_reports_the_pearson_agreement(archive, tmp_path):
     output = tmp_path / "metrics.json"
     result = cli("evaluate", str(archive), "fixtures/sst/test.txt", "--output-file", str(output))
