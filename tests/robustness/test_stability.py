@@ -2,6 +2,7 @@ import copy
 import math
 import random
 import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -607,7 +608,7 @@ def test_stability_file_measures_the_file_as_the_archive_reads_it_with_the_docum
     """The defaults of `test_the_defaults_are_the_documented_settings`, SEAT's attack unclipped, on 70
     sentences of the fixture written to a file (the longest 65th, so that the batch size matters)."""
     model, instances = vanilla
-    trees = [line for line in open(DATA) if not line.startswith("(2 ")]  # the reader drops neutral sentences
+    trees = [line for line in Path(DATA).read_text().splitlines(keepends=True) if not line.startswith("(2 ")]  # the reader drops neutral sentences
     assert len(trees) == len(instances)
     longest = max(range(len(trees)), key=lambda index: len(instances[index]["tokens"]))
     others = [index for index in range(len(trees)) if index != longest]
