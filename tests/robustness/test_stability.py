@@ -491,6 +491,8 @@ def test_the_defaults_are_the_documented_settings(vanilla, synonym_rich):
     (dict(pgd_steps=0), "pgd_steps: must be >= 1, got 0"),
     (dict(top_k=0), "top_k: must be >= 1, got 0"),
     (dict(synonym_words=0), "synonym_words: must be >= 1, got 0"),
+    (dict(noise_std=float("inf")), "noise_std: must be a finite number >= 0, got inf"),
+    (dict(pgd_radius="0.1"), "pgd_radius: must be a finite number >= 0, got '0.1'"),
 ])
 def test_each_bad_setting_is_refused_by_its_name(settings, message, vanilla):
     """The library names its parameter; the command prints it under its flag (tests/commands)."""
@@ -576,6 +578,20 @@ def test_jsd_and_tvd_are_measured_in_float64_from_model_to_mean(vanilla):
     assert reports[1]["pgd_tvd"] / reports[0]["pgd_tvd"] == pytest.approx(2, rel=2e-5)
     assert reports[1]["pgd_jsd"] / reports[0]["pgd_jsd"] == pytest.approx(4, rel=1e-3)
     assert all(parameter.dtype == torch.float32 for parameter in model.parameters())  # the caller's model is left as it was
+
+
+def test_without_float64_each_model_is_measured_in_its_own_dtype(vanilla, second_seed_archive):  # noqa: F811
+    """float64=False runs the float32 models as they are: their measures differ, in the last digits,
+    from the same models' float64 copies measured the same way."""
+    model, instances = vanilla
+    second = load_archive(second_seed_archive)
+    second_instances = list(second.validation_dataset_reader.read(DATA))[:6]
+    settings = dict(second_instances=second_instances, noise_std=0.0, float64=False)
+    as_they_are = stability_report(model, instances[:6], second_model=second.model, **settings)
+    first_in_float64 = stability_report(copy.deepcopy(model).double(), instances[:6], second_model=second.model, **settings)
+    second_in_float64 = stability_report(model, instances[:6], second_model=copy.deepcopy(second.model).double(), **settings)
+    assert as_they_are["pgd_jsd"] != first_in_float64["pgd_jsd"]
+    assert as_they_are["pgd_jsd"] == second_in_float64["pgd_jsd"] and as_they_are["seed_jsd"] != second_in_float64["seed_jsd"]
 
 
 def test_the_clipped_pgd_columns_are_the_measures_at_the_codes_clamped_attack(vanilla):
