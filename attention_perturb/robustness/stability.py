@@ -359,10 +359,11 @@ def stability_file(
     )
 
 
-def second_model_and_instances(second_archive: Optional[str], input_file: str, max_instances: Optional[int] = None,
-                               cuda_device: int = -1) -> Tuple[Optional[Model], Optional[List[Instance]]]:
+def second_model_and_instances(second_archive: Optional[str], input_file: str, max_instances: Optional[int],
+                               cuda_device: int) -> Tuple[Optional[Model], Optional[List[Instance]]]:
     """Another seed's model and the same data read with its own dataset reader, for the seed
-    columns; (None, None) without a second archive."""
+    columns; (None, None) without a second archive. Every argument is required: the caller's first
+    model is read with the same `max_instances` and put on the same `cuda_device`."""
     if second_archive is None:
         return None, None
     second = load_model_archive(second_archive, cuda_device=cuda_device)

@@ -621,19 +621,26 @@ def test_the_clipped_pgd_columns_are_the_measures_at_the_codes_clamped_attack(va
 
 
 def test_stability_file_measures_the_file_as_the_archive_reads_it_with_the_documented_defaults(vanilla, vanilla_archive, tmp_path):  # noqa: F811
-    """The defaults of `test_the_defaults_are_the_documented_settings`, SEAT's attack unclipped, on 70
-    sentences of the fixture written to a file (the longest 65th, so that the batch size matters)."""
+    """The instances of `test_the_defaults_are_the_documented_settings` (the synonym-rich sentences
+    written as flat trees, the longest sentence 65th), measured with SEAT's attack unclipped."""
     model, instances = vanilla
-    trees = [line for line in Path(DATA).read_text().splitlines(keepends=True) if not line.startswith("(2 ")]  # the reader drops neutral sentences
-    assert len(trees) == len(instances)
+    trees = [line for line in Path(DATA).read_text().splitlines(keepends=True) if not line.startswith("(2 ")]
+    assert len(trees) == len(instances)  # the reader drops neutral sentences
     longest = max(range(len(trees)), key=lambda index: len(instances[index]["tokens"]))
-    others = [index for index in range(len(trees)) if index != longest]
-    order = (others * 7)[:64] + [longest] + others[:5]
+    labels = model.vocab.get_index_to_token_vocabulary("labels")
+    rich = ["({} {})\n".format(4 if labels[label] == "positive" else 0, " ".join(f"(2 {word})" for word in text.split()))
+            for text, label in SYNONYM_RICH]
+    others = [trees[index] for index in range(len(trees)) if index != longest] + rich
     data = tmp_path / "seventy.txt"
-    data.write_text("".join(trees[index] for index in order))
+    data.write_text("".join((others * 6)[:64] + [trees[longest]] + others[:5]))
+    written = list(load_archive(vanilla_archive).validation_dataset_reader.read(str(data)))
+    read_back = {" ".join(token.text for token in instance["tokens"].tokens) for instance in written}
+    assert len(written) == 70 and {text for text, _ in SYNONYM_RICH} <= read_back
     documented = dict(noise_std=0.01, synonym_words=1, top_k=5, batch_size=64, seed=0, pgd_radius=0.01, pgd_steps=10)
-    assert stability_file(vanilla_archive, str(data)) == stability_report(
-        model, [instances[index] for index in order], pgd_clip=False, **documented)
+    assert stability_file(vanilla_archive, str(data)) == stability_report(model, written, pgd_clip=False, **documented)
+    # At SEAT's radius this tiny model's PGD iterates sit in a corner after a few steps; at 0.5 the 10th step counts.
+    steps = {**documented, "pgd_radius": 0.5}
+    assert stability_file(vanilla_archive, DATA, pgd_radius=0.5, max_instances=10) == stability_report(model, instances[:10], **steps)
 
 
 def test_stability_file_passes_every_setting_on(vanilla, vanilla_archive, second_seed_archive):  # noqa: F811
@@ -646,13 +653,17 @@ def test_stability_file_passes_every_setting_on(vanilla, vanilla_archive, second
     assert report == expected and "pgd_clip_tvd" in report and "seed_tvd" in report
 
 
-def test_stability_file_names_the_archive_whose_reader_it_cannot_use(vanilla, vanilla_archive, tmp_path):  # noqa: F811
+def test_stability_file_names_the_archive_whose_model_or_reader_it_cannot_use(vanilla_archive, archive_without_attention, tmp_path):  # noqa: F811
     two_indexers = with_two_indexer_reader(vanilla_archive, tmp_path / "two_indexers")
     message = f"{two_indexers}: stability needs one single-id token indexer, got ['again', 'tokens']"
     with pytest.raises(ConfigurationError, match=f"^{re.escape(message)}$"):
         stability_file(two_indexers, DATA, max_instances=2)
     with pytest.raises(ConfigurationError, match=f"^{re.escape(message)}$"):
         stability_file(vanilla_archive, DATA, second_archive=two_indexers, max_instances=2)
+    no_attention = "stability needs an attention model (attention_classifier, seat_classifier, flat_classifier); " \
+                   "this archive holds a BasicClassifier, which has no attention"
+    with pytest.raises(ConfigurationError, match=f"^{re.escape(archive_without_attention)}: {re.escape(no_attention)}$"):
+        stability_file(vanilla_archive, DATA, second_archive=archive_without_attention, max_instances=2)
     missing = str(tmp_path / "missing.tar.gz")
     with pytest.raises(SettingError) as raised:
         stability_file(vanilla_archive, DATA, second_archive=missing)
@@ -660,8 +671,8 @@ def test_stability_file_names_the_archive_whose_reader_it_cannot_use(vanilla, va
 
 
 def test_the_second_model_is_another_archives_with_its_own_reading_of_the_data(second_seed_archive):  # noqa: F811
-    assert second_model_and_instances(None, DATA) == (None, None)
-    model, instances = second_model_and_instances(second_seed_archive, DATA, max_instances=3)
+    assert second_model_and_instances(None, DATA, None, -1) == (None, None)
+    model, instances = second_model_and_instances(second_seed_archive, DATA, 3, -1)
     second = load_archive(second_seed_archive)
     assert [i["tokens"].tokens for i in instances] == [i["tokens"].tokens for i in second.validation_dataset_reader.read(DATA)][:3]
     ours, theirs = model.state_dict(), second.model.state_dict()
