@@ -727,7 +727,7 @@ def test_substituted_words_are_read_from_the_models_own_namespace(monkeypatch):
 
 def test_attack_file_attacks_the_file_as_the_archive_reads_it_with_the_documented_defaults(archive_file, archive, instances):
     """FLAT's top 5, WordNet's direct and indirect antonyms, BAT §2.2's success rule; then every
-    setting passed on (a direct-antonym table has fewer candidates, and the other rule fewer successes)."""
+    setting passed on to the attack."""
     report = attack_file(archive_file, DATA, "antonym", max_instances=8)
     expected = attack_instances(archive.model, instances[:8], "antonym", top_k=5, antonym_success="unchanged_prediction",
                                 substitutions=WordNetSubstitutions(indirect_antonyms=True))
