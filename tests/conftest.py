@@ -1,6 +1,8 @@
 import os
 import pathlib
+import tempfile
 
+import allennlp.common.testing.test_case as allennlp_test_case
 import pytest
 
 import attention_perturb  # noqa: F401  (registers every component)
@@ -19,6 +21,14 @@ def run_from_repo_root():
     os.chdir(REPO_ROOT)
     yield
     os.chdir(started_in)
+
+
+def pytest_configure(config):
+    """allennlp's test cases work in one folder made when `allennlp.common.testing` is imported and
+    removed after every test. Test processes forked after that import (mutmut's, two at a time) shared
+    it and removed it under each other's tests, which then failed: false kills. Each test session
+    gets its own."""
+    allennlp_test_case.TEST_DIR = tempfile.mkdtemp(prefix="allennlp_tests")
 
 
 def pytest_collection_modifyitems(items):
