@@ -44,13 +44,18 @@ def train_command(base_config: str, serialization_dir: Path, include_packages: S
 
 
 def run_trial(config: Dict[str, Any]) -> None:
-    """Ray Tune trainable: one `allennlp train` with the trial's environment variables, started from
-    the directory the search was started in (configs name data paths relative to it). Writes the
-    Ray node it runs on to `node.json`."""
-    trial, settings = config["trial"], config["settings"]
-    directory = Path(trial["directory"])
+    """Ray Tune trainable: `train_trial` on the Ray node this trial was given, its metrics reported to Tune."""
     node = {"node_id": ray.get_runtime_context().get_node_id(), "node_ip": ray.util.get_node_ip_address(),
             "hostname": socket.gethostname()}
+    tune.report(train_trial(config["trial"], config["settings"], node))
+
+
+def train_trial(trial: Dict[str, Any], settings: Dict[str, Any], node: Dict[str, str]) -> Dict[str, float]:
+    """One `allennlp train` of `trial` (its config and overrides, else the `settings`' base config and
+    overrides) with the trial's environment variables, started from the directory the search was
+    started in (configs name data paths relative to it); an interrupted run continues. Writes `node`,
+    the Ray node it runs on, to `node.json` and returns the numeric entries of the run's metrics."""
+    directory = Path(trial["directory"])
     for needed in (directory, Path(settings["cwd"])):
         if not needed.is_dir():  # a cluster node that does not share the driver's file system
             raise TrialFailed(f"{trial['run']}: {needed} does not exist on node {node['node_ip']} ({node['hostname']}); "
@@ -69,7 +74,7 @@ def run_trial(config: Dict[str, Any]) -> None:
     if completed.returncode != 0 or not is_finished(serialization_dir):
         raise TrialFailed(f"{trial['run']}: allennlp train exited with {completed.returncode}; see {directory / 'train.log'}")
     metrics = json.loads((serialization_dir / "metrics.json").read_text())
-    tune.report({key: value for key, value in metrics.items() if isinstance(value, (int, float))})
+    return {key: value for key, value in metrics.items() if isinstance(value, (int, float))}
 
 
 class TrialProgress(tune.Callback):
