@@ -24,13 +24,14 @@ Where CUDA is available, `DEVICES` (the `device` fixture's parameters) also hold
 same tests run on the GPU: `placed_on("cuda")` is no more than the real device.
 """
 import contextlib
-from typing import Iterator
+from typing import Callable, Iterator, Optional, TypeVar
 
 import pytest
 import torch
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
+T = TypeVar("T")
 DEVICES = ["meta"] + (["cuda"] if torch.cuda.is_available() else [])
 META = torch.device("meta")
 # Ops that read tensors on two devices on CUDA too: cross-device copies, and packed sequences'
@@ -182,6 +183,16 @@ def placed_on(device: str) -> Iterator[torch.device]:
             yield META
     else:
         yield torch.device(device)
+
+
+def on_the_first_gpu(load: Callable[[], T]) -> Optional[T]:
+    """`load()`, a call that asks for `cuda_device=0`: what it returns where a GPU is there; where none
+    is, torch's own refusal to move a model to it, asserted, and None."""
+    if torch.cuda.is_available():
+        return load()
+    with pytest.raises((RuntimeError, AssertionError)):
+        load()
+    return None
 
 
 @pytest.fixture(params=DEVICES)
