@@ -17,6 +17,24 @@ def measure(name, **settings):
     return WordImportance.from_params(Params({"type": name, **settings}))
 
 
+class ReadsTokenIds:
+    """`model`, with its logits moved by the sum of the attended text's token ids: a model whose
+    logits read the ids as well as the embeddings."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+        self.rows_per_pass = []
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+    def logits_of(self, embedded, detach_attention=False):
+        text = embedded[self.model.attended_key]
+        self.rows_per_pass.append(text.token_ids.size(0))
+        id_sum = (text.token_ids * text.mask).sum(1, keepdim=True).double()
+        return self.model.logits_of(embedded, detach_attention) + 0.01 * id_sum * torch.tensor([1.0, -1.0]).double()
+
+
 class TestWordImportance(ModelTestCase):
     @pytest.fixture(autouse=True)
     def model(self, monkeypatch):
@@ -166,6 +184,30 @@ class TestWordImportance(ModelTestCase):
             measure("leave_one_out", detach_attention=True)
         assert error.value.message == "leave_one_out takes no gradient: detach_attention does not apply to it"
 
+    def test_leave_one_out_hands_the_model_the_shorter_inputs_token_ids_too(self):
+        """A model that reads its text's token ids besides their embeddings sees the input without
+        token t in both: the probability drops equal those of the shorter inputs embedded anew. The
+        variants run `max_batch` rows a pass, after one pass of the inputs themselves."""
+        model = ReadsTokenIds(self.model)
+        ids, embedded, labels = self.padded_batch()
+        drops = measure("leave_one_out", max_batch=3).scores(model, embedded, labels)
+        variants = int((ids != 0).sum(1)[(ids != 0).sum(1) > 1].sum())
+        assert model.rows_per_pass == [len(ids)] + [3] * (variants // 3) + ([variants % 3] if variants % 3 else [])
+
+        def brute_force(unpadded, _embeddings, label):
+            def probability(token_ids):
+                with torch.no_grad():
+                    return model.label_probabilities(model.logits_of(self.embedded(token_ids[None])), label[None])[0]
+
+            if unpadded.numel() == 1:
+                return torch.zeros(1, dtype=torch.float64)
+            return torch.stack([
+                probability(unpadded) - probability(torch.cat([unpadded[:t], unpadded[t + 1:]]))
+                for t in range(unpadded.numel())
+            ])
+
+        torch.testing.assert_close(drops, self.one_at_a_time(ids, embedded, labels, brute_force))
+
     @pytest.mark.parametrize("max_batch,detach_attention", [(10, False), (1024, False), (10, True)])
     def test_integrated_gradients_equals_a_loop_over_steps_and_is_complete(self, max_batch, detach_attention):
         """In several passes (10 rows: 2 steps of the 4 instances a pass) and in one (1024)."""
@@ -183,7 +225,8 @@ class TestWordImportance(ModelTestCase):
         torch.testing.assert_close(raw, self.one_at_a_time(ids, embedded, labels, brute_force))
         if detach_attention or max_batch != 10:
             return
-        assert measure("integrated_gradients").steps == 20  # the documented default
+        assert measure("integrated_gradients").steps == 20  # the documented defaults
+        assert measure("integrated_gradients").name == "integrated_gradients"  # attention not detached
         # Scores are values, not part of a graph, even from embeddings that are.
         attached = {"tokens": self.model.embed({"tokens": {"tokens": ids}})}
         assert attached["tokens"].embeddings.requires_grad
