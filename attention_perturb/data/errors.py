@@ -11,11 +11,11 @@ T = TypeVar("T")
 def counted(instances: Iterable[T], reader: DatasetReader, path, skipped: Callable[[], int]) -> Iterator[T]:
     """Yields `instances`; raises `EmptyDatasetError` naming `path` when there was none, unless the
     reader reads a shard (another worker may hold the file's examples)."""
-    count = 0
+    empty = True
     for instance in instances:
-        count += 1
+        empty = False
         yield instance
-    if count == 0 and reader._worker_info is None and reader._distributed_info is None:
+    if empty and reader._worker_info is None and reader._distributed_info is None:
         invalid = skipped()
         reason = f"all {invalid} examples in it are invalid and were skipped" if invalid else "it holds no example"
         raise EmptyDatasetError(f"{path}: nothing to read: {reason}")

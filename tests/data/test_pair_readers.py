@@ -191,3 +191,7 @@ def test_token_indexers_apply_to_passage_and_question():
     instance = reader.text_to_instance("A man sleeps.", "Nobody sleeps.", "contradiction")
     reader.apply_token_indexers(instance)
     assert instance["passage"].token_indexers is indexers and instance["question"].token_indexers is indexers
+
+
+def test_a_reader_that_has_read_nothing_has_skipped_nothing():
+    assert PairReader().skipped == 0

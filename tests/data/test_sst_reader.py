@@ -6,7 +6,7 @@ import pytest
 
 from attention_perturb.data.dataset_readers.cnn import AnonymisedEntityTokenizer
 
-from attention_perturb.data.dataset_readers.sst import SstTreesReader, parse_sst_tree
+from attention_perturb.data.dataset_readers.sst import SstTreesReader, parse_sst_tree, single_text_instance
 from attention_perturb.errors import DatasetFormatError
 from attention_perturb.data.tokenizers import JainWallaceTokenizer
 
@@ -100,3 +100,15 @@ def test_trees_are_read_as_utf8_whatever_the_locale(tmp_path, ascii_locale):
     trees.write_text("(3 (2 caf\u00e9) (3 na\u00efve))\n", encoding="utf-8")
     instances = list(SstTreesReader().read(str(trees)))
     assert [t.text for t in instances[0]["tokens"].tokens] == ["caf\u00e9", "na\u00efve"]
+
+
+def test_a_single_text_instance_holds_its_text_words_and_label_and_names_an_empty_text():
+    """What every single-text reader gives the classifier, and the predictors' dumps read."""
+    tokenizer = JainWallaceTokenizer()
+    instance = single_text_instance(tokenizer, "A Fine film", "1")
+    assert instance["metadata"].metadata == {"sentence": "A Fine film", "words": ["a", "fine", "film"]}
+    assert [token.text for token in instance["tokens"].tokens] == ["a", "fine", "film"]
+    assert instance["label"].label == "1"
+    assert "label" not in single_text_instance(tokenizer, "film", None).fields
+    with pytest.raises(ValueError, match="^empty text: there is nothing to classify$"):
+        single_text_instance(tokenizer, "   ", "1")

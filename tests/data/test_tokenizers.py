@@ -14,3 +14,8 @@ def test_batch_tokenize_tokenizes_each_text_in_order():
     assert [[token.text for token in tokens] for tokens in batch] == [
         ["a", "dog", "barks", "."], [], ["it", "is", "qq", "years", "old"]]
     assert batch[0][1] is tokenizer.tokenize("dog")[0]  # one shared Token per word
+
+
+def test_without_lowercase_the_case_is_kept_and_numbers_still_become_qq():
+    tokens = JainWallaceTokenizer(lowercase=False).tokenize("The Film of 1999")
+    assert [token.text for token in tokens] == ["The", "Film", "of", "qq"]
