@@ -162,6 +162,46 @@ class TestAttentionClassifier(ModelTestCase):
         self.model._positive_class_weight = None
         assert not torch.allclose(self.model.loss(logits, labels), expected)
 
+    @pytest.mark.parametrize("detach_attention", [False, True])
+    def test_the_interpret_interface_sums_the_losses_and_reads_each_labels_probability(self, monkeypatch,
+                                                                                         detach_attention):
+        """What the importance measures call: `predicted_label_loss` is Σ_b L(x_b, y_b) (each instance's
+        gradient its own at any batch size), with the attention detached or not as asked, and
+        `label_probabilities` each instance's probability of the label it is given."""
+        self.configure(monkeypatch, "vanilla")
+        self.model.eval()
+        tensors = self.training_batch()
+        labels = tensors["label"]
+        text = self.model.embed(tensors["tokens"])
+        embeddings = text.embeddings.detach().requires_grad_()
+        embedded = {"tokens": text._replace(embeddings=embeddings)}
+        loss = self.model.predicted_label_loss(embedded, labels, detach_attention=detach_attention)
+        logits = self.model.logits_of(embedded, detach_attention)
+        one_at_a_time = sum(self.model.loss(logits[b:b + 1], labels[b:b + 1]) for b in range(len(labels)))
+        torch.testing.assert_close(loss, one_at_a_time)
+        (gradient,) = torch.autograd.grad(loss, embeddings)
+        (expected,) = torch.autograd.grad(one_at_a_time, embeddings)
+        torch.testing.assert_close(gradient, expected)
+        other_way = self.model.predicted_label_loss(embedded, labels, detach_attention=not detach_attention)
+        assert not torch.allclose(torch.autograd.grad(other_way, embeddings)[0], gradient)
+        probabilities = self.model.probabilities(logits)
+        rows = torch.arange(len(labels))
+        torch.testing.assert_close(self.model.label_probabilities(logits, labels), probabilities[rows, labels])
+        torch.testing.assert_close(self.model.label_probabilities(logits, 1 - labels), probabilities[rows, 1 - labels])
+
+    def test_dropping_the_further_agreement_measures_leaves_gradient_x_input_alone(self, monkeypatch):
+        from attention_perturb.interpret.word_importance import LeaveOneOut
+
+        self.configure(monkeypatch, "vanilla")
+        self.model.use_agreement_measures([LeaveOneOut()])
+        assert [measure.name for measure in self.model._agreement_measures] == ["leave_one_out"]
+        self.model.drop_further_agreement_measures()
+        assert self.model._agreement_measures == []
+        self.model.eval()
+        with torch.no_grad():
+            output = self.model(**self.training_batch())
+        assert "gradient_importance" in output and not any(key.endswith("leave_one_out") for key in output)
+
     def test_bad_positive_class_weight_names_the_key(self, monkeypatch):
         from allennlp.common import Params
         from allennlp.common.checks import ConfigurationError
