@@ -53,6 +53,15 @@ def test_pairwise_loss_by_hand():
         cosine_distance(CLEAN, OVER), cosine_distance(CLEAN, UNDER), OVER_VALID, none, alpha, beta, margin=1.0
     )
     assert alone.item() == pytest.approx(alpha * sum(synonym_terms) / 3)
+    # One instance with each example: each term is that instance's own.
+    first, third = (torch.arange(4) == index for index in (0, 2))
+    single = pairwise_contrastive_loss(
+        cosine_distance(CLEAN, OVER), cosine_distance(CLEAN, UNDER), first, third, alpha, beta, margin=1.0
+    )
+    assert single.item() == pytest.approx(alpha * D_OVER[0] + beta * max(0.0, 1 - D_UNDER[2]))
+    # The defaults: α = β = m = 1.
+    default = pairwise_contrastive_loss(cosine_distance(CLEAN, OVER), cosine_distance(CLEAN, UNDER), OVER_VALID, UNDER_VALID)
+    assert default.item() == pytest.approx(sum(synonym_terms) / 3 + sum(antonym_hinges) / 3)
 
 
 def test_triplet_loss_by_hand():
