@@ -1,5 +1,6 @@
 import json
 import math
+import shutil
 
 import pytest
 import torch
@@ -12,8 +13,9 @@ from allennlp.nn import util
 from attention_perturb.interpret.agreement import top_k_overlap_per_instance
 from attention_perturb.models.seat_classifier import prediction_divergence, projected_gradient_ascent, top_k_surrogate_loss
 from attention_perturb.modules.attention import masked_attention_weights
-from tests.archives import vanilla_archive  # noqa: F401  (fixture)
+from tests.archives import archive_without_attention, vanilla_archive  # noqa: F401  (fixtures)
 from tests.cli import in_process
+from tests.devices import on_the_first_gpu
 from tests.models.sst_model_case import SstModelCase
 
 CONFIG = "fixtures/sst_seat_tiny.jsonnet"
@@ -134,6 +136,21 @@ class TestSeatClassifier(SstModelCase):
         metrics = model.get_metrics(reset=True)
         assert {"seat_d1", "seat_d2", "seat_topk_loss", "seat_topk_overlap"} <= set(metrics)
 
+    def test_the_attention_perturbation_takes_the_models_norm_and_steps(self):
+        """δ* lies in the ball of `pgd_norm` (an L∞ step leaves the L2 ball of the same radius), and
+        is 0 without steps."""
+        model = self.model
+        encoded = model.encode({"tokens": model.embed(self.batch()["tokens"])})
+        attention = masked_attention_weights(model._attention.scores(encoded.states), encoded.mask)
+        model.pgd_steps, model.pgd_step_size = 2, model.radius
+        linf = model.worst_attention_perturbation(encoded, attention)
+        model.pgd_norm = "l2"
+        l2 = model.worst_attention_perturbation(encoded, attention)
+        assert linf.abs().max() == pytest.approx(model.radius) and linf.norm(dim=-1).max() > 2 * model.radius
+        assert l2.norm(dim=-1).max() == pytest.approx(model.radius)
+        model.pgd_steps = 0
+        assert torch.equal(model.worst_attention_perturbation(encoded, attention), torch.zeros_like(attention))
+
     @pytest.mark.parametrize("problem, message", [
         ("missing", "model.vanilla_archive: .*does not exist"),
         ("none", "model.vanilla_archive is required to train a seat_classifier"),
@@ -151,10 +168,24 @@ class TestSeatClassifier(SstModelCase):
             model(**self.batch())
 
 
+def test_a_vanilla_archive_without_attention_is_named(monkeypatch, archive_without_attention):  # noqa: F811
+    monkeypatch.setenv("METHOD", "vanilla")
+    monkeypatch.setenv("VANILLA_ARCHIVE", archive_without_attention)
+    params = Params.from_file(CONFIG)
+    message = f"model.vanilla_archive: {archive_without_attention} holds a BasicClassifier, not an attention_classifier"
+    with pytest.raises(ConfigurationError) as error:
+        Model.from_params(vocab=load_archive(archive_without_attention).model.vocab, params=params["model"])
+    assert error.value.message == message
+
+
 def test_train_and_evaluate_through_the_cli(tmp_path, vanilla_archive):  # noqa: F811
     run = tmp_path / "seat"
+    started_from = tmp_path / "vanilla.tar.gz"  # a copy, removed once SEAT is trained
+    shutil.copyfile(vanilla_archive, started_from)
     in_process("train", CONFIG, "-s", run, "-o", '{"trainer.num_epochs": 1}',
-               env={"METHOD": "vanilla", "VANILLA_ARCHIVE": vanilla_archive})
+               env={"METHOD": "vanilla", "VANILLA_ARCHIVE": str(started_from)})
+    assert json.loads((run / "config.json").read_text())["model"]["vanilla_archive"] == str(started_from)
+    started_from.unlink()
     metrics = json.loads((run / "metrics.json").read_text())
     for key in ("training_seat_d2", "training_seat_topk_loss", "validation_seat_topk_overlap", "test_f1"):
         assert key in metrics, key
@@ -165,6 +196,9 @@ def test_train_and_evaluate_through_the_cli(tmp_path, vanilla_archive):  # noqa:
     evaluated = json.loads(output.read_text())
     assert evaluated["seat_topk_overlap"] == pytest.approx(metrics["test_seat_topk_overlap"], abs=1e-6)
     assert evaluated["f1"] == pytest.approx(metrics["test_f1"], abs=1e-6)
+    loaded = on_the_first_gpu(lambda: load_archive(str(run / "model.tar.gz"), cuda_device=0))
+    if loaded:
+        assert next(loaded.model.parameters()).device == torch.device("cuda", 0)
 
 
 @pytest.mark.parametrize("key, value, message", [
