@@ -6,14 +6,16 @@ import pytest
 import torch
 from allennlp.common import Params
 from allennlp.common.checks import ConfigurationError
+from allennlp.data import Vocabulary
 from allennlp.models import Model
 from allennlp.models.archival import load_archive
 from allennlp.nn import util
 
+from attention_perturb.data.dataset_readers.sst import SstTreesReader
 from attention_perturb.interpret.agreement import top_k_overlap_per_instance
 from attention_perturb.models.seat_classifier import prediction_divergence, projected_gradient_ascent, top_k_surrogate_loss
 from attention_perturb.modules.attention import masked_attention_weights
-from tests.archives import archive_without_attention, vanilla_archive  # noqa: F401  (fixtures)
+from tests.archives import archive_without_attention, train_tiny, vanilla_archive  # noqa: F401  (fixtures)
 from tests.cli import in_process
 from tests.devices import on_the_first_gpu
 from tests.models.sst_model_case import SstModelCase
@@ -88,6 +90,11 @@ class TestSeatClassifier(SstModelCase):
         # Steps short of the radius, so that the number of steps and their size show in δ, and the
         # third step leaves the ball where two steps went the same way (0.4 + 0.4 + 0.4 > 1): the clip shows.
         model.pgd_steps, model.pgd_step_size = 3, 0.4 * model.radius
+        model.top_k = 12  # more than some texts' lengths: their overlap is capped at the length
+        torch.manual_seed(0)
+        with torch.no_grad():  # w̃ away from the vanilla weights it starts from, so that the top-k term counts
+            for parameter in model._attention.parameters():
+                parameter.add_(0.5 * torch.randn_like(parameter))
         calls = []
         model._encoder.register_forward_hook(lambda *args: calls.append(1))
         output = model(**batch)
@@ -131,10 +138,15 @@ class TestSeatClassifier(SstModelCase):
             + model.top_k_weight * top_k_surrogate_loss(vanilla, stable, mask, model.top_k)
         )
         torch.testing.assert_close(output["loss"], expected)
+        assert top_k_surrogate_loss(vanilla, stable, mask, model.top_k).item() > 0
+        torch.testing.assert_close(output["perturbation_norm"], delta.flatten(1).norm(dim=1).mean())
         output["loss"].backward()
         assert all(p.grad is None for name, p in model.named_parameters() if not name.startswith("_attention."))
         metrics = model.get_metrics(reset=True)
         assert {"seat_d1", "seat_d2", "seat_topk_loss", "seat_topk_overlap"} <= set(metrics)
+        assert mask.sum(1).min() < model.top_k
+        overlaps = top_k_overlap_per_instance(stable.detach(), vanilla, mask, model.top_k, short_texts="capped")
+        assert metrics["seat_topk_overlap"] == pytest.approx(overlaps.mean().item())
 
     def test_the_attention_perturbation_takes_the_models_norm_and_steps(self):
         """δ* lies in the ball of `pgd_norm` (an L∞ step leaves the L2 ball of the same radius), and
@@ -151,9 +163,27 @@ class TestSeatClassifier(SstModelCase):
         model.pgd_steps = 0
         assert torch.equal(model.worst_attention_perturbation(encoded, attention), torch.zeros_like(attention))
 
+    def test_the_frozen_embeddings_take_a_gradient_only_where_saliency_needs_it(self):
+        """Training pays for no gradient to the frozen embeddings, nor does evaluation under no_grad;
+        evaluation with gradients on (the saliency measures) gets ∂L/∂e."""
+        tokens = self.batch()["tokens"]
+        self.model.train()
+        assert not self.model.embed(tokens).embeddings.requires_grad
+        self.model.eval()
+        with torch.no_grad():
+            assert not self.model.embed(tokens).embeddings.requires_grad
+        assert self.model.embed(tokens).embeddings.requires_grad
+
+    def test_the_evaluation_loss_is_the_task_loss_even_with_gradients_on(self):
+        self.model.eval()
+        batch = self.batch()
+        output = self.model(**batch)
+        torch.testing.assert_close(output["loss"], self.model.loss(output["logits"], batch["label"]))
+        assert "perturbation_norm" not in output
+
     @pytest.mark.parametrize("problem, message", [
-        ("missing", "model.vanilla_archive: .*does not exist"),
-        ("none", "model.vanilla_archive is required to train a seat_classifier"),
+        ("missing", r"^model\.vanilla_archive: .*missing\.tar\.gz does not exist; train the vanilla model first$"),
+        ("none", r"^model\.vanilla_archive is required to train a seat_classifier$"),
     ])
     def test_bad_vanilla_archive(self, problem, message, tmp_path):
         params = Params.from_file(CONFIG).get("model").as_dict()
@@ -175,6 +205,21 @@ def test_a_vanilla_archive_without_attention_is_named(monkeypatch, archive_witho
     message = f"model.vanilla_archive: {archive_without_attention} holds a BasicClassifier, not an attention_classifier"
     with pytest.raises(ConfigurationError) as error:
         Model.from_params(vocab=load_archive(archive_without_attention).model.vocab, params=params["model"])
+    assert error.value.message == message
+
+
+def test_a_vanilla_archive_of_other_data_is_named(monkeypatch, tmp_path):
+    """SEAT copies the vanilla model's weights: a vanilla model trained on other data, whose
+    vocabulary differs, is refused by name."""
+    other = train_tiny(tmp_path / "other_vanilla", overrides={"train_data_path": "fixtures/sst/dev.txt"})
+    monkeypatch.setenv("METHOD", "vanilla")
+    monkeypatch.setenv("VANILLA_ARCHIVE", other)
+    seat = Params.from_file(CONFIG)
+    vocab = Vocabulary.from_instances(SstTreesReader().read("fixtures/sst/train.txt"))
+    message = (f"model.vanilla_archive: the 'tokens' vocabulary of {other} differs from the one built from this "
+               "config's data; train SEAT on the vanilla model's training data")
+    with pytest.raises(ConfigurationError) as error:
+        Model.from_params(vocab=vocab, params=seat["model"])
     assert error.value.message == message
 
 
