@@ -28,6 +28,10 @@ def test_prediction_divergence_is_the_cross_entropy_to_the_target_distribution()
     target = torch.tensor([[0.5, 0.5], [1.0, 0.0]])
     expected = (-(0.5 * math.log(0.2) + 0.5 * math.log(0.8)) - math.log(0.6)) / 2
     assert prediction_divergence(predicted, target).item() == pytest.approx(expected, rel=1e-6)
+    # Three instances: the mean is over instances, the sum over labels.
+    third = torch.tensor([[0.9, 0.1]]), torch.tensor([[0.0, 1.0]])
+    three = prediction_divergence(torch.cat([predicted, third[0]]), torch.cat([target, third[1]])).item()
+    assert three == pytest.approx((2 * expected - math.log(0.1)) / 3, rel=1e-6)
     # Two classes: exactly binary cross entropy on the positive probability.
     bce = torch.nn.functional.binary_cross_entropy(predicted[:, 1], target[:, 1])
     assert prediction_divergence(predicted, target).item() == pytest.approx(bce.item(), rel=1e-6)
@@ -250,14 +254,37 @@ def test_train_and_evaluate_through_the_cli(tmp_path, vanilla_archive):  # noqa:
     ("top_k", 0, "model.top_k must be an integer >= 1"),
     ("radius", -1, "model.radius must be a finite number >= 0"),
     ("pgd_norm", "l3", "model.pgd_norm must be one of linf, l2"),
+    ("pgd_steps", -1, "^model.pgd_steps must be an integer >= 0, got -1$"),
 ])
 def test_bad_hyperparameters_are_refused(monkeypatch, key, value, message):
-    from allennlp.data import Vocabulary
+    with pytest.raises(ConfigurationError, match=message):
+        seat_without_archive(monkeypatch, **{key: value})
 
+
+def seat_without_archive(monkeypatch, *, drop=(), **settings):
+    """A SEAT model of the tiny config without its vanilla archive, with `settings` and without the
+    keys in `drop` (their defaults then)."""
     monkeypatch.setenv("METHOD", "vanilla")
     monkeypatch.setenv("VANILLA_ARCHIVE", "unused")
     params = Params.from_file(CONFIG).pop("model").as_dict()
-    params.pop("vanilla_archive")
-    params[key] = value
-    with pytest.raises(ConfigurationError, match=message):
-        Model.from_params(vocab=Vocabulary({"labels": {"positive": 1, "negative": 1}}), params=Params(params))
+    for key in ("vanilla_archive", *drop):
+        params.pop(key)
+    vocab = Vocabulary({"labels": {"positive": 1, "negative": 1}, "tokens": {"film": 1}, "words": {"film": 1},
+                        "sentiment_labels": {"positive": 1, "negative": 1}})
+    return Model.from_params(vocab=vocab, params=Params({**params, **settings}))
+
+
+def test_the_defaults_are_the_authors_sst_command_and_the_rest_reaches_the_classifier(monkeypatch):
+    model = seat_without_archive(monkeypatch, drop=("top_k", "radius", "pgd_norm", "pgd_steps", "stability_weight",
+                                                    "top_k_weight"))
+    assert (model.top_k, model.radius, model.pgd_norm, model.pgd_steps, model.stability_weight, model.top_k_weight) == (
+        7, 0.001, "linf", 10, 1.0, 1000.0)
+    assert model.pgd_step_size == pytest.approx(2 * 0.001 / 10)
+    assert (model._namespace, model._label_namespace) == ("tokens", "labels")
+    assert model._positive_index == model.vocab.get_token_index("positive", "labels")
+    assert seat_without_archive(monkeypatch, pgd_steps=0).pgd_steps == 0
+    other = seat_without_archive(monkeypatch, positive_label="negative", namespace="words", label_namespace="sentiment_labels",
+                                 regularizer={"regexes": [["_attention.*", {"type": "l2", "alpha": 0.5}]]})
+    assert (other._namespace, other._label_namespace) == ("words", "sentiment_labels")
+    assert other._positive_index == other.vocab.get_token_index("negative", "sentiment_labels")
+    assert other.get_regularization_penalty() > 0
