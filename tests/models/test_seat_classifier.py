@@ -87,6 +87,11 @@ class TestSeatClassifier(SstModelCase):
         trainable = {name for name, p in self.model.named_parameters() if p.requires_grad}
         assert trainable and all(name.startswith("_attention.") for name in trainable)
         assert self.model.get_metrics()["seat_topk_overlap"] == 1.0
+        with torch.no_grad():  # the vanilla scorer is a copy: training w̃ leaves it as it was
+            for parameter in self.model._attention.parameters():
+                parameter.add_(1.0)
+        for trained, kept in zip(self.model._attention.parameters(), self.model._vanilla_attention.parameters()):
+            assert not torch.equal(trained, kept)
 
     def test_training_loss_is_eq6_with_the_pgd_perturbation(self):
         model, batch = self.model, self.batch()
@@ -255,6 +260,9 @@ def test_train_and_evaluate_through_the_cli(tmp_path, vanilla_archive):  # noqa:
     ("radius", -1, "model.radius must be a finite number >= 0"),
     ("pgd_norm", "l3", "model.pgd_norm must be one of linf, l2"),
     ("pgd_steps", -1, "^model.pgd_steps must be an integer >= 0, got -1$"),
+    ("stability_weight", -1, "^model.stability_weight must be a finite number >= 0"),
+    ("top_k_weight", -1, "^model.top_k_weight must be a finite number >= 0"),
+    ("pgd_step_size", -1, "^model.pgd_step_size must be a finite number >= 0"),
 ])
 def test_bad_hyperparameters_are_refused(monkeypatch, key, value, message):
     with pytest.raises(ConfigurationError, match=message):
@@ -282,7 +290,9 @@ def test_the_defaults_are_the_authors_sst_command_and_the_rest_reaches_the_class
     assert model.pgd_step_size == pytest.approx(2 * 0.001 / 10)
     assert (model._namespace, model._label_namespace) == ("tokens", "labels")
     assert model._positive_index == model.vocab.get_token_index("positive", "labels")
-    assert seat_without_archive(monkeypatch, pgd_steps=0).pgd_steps == 0
+    without_steps = seat_without_archive(monkeypatch, pgd_steps=0)
+    assert without_steps.pgd_steps == 0 and without_steps.pgd_step_size == pytest.approx(2 * without_steps.radius)
+    assert seat_without_archive(monkeypatch, pgd_step_size=0.3).pgd_step_size == 0.3
     other = seat_without_archive(monkeypatch, positive_label="negative", namespace="words", label_namespace="sentiment_labels",
                                  regularizer={"regexes": [["_attention.*", {"type": "l2", "alpha": 0.5}]]})
     assert (other._namespace, other._label_namespace) == ("words", "sentiment_labels")
