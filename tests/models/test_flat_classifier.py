@@ -29,6 +29,8 @@ def test_mask_entropy_is_the_mean_bernoulli_entropy_over_valid_words():
     mask = torch.tensor([[True, True, False], [True, False, False]])
     expected = (math.log(2) + entropy(0.9) + entropy(0.2)) / 3
     assert mask_entropy(importance, mask).item() == pytest.approx(expected, rel=1e-6)
+    one_word = mask_entropy(torch.tensor([[0.3, 0.0]]), torch.tensor([[True, False]]))
+    assert one_word.item() == pytest.approx(entropy(0.3), rel=1e-6)  # the mean over one word is its entropy
 
 
 def test_importance_consistency_sums_over_substituted_words_and_averages_over_pairs():
@@ -133,7 +135,22 @@ class TestFlatClassifier(SstModelCase):
         metrics = model.get_metrics(reset=True)
         assert 0 < metrics["flat_substituted"] <= model.substitution_rate + 1 / mask.sum(1).min().item()
 
-    def test_inference_multiplies_embeddings_by_the_importance(self):
+    def test_a_frozen_embedder_still_gives_the_substitutions_their_gradient(self):
+        """FLAT's first-order substitutions need ∂L/∂e, which a frozen embedder does not give by itself."""
+        model, batch = self.model, self.batch()
+        for parameter in model._text_field_embedder.parameters():
+            parameter.requires_grad_(False)
+        model.train()
+        output = model(**batch)
+        output["loss"].backward()
+        assert torch.isfinite(output["loss"]) and model.get_metrics()["flat_substituted"] > 0
+
+    def test_the_evaluation_loss_is_the_task_loss_even_with_gradients_on(self):
+        model, batch = self.model, self.batch()
+        model.eval()
+        output = model(**batch)
+        torch.testing.assert_close(output["loss"], model.loss(output["logits"], batch["label"]))
+
         model, batch = self.model, self.batch()
         model.eval()
         model.measure_agreement = False
