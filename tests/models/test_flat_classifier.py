@@ -151,6 +151,7 @@ class TestFlatClassifier(SstModelCase):
         output = model(**batch)
         torch.testing.assert_close(output["loss"], model.loss(output["logits"], batch["label"]))
 
+    def test_inference_multiplies_embeddings_by_the_importance(self):
         model, batch = self.model, self.batch()
         model.eval()
         model.measure_agreement = False
