@@ -1,4 +1,5 @@
 import pytest
+import torch
 from allennlp.common.testing import ModelTestCase
 from allennlp.data import Batch
 
@@ -31,3 +32,11 @@ class SstModelCase(ModelTestCase):
         self.ensure_model_can_train_save_and_load(
             self.param_file, seed=7, overrides='{"data_loader.batch_sampler.shuffle": false}'
         )
+
+    def test_the_evaluation_loss_is_the_task_loss_even_with_gradients_on(self):
+        """Evaluation with gradients on (the saliency measures take ∂L/∂e) runs no training objective."""
+        self.model.eval()
+        batch = self.batch()
+        output = self.model(**batch)
+        torch.testing.assert_close(output["loss"], self.model.loss(output["logits"], batch["label"]))
+        assert "perturbation_norm" not in output

@@ -183,13 +183,6 @@ class TestSeatClassifier(SstModelCase):
             assert not self.model.embed(tokens).embeddings.requires_grad
         assert self.model.embed(tokens).embeddings.requires_grad
 
-    def test_the_evaluation_loss_is_the_task_loss_even_with_gradients_on(self):
-        self.model.eval()
-        batch = self.batch()
-        output = self.model(**batch)
-        torch.testing.assert_close(output["loss"], self.model.loss(output["logits"], batch["label"]))
-        assert "perturbation_norm" not in output
-
     @pytest.mark.parametrize("problem, message", [
         ("missing", r"^model\.vanilla_archive: .*missing\.tar\.gz does not exist; train the vanilla model first$"),
         ("none", r"^model\.vanilla_archive is required to train a seat_classifier$"),
