@@ -1,10 +1,14 @@
+import functools
+import http.server
 import json
 import math
 import shutil
+import threading
 
 import pytest
 import torch
 from allennlp.common import Params
+from allennlp.common import file_utils
 from allennlp.common.checks import ConfigurationError
 from allennlp.data import Vocabulary
 from allennlp.models import Model
@@ -223,6 +227,43 @@ def test_a_vanilla_archive_of_other_data_is_named(monkeypatch, tmp_path):
     with pytest.raises(ConfigurationError) as error:
         Model.from_params(vocab=vocab, params=seat["model"])
     assert error.value.message == message
+
+
+def test_a_vanilla_archive_of_another_architecture_is_named(monkeypatch, tmp_path):
+    """Same data, so the vocabularies agree, but a wider attention scorer: its weights cannot be
+    copied, and the error says which archive and why, not only torch's size mismatch."""
+    other = train_tiny(tmp_path / "wider_vanilla", overrides={"model.attention.hidden_dim": 7})
+    monkeypatch.setenv("METHOD", "vanilla")
+    monkeypatch.setenv("VANILLA_ARCHIVE", other)
+    vocab = load_archive(other).model.vocab
+    with pytest.raises(ConfigurationError) as error:
+        Model.from_params(vocab=vocab, params=Params.from_file(CONFIG)["model"])
+    assert error.value.message.startswith(f"model.vanilla_archive: {other} does not match this architecture: ")
+    assert "size mismatch for _attention" in error.value.message
+
+
+def test_a_vanilla_archive_at_a_url_is_downloaded(monkeypatch, tmp_path, vanilla_archive):  # noqa: F811
+    """A URL is not a missing file: it goes to allennlp's cached_path (here a local HTTP server,
+    the download cached in tmp_path)."""
+    served = tmp_path / "served"
+    served.mkdir()
+    shutil.copyfile(vanilla_archive, served / "vanilla.tar.gz")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(file_utils, "CACHE_DIRECTORY", str(tmp_path / "cache"))
+    url = f"http://127.0.0.1:{server.server_address[1]}/vanilla.tar.gz"
+    try:
+        monkeypatch.setenv("METHOD", "vanilla")
+        monkeypatch.setenv("VANILLA_ARCHIVE", url)
+        vanilla = load_archive(vanilla_archive).model
+        seat = Model.from_params(vocab=vanilla.vocab, params=Params.from_file(CONFIG)["model"])
+    finally:
+        server.shutdown()
+        server.server_close()
+    copied, original = seat._vanilla_attention.state_dict(), vanilla._attention.state_dict()
+    assert copied.keys() == original.keys() and all(torch.equal(copied[key], original[key]) for key in original)
+    assert any((tmp_path / "cache").iterdir())
 
 
 def test_train_and_evaluate_through_the_cli(tmp_path, vanilla_archive):  # noqa: F811
