@@ -131,12 +131,16 @@ def restore_verdicts(module: str, workdir: Path) -> int:
     return len(metas)
 
 
-def forget_survivors(workdir: Path, statuses: dict) -> int:
+def forget_survivors(workdir: Path, statuses: dict, timeouts: bool = False) -> int:
     """Sets the verdict of every mutant that `statuses` (the workdir's `verdicts()`) shows checked
-    but not killed (a timeout is a kill) back to unchecked in the workdir's mutmut `.meta` files, so
-    that `mutmut run` tests them again with the tests the workdir holds and mutmut's own choice of
-    the tests that reach each function; returns how many."""
-    alive = {name for name, status in statuses.items() if status not in ("killed", "timeout", "not checked")}
+    but not killed (a timeout is a kill, unless `timeouts`) back to unchecked in the workdir's mutmut
+    `.meta` files, so that `mutmut run` tests them again with the tests the workdir holds and
+    mutmut's own choice of the tests that reach each function; returns how many.
+
+    mutmut's timeout is wall-clock time, (estimated test time + 1 s) × 15: a mutant tested while
+    other work held the CPUs can time out without hanging, a false kill that `timeouts` retests."""
+    kept = ("killed", "not checked") if timeouts else ("killed", "timeout", "not checked")
+    alive = {name for name, status in statuses.items() if status not in kept}
     for meta_path in (workdir / "mutants").rglob("*.py.meta"):
         meta = json.loads(meta_path.read_text())
         forgotten = alive.intersection(meta["exit_code_by_key"])
@@ -276,9 +280,14 @@ def main() -> None:
     parser.add_argument("--retest-survivors", action="store_true",
                         help="a fresh workdir with today's tests and the record's verdicts, in which mutmut tests again every "
                              "mutant not killed (the after row, from mutmut's own run)")
+    parser.add_argument("--retest-timeouts", action="store_true",
+                        help="with --retest-survivors: the timeouts too (mutmut's timeout is wall-clock, so a mutant "
+                             "tested while the CPUs were busy can time out without hanging)")
     parser.add_argument("--recheck", action="store_true",
                         help="test an earlier run's mutants not killed (timeouts included) again with the current tests; print the after row")
     args = parser.parse_args()
+    if args.retest_timeouts and not args.retest_survivors:
+        parser.error("--retest-timeouts goes with --retest-survivors")
     equivalent = equivalent_mutants()
     rows = []
     for module in args.modules:
@@ -302,7 +311,8 @@ def main() -> None:
                     print(f"{module}: {restore_verdicts(module, workdir)} files' verdicts from {VERDICTS / module}.json",
                           flush=True)
                 if args.retest_survivors:
-                    print(f"{module}: {forget_survivors(workdir, verdicts(workdir))} mutants not killed to test again",
+                    print(f"{module}: {forget_survivors(workdir, verdicts(workdir), args.retest_timeouts)} mutants not killed"
+                          f"{' or timed out' if args.retest_timeouts else ''} to test again",
                           flush=True)
             run_mutmut(module, workdir, args.max_children)
         rows.append(score(module, workdir, equivalent))

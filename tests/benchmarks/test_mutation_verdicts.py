@@ -43,3 +43,19 @@ def test_forgetting_survivors_leaves_kills_and_unchecked_mutants_as_they_were(tm
                                          "attention_perturb.checks.x_check__mutmut_4": None}
     assert {key: value for key, value in after.items() if key != "exit_code_by_key"} == \
         {key: value for key, value in META.items() if key != "exit_code_by_key"}
+
+
+def test_timeouts_are_forgotten_only_when_asked(tmp_path):
+    """mutmut's timeout is wall-clock: timeouts of a run that shared the CPUs can be retested."""
+    codes = {"attention_perturb.checks.x_check__mutmut_1": 1, "attention_perturb.checks.x_check__mutmut_2": -24,
+             "attention_perturb.checks.x_check__mutmut_3": 0}
+    statuses = {"attention_perturb.checks.x_check__mutmut_1": "killed", "attention_perturb.checks.x_check__mutmut_2": "timeout",
+                "attention_perturb.checks.x_check__mutmut_3": "survived"}
+    meta = tmp_path / "mutants" / "attention_perturb" / "checks.py.meta"
+    meta.parent.mkdir(parents=True)
+    meta.write_text(json.dumps({**META, "exit_code_by_key": codes}))
+    assert run.forget_survivors(tmp_path, statuses) == 1
+    assert json.loads(meta.read_text())["exit_code_by_key"]["attention_perturb.checks.x_check__mutmut_2"] == -24
+    assert run.forget_survivors(tmp_path, statuses, timeouts=True) == 2
+    assert json.loads(meta.read_text())["exit_code_by_key"] == {**codes, "attention_perturb.checks.x_check__mutmut_2": None,
+                                                                "attention_perturb.checks.x_check__mutmut_3": None}
