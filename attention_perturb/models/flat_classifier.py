@@ -177,7 +177,7 @@ class FlatClassifier(AttentionClassifier):
         """
         parameters = [p for p in self.parameters() if p.requires_grad]
         gradient, *parameter_gradients = torch.autograd.grad(
-            clean_loss, [text.embeddings] + parameters, retain_graph=True, allow_unused=True
+            clean_loss, [text.embeddings] + parameters, retain_graph=True
         )
         clean_term = loss_with_gradients(clean_loss, parameters, parameter_gradients)
         matrix = self.embedding_matrix()

@@ -184,6 +184,9 @@ class TestAttentionClassifier(ModelTestCase):
         torch.testing.assert_close(gradient, expected)
         other_way = self.model.predicted_label_loss(embedded, labels, detach_attention=not detach_attention)
         assert not torch.allclose(torch.autograd.grad(other_way, embeddings)[0], gradient)
+        if not detach_attention:  # the default: gradients through the attention too
+            by_default = self.model.predicted_label_loss(embedded, labels)
+            torch.testing.assert_close(torch.autograd.grad(by_default, embeddings)[0], gradient)
         probabilities = self.model.probabilities(logits)
         rows = torch.arange(len(labels))
         torch.testing.assert_close(self.model.label_probabilities(logits, labels), probabilities[rows, labels])

@@ -3,6 +3,10 @@ import math
 
 import pytest
 import torch
+from allennlp.common import Params
+from allennlp.common.checks import ConfigurationError
+from allennlp.data import Vocabulary
+from allennlp.models import Model
 from allennlp.nn import util
 
 from attention_perturb.models.flat_classifier import (
@@ -59,6 +63,17 @@ def test_first_order_substitutions_by_hand():
     adversarial, substituted = first_order_substitutions(token_ids, embeddings, gradient, matrix, table, mask, 0.5)
     assert substituted.tolist() == [[True, True, False, False], [False, True, False, False]]
     assert adversarial.tolist() == [[3, 1, 2, 1], [4, 2, 0, 0]]
+
+
+def test_a_substitute_that_would_not_raise_the_loss_is_not_made():
+    """Within the budget, a word whose best synonym has gain 0 (the same embedding) keeps its word."""
+    matrix = torch.tensor([[0.0, 0.0], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    table = torch.tensor([[0], [2], [0], [1]])  # word 1 -> 2 (same vector), word 3 -> 1
+    token_ids = torch.tensor([[1, 3]])
+    gradient = torch.tensor([[[1.0, 1.0], [1.0, -1.0]]])  # gains: 0 at position 0, +2 at position 1
+    adversarial, substituted = first_order_substitutions(token_ids, matrix[token_ids], gradient, matrix, table,
+                                                         token_ids > 0, 1.0)
+    assert substituted.tolist() == [[False, True]] and adversarial.tolist() == [[1, 1]]
 
 
 class TestFlatClassifier(SstModelCase):
@@ -176,6 +191,29 @@ class TestFlatClassifier(SstModelCase):
             assert not torch.allclose(quarter, first, atol=1e-4)
 
 
+    def test_the_substituted_share_of_a_one_word_batch(self):
+        """`flat_substituted` is substituted words ÷ words, also when the batch holds one word: a
+        word with two synonyms mirrored about it (e_b = 2·e_i − e_a) has one with a positive gain."""
+        model = self.model
+        model.train()
+        word, first, second = 2, 3, 4
+        (embedder,) = model._text_field_embedder._token_embedders.values()
+        with torch.no_grad():
+            embedder.weight[second] = 2 * embedder.weight[word] - embedder.weight[first]
+        table = torch.zeros(model.vocab.get_vocab_size("tokens"), model.max_synonyms, dtype=torch.long)
+        table[word, :2] = torch.tensor([first, second])
+        model._wordnet_tables[("synonym", model.max_synonyms)] = table
+        model(tokens={"tokens": {"tokens": torch.tensor([[word]])}}, label=torch.tensor([0]))
+        assert model.get_metrics(reset=True)["flat_substituted"] == 1.0
+
+    def test_the_output_holds_the_attention_scores_it_normalises(self):
+        model, batch = self.model, self.batch()
+        model.eval()
+        output = model(**batch)
+        mask = util.get_text_field_mask(batch["tokens"])
+        torch.testing.assert_close(masked_attention_weights(output["attention_scores"], mask), output["attention"])
+
+
 @pytest.mark.parametrize("hard", [True, False])
 def test_training_masks_are_binary_and_straight_through_by_default(hard):
     """The authors' code samples binary masks (hard Gumbel-softmax): the encoder sees each word's
@@ -207,10 +245,6 @@ def test_training_masks_are_binary_and_straight_through_by_default(hard):
 
 
 def test_flat_configs_use_the_authors_word_masks(monkeypatch):
-    from allennlp.common import Params
-    from allennlp.data import Vocabulary
-    from allennlp.models import Model
-
     monkeypatch.setenv("METHOD", "vanilla")
     params = Params.from_file("training_configs/sst_flat.jsonnet").pop("model").as_dict()
     params["text_field_embedder"]["token_embedders"]["tokens"].pop("pretrained_file", None)
@@ -233,21 +267,51 @@ def test_train_and_evaluate_through_the_cli(tmp_path):
 
 
 @pytest.mark.parametrize("key, value, message", [
-    ("temperature", 0, "model.temperature must be a finite number > 0"),
-    ("entropy_weight", -1, "model.entropy_weight must be a finite number >= 0"),
-    ("substitution_rate", 1.5, r"model.substitution_rate must be in \[0, 1\]"),
+    ("temperature", 0, "model.temperature must be a finite number > 0, got 0"),
+    ("entropy_weight", -1, "model.entropy_weight must be a finite number >= 0, got -1"),
+    ("importance_weight", -1, "model.importance_weight must be a finite number >= 0, got -1"),
+    ("substitution_rate", 1.5, "model.substitution_rate must be in [0, 1], got 1.5"),
+    ("max_synonyms", 0, "model.max_synonyms must be >= 1, got 0"),
 ])
 def test_bad_hyperparameters_are_refused(monkeypatch, key, value, message):
-    from allennlp.common import Params
-    from allennlp.common.checks import ConfigurationError
-    from allennlp.data import Vocabulary
-    from allennlp.models import Model
+    with pytest.raises(ConfigurationError) as error:
+        flat_model(monkeypatch, **{key: value})
+    assert error.value.message == message
 
+
+@pytest.mark.parametrize("key, value", [("substitution_rate", 0.0), ("substitution_rate", 1.0), ("max_synonyms", 1)])
+def test_the_bounds_of_the_hyperparameters_are_accepted(monkeypatch, key, value):
+    assert getattr(flat_model(monkeypatch, **{key: value}), key) == value
+
+
+def flat_model(monkeypatch, *, drop=(), **settings):
+    """A FLAT model of the tiny config with `settings` and without the keys in `drop` (their defaults then)."""
     monkeypatch.setenv("METHOD", "vanilla")
     params = Params.from_file(CONFIG).pop("model").as_dict()
-    params[key] = value
-    with pytest.raises(ConfigurationError, match=message):
-        Model.from_params(vocab=Vocabulary({"labels": {"positive": 1, "negative": 1}}), params=Params(params))
+    for key in drop:
+        params.pop(key, None)
+    vocab = Vocabulary({"labels": {"positive": 1, "negative": 1}, "tokens": {"film": 1}, "words": {"film": 1},
+                        "sentiment_labels": {"positive": 1, "negative": 1}})
+    return Model.from_params(vocab=vocab, params=Params({**params, **settings}))
+
+
+def test_the_defaults_are_the_documented_ones_and_the_rest_reaches_the_classifier(monkeypatch):
+    keys = ("mask_hidden_dim", "temperature", "hard_masks", "entropy_weight", "importance_weight", "substitution_rate",
+            "max_synonyms", "word_masks")
+    model = flat_model(monkeypatch, drop=keys)
+    word_mask = model._word_mask
+    assert (word_mask.hidden.out_features, word_mask.temperature, word_mask.hard) == (100, 0.5, False)
+    assert (model.entropy_weight, model.importance_weight, model.substitution_rate, model.max_synonyms) == (
+        0.1, 0.001, 0.25, 8)
+    assert (model._namespace, model._label_namespace) == ("tokens", "labels")
+    assert model._positive_index == model.vocab.get_token_index("positive", "labels")
+    given = flat_model(monkeypatch, mask_hidden_dim=3, temperature=2.0, hard_masks=True)
+    assert (given._word_mask.hidden.out_features, given._word_mask.temperature, given._word_mask.hard) == (3, 2.0, True)
+    other = flat_model(monkeypatch, positive_label="negative", namespace="words", label_namespace="sentiment_labels",
+                       regularizer={"regexes": [["_attention.*", {"type": "l2", "alpha": 0.5}]]})
+    assert (other._namespace, other._label_namespace) == ("words", "sentiment_labels")
+    assert other._positive_index == other.vocab.get_token_index("negative", "sentiment_labels")
+    assert other.get_regularization_penalty() > 0
 
 
 def substitutions_by_hand(token_ids, embeddings, gradient, weight, synonyms, mask, rate):
@@ -329,8 +393,6 @@ class TestFlatAdversarialBaseline(SstModelCase):
 
 
 def test_the_shipped_adv_config_is_flat_without_masks_on_flats_substitutes(monkeypatch):
-    from allennlp.common import Params
-
     flat, adv = (Params.from_file(f"training_configs/sst_{name}.jsonnet").as_dict() for name in ("flat", "flat_adv"))
     assert adv["model"].pop("word_masks") is False and flat["model"].pop("word_masks") is True
     for key in ("entropy_weight", "importance_weight"):  # no effect without masks (φ = 1): set to 0 to say so
