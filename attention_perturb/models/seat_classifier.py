@@ -50,7 +50,7 @@ def check_pgd_norm(norm: str) -> None:
         raise ConfigurationError(f"model.pgd_norm must be one of {', '.join(NORMS)}, got {norm!r}")
 
 
-def project_to_ball(delta: torch.Tensor, radius: float, norm: str = "linf") -> torch.Tensor:
+def project_to_ball(delta: torch.Tensor, radius: float, norm: str) -> torch.Tensor:
     """arg min_{‖δ‖ ≤ R} ‖δ − δ_p‖ (Algorithm 1, line 7) per instance: for L∞ each entry is clipped
     to [−R, R]; for L2 rows outside the ball are scaled onto its surface."""
     if norm == "linf":
@@ -66,7 +66,7 @@ def projected_gradient_ascent(
     radius: float,
     steps: int,
     step_size: float,
-    norm: str = "linf",
+    norm: str,
     start: Optional[torch.Tensor] = None,
     project: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
 ) -> Iterator[torch.Tensor]:

@@ -8,7 +8,7 @@ from allennlp.data import Vocabulary
 from allennlp.models import Model
 from allennlp.nn import util
 
-from attention_perturb.models.seat_embedding_classifier import worst_embedding_perturbation
+from attention_perturb.models.seat_embedding_classifier import total_variation_distance, worst_embedding_perturbation
 from tests.cli import in_process
 from tests.models.sst_model_case import SstModelCase
 
@@ -30,7 +30,7 @@ class TestSeatEmbeddingClassifier(SstModelCase):
     def test_training_loss_is_the_released_codes_objective(self):
         model, batch = self.model, self.batch()
         model.train()
-        model.pgd_steps = 4
+        model.pgd_steps, model.top_k = 4, 8  # k of 8: longer sentences and some of at most k words
         torch.manual_seed(3)
         output = model(**batch)
 
@@ -87,6 +87,14 @@ class TestSeatEmbeddingClassifier(SstModelCase):
             torch.testing.assert_close(got, wanted)
         metrics = model.get_metrics(reset=True)
         assert metrics["seat_topk_loss"] == pytest.approx(torch.stack(top_k).mean().item(), rel=1e-5)
+        # SEAT's V_k: each instance's top-k sets compared over min(k, its length) words, so that
+        # sentences of at most k words count (the tiny batch has some) rather than being NaN.
+        lengths = mask.sum(1)
+        assert (lengths <= model.top_k).any()
+        overlaps = [len(set(perturbed_attention[row][mask[row]].topk(int(min(model.top_k, n))).indices.tolist())
+                        & set(clean_attention[row][mask[row]].topk(int(min(model.top_k, n))).indices.tolist()))
+                    / min(model.top_k, int(n)) for row, n in enumerate(lengths)]
+        assert metrics["seat_topk_overlap"] == pytest.approx(sum(overlaps) / len(overlaps), rel=1e-5)
 
     def test_clipping_to_the_unit_interval_is_the_codes_pgd_step_by_step(self):
         model, batch = self.model, self.batch()
@@ -157,6 +165,37 @@ def test_pgd_stays_in_the_ball_and_maximises_a_linear_objective():
     expected = 0.1 * direction.sign() * mask.unsqueeze(-1)
     expected[1] *= -1  # instance 2's target is the negative class: its TVD grows the other way
     torch.testing.assert_close(delta, expected)
+
+
+def test_total_variation_distance_by_hand():
+    first = torch.tensor([[0.2, 0.8], [0.5, 0.5], [1.0, 0.0]])
+    second = torch.tensor([[0.6, 0.4], [0.5, 0.5], [0.0, 1.0]])
+    torch.testing.assert_close(total_variation_distance(first, second), torch.tensor([0.4, 0.0, 1.0]))
+
+
+def test_pgd_starts_from_the_generators_uniform_draw_and_keeps_the_embeddings_dtype():
+    """No steps: δ is the start, (2u − 1)·R on valid words, u the generator's uniform draw; one
+    step of 2R from any start in the ball ends on its surface, R·sign(∇); δ has the embeddings' dtype."""
+    embeddings = torch.zeros(2, 3, 4, dtype=torch.float64)
+    mask = torch.tensor([[True, True, False], [True, True, True]])
+    target = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+    direction = torch.randn(2, 3, 4, dtype=torch.float64)
+
+    def probabilities_at(delta):
+        positive = 0.5 + 0.01 * (delta * direction).sum((1, 2))
+        return torch.stack([1 - positive, positive], -1)
+
+    start = worst_embedding_perturbation(probabilities_at, embeddings, mask, target, 0.1, 0,
+                                         generator=torch.Generator().manual_seed(5))
+    uniform = torch.rand(embeddings.shape, generator=torch.Generator().manual_seed(5)).double()
+    torch.testing.assert_close(start, (2 * uniform - 1) * 0.1 * mask.unsqueeze(-1))
+    assert start.dtype == torch.float64
+    one_step = worst_embedding_perturbation(probabilities_at, embeddings, mask, target, 0.1, 1,
+                                            generator=torch.Generator().manual_seed(5))
+    # Instance 1 (target negative) gains TVD along +direction, instance 2 along −direction.
+    torch.testing.assert_close(one_step, 0.1 * direction.sign() * torch.tensor([1.0, -1.0]).view(2, 1, 1)
+                               * mask.unsqueeze(-1))
+    assert one_step.dtype == torch.float64
 
 
 def test_train_and_measure_stability_through_the_cli(tmp_path):
