@@ -152,7 +152,7 @@ class TestBatClassifier(SstModelCase):
         model, batch = self.model, self.batch()
         model.train()
         model.variant = variant
-        model.contrastive_weight, model.synonym_weight, model.antonym_weight = 0.8, 1.0, 1.2
+        model.contrastive_weight, model.synonym_weight, model.antonym_weight, model.margin = 0.8, 1.0, 1.2, 0.7
         # Fixed tables instead of WordNet's, installed where the model keeps its tables: synonyms the
         # next two ids for most words, antonyms the previous id for every fourth word.
         size, width = model.vocab.get_vocab_size("tokens"), model.max_candidates
@@ -190,10 +190,10 @@ class TestBatClassifier(SstModelCase):
         if variant == "pairwise":
             # Each term over the instances that have its example (not every instance has an antonym).
             contrastive = 1.0 * (d_over * over_valid).sum() / over_valid.sum() + 1.2 * (
-                (1 - d_under).clamp_min(0) * under_valid
+                (0.7 - d_under).clamp_min(0) * under_valid
             ).sum() / under_valid.sum()
         else:
-            contrastive = 0.8 * (d_over * over_valid + (1 - d_under) * under_valid).clamp_min(0).mean()
+            contrastive = 0.8 * (d_over * over_valid + (0.7 - d_under) * under_valid).clamp_min(0).mean()
         torch.testing.assert_close(output["loss"], cross_entropy + contrastive)
         metrics = model.get_metrics(reset=True)
         assert metrics["bat_contrastive_loss"] == pytest.approx(contrastive.item(), rel=1e-5)
