@@ -17,6 +17,12 @@ from attention_perturb.perturbations import Perturbation
 VARIANTS = ("pairwise", "triplet")
 
 
+def uniform_index(uniform: torch.Tensor, sizes: torch.LongTensor) -> torch.LongTensor:
+    """⌊u·n⌋, an index drawn uniformly from {0, …, n − 1} by u uniform in [0, 1), kept below n
+    when u·n rounds up to n (or u is 1, as some devices' generators can give); 0 where n is 0."""
+    return torch.minimum((uniform * sizes).long(), (sizes - 1).clamp_min(0))
+
+
 def synonym_perturbation(
     token_ids: torch.LongTensor, mask: torch.BoolTensor, table: torch.LongTensor, generator: Optional[torch.Generator] = None
 ) -> Tuple[torch.LongTensor, torch.BoolTensor]:
@@ -28,8 +34,7 @@ def synonym_perturbation(
     """
     candidates = table[token_ids]  # (batch, length, K)
     counts = (candidates != 0).sum(-1)
-    draw = (torch.rand(counts.shape, generator=generator, device=counts.device) * (counts + 1)).long()
-    draw = torch.minimum(draw, counts)  # guards rand() == 1 - ε rounding up
+    draw = uniform_index(torch.rand(counts.shape, generator=generator, device=counts.device), counts + 1)
     chosen = candidates.gather(2, (draw - 1).clamp_min(0).unsqueeze(-1)).squeeze(-1)
     replaced = (draw > 0) & mask
     perturbed = torch.where(replaced, chosen, token_ids)
@@ -51,8 +56,7 @@ def antonym_perturbation(
     keys = torch.rand(counts.shape, generator=generator, device=counts.device).masked_fill(~has_antonym, -1.0)
     position = keys.argmax(1)
     rows = torch.arange(token_ids.size(0), device=token_ids.device)
-    draw = (torch.rand(position.shape, generator=generator, device=counts.device) * counts[rows, position]).long()
-    draw = torch.minimum(draw, (counts[rows, position] - 1).clamp_min(0))
+    draw = uniform_index(torch.rand(position.shape, generator=generator, device=counts.device), counts[rows, position])
     antonym = candidates[rows, position, draw]
     valid = has_antonym.any(1)
     perturbed = token_ids.clone()

@@ -12,6 +12,7 @@ from attention_perturb.models.bat_classifier import (
     pairwise_contrastive_loss,
     synonym_perturbation,
     triplet_contrastive_loss,
+    uniform_index,
 )
 from attention_perturb.modules.attention import masked_attention_weights
 from attention_perturb.substitutions.wordnet import WordNetSubstitutions
@@ -111,6 +112,31 @@ def test_antonym_perturbation_replaces_exactly_one_word_with_an_antonym():
     assert changed[0::3, 0].float().mean().item() == pytest.approx(0.5, abs=0.04)
     assert not changed[0::3, 1].any() and not changed[:, 3].any()
     assert torch.all(changed[2::3, 1])
+
+
+def test_a_uniform_index_stays_below_its_size():
+    uniform = torch.tensor([0.0, 0.5, 0.99, 1.0, 1.0, 0.7])
+    sizes = torch.tensor([3, 3, 3, 3, 1, 0])
+    assert uniform_index(uniform, sizes).tolist() == [0, 1, 2, 2, 0, 0]
+
+
+# Word 2 has three antonyms, word 4 one.
+ANTONYM_SETS = torch.tensor([[0, 0, 0], [0, 0, 0], [3, 4, 5], [0, 0, 0], [2, 0, 0], [0, 0, 0], [0, 0, 0]])
+
+
+def test_the_antonym_is_drawn_uniformly_among_the_words_antonyms():
+    token_ids = torch.tensor([[2, 1]]).repeat(6000, 1)
+    perturbed, valid = antonym_perturbation(token_ids, token_ids != 0, ANTONYM_SETS, torch.Generator().manual_seed(0))
+    assert valid.all()
+    for value in (3, 4, 5):
+        assert (perturbed[:, 0] == value).float().mean().item() == pytest.approx(1 / 3, abs=0.03)
+
+
+@pytest.mark.parametrize("perturbation, table", [(synonym_perturbation, SYNONYMS), (antonym_perturbation, ANTONYM_SETS)])
+def test_the_perturbations_follow_their_generator(perturbation, table):
+    token_ids = torch.tensor([[2, 3, 4, 0], [4, 3, 4, 0], [2, 3, 0, 0]]).repeat(50, 1)
+    draws = [perturbation(token_ids, token_ids != 0, table, torch.Generator().manual_seed(seed))[0] for seed in (1, 1, 2)]
+    assert torch.equal(draws[0], draws[1]) and not torch.equal(draws[0], draws[2])
 
 
 class TestBatClassifier(SstModelCase):
