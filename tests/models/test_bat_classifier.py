@@ -145,14 +145,20 @@ class TestBatClassifier(SstModelCase):
     def environment(self, request):
         return {"BAT_VARIANT": "triplet"}
 
-    def test_combines_with_an_attention_perturbation(self, monkeypatch):
+    @pytest.mark.parametrize("method, target", [("attention_at", "attention"), ("word_at", "embedding")])
+    def test_combines_with_a_perturbation(self, monkeypatch, method, target):
         monkeypatch.setenv("BAT_VARIANT", "pairwise")
-        monkeypatch.setenv("METHOD", "attention_at")
+        monkeypatch.setenv("METHOD", method)
         self.set_up_model(CONFIG, "fixtures/sst/train.txt", seed=7)
         model, batch = self.model, self.batch()
-        assert model.variant == "pairwise" and model.perturbation.target == "attention"
+        assert model.variant == "pairwise" and model.perturbation.target == target
         model.train()
         output = model(**batch)
+        # The training output is x's, as in evaluation: its attention normalises its scores; the
+        # perturbation (on x alone) has norm ε.
+        mask = util.get_text_field_mask(batch["tokens"])
+        torch.testing.assert_close(masked_attention_weights(output["attention_scores"], mask), output["attention"])
+        assert output["perturbation_norm"].item() == pytest.approx(model.perturbation.epsilon, rel=1e-4)
         contrastive = model.get_metrics(reset=True)["bat_contrastive_loss"]
         # Eq. 20 on x (L + λ·L_adv, λ = 1) plus the contrastive term.
         assert output["loss"].item() == pytest.approx(
