@@ -3,7 +3,10 @@ import math
 
 import pytest
 import torch
+from allennlp.common import Params
 from allennlp.common.checks import ConfigurationError
+from allennlp.data import Vocabulary
+from allennlp.models import Model
 from allennlp.nn import util
 
 from attention_perturb.models.bat_classifier import (
@@ -230,6 +233,8 @@ class TestBatClassifier(SstModelCase):
         metrics = model.get_metrics(reset=True)
         assert metrics["bat_contrastive_loss"] == pytest.approx(contrastive.item(), rel=1e-5)
         assert metrics["bat_antonym_valid"] == pytest.approx(under_valid.float().mean().item())
+        assert metrics["bat_synonym_distance"] == pytest.approx(d_over[over_valid].mean().item(), abs=1e-6)
+        assert metrics["bat_antonym_distance"] == pytest.approx(d_under[under_valid].mean().item(), abs=1e-6)
         model.eval()
         with torch.no_grad():
             model(**batch)
@@ -245,20 +250,48 @@ class TestBatClassifier(SstModelCase):
         torch.testing.assert_close(output["loss"], plain["loss"])
 
 
-def test_bad_settings_are_rejected_with_the_config_key(monkeypatch):
-    from allennlp.common import Params
-    from allennlp.data import Vocabulary
-    from allennlp.models import Model
-
+def bat_model(monkeypatch, *, drop=(), **settings):
+    """A BAT model of the tiny config (triplet) with `settings` and without the keys in `drop` (their defaults then)."""
     monkeypatch.setenv("METHOD", "vanilla")
-    monkeypatch.setenv("BAT_VARIANT", "quadruplet")
-    params = Params.from_file(CONFIG)
-    with pytest.raises(ConfigurationError, match="model.variant must be one of pairwise, triplet, got 'quadruplet'"):
-        Model.from_params(vocab=Vocabulary(), params=params.pop("model"))
     monkeypatch.setenv("BAT_VARIANT", "triplet")
-    params = Params.from_file(CONFIG, '{"model.margin": -1}')
-    with pytest.raises(ConfigurationError, match="model.margin must be a finite number >= 0, got -1"):
-        Model.from_params(vocab=Vocabulary(), params=params.pop("model"))
+    params = Params.from_file(CONFIG).pop("model").as_dict()
+    for key in drop:
+        params.pop(key, None)
+    vocab = Vocabulary({"labels": {"positive": 1, "negative": 1}, "tokens": {"film": 1}, "words": {"film": 1},
+                        "sentiment_labels": {"positive": 1, "negative": 1}})
+    return Model.from_params(vocab=vocab, params=Params({**params, **settings}))
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("variant", "quadruplet", "model.variant must be one of pairwise, triplet, got 'quadruplet'"),
+    ("contrastive_weight", -1, "model.contrastive_weight must be a finite number >= 0, got -1"),
+    ("synonym_weight", -1, "model.synonym_weight must be a finite number >= 0, got -1"),
+    ("antonym_weight", -1, "model.antonym_weight must be a finite number >= 0, got -1"),
+    ("margin", -1, "model.margin must be a finite number >= 0, got -1"),
+    ("max_candidates", 0, "model.max_candidates must be >= 1, got 0"),
+])
+def test_bad_settings_are_rejected_with_the_config_key(monkeypatch, key, value, message):
+    with pytest.raises(ConfigurationError) as error:
+        bat_model(monkeypatch, **{key: value})
+    assert error.value.message == message
+
+
+def test_one_candidate_is_enough(monkeypatch):
+    assert bat_model(monkeypatch, max_candidates=1).max_candidates == 1
+
+
+def test_the_defaults_are_the_documented_ones_and_the_rest_reaches_the_classifier(monkeypatch):
+    keys = ("adversarial_weight", "variant", "contrastive_weight", "synonym_weight", "antonym_weight", "margin",
+            "max_candidates")
+    model = bat_model(monkeypatch, drop=keys)
+    assert (model._adversarial_weight, model.variant, model.contrastive_weight, model.synonym_weight,
+            model.antonym_weight, model.margin, model.max_candidates) == (1.0, "triplet", 1.0, 1.0, 1.0, 1.0, 8)
+    assert (model._namespace, model._label_namespace) == ("tokens", "labels")
+    other = bat_model(monkeypatch, positive_label="negative", namespace="words", label_namespace="sentiment_labels",
+                      regularizer={"regexes": [["_attention.*", {"type": "l2", "alpha": 0.5}]]})
+    assert (other._namespace, other._label_namespace) == ("words", "sentiment_labels")
+    assert other._positive_index == other.vocab.get_token_index("negative", "sentiment_labels")
+    assert other.get_regularization_penalty() > 0
 
 
 def test_train_through_the_cli_then_attack_the_archive(tmp_path):

@@ -43,15 +43,15 @@ def test_prediction_divergence_is_the_cross_entropy_to_the_target_distribution()
 
 def test_top_k_surrogate_and_overlap_by_hand():
     vanilla = torch.tensor([[0.5, 0.3, 0.2, 0.0], [1.0, 0.0, 0.0, 0.0]])
-    stable = torch.tensor([[0.2, 0.3, 0.5, 0.0], [1.0, 0.0, 0.0, 0.0]], requires_grad=True)
+    stable = torch.tensor([[0.2, 0.3, 0.5, 0.0], [0.6, 0.0, 0.0, 0.0]], requires_grad=True)
     mask = torch.tensor([[True, True, True, False], [True, False, False, False]])
     # Instance 1, k = 2: T_k(w) = {0, 1}: |0.5-0.2| + 0 = 0.3; T_k(w̃) = {2, 1}: 0.3 + 0; / (2·2).
-    # Instance 2 has one token: k is capped at 1 and the vectors agree: 0.
+    # Instance 2 has one token: k is capped at 1, its own length: (0.4 + 0.4) / (2·1).
     loss = top_k_surrogate_loss(vanilla, stable, mask, k=2)
-    assert loss.item() == pytest.approx((0.6 / 4 + 0.0) / 2)
+    assert loss.item() == pytest.approx((0.6 / 4 + 0.8 / 2) / 2)
     (gradient,) = torch.autograd.grad(loss, stable)
     # Only w̃'s values on the two top-k sets get gradient: ±1/(2k)/batch where they differ.
-    torch.testing.assert_close(gradient, torch.tensor([[-0.125, 0.0, 0.125, 0.0], [0.0, 0.0, 0.0, 0.0]]))
+    torch.testing.assert_close(gradient, torch.tensor([[-0.125, 0.0, 0.125, 0.0], [-0.5, 0.0, 0.0, 0.0]]))
     torch.testing.assert_close(top_k_overlap_per_instance(vanilla, stable.detach(), mask, k=2, short_texts="capped"), torch.tensor([0.5, 1.0]))
     torch.testing.assert_close(top_k_overlap_per_instance(vanilla, vanilla, mask, k=2, short_texts="capped"), torch.tensor([1.0, 1.0]))
 
