@@ -88,7 +88,7 @@ def projected_gradient_ascent(
             step = gradient.sign()
         else:
             norms = gradient.flatten(1).norm(dim=1).view(-1, *([1] * (gradient.dim() - 1)))
-            step = torch.where(norms > 0, gradient / norms.clamp_min(torch.finfo(gradient.dtype).tiny), gradient)
+            step = gradient / norms.clamp_min(torch.finfo(gradient.dtype).tiny)  # a zero gradient stays 0
         stepped = delta.detach() + step_size * step
         delta = project_to_ball(stepped, radius, norm) if project is None else project(stepped)
         yield delta

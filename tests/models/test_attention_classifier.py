@@ -1,7 +1,9 @@
 import pytest
 import torch
+from allennlp.common import Params
 from allennlp.common.testing import ModelTestCase
-from allennlp.data import Batch
+from allennlp.data import Batch, Vocabulary
+from allennlp.models import Model
 from allennlp.nn import util
 
 from attention_perturb.modules.attention import masked_attention_weights
@@ -239,6 +241,18 @@ class TestAttentionClassifier(ModelTestCase):
             kept = self.model(tokens={"tokens": {"tokens": with_unknown}})["probs"]
         torch.testing.assert_close(dropped, reference)
         assert not torch.allclose(kept, reference)
+
+
+def test_wordnet_tables_come_from_the_models_namespace_at_the_asked_width(monkeypatch):
+    monkeypatch.setenv("METHOD", "vanilla")
+    params = Params.from_file(CONFIG).pop("model").as_dict()
+    vocab = Vocabulary({"labels": {"positive": 1, "negative": 1}, "tokens": {"film": 1},
+                        "words": {"good": 1, "bad": 1, "film": 1}})
+    model = Model.from_params(vocab=vocab, params=Params({**params, "namespace": "words"}))
+    table = model.wordnet_table("antonym", 3)
+    assert tuple(table.shape) == (vocab.get_vocab_size("words"), 3)
+    good, bad = (vocab.get_token_index(word, "words") for word in ("good", "bad"))
+    assert bad in table[good].tolist() and good in table[bad].tolist()
 
 
 def first_principles_delta(method, epsilon, values, gradient, mask, token_ids=None, weight=None, neighbours=None):
