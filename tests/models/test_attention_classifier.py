@@ -255,6 +255,65 @@ def test_wordnet_tables_come_from_the_models_namespace_at_the_asked_width(monkey
     assert bad in table[good].tolist() and good in table[bad].tolist()
 
 
+def classifier_with_labels(monkeypatch, labels, **settings):
+    """The tiny config's attention classifier over three words, with `labels` in this order."""
+    monkeypatch.setenv("METHOD", "vanilla")
+    params = Params.from_file(CONFIG).pop("model").as_dict()
+    vocab = Vocabulary({"labels": dict.fromkeys(labels, 1), "tokens": {"a": 1, "b": 1, "c": 1}})
+    return Model.from_params(vocab=vocab, params=Params({**params, **settings})).eval()
+
+
+TOKENS = {"tokens": {"tokens": torch.tensor([[2, 3, 0], [4, 2, 3]])}}
+METADATA = [{"words": ["a", "b"]}, {"words": ["c", "a", "b"]}]
+
+
+def test_more_than_two_classes_take_a_softmax_and_the_cross_entropy(monkeypatch):
+    model = classifier_with_labels(monkeypatch, ["world", "sports", "business", "science"])
+    with torch.no_grad():
+        logits = model(tokens=TOKENS)["logits"]
+        label = logits.argmin(-1)  # every prediction wrong, then every one right
+        output = model(tokens=TOKENS, label=label, metadata=METADATA)
+        right = model(tokens=TOKENS, label=logits.argmax(-1))
+    assert logits.shape == (2, 4)
+    torch.testing.assert_close(output["probs"], torch.softmax(logits, dim=-1))
+    torch.testing.assert_close(output["loss"], torch.nn.functional.cross_entropy(logits, label))
+    assert torch.equal(model.predicted_labels(logits), logits.argmax(-1))
+    assert torch.equal(output["token_ids"], TOKENS["tokens"]["tokens"]) and output["words"] == [["a", "b"], ["c", "a", "b"]]
+    assert right["loss"] < output["loss"]
+    metrics = model.get_metrics(reset=True)
+    assert metrics["accuracy"] == 0.5 and "f1" not in metrics
+    with torch.no_grad():
+        model(tokens=TOKENS, label=label)
+    assert model.get_metrics()["accuracy"] == 0.0  # the earlier batches' counts were reset
+
+
+@pytest.mark.parametrize("labels", [["negative", "positive"], ["positive", "negative"]])
+def test_two_classes_put_the_sigmoid_on_the_positive_labels_column(monkeypatch, labels):
+    model = classifier_with_labels(monkeypatch, labels)
+    positive = labels.index("positive")
+    with torch.no_grad():
+        logits = model(tokens=TOKENS)["logits"]
+        probs = model.probabilities(logits)
+    torch.testing.assert_close(probs[:, positive], torch.sigmoid(logits).squeeze(-1))
+    torch.testing.assert_close(probs.sum(-1), torch.ones(2))
+
+
+def test_term_metrics_reset_only_when_asked(monkeypatch):
+    model = classifier_with_labels(monkeypatch, ["negative", "positive"])
+    model.average_term("term", 2.0)
+    assert model.term_metrics() == {"term": 2.0} and model.term_metrics() == {"term": 2.0}
+    assert model.term_metrics(reset=True) == {"term": 2.0} and model.term_metrics() == {}
+
+
+def test_embedding_rows_of_a_plain_embedding(monkeypatch):
+    model = classifier_with_labels(monkeypatch, ["negative", "positive"], text_field_embedder={
+        "token_embedders": {"tokens": {"type": "embedding", "embedding_dim": 8}}})
+    (embedder,) = model._text_field_embedder._token_embedders.values()
+    assert model.embedding_rows() is embedder.weight
+    ids = torch.tensor([[2, 4], [3, 0]])
+    assert torch.equal(model.embedding_rows(ids), embedder.weight[ids])
+
+
 def first_principles_delta(method, epsilon, values, gradient, mask, token_ids=None, weight=None, neighbours=None):
     """δ of each method, one instance and one token at a time, from the papers' definitions:
     - Word AT (Miyato) and Attention AT (Eq. 10-12): ε·g/‖g‖₂ over the instance's valid positions;
