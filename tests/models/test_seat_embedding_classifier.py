@@ -210,14 +210,48 @@ def test_train_and_measure_stability_through_the_cli(tmp_path):
     assert "pgd_jsd" in json.loads(output.read_text())
 
 
-@pytest.mark.parametrize("key, value, message", [
-    ("top_k", 0, "model.top_k must be an integer >= 1"),
-    ("pgd_steps", 0, "model.pgd_steps must be an integer >= 1"),
-    ("radius", -1, "model.radius must be a finite number >= 0"),
-])
-def test_bad_hyperparameters_are_refused(monkeypatch, key, value, message):
+def seat_embedding_model(monkeypatch, *, drop=(), **settings):
+    """A SEAT-as-coded model of the tiny config with `settings` and without the keys in `drop` (their defaults then)."""
     monkeypatch.setenv("METHOD", "vanilla")
     params = Params.from_file(CONFIG).pop("model").as_dict()
-    params[key] = value
-    with pytest.raises(ConfigurationError, match=message):
-        Model.from_params(vocab=Vocabulary({"labels": {"positive": 1, "negative": 1}}), params=Params(params))
+    for key in drop:
+        params.pop(key, None)
+    vocab = Vocabulary({"labels": {"positive": 1, "negative": 1}, "tokens": {"film": 1}, "words": {"film": 1},
+                        "sentiment_labels": {"positive": 1, "negative": 1}})
+    return Model.from_params(vocab=vocab, params=Params({**params, **settings}))
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("top_k", 0, "model.top_k must be an integer >= 1, got 0"),
+    ("pgd_steps", 0, "model.pgd_steps must be an integer >= 1, got 0"),
+    ("radius", -1, "model.radius must be a finite number >= 0, got -1"),
+    ("top_k_weight", -1, "model.top_k_weight must be a finite number >= 0, got -1"),
+])
+def test_bad_hyperparameters_are_refused(monkeypatch, key, value, message):
+    with pytest.raises(ConfigurationError) as error:
+        seat_embedding_model(monkeypatch, **{key: value})
+    assert error.value.message == message
+
+
+def test_one_step_and_a_top_1_are_accepted(monkeypatch):
+    model = seat_embedding_model(monkeypatch, top_k=1, pgd_steps=1)
+    assert (model.top_k, model.pgd_steps) == (1, 1)
+
+
+def test_the_defaults_are_the_authors_and_the_rest_reaches_the_classifier(monkeypatch):
+    keys = ("radius", "pgd_steps", "adversarial_weight", "top_k", "top_k_weight", "clip_to_unit_interval",
+            "loss_summed_over_batch")
+    model = seat_embedding_model(monkeypatch, drop=keys)
+    assert (model.radius, model.pgd_steps, model._adversarial_weight, model.top_k, model.top_k_weight,
+            model.clip_to_unit_interval, model.loss_summed_over_batch) == (0.01, 10, 1.0, 7, 1000.0, False, False)
+    assert (model._namespace, model._label_namespace, model._agreement_top_k, model._drop_unknown_tokens) == (
+        "tokens", "labels", 5, False)
+    other = seat_embedding_model(
+        monkeypatch, positive_label="negative", namespace="words", label_namespace="sentiment_labels",
+        regularizer={"regexes": [["_attention.*", {"type": "l2", "alpha": 0.5}]]}, positive_class_weight=2.0,
+        agreement_measures=[{"type": "gradient_norm"}], agreement_top_k=3, drop_unknown_tokens=True)
+    assert (other._namespace, other._label_namespace) == ("words", "sentiment_labels")
+    assert other._positive_index == other.vocab.get_token_index("negative", "sentiment_labels")
+    assert other.get_regularization_penalty() > 0 and other._positive_class_weight == 2.0
+    assert [measure.name for measure in other._agreement_measures] == ["gradient_norm"]
+    assert (other._agreement_top_k, other._drop_unknown_tokens) == (3, True)
