@@ -298,6 +298,29 @@ def test_two_classes_put_the_sigmoid_on_the_positive_labels_column(monkeypatch, 
     torch.testing.assert_close(probs.sum(-1), torch.ones(2))
 
 
+def test_the_classifiers_defaults(monkeypatch):
+    monkeypatch.setenv("METHOD", "vanilla")
+    params = Params.from_file(CONFIG).pop("model").as_dict()
+    for key in ("adversarial_weight", "padded_agreement", "namespace", "agreement_top_k"):
+        params.pop(key, None)
+    model = Model.from_params(vocab=Vocabulary({"labels": {"negative": 1, "positive": 1}}), params=Params(params))
+    assert (model._adversarial_weight, model._padded_agreement, model._namespace, model._agreement_top_k) == (
+        1.0, False, "tokens", 5)
+
+
+def test_the_agreement_metrics_reset_with_the_others(monkeypatch):
+    model = classifier_with_labels(monkeypatch, ["negative", "positive"])
+    first_batch = {"tokens": {"tokens": torch.tensor([[2, 3, 4, 3], [4, 2, 3, 3]])}}
+    other = {"tokens": {"tokens": torch.tensor([[3, 4, 2, 2], [4, 4, 3, 2]])}}
+    with torch.no_grad():  # as allennlp evaluates: the agreement is measured then
+        model(tokens=first_batch, label=torch.tensor([0, 1]))
+        first = model.get_metrics(reset=True)["pearson"]
+        model(tokens=other, label=torch.tensor([1, 0]))
+        second = model.get_metrics(reset=True)["pearson"]
+        model(tokens=other, label=torch.tensor([1, 0]))
+    assert second != first and model.get_metrics(reset=True)["pearson"] == pytest.approx(second)
+
+
 def test_term_metrics_reset_only_when_asked(monkeypatch):
     model = classifier_with_labels(monkeypatch, ["negative", "positive"])
     model.average_term("term", 2.0)
