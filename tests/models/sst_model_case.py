@@ -1,7 +1,9 @@
 import pytest
 import torch
+from allennlp.common import Params
 from allennlp.common.testing import ModelTestCase
-from allennlp.data import Batch
+from allennlp.data import Batch, Vocabulary
+from allennlp.models import Model
 
 
 class SstModelCase(ModelTestCase):
@@ -40,3 +42,20 @@ class SstModelCase(ModelTestCase):
         output = self.model(**batch)
         torch.testing.assert_close(output["loss"], self.model.loss(output["logits"], batch["label"]))
         assert "perturbation_norm" not in output
+
+
+# Labels and words in the default namespaces and in the other ones the constructor tests pass.
+SETTINGS_VOCABULARY = {"labels": {"positive": 1, "negative": 1}, "tokens": {"film": 1}, "words": {"film": 1},
+                       "sentiment_labels": {"positive": 1, "negative": 1}}
+
+
+def model_of_config(config, monkeypatch, *, drop=(), environment=None, **settings):
+    """The model of a tiny fixture `config` (read with METHOD=vanilla and `environment`) with
+    `settings` and without the keys in `drop` (their defaults then), over a few words: for
+    constructor tests, without reading any data."""
+    for name, value in {"METHOD": "vanilla", **(environment or {})}.items():
+        monkeypatch.setenv(name, value)
+    params = Params.from_file(config).pop("model").as_dict()
+    for key in drop:
+        params.pop(key, None)  # a key the config leaves out has its default already
+    return Model.from_params(vocab=Vocabulary(SETTINGS_VOCABULARY), params=Params({**params, **settings}))

@@ -3,10 +3,7 @@ import math
 
 import pytest
 import torch
-from allennlp.common import Params
 from allennlp.common.checks import ConfigurationError
-from allennlp.data import Vocabulary
-from allennlp.models import Model
 from allennlp.nn import util
 
 from attention_perturb.models.bat_classifier import (
@@ -20,7 +17,7 @@ from attention_perturb.models.bat_classifier import (
 from attention_perturb.modules.attention import masked_attention_weights
 from attention_perturb.substitutions.wordnet import WordNetSubstitutions
 from tests.cli import in_process
-from tests.models.sst_model_case import SstModelCase
+from tests.models.sst_model_case import SstModelCase, model_of_config
 from tests.substitution_tables import fixed_synonyms, table_of
 
 CONFIG = "fixtures/sst_bat_tiny.jsonnet"
@@ -250,16 +247,8 @@ class TestBatClassifier(SstModelCase):
         torch.testing.assert_close(output["loss"], plain["loss"])
 
 
-def bat_model(monkeypatch, *, drop=(), **settings):
-    """A BAT model of the tiny config (triplet) with `settings` and without the keys in `drop` (their defaults then)."""
-    monkeypatch.setenv("METHOD", "vanilla")
-    monkeypatch.setenv("BAT_VARIANT", "triplet")
-    params = Params.from_file(CONFIG).pop("model").as_dict()
-    for key in drop:
-        params.pop(key, None)
-    vocab = Vocabulary({"labels": {"positive": 1, "negative": 1}, "tokens": {"film": 1}, "words": {"film": 1},
-                        "sentiment_labels": {"positive": 1, "negative": 1}})
-    return Model.from_params(vocab=vocab, params=Params({**params, **settings}))
+def bat_model(monkeypatch, **keys):
+    return model_of_config(CONFIG, monkeypatch, environment={"BAT_VARIANT": "triplet"}, **keys)
 
 
 @pytest.mark.parametrize("key, value, message", [

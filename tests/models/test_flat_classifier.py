@@ -18,7 +18,7 @@ from attention_perturb.modules.attention import masked_attention_weights
 from attention_perturb.modules.word_masks import VariationalWordMask
 from attention_perturb.substitutions.wordnet import WordNetSubstitutions
 from tests.cli import in_process
-from tests.models.sst_model_case import SstModelCase
+from tests.models.sst_model_case import SstModelCase, model_of_config
 from tests.substitution_tables import fixed_synonyms, table_of
 
 CONFIG = "fixtures/sst_flat_tiny.jsonnet"
@@ -284,15 +284,8 @@ def test_the_bounds_of_the_hyperparameters_are_accepted(monkeypatch, key, value)
     assert getattr(flat_model(monkeypatch, **{key: value}), key) == value
 
 
-def flat_model(monkeypatch, *, drop=(), **settings):
-    """A FLAT model of the tiny config with `settings` and without the keys in `drop` (their defaults then)."""
-    monkeypatch.setenv("METHOD", "vanilla")
-    params = Params.from_file(CONFIG).pop("model").as_dict()
-    for key in drop:
-        params.pop(key, None)
-    vocab = Vocabulary({"labels": {"positive": 1, "negative": 1}, "tokens": {"film": 1}, "words": {"film": 1},
-                        "sentiment_labels": {"positive": 1, "negative": 1}})
-    return Model.from_params(vocab=vocab, params=Params({**params, **settings}))
+def flat_model(monkeypatch, **keys):
+    return model_of_config(CONFIG, monkeypatch, **keys)
 
 
 def test_the_defaults_are_the_documented_ones_and_the_rest_reaches_the_classifier(monkeypatch):

@@ -22,7 +22,7 @@ from attention_perturb.modules.attention import masked_attention_weights
 from tests.archives import archive_without_attention, train_tiny, vanilla_archive  # noqa: F401  (fixtures)
 from tests.cli import in_process
 from tests.devices import on_the_first_gpu
-from tests.models.sst_model_case import SstModelCase
+from tests.models.sst_model_case import SstModelCase, model_of_config
 
 CONFIG = "fixtures/sst_seat_tiny.jsonnet"
 
@@ -304,16 +304,9 @@ def test_bad_hyperparameters_are_refused(monkeypatch, key, value, message):
 
 
 def seat_without_archive(monkeypatch, *, drop=(), **settings):
-    """A SEAT model of the tiny config without its vanilla archive, with `settings` and without the
-    keys in `drop` (their defaults then)."""
-    monkeypatch.setenv("METHOD", "vanilla")
-    monkeypatch.setenv("VANILLA_ARCHIVE", "unused")
-    params = Params.from_file(CONFIG).pop("model").as_dict()
-    for key in ("vanilla_archive", *drop):
-        params.pop(key)
-    vocab = Vocabulary({"labels": {"positive": 1, "negative": 1}, "tokens": {"film": 1}, "words": {"film": 1},
-                        "sentiment_labels": {"positive": 1, "negative": 1}})
-    return Model.from_params(vocab=vocab, params=Params({**params, **settings}))
+    """A SEAT model of the tiny config without its vanilla archive (see `model_of_config`)."""
+    return model_of_config(CONFIG, monkeypatch, drop=("vanilla_archive", *drop), environment={"VANILLA_ARCHIVE": "unused"},
+                           **settings)
 
 
 def test_the_defaults_are_the_authors_sst_command_and_the_rest_reaches_the_classifier(monkeypatch):

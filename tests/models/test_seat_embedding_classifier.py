@@ -2,15 +2,12 @@ import json
 
 import pytest
 import torch
-from allennlp.common import Params
 from allennlp.common.checks import ConfigurationError
-from allennlp.data import Vocabulary
-from allennlp.models import Model
 from allennlp.nn import util
 
 from attention_perturb.models.seat_embedding_classifier import total_variation_distance, worst_embedding_perturbation
 from tests.cli import in_process
-from tests.models.sst_model_case import SstModelCase
+from tests.models.sst_model_case import SstModelCase, model_of_config
 
 CONFIG = "fixtures/sst_seat_embedding_tiny.jsonnet"
 
@@ -210,15 +207,8 @@ def test_train_and_measure_stability_through_the_cli(tmp_path):
     assert "pgd_jsd" in json.loads(output.read_text())
 
 
-def seat_embedding_model(monkeypatch, *, drop=(), **settings):
-    """A SEAT-as-coded model of the tiny config with `settings` and without the keys in `drop` (their defaults then)."""
-    monkeypatch.setenv("METHOD", "vanilla")
-    params = Params.from_file(CONFIG).pop("model").as_dict()
-    for key in drop:
-        params.pop(key, None)
-    vocab = Vocabulary({"labels": {"positive": 1, "negative": 1}, "tokens": {"film": 1}, "words": {"film": 1},
-                        "sentiment_labels": {"positive": 1, "negative": 1}})
-    return Model.from_params(vocab=vocab, params=Params({**params, **settings}))
+def seat_embedding_model(monkeypatch, **keys):
+    return model_of_config(CONFIG, monkeypatch, **keys)
 
 
 @pytest.mark.parametrize("key, value, message", [
