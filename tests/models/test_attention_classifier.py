@@ -8,6 +8,7 @@ from allennlp.nn import util
 
 from attention_perturb.modules.attention import masked_attention_weights
 from tests.conftest import METHODS
+from tests.models.sst_model_case import model_of_config
 
 CONFIG = "fixtures/sst_tiny.jsonnet"
 ATTENTION_METHODS = ["attention_rp", "attention_at", "attention_iat"]
@@ -299,11 +300,8 @@ def test_two_classes_put_the_sigmoid_on_the_positive_labels_column(monkeypatch, 
 
 
 def test_the_classifiers_defaults(monkeypatch):
-    monkeypatch.setenv("METHOD", "vanilla")
-    params = Params.from_file(CONFIG).pop("model").as_dict()
-    for key in ("adversarial_weight", "padded_agreement", "namespace", "agreement_top_k"):
-        params.pop(key, None)
-    model = Model.from_params(vocab=Vocabulary({"labels": {"negative": 1, "positive": 1}}), params=Params(params))
+    model = model_of_config(CONFIG, monkeypatch, drop=("adversarial_weight", "padded_agreement", "namespace",
+                                                      "agreement_top_k"))
     assert (model._adversarial_weight, model._padded_agreement, model._namespace, model._agreement_top_k) == (
         1.0, False, "tokens", 5)
 
