@@ -49,13 +49,13 @@ SETTINGS_VOCABULARY = {"labels": {"positive": 1, "negative": 1}, "tokens": {"fil
                        "sentiment_labels": {"positive": 1, "negative": 1}}
 
 
-def model_of_config(config, monkeypatch, *, drop=(), environment=None, **settings):
+def model_of_config(config, monkeypatch, *, drop=(), environment=None, vocabulary=None, **settings):
     """The model of a tiny fixture `config` (read with METHOD=vanilla and `environment`) with
-    `settings` and without the keys in `drop` (their defaults then), over a few words: for
-    constructor tests, without reading any data."""
+    `settings` and without the keys in `drop` (their defaults then), over `vocabulary` (default: a
+    few words, SETTINGS_VOCABULARY): for constructor tests, without reading any data."""
     for name, value in {"METHOD": "vanilla", **(environment or {})}.items():
         monkeypatch.setenv(name, value)
     params = Params.from_file(config).pop("model").as_dict()
     for key in drop:
         params.pop(key, None)  # a key the config leaves out has its default already
-    return Model.from_params(vocab=Vocabulary(SETTINGS_VOCABULARY), params=Params({**params, **settings}))
+    return Model.from_params(vocab=Vocabulary(vocabulary or SETTINGS_VOCABULARY), params=Params({**params, **settings}))

@@ -245,11 +245,9 @@ class TestAttentionClassifier(ModelTestCase):
 
 
 def test_wordnet_tables_come_from_the_models_namespace_at_the_asked_width(monkeypatch):
-    monkeypatch.setenv("METHOD", "vanilla")
-    params = Params.from_file(CONFIG).pop("model").as_dict()
-    vocab = Vocabulary({"labels": {"positive": 1, "negative": 1}, "tokens": {"film": 1},
-                        "words": {"good": 1, "bad": 1, "film": 1}})
-    model = Model.from_params(vocab=vocab, params=Params({**params, "namespace": "words"}))
+    model = model_of_config(CONFIG, monkeypatch, namespace="words", vocabulary={
+        "labels": {"positive": 1, "negative": 1}, "tokens": {"film": 1}, "words": {"good": 1, "bad": 1, "film": 1}})
+    vocab = model.vocab
     table = model.wordnet_table("antonym", 3)
     assert tuple(table.shape) == (vocab.get_vocab_size("words"), 3)
     good, bad = (vocab.get_token_index(word, "words") for word in ("good", "bad"))
@@ -258,10 +256,8 @@ def test_wordnet_tables_come_from_the_models_namespace_at_the_asked_width(monkey
 
 def classifier_with_labels(monkeypatch, labels, **settings):
     """The tiny config's attention classifier over three words, with `labels` in this order."""
-    monkeypatch.setenv("METHOD", "vanilla")
-    params = Params.from_file(CONFIG).pop("model").as_dict()
-    vocab = Vocabulary({"labels": dict.fromkeys(labels, 1), "tokens": {"a": 1, "b": 1, "c": 1}})
-    return Model.from_params(vocab=vocab, params=Params({**params, **settings})).eval()
+    vocabulary = {"labels": dict.fromkeys(labels, 1), "tokens": {"a": 1, "b": 1, "c": 1}}
+    return model_of_config(CONFIG, monkeypatch, vocabulary=vocabulary, **settings).eval()
 
 
 TOKENS = {"tokens": {"tokens": torch.tensor([[2, 3, 0], [4, 2, 3]])}}
@@ -304,6 +300,23 @@ def test_the_classifiers_defaults(monkeypatch):
                                                       "agreement_top_k"))
     assert (model._adversarial_weight, model._padded_agreement, model._namespace, model._agreement_top_k) == (
         1.0, False, "tokens", 5)
+
+
+def test_the_clean_loss_weight_reaches_the_model(monkeypatch):
+    assert model_of_config(CONFIG, monkeypatch, clean_loss_weight=2.5)._clean_loss_weight == 2.5
+
+
+@pytest.mark.parametrize("labels, weight, message", [
+    (["world", "sports", "business"], 2.0, "model.positive_class_weight: only for two labels (one-logit BCE)"),
+    (["negative", "positive"], 0.0, "model.positive_class_weight must be a finite number > 0, got 0.0"),
+    (["negative", "positive"], float("inf"), "model.positive_class_weight must be a finite number > 0, got inf"),
+])
+def test_a_positive_class_weight_it_cannot_use_is_refused_in_one_line(monkeypatch, labels, weight, message):
+    from allennlp.common.checks import ConfigurationError
+
+    with pytest.raises(ConfigurationError) as error:
+        classifier_with_labels(monkeypatch, labels, positive_class_weight=weight)
+    assert str(error.value).strip("'\"") == message
 
 
 def test_the_agreement_metrics_reset_with_the_others(monkeypatch):

@@ -143,3 +143,117 @@ def test_cnn_answers_are_chosen_among_the_passage_entities(method):
     assert torch.allclose(output["clean_loss" if method != "vanilla" else "loss"], expected)
     answers = model.make_output_human_readable(output)["label"]
     assert all(answer in instance["metadata"]["candidates"] for answer, instance in zip(answers, instances))
+
+
+NLI_LABELS = ["entailment", "neutral", "contradiction"]
+PAIR_VOCABULARY = {"labels": dict.fromkeys(NLI_LABELS, 1), "tokens": {word: 1 for word in "abcdef"}}
+PASSAGE = {"tokens": {"tokens": torch.tensor([[2, 3, 4, 5], [6, 7, 0, 0]])}}
+QUESTION = {"tokens": {"tokens": torch.tensor([[3, 0, 0], [4, 5, 6]])}}
+
+
+def pair_model(monkeypatch, **settings):
+    from tests.models.sst_model_case import model_of_config
+
+    torch.manual_seed(3)
+    return model_of_config(CONFIG, monkeypatch, vocabulary=PAIR_VOCABULARY, **settings).eval()
+
+
+def test_the_pair_forward_is_eq_6_to_8_written_out(monkeypatch):
+    """Eq. 7's scores from the passage states and the question's last state (forward half at its
+    last word, backward half at its first), Eq. 8's context, the decoder and the softmax, by hand
+    from the model's weights; only the two BiLSTMs (Eq. 6) are the model's own modules."""
+    model = pair_model(monkeypatch)
+    label = torch.tensor([2, 0])
+    with torch.no_grad():
+        output = model(passage=PASSAGE, question=QUESTION, label=label,
+                       metadata=[{"passage_words": ["b", "c", "d", "e"]}, {"passage_words": ["f", "g"]}])
+        passage_mask, question_mask = (text["tokens"]["tokens"] > 0 for text in (PASSAGE, QUESTION))
+        embed = model._text_field_embedder
+        states = model._passage_encoder(embed(PASSAGE), passage_mask)
+        question_states = model._question_encoder(embed(QUESTION), question_mask)
+        half = question_states.size(-1) // 2
+        last = question_mask.sum(1) - 1
+        query = torch.cat([question_states[torch.arange(2), last, :half], question_states[:, 0, half:]], dim=-1)
+        attention = model._attention
+        scores = torch.tanh(states @ attention.state_projection.weight.T + attention.state_projection.bias
+                            + (query @ attention.query_projection.weight.T).unsqueeze(1)) @ attention.context.weight.T
+        weights = torch.softmax(scores.squeeze(-1).masked_fill(~passage_mask, -float("inf")), dim=-1)
+        context = (weights.unsqueeze(-1) * states).sum(1)
+        hidden = torch.tanh(context @ model._context_projection.weight.T + model._context_projection.bias
+                            + query @ model._question_projection.weight.T)
+        logits = hidden @ model._decoder.weight.T + model._decoder.bias
+    assert model._question_projection.bias is None and logits.shape == (2, 3)
+    torch.testing.assert_close(output["attention"], weights)
+    torch.testing.assert_close(output["logits"], logits)
+    torch.testing.assert_close(output["probs"], torch.softmax(logits, dim=-1))
+    torch.testing.assert_close(output["loss"], torch.nn.functional.cross_entropy(logits, label))
+    assert output["words"] == [["b", "c", "d", "e"], ["f", "g"]]
+    assert torch.equal(model.predicted_labels(logits), logits.argmax(-1))
+    readable = model.make_output_human_readable({"probs": torch.tensor([[0.1, 0.2, 0.7], [0.5, 0.3, 0.2]])})
+    assert readable["label"] == ["contradiction", "entailment"]
+
+
+def test_answer_candidates_take_every_logit_outside_them_to_the_floor(monkeypatch):
+    model = pair_model(monkeypatch)
+    candidates = torch.tensor([[0, 1, 1], [1, 0, 0]])
+    with torch.no_grad():
+        free = model(passage=PASSAGE, question=QUESTION)["logits"]
+        restricted = model(passage=PASSAGE, question=QUESTION, candidates=candidates)["logits"]
+    floor = torch.finfo(free.dtype).min
+    assert torch.equal(restricted, torch.where(candidates.bool(), free, torch.full_like(free, floor)))
+
+
+def test_the_nli_metrics_by_hand_and_their_reset(monkeypatch):
+    """Accuracy, micro F1 (= accuracy), macro F1 and each label's F1 of two batches together,
+    then of a third batch alone after a reset."""
+    model = pair_model(monkeypatch, per_label_f1=True)
+    with torch.no_grad():
+        logits = model(passage=PASSAGE, question=QUESTION)["logits"]
+    predicted = logits.argmax(-1)
+    other = (predicted + 1) % 3
+    for label in (predicted, torch.stack([predicted[0], other[1]])):  # 3 of 4 right
+        with torch.no_grad():
+            model(passage=PASSAGE, question=QUESTION, label=label)
+    metrics = model.get_metrics()
+    gold = torch.cat([predicted, torch.stack([predicted[0], other[1]])])
+    guessed = torch.cat([predicted, predicted])
+
+    def f1(index):
+        true_positive = ((guessed == index) & (gold == index)).sum().item()
+        predicted_count, gold_count = (guessed == index).sum().item(), (gold == index).sum().item()
+        return 2 * true_positive / (predicted_count + gold_count) if predicted_count + gold_count else 0.0
+
+    expected_f1 = {f"f1_{name}": f1(index) for index, name in enumerate(NLI_LABELS)}
+    expected = {"accuracy": 0.75, "micro_f1": 0.75, "macro_f1": sum(expected_f1.values()) / 3, **expected_f1}
+    assert {key: metrics[key] for key in expected} == pytest.approx(expected)
+    assert "pearson" in metrics  # the agreement, measured in evaluation
+    assert model.get_metrics(reset=True) == pytest.approx(metrics)  # read again, then reset
+    with torch.no_grad():
+        model(passage=PASSAGE, question=QUESTION, label=other)  # every one wrong
+    after = model.get_metrics(reset=True)
+    assert {key: after[key] for key in expected} == pytest.approx(dict.fromkeys(expected, 0.0))
+    without = pair_model(monkeypatch)
+    with torch.no_grad():
+        without(passage=PASSAGE, question=QUESTION, label=other)
+    assert not any(key.startswith("f1_") for key in without.get_metrics())
+
+
+def test_the_pair_models_defaults_and_settings(monkeypatch):
+    from tests.models.sst_model_case import model_of_config
+
+    keys = ("decoder_hidden", "adversarial_weight", "per_label_f1", "perturbation")
+    model = model_of_config(CONFIG, monkeypatch, drop=keys, vocabulary=PAIR_VOCABULARY)
+    assert (model._decoder.in_features, model._adversarial_weight, model._per_label_f1) == (128, 1.0, None)
+    assert (model._label_namespace, model._agreement_top_k, model._drop_unknown_tokens, model._padded_agreement,
+            model._clean_loss_weight, model.perturbation.__class__.__name__) == (
+        "labels", 5, False, False, 1.0, "NoPerturbation")
+    vocabulary = {**PAIR_VOCABULARY, "nli_labels": {"yes": 1, "no": 1}}
+    other = model_of_config(
+        CONFIG, monkeypatch, vocabulary=vocabulary, label_namespace="nli_labels", adversarial_weight=0.5,
+        agreement_top_k=3, drop_unknown_tokens=True, padded_agreement=True, clean_loss_weight=2.0,
+        agreement_measures=[{"type": "gradient_norm"}], regularizer={"regexes": [["_decoder.*", {"type": "l2", "alpha": 0.5}]]})
+    assert (other._label_namespace, other._decoder.out_features, other._adversarial_weight, other._agreement_top_k) == (
+        "nli_labels", 2, 0.5, 3)
+    assert (other._drop_unknown_tokens, other._padded_agreement, other._clean_loss_weight) == (True, True, 2.0)
+    assert [measure.name for measure in other._agreement_measures] == ["gradient_norm"]
+    assert other.get_regularization_penalty() > 0

@@ -237,11 +237,11 @@ def test_the_defaults_are_the_authors_and_the_rest_reaches_the_classifier(monkey
     assert (model._namespace, model._label_namespace, model._agreement_top_k, model._drop_unknown_tokens) == (
         "tokens", "labels", 5, False)
     other = seat_embedding_model(
-        monkeypatch, positive_label="negative", namespace="words", label_namespace="sentiment_labels",
+        monkeypatch, positive_label="negative", namespace="words", label_namespace="sentiment_labels", adversarial_weight=0.5,
         regularizer={"regexes": [["_attention.*", {"type": "l2", "alpha": 0.5}]]}, positive_class_weight=2.0,
         agreement_measures=[{"type": "gradient_norm"}], agreement_top_k=3, drop_unknown_tokens=True)
     assert (other._namespace, other._label_namespace) == ("words", "sentiment_labels")
     assert other._positive_index == other.vocab.get_token_index("negative", "sentiment_labels")
     assert other.get_regularization_penalty() > 0 and other._positive_class_weight == 2.0
     assert [measure.name for measure in other._agreement_measures] == ["gradient_norm"]
-    assert (other._agreement_top_k, other._drop_unknown_tokens) == (3, True)
+    assert (other._agreement_top_k, other._drop_unknown_tokens, other._adversarial_weight) == (3, True, 0.5)
