@@ -228,14 +228,18 @@ def test_the_nli_metrics_by_hand_and_their_reset(monkeypatch):
     assert {key: metrics[key] for key in expected} == pytest.approx(expected)
     assert "pearson" in metrics  # the agreement, measured in evaluation
     assert model.get_metrics(reset=True) == pytest.approx(metrics)  # read again, then reset
+    other_passage = {"tokens": {"tokens": torch.tensor([[5, 4, 3, 2], [7, 6, 0, 0]])}}  # another agreement
+    other = model(passage=other_passage, question=QUESTION)["logits"].argmin(-1)  # gradients on: nothing measured
     with torch.no_grad():
-        model(passage=PASSAGE, question=QUESTION, label=other)  # every one wrong
+        model(passage=other_passage, question=QUESTION, label=other)  # every one wrong
     after = model.get_metrics(reset=True)
     assert {key: after[key] for key in expected} == pytest.approx(dict.fromkeys(expected, 0.0))
-    without = pair_model(monkeypatch)
+    without = pair_model(monkeypatch)  # the same weights, the third batch alone
     with torch.no_grad():
-        without(passage=PASSAGE, question=QUESTION, label=other)
-    assert not any(key.startswith("f1_") for key in without.get_metrics())
+        without(passage=other_passage, question=QUESTION, label=other)
+    alone = without.get_metrics()
+    assert not any(key.startswith("f1_") for key in alone)
+    assert after["pearson"] == pytest.approx(alone["pearson"]) and alone["pearson"] != pytest.approx(metrics["pearson"])
 
 
 def test_the_pair_models_defaults_and_settings(monkeypatch):
