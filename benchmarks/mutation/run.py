@@ -19,9 +19,9 @@ benchmarks/mutation/equivalent.txt, one `<mutant name>  <why>` per line, judged 
 
 Every module of the package has a row (`top` is the top-level helpers, tested by their tests/test_<module>.py).
 mutmut's verdicts of a module are also kept in the committed record
-benchmarks/mutation/verdicts/<module>.json (mutmut's own `.meta` files: per source file, each
-function's hash and each mutant's exit code), saved every few minutes while mutmut runs and when it
-stops, and put back into a fresh workdir before mutmut starts: a sitting without runs/ resumes where
+benchmarks/mutation/verdicts/<module>.json (the commit checked out when it was saved, the test
+files, and mutmut's own `.meta` files: per source file, each function's hash and each mutant's exit
+code), saved every few minutes while mutmut runs and when it stops, and put back into a fresh workdir before mutmut starts: a sitting without runs/ resumes where
 the last one stopped, and mutmut tests again only the mutants of functions whose code changed since.
 """
 import argparse
@@ -110,12 +110,24 @@ process_isolation = forkserver
     (workdir / "mutants" / ".venv").symlink_to(REPO / ".venv")
 
 
+def checked_out_commit() -> str:
+    """The repository's HEAD, with "+uncommitted" when the package or its tests differ from it."""
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, check=True, capture_output=True, text=True).stdout.strip()
+    changed = subprocess.run(["git", "status", "--porcelain", "--", "attention_perturb", "tests"],
+                             cwd=REPO, check=True, capture_output=True, text=True).stdout.strip()
+    return head + ("+uncommitted" if changed else "")
+
+
 def save_verdicts(module: str, workdir: Path) -> None:
-    """mutmut's `.meta` files of the module's workdir into its committed record (only files with verdicts)."""
+    """mutmut's `.meta` files of the module's workdir into its committed record (only files with
+    verdicts), under the commit checked out when saved and the test files the module's mutants ran
+    against. Each verdict holds for the code whose hash its `.meta` file keeps beside it: mutmut tests
+    again every mutant of a function whose code changed since."""
     metas = {str(meta.relative_to(workdir / "mutants")): json.loads(meta.read_text())
              for meta in sorted((workdir / "mutants").rglob("*.py.meta"))}
     if metas:
-        write_atomically(VERDICTS / f"{module}.json", json.dumps(metas, indent=1, sort_keys=True) + "\n")
+        record = {"commit": checked_out_commit(), "tests": MODULE_TESTS[module], "meta_files": metas}
+        write_atomically(VERDICTS / f"{module}.json", json.dumps(record, indent=1, sort_keys=True) + "\n")
 
 
 def restore_verdicts(module: str, workdir: Path) -> int:
@@ -123,7 +135,7 @@ def restore_verdicts(module: str, workdir: Path) -> int:
     record = VERDICTS / f"{module}.json"
     if not record.is_file():
         return 0
-    metas = json.loads(record.read_text())
+    metas = json.loads(record.read_text())["meta_files"]
     for name, meta in metas.items():
         target = workdir / "mutants" / name
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,7 @@
 a fresh one unchanged, so that a sitting without runs/ resumes where the last one stopped."""
 import importlib.util
 import json
+import subprocess
 from pathlib import Path
 
 SPEC = importlib.util.spec_from_file_location("mutation_run", Path("benchmarks/mutation/run.py"))
@@ -20,6 +21,10 @@ def test_verdicts_saved_from_one_workdir_come_back_in_a_fresh_one(tmp_path, monk
         (first / "mutants" / name).parent.mkdir(parents=True, exist_ok=True)
         (first / "mutants" / name).write_text(json.dumps(meta))
     run.save_verdicts("top", first)
+    record = json.loads((tmp_path / "verdicts" / "top.json").read_text())
+    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    assert record["commit"] in (head, head + "+uncommitted")  # the record names the code it judged
+    assert record["tests"] == ["tests/test_archives.py", "tests/test_checks.py", "tests/test_files.py", "tests/test_provenance.py"]
     second = tmp_path / "second"
     assert run.restore_verdicts("top", second) == 2
     for meta in (first / "mutants").rglob("*.meta"):
@@ -59,3 +64,20 @@ def test_timeouts_are_forgotten_only_when_asked(tmp_path):
     assert run.forget_survivors(tmp_path, statuses, timeouts=True) == 2
     assert json.loads(meta.read_text())["exit_code_by_key"] == {**codes, "attention_perturb.checks.x_check__mutmut_2": None,
                                                                 "attention_perturb.checks.x_check__mutmut_3": None}
+
+
+def test_the_commit_is_marked_when_the_package_or_its_tests_differ_from_it(tmp_path, monkeypatch):
+    repository = tmp_path / "repository"
+    (repository / "attention_perturb").mkdir(parents=True)
+    (repository / "attention_perturb" / "checks.py").write_text("x = 1\n")
+    (repository / "notes.txt").write_text("a\n")
+    git = ["git", "-C", str(repository), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(git[:3] + ["init", "-q"], check=True)
+    subprocess.run(git + ["add", "."], check=True)
+    subprocess.run(git + ["commit", "-q", "-m", "first"], check=True)
+    head = subprocess.run(git[:3] + ["rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    monkeypatch.setattr(run, "REPO", repository)
+    (repository / "notes.txt").write_text("b\n")  # neither the package nor its tests
+    assert run.checked_out_commit() == head
+    (repository / "attention_perturb" / "checks.py").write_text("x = 2\n")
+    assert run.checked_out_commit() == head + "+uncommitted"
