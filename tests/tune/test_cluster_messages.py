@@ -1,0 +1,91 @@
+"""What `--ray-address` says when it cannot connect, tested in this process: the reasons, the
+authentication mode and where Ray looks for a token (the searches that reach a real cluster are in
+test_cluster.py, in processes of their own)."""
+import pytest
+
+from attention_perturb.errors import SettingError
+from attention_perturb.tune import cluster
+
+
+@pytest.fixture
+def token_environment(tmp_path, monkeypatch):
+    """No token anywhere, no authentication mode chosen, and a home of our own."""
+    for name in ("RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "RAY_AUTH_MODE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    return tmp_path
+
+
+def test_where_ray_looks_for_a_token_and_what_is_there(token_environment, monkeypatch):
+    default = token_environment / ".ray" / "auth_token"
+    assert cluster.token_locations() == (
+        f"RAY_AUTH_TOKEN (unset), RAY_AUTH_TOKEN_PATH (unset), then {default} (missing)")
+    token_file = token_environment / "token"
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(token_file))
+    monkeypatch.setenv("RAY_AUTH_TOKEN", "secret")
+    default.parent.mkdir()  # the folder without the file
+    assert cluster.token_locations() == (
+        f"RAY_AUTH_TOKEN (set), RAY_AUTH_TOKEN_PATH ({token_file} is missing), then {default} (missing)")
+    token_file.write_text("t")
+    default.write_text("t")
+    assert cluster.token_locations() == (
+        f"RAY_AUTH_TOKEN (set), RAY_AUTH_TOKEN_PATH ({token_file} exists), then {default} (exists)")
+
+
+def chained(outer: BaseException, inner: BaseException, explicit: bool = True) -> BaseException:
+    try:
+        try:
+            raise inner
+        except type(inner) as error:
+            if explicit:
+                raise outer from error
+            raise outer
+    except type(outer) as error:
+        return error
+
+
+def test_an_errors_messages_run_from_the_outermost_through_its_causes():
+    assert cluster._messages(chained(RuntimeError("outer"), KeyError("inner"))) == ["RuntimeError: outer", "KeyError: 'inner'"]
+    assert cluster._messages(chained(RuntimeError("outer"), OSError("inner"), explicit=False)) == [
+        "RuntimeError: outer", "OSError: inner"]  # raised while handling: its context
+    looped = RuntimeError("itself")
+    looped.__cause__ = looped
+    assert cluster._messages(looped) == ["RuntimeError: itself"]
+
+
+@pytest.mark.parametrize("marker", cluster.REFUSED_AUTHENTICATION)
+def test_a_refused_authentication_is_recognised_in_any_cause(marker):
+    assert cluster.refused_authentication(chained(ConnectionError("could not connect"), RuntimeError(f"{marker}: no")))
+    assert not cluster.refused_authentication(chained(ConnectionError("could not connect"), RuntimeError("timed out")))
+
+
+def test_each_reason_is_one_line_naming_the_flag_the_mode_and_the_token_locations(token_environment):
+    tail = (" This client's RAY_AUTH_MODE is unset (authentication mode disabled); Ray looks for a token in "
+            f"{cluster.token_locations()}.")
+    refused = cluster.connection_error("10.0.0.1:6379", chained(ConnectionError("failed"), RuntimeError("UNAUTHENTICATED")))
+    unanswered = cluster.connection_error("10.0.0.1:6379", ConnectionError("timed out"))
+    malformed = cluster.connection_error("10.0.0.1", ValueError("no port"))
+    assert isinstance(refused, SettingError)
+    assert str(refused) == (
+        "ray_address: 10.0.0.1:6379: cannot connect to the Ray cluster (the cluster refused this client's "
+        "authentication; a cluster started with token authentication needs RAY_AUTH_MODE=token and its token "
+        "(`ray get-auth-token` on the head) here)." + tail)
+    assert str(unanswered) == (
+        "ray_address: 10.0.0.1:6379: cannot connect to the Ray cluster (no Ray cluster answered there; is "
+        "`ray start --head --port PORT` running and reachable from here)." + tail)
+    assert str(malformed) == (
+        "ray_address: 10.0.0.1: cannot connect to the Ray cluster (no port; give the head's host:port, as "
+        "`ray start --head` printed it)." + tail)
+    assert all("\n" not in str(error) for error in (refused, unanswered, malformed))
+
+
+def test_a_malformed_address_fails_at_once_with_ray_s_reason(token_environment):
+    import ray
+
+    with pytest.raises(SettingError) as raised:
+        cluster.connect("localhost:notaport")
+    message = str(raised.value)
+    assert message.startswith("ray_address: localhost:notaport: cannot connect to the Ray cluster (")
+    assert "notaport" in message.split("(", 1)[1] and "; give the head's host:port" in message
+    assert message.endswith(f"Ray looks for a token in {cluster.token_locations()}.")
+    assert isinstance(raised.value.__cause__, ValueError) and not ray.is_initialized()
