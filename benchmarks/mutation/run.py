@@ -143,16 +143,17 @@ def restore_verdicts(module: str, workdir: Path) -> int:
     return len(metas)
 
 
-def forget_survivors(workdir: Path, statuses: dict, timeouts: bool = False) -> int:
+def forget_survivors(workdir: Path, statuses: dict, timeouts: bool = False, equivalent=()) -> int:
     """Sets the verdict of every mutant that `statuses` (the workdir's `verdicts()`) shows checked
     but not killed (a timeout is a kill, unless `timeouts`) back to unchecked in the workdir's mutmut
     `.meta` files, so that `mutmut run` tests them again with the tests the workdir holds and
-    mutmut's own choice of the tests that reach each function; returns how many.
+    mutmut's own choice of the tests that reach each function; returns how many. The mutants named
+    in `equivalent` keep their verdict: they survive any test, and each costs every test that reaches it.
 
     mutmut's timeout is wall-clock time, (estimated test time + 1 s) × 15: a mutant tested while
     other work held the CPUs can time out without hanging, a false kill that `timeouts` retests."""
     kept = ("killed", "not checked") if timeouts else ("killed", "timeout", "not checked")
-    alive = {name for name, status in statuses.items() if status not in kept}
+    alive = {name for name, status in statuses.items() if status not in kept and name not in equivalent}
     for meta_path in (workdir / "mutants").rglob("*.py.meta"):
         meta = json.loads(meta_path.read_text())
         forgotten = alive.intersection(meta["exit_code_by_key"])
@@ -323,8 +324,9 @@ def main() -> None:
                     print(f"{module}: {restore_verdicts(module, workdir)} files' verdicts from {VERDICTS / module}.json",
                           flush=True)
                 if args.retest_survivors:
-                    print(f"{module}: {forget_survivors(workdir, verdicts(workdir), args.retest_timeouts)} mutants not killed"
-                          f"{' or timed out' if args.retest_timeouts else ''} to test again",
+                    forgotten = forget_survivors(workdir, verdicts(workdir), args.retest_timeouts, equivalent)
+                    print(f"{module}: {forgotten} mutants not killed"
+                          f"{' or timed out' if args.retest_timeouts else ''} and not listed as equivalent to test again",
                           flush=True)
             run_mutmut(module, workdir, args.max_children)
         rows.append(score(module, workdir, equivalent))

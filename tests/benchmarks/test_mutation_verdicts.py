@@ -81,3 +81,14 @@ def test_the_commit_is_marked_when_the_package_or_its_tests_differ_from_it(tmp_p
     assert run.checked_out_commit() == head
     (repository / "attention_perturb" / "checks.py").write_text("x = 2\n")
     assert run.checked_out_commit() == head + "+uncommitted"
+
+
+def test_mutants_listed_as_equivalent_are_not_tested_again(tmp_path):
+    codes = {"attention_perturb.checks.x_check__mutmut_1": 0, "attention_perturb.checks.x_check__mutmut_2": 0}
+    meta = tmp_path / "mutants" / "attention_perturb" / "checks.py.meta"
+    meta.parent.mkdir(parents=True)
+    meta.write_text(json.dumps({**META, "exit_code_by_key": codes}))
+    statuses = dict.fromkeys(codes, "survived")
+    equivalent = {"attention_perturb.checks.x_check__mutmut_2": "reads the same"}
+    assert run.forget_survivors(tmp_path, statuses, equivalent=equivalent) == 1
+    assert json.loads(meta.read_text())["exit_code_by_key"] == {**codes, "attention_perturb.checks.x_check__mutmut_1": None}
