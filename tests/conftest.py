@@ -1,3 +1,4 @@
+import json
 import os
 import pathlib
 import tempfile
@@ -35,7 +36,15 @@ def pytest_collection_modifyitems(items):
     """Tests marked `long` start first, the longest (`seconds`, as measured in the suite) first of all.
     `make test`'s workers (--dist load --maxschedchunk 1) each start with two consecutive tests of
     this list and then take the next one whenever they have fewer than two queued, so the short
-    tests fill in around the long ones instead of a long one running alone at the end."""
+    tests fill in around the long ones instead of a long one running alone at the end.
+
+    A mutmut run testing one mutant (benchmarks/mutation/run.py) stops at the first failing test:
+    there the quickest tests go first, by the durations mutmut measured (its mutmut-stats.json)."""
+    if "__mutmut_" in os.environ.get("MUTANT_UNDER_TEST", ""):
+        durations = json.loads(pathlib.Path("mutmut-stats.json").read_text())["duration_by_test"]
+        items.sort(key=lambda item: durations.get(item.nodeid, float("inf")))
+        return
+
     def expected_seconds(item):
         marker = item.get_closest_marker("long")
         return 0 if marker is None else marker.kwargs.get("seconds", 60)

@@ -2,7 +2,9 @@
 a fresh one unchanged, so that a sitting without runs/ resumes where the last one stopped."""
 import importlib.util
 import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 SPEC = importlib.util.spec_from_file_location("mutation_run", Path("benchmarks/mutation/run.py"))
@@ -92,3 +94,26 @@ def test_mutants_listed_as_equivalent_are_not_tested_again(tmp_path):
     equivalent = {"attention_perturb.checks.x_check__mutmut_2": "reads the same"}
     assert run.forget_survivors(tmp_path, statuses, equivalent=equivalent) == 1
     assert json.loads(meta.read_text())["exit_code_by_key"] == {**codes, "attention_perturb.checks.x_check__mutmut_1": None}
+
+
+def test_a_mutant_runs_the_quickest_tests_first(tmp_path):
+    """mutmut stops at a mutant's first failing test: the suite's conftest orders the tests by the
+    durations in mutmut-stats.json (where mutmut runs pytest) when a mutant is under test, and
+    leaves the order alone otherwise."""
+    repository = Path(__file__).resolve().parents[2]
+    target = "tests/test_files.py"
+
+    def collected(mutant, durations):
+        (tmp_path / "mutmut-stats.json").write_text(json.dumps({"duration_by_test": durations}))
+        environment = {key: value for key, value in os.environ.items() if key != "MUTANT_UNDER_TEST"}
+        if mutant:
+            environment["MUTANT_UNDER_TEST"] = mutant
+        result = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                                 str(repository / target)], cwd=tmp_path, env=environment, capture_output=True,
+                                text=True, check=True)
+        return [line for line in result.stdout.splitlines() if line.startswith(f"{target}::")]
+
+    in_file_order = collected(None, {"tests/test_files.py::test_text_is_utf8_whatever_the_locale": 0.0})
+    assert len(in_file_order) > 3 and in_file_order[-1].endswith("test_text_is_utf8_whatever_the_locale")
+    slowest_first = {test: float(len(in_file_order) - index) for index, test in enumerate(in_file_order)}
+    assert collected("attention_perturb.files.x_write_atomically__mutmut_1", slowest_first) == in_file_order[::-1]
