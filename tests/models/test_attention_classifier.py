@@ -319,6 +319,29 @@ def test_a_positive_class_weight_it_cannot_use_is_refused_in_one_line(monkeypatc
     assert str(error.value).strip("'\"") == message
 
 
+@pytest.mark.parametrize("method", WORD_METHODS)
+def test_a_parameter_the_loss_does_not_reach_leaves_the_word_perturbation_step_as_it_was(monkeypatch, method):
+    """A model may hold a parameter its loss never reaches (an unused module of a config): the
+    word methods' one backward pass through the encoder skips it, and every other gradient is the
+    one the model has without it."""
+    def trained_gradients(extra):
+        torch.manual_seed(5)
+        model = classifier_with_labels(monkeypatch, ["negative", "positive"], perturbation={
+            "word_at": {"type": "word_adversarial", "epsilon": 1.0},
+            "word_iat": {"type": "word_interpretable", "epsilon": 1.0, "num_neighbours": 2}}[method]).train()
+        if extra:
+            model.register_parameter("unused", torch.nn.Parameter(torch.ones(3)))
+        torch.manual_seed(6)
+        model(tokens=TOKENS, label=torch.tensor([0, 1]))["loss"].backward()
+        return {name: parameter.grad for name, parameter in model.named_parameters()}
+
+    with_unused, without = trained_gradients(True), trained_gradients(False)
+    assert with_unused.pop("unused") is None
+    assert with_unused.keys() == without.keys()
+    for name, gradient in without.items():
+        torch.testing.assert_close(with_unused[name], gradient, msg=name)
+
+
 def test_the_agreement_metrics_reset_with_the_others(monkeypatch):
     model = classifier_with_labels(monkeypatch, ["negative", "positive"])
     first_batch = {"tokens": {"tokens": torch.tensor([[2, 3, 4, 3], [4, 2, 3, 3]])}}
