@@ -112,6 +112,11 @@ class AdversarialAttentionModel(AgreementEvaluation, Model):
         check_non_negative("model.adversarial_weight", adversarial_weight)
         self._attention = attention
         self._perturbation = perturbation or Perturbation.by_name("none")()
+        if self._perturbation.target not in (None, ATTENTION, EMBEDDING):
+            raise ConfigurationError(
+                f"model.perturbation: {type(self._perturbation).__name__} adds δ to {self._perturbation.target!r}; "
+                f"a model adds it to {ATTENTION!r} or {EMBEDDING!r} (or trains without, None)"
+            )
         self._adversarial_weight = adversarial_weight
         self.init_agreement_evaluation(agreement_measures, agreement_top_k, padded_agreement)
         self._drop_unknown_tokens = drop_unknown_tokens
@@ -266,7 +271,7 @@ class AdversarialAttentionModel(AgreementEvaluation, Model):
             logits, _ = self.head(encoded, scores + delta)
             squared_norms = delta.pow(2).flatten(1).sum(1)
             clean_term = clean_loss
-        elif perturbation.target == EMBEDDING:
+        else:  # EMBEDDING: the only other target the constructor accepts
             names = list(embedded)
             embeddings = [embedded[name].embeddings for name in names]
             # Parameters after the embeddings; the embedder's own get their clean gradient through
@@ -300,6 +305,4 @@ class AdversarialAttentionModel(AgreementEvaluation, Model):
             encoded_adversarial = self.encode(perturbed)
             logits, _ = self.head(encoded_adversarial, self.score(encoded_adversarial))
             clean_term = loss_with_gradients(clean_loss, embeddings + parameters, gradients)
-        else:
-            raise ConfigurationError(f"unknown perturbation target {perturbation.target!r}")
         return self.loss(logits, label), squared_norms.sqrt().mean().detach(), clean_term

@@ -342,6 +342,56 @@ def test_a_parameter_the_loss_does_not_reach_leaves_the_word_perturbation_step_a
         torch.testing.assert_close(with_unused[name], gradient, msg=name)
 
 
+def test_a_further_measure_is_computed_for_the_predicted_labels_and_agrees_by_its_own_name(monkeypatch):
+    """In evaluation each configured measure adds importance_<name>, its per-instance agreements
+    with the attention and their metrics: the measure's own output for the predicted labels."""
+    from attention_perturb.interpret.agreement import kendall_per_instance, pearson_per_instance, top_k_overlap_per_instance
+    from attention_perturb.interpret.word_importance import GradientNorm
+
+    torch.manual_seed(1)  # a model that predicts labels 1 and 2
+    # Three labels: with one logit every label's gradient is the same direction, and its norm the same importance.
+    model = classifier_with_labels(monkeypatch, ["world", "sports", "science"], agreement_measures=[{"type": "gradient_norm"}],
+                                   agreement_top_k=1)  # both texts are longer than k
+    with torch.no_grad():
+        output = model(tokens=TOKENS, label=torch.tensor([0, 2]))
+    with torch.enable_grad():
+        embedded = {"tokens": model.embed(TOKENS)}
+        predicted = output["logits"].argmax(-1)
+        expected = GradientNorm()(model, embedded, predicted)
+    assert predicted.tolist() == [1, 2]
+    torch.testing.assert_close(output["importance_gradient_norm"], expected.detach())
+    # The agreements of the model's own importance (a correlation can amplify float32 rounding).
+    mask = TOKENS["tokens"]["tokens"] > 0
+    attention, importance = output["attention"].double(), output["importance_gradient_norm"].double()
+    for name, values in (("pearson", pearson_per_instance(attention, importance, mask)),
+                         ("kendall", kendall_per_instance(attention, importance, mask)),
+                         ("top1", top_k_overlap_per_instance(attention, importance, mask, 1))):
+        torch.testing.assert_close(output[f"attention_{name}_gradient_norm"], values, msg=name)
+        assert model.get_metrics()[f"{name}_gradient_norm"] == pytest.approx(values.mean().item()), name
+    assert not torch.allclose(output["importance_gradient_norm"], output["gradient_importance"].abs())
+
+
+def test_a_perturbation_with_a_target_no_model_has_is_refused_when_the_model_is_built(monkeypatch):
+    from allennlp.common.checks import ConfigurationError
+
+    from attention_perturb.models import AttentionClassifier
+    from attention_perturb.perturbations import Perturbation
+
+    class OnTheLogits(Perturbation):
+        target = "logits"
+
+    model = classifier_with_labels(monkeypatch, ["negative", "positive"])
+    parts = (model.vocab, model._text_field_embedder, model._encoder, model._attention)
+    with pytest.raises(ConfigurationError) as refused:
+        AttentionClassifier(*parts, perturbation=OnTheLogits())
+    assert str(refused.value).strip("'\"") == (
+        "model.perturbation: OnTheLogits adds δ to 'logits'; a model adds it to 'attention' or 'embedding' "
+        "(or trains without, None)")
+    for target in (None, "attention", "embedding"):
+        OnTheLogits.target = target
+        assert AttentionClassifier(*parts, perturbation=OnTheLogits())._perturbation.target == target
+
+
 def test_the_agreement_metrics_reset_with_the_others(monkeypatch):
     model = classifier_with_labels(monkeypatch, ["negative", "positive"])
     first_batch = {"tokens": {"tokens": torch.tensor([[2, 3, 4, 3], [4, 2, 3, 3]])}}
