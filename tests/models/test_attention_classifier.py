@@ -351,7 +351,7 @@ def test_a_further_measure_is_computed_for_the_predicted_labels_and_agrees_by_it
     torch.manual_seed(1)  # a model that predicts labels 1 and 2
     # Three labels: with one logit every label's gradient is the same direction, and its norm the same importance.
     model = classifier_with_labels(monkeypatch, ["world", "sports", "science"], agreement_measures=[{"type": "gradient_norm"}],
-                                   agreement_top_k=1)  # both texts are longer than k
+                                   agreement_top_k=1, padded_agreement=True)  # both texts are longer than k
     with torch.no_grad():
         output = model(tokens=TOKENS, label=torch.tensor([0, 2]))
     with torch.enable_grad():
@@ -365,9 +365,14 @@ def test_a_further_measure_is_computed_for_the_predicted_labels_and_agrees_by_it
     attention, importance = output["attention"].double(), output["importance_gradient_norm"].double()
     for name, values in (("pearson", pearson_per_instance(attention, importance, mask)),
                          ("kendall", kendall_per_instance(attention, importance, mask)),
-                         ("top1", top_k_overlap_per_instance(attention, importance, mask, 1))):
+                         ("top1", top_k_overlap_per_instance(attention, importance, mask, 1)),
+                         # over the padding too (attention and importance are 0 there)
+                         ("pearson_padded", pearson_per_instance(attention, importance, torch.ones_like(mask)))):
         torch.testing.assert_close(output[f"attention_{name}_gradient_norm"], values, msg=name)
         assert model.get_metrics()[f"{name}_gradient_norm"] == pytest.approx(values.mean().item()), name
+    padded = pearson_per_instance(attention, output["gradient_importance"].double(), torch.ones_like(mask))
+    torch.testing.assert_close(output["attention_pearson_padded"], padded)
+    assert not torch.allclose(padded, pearson_per_instance(attention, output["gradient_importance"].double(), mask))
     assert not torch.allclose(output["importance_gradient_norm"], output["gradient_importance"].abs())
 
 
