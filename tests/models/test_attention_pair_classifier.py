@@ -183,6 +183,7 @@ def test_the_pair_forward_is_eq_6_to_8_written_out(monkeypatch):
                             + query @ model._question_projection.weight.T)
         logits = hidden @ model._decoder.weight.T + model._decoder.bias
     assert model._question_projection.bias is None and logits.shape == (2, 3)
+    torch.testing.assert_close(output["attention_scores"], scores.squeeze(-1))  # Eq. 7's ã, before the softmax
     torch.testing.assert_close(output["attention"], weights)
     torch.testing.assert_close(output["logits"], logits)
     torch.testing.assert_close(output["probs"], torch.softmax(logits, dim=-1))
