@@ -397,6 +397,17 @@ def test_a_perturbation_with_a_target_no_model_has_is_refused_when_the_model_is_
         assert AttentionClassifier(*parts, perturbation=OnTheLogits())._perturbation.target == target
 
 
+def test_an_evaluation_that_measures_no_agreement_builds_no_graph(monkeypatch):
+    """Gradients are turned on only to measure the agreement: without it, an evaluation under
+    no_grad stays without a graph (validation with the agreement off costs no backward memory)."""
+    model = classifier_with_labels(monkeypatch, ["negative", "positive"])
+    model.measure_agreement = False
+    with torch.no_grad():
+        output = model(tokens=TOKENS, label=torch.tensor([0, 1]))
+    assert "gradient_importance" not in output
+    assert not any(value.requires_grad for value in output.values() if isinstance(value, torch.Tensor))
+
+
 def test_the_agreement_metrics_reset_with_the_others(monkeypatch):
     model = classifier_with_labels(monkeypatch, ["negative", "positive"])
     first_batch = {"tokens": {"tokens": torch.tensor([[2, 3, 4, 3], [4, 2, 3, 3]])}}
