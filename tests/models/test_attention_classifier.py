@@ -408,6 +408,24 @@ def test_an_evaluation_that_measures_no_agreement_builds_no_graph(monkeypatch):
     assert not any(value.requires_grad for value in output.values() if isinstance(value, torch.Tensor))
 
 
+@pytest.mark.parametrize("setting, value, message", [
+    ("adversarial_weight", -1.0, "model.adversarial_weight must be a finite number >= 0, got -1.0"),
+    ("clean_loss_weight", -0.5, "model.clean_loss_weight must be a finite number >= 0, got -0.5"),
+    ("agreement_top_k", 0, "model.agreement_top_k must be an integer >= 1, got 0"),
+    ("agreement_top_k", 2.5, "model.agreement_top_k must be an integer >= 1, got 2.5"),
+])
+def test_a_weight_or_k_the_model_cannot_use_is_refused_in_one_line_naming_its_key(monkeypatch, setting, value, message):
+    from allennlp.common.checks import ConfigurationError
+
+    from attention_perturb.models import AttentionClassifier
+
+    model = classifier_with_labels(monkeypatch, ["negative", "positive"])
+    parts = (model.vocab, model._text_field_embedder, model._encoder, model._attention)
+    with pytest.raises(ConfigurationError) as refused:
+        AttentionClassifier(*parts, **{setting: value})
+    assert str(refused.value).strip("'\"") == message
+
+
 def test_the_agreement_metrics_reset_with_the_others(monkeypatch):
     model = classifier_with_labels(monkeypatch, ["negative", "positive"])
     first_batch = {"tokens": {"tokens": torch.tensor([[2, 3, 4, 3], [4, 2, 3, 3]])}}
