@@ -413,12 +413,18 @@ def test_an_evaluation_that_measures_no_agreement_builds_no_graph(monkeypatch):
     ("clean_loss_weight", -0.5, "model.clean_loss_weight must be a finite number >= 0, got -0.5"),
     ("agreement_top_k", 0, "model.agreement_top_k must be an integer >= 1, got 0"),
     ("agreement_top_k", 2.5, "model.agreement_top_k must be an integer >= 1, got 2.5"),
+    ("agreement_measures", "twice", "model.agreement_measures: a measure is named twice in "
+                                    "['gradient_norm', 'leave_one_out', 'gradient_norm']"),
 ])
 def test_a_weight_or_k_the_model_cannot_use_is_refused_in_one_line_naming_its_key(monkeypatch, setting, value, message):
     from allennlp.common.checks import ConfigurationError
 
     from attention_perturb.models import AttentionClassifier
 
+    from attention_perturb.interpret.word_importance import GradientNorm, LeaveOneOut
+
+    if value == "twice":
+        value = [GradientNorm(), LeaveOneOut(), GradientNorm()]
     model = classifier_with_labels(monkeypatch, ["negative", "positive"])
     parts = (model.vocab, model._text_field_embedder, model._encoder, model._attention)
     with pytest.raises(ConfigurationError) as refused:
