@@ -312,6 +312,26 @@ def test_an_empty_part_of_the_query_is_skipped(client):
     assert response.json() == client.get("/api/compare", params={"text": "a fine film ."}).json()
 
 
+def test_examples_beside_an_sst_model_are_trees_or_json_and_beside_a_pair_model_json(compared_archives, tmp_path):
+    from attention_perturb.errors import DatasetFormatError
+
+    mixed = tmp_path / "mixed.txt"
+    mixed.write_text('(3 (2 fine) (3 film))\n   {"sentence": "an indented line", "label": 1}\n')
+    sst = ModelComparison([compared_archives["vanilla"]])
+    assert read_examples(str(mixed), sst) == [{"text": "fine film", "question": "", "label": "positive"},
+                                              {"text": "an indented line", "question": "", "label": "1"}]
+    pair_only = ModelComparison([compared_archives["babi"]])  # its reader has no line format of its own
+    lines = tmp_path / "pairs.jsonl"
+    lines.write_text('{"passage": "mary went to the kitchen .", "question": "where is mary ?"}\n')
+    assert read_examples(str(lines), pair_only) == [
+        {"text": "mary went to the kitchen .", "question": "where is mary ?", "label": None}]
+    for line in ('[1, 2]', '{"passage": 5, "question": "where is mary ?"}', '{"question": "where is mary ?"}'):
+        bad = tmp_path / "bad.jsonl"
+        bad.write_text(f'{{"sentence": "fine"}}\n{line}\n')
+        with pytest.raises(DatasetFormatError, match=f'^{bad}:2: expected a JSON object with "sentence", or "passage" and "question"$'):
+            read_examples(str(bad), sst)
+
+
 def test_an_examples_file_of_blank_lines_is_refused_by_name(compared_archives, tmp_path):
     blank = tmp_path / "blank.jsonl"
     blank.write_text("\n  \n")

@@ -1,0 +1,49 @@
+"""The server under the page, with a one-route application: where it listens (IPv4 and IPv6
+loopback), what it prints while serving (warnings only, no line per request) and the micro-batcher's
+shutdown."""
+import urllib.request
+
+import pytest
+from fastapi import FastAPI
+from fastapi.responses import PlainTextResponse
+
+from attention_perturb.serve.batching import MicroBatcher
+from attention_perturb.serve.server import serving_in_thread
+
+
+def one_route_app() -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/", response_class=PlainTextResponse)
+    async def hello() -> str:
+        return "hello"
+
+    return app
+
+
+@pytest.mark.parametrize("host, shown", [("127.0.0.1", "127.0.0.1"), ("::1", "[::1]")])
+def test_the_server_answers_at_the_address_it_prints(host, shown):
+    with serving_in_thread(one_route_app(), host=host) as url:
+        assert url.startswith(f"http://{shown}:") and url.endswith("/")
+        port = int(url.rstrip("/").rsplit(":", 1)[1])
+        assert port > 0  # port 0 asked: the one the kernel gave
+        with urllib.request.urlopen(url, timeout=30) as response:
+            assert response.read() == b"hello"
+
+
+def test_serving_prints_no_start_up_banner_and_no_line_per_request(capfd):
+    with serving_in_thread(one_route_app()) as url:
+        for _ in range(3):
+            urllib.request.urlopen(url, timeout=30).read()
+    printed = capfd.readouterr()
+    assert "GET /" not in printed.err + printed.out
+    assert "Uvicorn running" not in printed.err and "Started server process" not in printed.err
+
+
+def test_closing_the_batcher_answers_what_was_submitted_and_runs_nothing_else():
+    batcher = MicroBatcher(lambda items: [item * 2 for item in items])
+    futures = [batcher.submit(number) for number in range(5)]
+    batcher.close()
+    assert [future.result(timeout=30) for future in futures] == [0, 2, 4, 6, 8]
+    assert sum(size * count for size, count in batcher.batch_sizes.items()) == 5  # no batch but the items'
+    assert not batcher._worker.is_alive()
