@@ -52,12 +52,16 @@ async def request_parameters(request: Request) -> Any:
         raise BadRequest(f"the request body is not JSON ({error.msg}, column {error.colno})") from None
 
 
+def page_template() -> str:
+    """page.html, read as the UTF-8 it is whatever the locale's encoding."""
+    return resources.files("attention_perturb.serve").joinpath("page.html").read_text(encoding="utf-8")
+
+
 def page(comparison: ModelComparison, examples: List[Dict]) -> str:
     config = {**comparison.describe(), "examples": examples[:EXAMPLES_ON_PAGE], "example_count": len(examples)}
     # In a <script> element, "</" could end it early; \u003c is the same character to JSON.
     config_json = json.dumps(config).replace("<", "\\u003c")
-    template = resources.files("attention_perturb.serve").joinpath("page.html").read_text(encoding="utf-8")
-    return template.replace("/*CONFIG*/null", config_json)
+    return page_template().replace("/*CONFIG*/null", config_json)
 
 
 def create_app(comparison: ModelComparison, examples: Optional[List[Dict]] = None, max_batch: int = 64) -> FastAPI:

@@ -212,8 +212,20 @@ def test_the_page_is_self_contained_and_lists_the_examples(compared_archives, tm
         html = client.get("/").text
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)  # nothing from the network
     config = json.loads(re.search(r"const CONFIG = (.*);\n", html).group(1))
-    assert config["examples"] == listed and config["takes_pairs"] is True
-    assert [model["name"] for model in config["models"]] == ["A", "B"]
+    assert config == {  # what the page's script reads, whole
+        "models": [{"name": "A", "archive": compared_archives["vanilla"], "model_type": "AttentionClassifier",
+                    "takes_pairs": False},
+                   {"name": "B", "archive": compared_archives["babi"], "model_type": "AttentionPairClassifier",
+                    "takes_pairs": True}],
+        "measures": [{"name": name, "title": title} for name, title in (
+            ("gradient_x_input", "gradient × input (the paper's)"),
+            ("gradient_x_input_detached", "gradient × input, attention detached"),
+            ("gradient_norm", "gradient norm"), ("gradient_norm_detached", "gradient norm, attention detached"),
+            ("leave_one_out", "leave one out"), ("integrated_gradients", "integrated gradients"),
+            ("integrated_gradients_detached", "integrated gradients, attention detached"))],
+        "default_measure": "gradient_x_input", "takes_pairs": True, "max_words": 300,
+        "examples": listed, "example_count": 2,
+    }
     assert "<b>" not in html  # the example's markup travels escaped
 
 
@@ -330,6 +342,16 @@ def test_examples_beside_an_sst_model_are_trees_or_json_and_beside_a_pair_model_
         bad.write_text(f'{{"sentence": "fine"}}\n{line}\n')
         with pytest.raises(DatasetFormatError, match=f'^{bad}:2: expected a JSON object with "sentence", or "passage" and "question"$'):
             read_examples(str(bad), sst)
+
+
+def test_the_app_batches_at_most_max_batch_and_stops_its_batcher_when_it_shuts_down(comparison):
+    app = create_app(comparison, max_batch=3)
+    batcher = app.state.batcher
+    assert batcher._max_batch == 3 and create_app(comparison).state.batcher._max_batch == 64
+    with TestClient(app) as client:
+        assert client.get("/api/batches").json() == {}
+        assert batcher._worker.is_alive()
+    assert not batcher._worker.is_alive()  # the application's shutdown closed it
 
 
 def test_an_examples_file_of_blank_lines_is_refused_by_name(compared_archives, tmp_path):

@@ -47,3 +47,23 @@ def test_closing_the_batcher_answers_what_was_submitted_and_runs_nothing_else():
     assert [future.result(timeout=30) for future in futures] == [0, 2, 4, 6, 8]
     assert sum(size * count for size, count in batcher.batch_sizes.items()) == 5  # no batch but the items'
     assert not batcher._worker.is_alive()
+
+
+def test_the_page_is_read_as_utf8_in_an_ascii_locale_too():
+    """page.html holds non-ASCII text ("Kendall τ"): read with the locale's encoding, a machine whose
+    locale is ASCII would fail to serve it. Read here, and in a Python that runs in the C locale
+    without UTF-8 mode (which, under a mutant, runs the same mutant: mutmut's variable is inherited)."""
+    import os
+    import subprocess
+    import sys
+
+    from attention_perturb.serve.app import page_template
+
+    assert "Kendall τ" in page_template()
+    environment = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0",
+                   "PYTHONIOENCODING": "utf-8"}
+    script = ("import locale; assert locale.getpreferredencoding(False).lower() in ('ansi_x3.4-1968', 'ascii'); "
+              "from attention_perturb.serve.app import page_template; "
+              "assert 'Kendall \\u03c4' in page_template()")
+    result = subprocess.run([sys.executable, "-c", script], env=environment, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
