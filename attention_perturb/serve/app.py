@@ -80,7 +80,7 @@ def create_app(comparison: ModelComparison, examples: Optional[List[Dict]] = Non
         yield
         batcher.close()
 
-    app = FastAPI(title="serve-compare", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(lifespan=lifespan, openapi_url=None)  # no schema, and so no /docs or /redoc pages either
     app.state.batcher = batcher
     html = page(comparison, examples or [])
 

@@ -362,6 +362,42 @@ def test_an_examples_file_of_blank_lines_is_refused_by_name(compared_archives, t
         read_examples(str(blank), comparison)
 
 
+def test_models_run_side_by_side_on_as_many_threads_as_asked_and_there_are_models(compared_archives):
+    archives = list(compared_archives.values())
+    threads = {workers: ModelComparison(archives, workers=workers)._workers._max_workers for workers in (0, 2, 5)}
+    assert threads == {0: 1, 2: 2, 5: 3} and ModelComparison(archives)._workers._max_workers == 1
+    comparison = ModelComparison(archives, workers=3)
+    comparison.compare([Comparison("a fine film .", QUESTION)])
+    names = {thread.name for thread in threading.enumerate()}
+    assert any(name.startswith("serve-compare-model") for name in names), names
+
+
+def test_each_model_is_loaded_on_the_device_asked(compared_archives):
+    import torch
+
+    from tests.devices import on_the_first_gpu
+
+    for load in (lambda: ModelComparison([compared_archives["vanilla"]], cuda_device=0).models[0],
+                 lambda: loaded_model(compared_archives["vanilla"], "vanilla", cuda_device=0)):
+        loaded = on_the_first_gpu(load)
+        if loaded:
+            assert next(loaded.model.parameters()).device == torch.device("cuda", 0)
+
+
+def test_archives_in_folders_of_one_name_are_shown_by_their_paths():
+    from attention_perturb.serve.comparison import display_names
+
+    assert display_names(["runs/a/model.tar.gz", "runs/b/model.tar.gz"], None) == ["a", "b"]
+    assert display_names(["x/seed1/model.tar.gz", "y/seed1/model.tar.gz", "y/seed2/model.tar.gz"], None) == [
+        "x/seed1/model.tar.gz", "y/seed1/model.tar.gz", "seed2"]
+    assert display_names(["runs/a/model.tar.gz", "runs/b/model.tar.gz"], ["A", "B"]) == ["A", "B"]
+
+
+def test_the_page_offers_no_api_documentation(client):
+    for path in ("/docs", "/redoc", "/openapi.json"):
+        assert client.get(path).status_code == 404, path
+
+
 def test_a_comparison_needs_an_archive_and_room_for_a_word(compared_archives):
     with pytest.raises(ConfigurationError, match="^serve-compare needs at least one model archive$"):
         ModelComparison([])

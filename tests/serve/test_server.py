@@ -67,3 +67,14 @@ def test_the_page_is_read_as_utf8_in_an_ascii_locale_too():
               "assert 'Kendall \\u03c4' in page_template()")
     result = subprocess.run([sys.executable, "-c", script], env=environment, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_a_batcher_left_open_does_not_keep_its_process_alive():
+    """Its worker is a daemon thread: a command stopped before it closes the batcher (Ctrl-C) exits."""
+    import os
+    import subprocess
+    import sys
+
+    script = "from attention_perturb.serve.batching import MicroBatcher; MicroBatcher(lambda items: items).submit(1)"
+    result = subprocess.run([sys.executable, "-c", script], env=os.environ, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
