@@ -151,7 +151,7 @@ def loaded_model(archive_file: str, name: str, cuda_device: int = -1) -> Compare
             measures[measure_name], specs[measure_name] = None, []
         elif measure_name in configured:
             measures[measure_name] = configured[measure_name]
-            specs[measure_name] = [configured_specs.get(measure_name, spec)]
+            specs[measure_name] = [configured_specs[measure_name]]
         else:
             measures[measure_name] = WordImportance.from_params(Params(dict(spec)))
             specs[measure_name] = [spec]

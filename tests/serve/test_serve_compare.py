@@ -153,6 +153,11 @@ def test_a_failing_batch_fails_its_requests_and_the_next_batch_is_answered():
     ({"json": ["a fine film"]}, "expected a JSON object"),
     ({"json": {"sentence": "a fine film"}}, "unknown parameter 'sentence': the parameters are text, question and measure"),
     ({"json": {"text": 3}}, "text must be a string, got int"),
+    ({"json": {"text": "fine", "question": ["where"]}}, "question must be a string, got list"),
+    ({"json": {"text": "fine", "measure": 1.5}}, "measure must be a string, got float"),
+    ({"json": {"question": "where is mary ?"}}, "empty text: type a sentence"),
+    ({"params": None, "url": "/api/compare?te%FFxt=a"},
+     "a parameter name of the query is not valid UTF-8 (byte 0xff at position 2)"),
     ({"json": {"text": "fine", "measure": "saliency"}}, "unknown measure 'saliency': choose one of gradient_x_input, "),
     ({"params": None, "url": "/api/compare?text=a&text=b"}, "the query gives 'text' twice"),
     ({"content": b" " * (2 * 1024 * 1024 + 1)},
@@ -165,6 +170,13 @@ def test_a_bad_request_gets_a_clear_message_and_the_server_keeps_serving(client,
     assert response.status_code == 400
     assert response.json()["error"].startswith(message)
     assert client.get("/api/compare", params={"text": "a fine film ."}).status_code == 200
+
+
+def test_a_query_is_read_as_browsers_write_it():
+    from attention_perturb.serve.app import query_parameters
+
+    assert query_parameters(b"text=1+%2B+1=2&the+measure=gradient_norm&&question=") == {
+        "text": "1 + 1=2", "the measure": "gradient_norm", "question": ""}
 
 
 def test_a_pair_model_given_one_text_says_so_while_the_others_answer(client):
@@ -255,7 +267,9 @@ def test_the_command_refuses_what_it_cannot_serve_in_one_line(compared_archives,
     for arguments, error in [
         ([str(notes)], f"error: not a model archive: {notes} (ReadError: "),
         ([str(tmp_path / "missing.tar.gz")], f"error: {tmp_path / 'missing.tar.gz'}: no such model archive"),
-        ([archive_without_attention], f"error: {archive_without_attention}: serve-compare needs an attention model "),
+        ([archive_without_attention], f"error: {archive_without_attention}: serve-compare needs an attention model "
+                                      "of this package (attention_classifier, attention_pair_classifier, "
+                                      "seat/flat/bat_classifier); this archive holds a BasicClassifier"),
         ([vanilla, vanilla], f"error: {vanilla} is given twice: name each archive once"),
         ([vanilla, compared_archives["iat"], "--names", "A", "A"], "error: --names: 'A' names two archives"),
         ([vanilla, "--names", "A", "B"], "error: --names: 2 names for 1 archives"),
