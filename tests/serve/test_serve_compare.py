@@ -210,6 +210,23 @@ def test_a_long_text_is_cut_with_a_notice_and_answered_for_what_the_models_read(
         assert_same_record(model["prediction"], expected["prediction"])
 
 
+def test_a_long_question_is_cut_with_its_own_notice():
+    from attention_perturb.serve.comparison import parsed_request
+
+    request = parsed_request({"text": "mary went home .", "question": "where " * 7 + "?"}, max_words=5)
+    assert request.question == "where where where where where" and request.text == "mary went home ."
+    assert request.notices == ("the question has 8 words: the models read its first 5 (serve-compare --max-words), "
+                               "and every number here is for those",)
+
+
+def test_a_body_of_the_largest_size_allowed_is_read(client):
+    from attention_perturb.serve.app import MAX_BODY_BYTES
+
+    body = b'{"text": "a fine film ."}'
+    response = client.post("/api/compare", content=body + b" " * (MAX_BODY_BYTES - len(body)))
+    assert response.status_code == 200, response.text
+
+
 def test_the_page_is_self_contained_and_lists_the_examples(compared_archives, tmp_path):
     examples = tmp_path / "examples.jsonl"
     examples.write_text('{"sentence": "a <b>fine</b> film .", "label": "positive"}\n\n'

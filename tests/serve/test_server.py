@@ -42,6 +42,9 @@ def test_serving_prints_no_start_up_banner_and_no_line_per_request(capfd):
 
 def test_closing_the_batcher_answers_what_was_submitted_and_runs_nothing_else():
     batcher = MicroBatcher(lambda items: [item * 2 for item in items])
+    assert [batcher.submit(number).result(timeout=30) for number in (7, 8)] == [14, 16]  # one at a time
+    assert batcher.batch_sizes == {1: 2}
+    batcher.batch_sizes.clear()
     futures = [batcher.submit(number) for number in range(5)]
     batcher.close()
     assert [future.result(timeout=30) for future in futures] == [0, 2, 4, 6, 8]
