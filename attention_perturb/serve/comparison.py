@@ -120,11 +120,9 @@ class ComparedModel:
 
     def unknown_tokens(self, tokens: Sequence[str]) -> List[bool]:
         """Which tokens the model's vocabulary lacks (it embeds them as @@UNKNOWN@@)."""
-        indexer = self.predictor._dataset_reader._token_indexers["tokens"]  # type: ignore
-        namespace = getattr(indexer, "namespace", "tokens")
-        lowercase = getattr(indexer, "lowercase_tokens", False)
-        vocabulary = self.model.vocab.get_token_to_index_vocabulary(namespace)
-        return [(token.lower() if lowercase else token) not in vocabulary for token in tokens]
+        indexer = self.predictor._dataset_reader._token_indexers["tokens"]  # a SingleIdTokenIndexer in every reader here
+        vocabulary = self.model.vocab.get_token_to_index_vocabulary(indexer.namespace)
+        return [(token.lower() if indexer.lowercase_tokens else token) not in vocabulary for token in tokens]
 
 
 def loaded_model(archive_file: str, name: str, cuda_device: int = -1) -> ComparedModel:

@@ -108,22 +108,24 @@ def test_requests_answered_together_get_the_answers_they_get_alone(comparison):
     assert together[0]["models"][2]["error"] == "a pair model needs a passage and a question: the question is empty"
 
 
-def test_requests_that_arrive_during_a_batch_make_the_next_batch_together():
+@pytest.mark.parametrize("max_batch, waiting_count, sizes", [(4, 6, {1: 1, 4: 1, 2: 1}), (None, 70, {1: 1, 64: 1, 6: 1})])
+def test_requests_that_arrive_during_a_batch_make_the_next_batch_together(max_batch, waiting_count, sizes):
+    """At most `max_batch` (default 64) at a time."""
     release = threading.Event()
 
     def handle(items):
         release.wait(10)
         return [item * 2 for item in items]
 
-    batcher = MicroBatcher(handle, max_batch=4)
+    batcher = MicroBatcher(handle, **({} if max_batch is None else {"max_batch": max_batch}))
     try:
         first = batcher.submit(0)
         while not batcher.batch_sizes:  # the worker has taken the first item and waits in `handle`
             threading.Event().wait(0.01)
-        waiting = [batcher.submit(item) for item in range(1, 7)]
+        waiting = [batcher.submit(item) for item in range(1, waiting_count + 1)]
         release.set()
-        assert [future.result(10) for future in [first, *waiting]] == [0, 2, 4, 6, 8, 10, 12]
-        assert batcher.batch_sizes == {1: 1, 4: 1, 2: 1}
+        assert [future.result(10) for future in [first, *waiting]] == [2 * item for item in range(waiting_count + 1)]
+        assert batcher.batch_sizes == sizes
     finally:
         release.set()
         batcher.close()
@@ -427,6 +429,17 @@ def test_archives_in_folders_of_one_name_are_shown_by_their_paths():
 def test_the_page_offers_no_api_documentation(client):
     for path in ("/docs", "/redoc", "/openapi.json"):
         assert client.get(path).status_code == 404, path
+
+
+def test_unknown_words_are_looked_up_as_the_models_indexer_reads_them(compared_archives):
+    model = loaded_model(compared_archives["vanilla"], "vanilla")
+    indexer = model.predictor._dataset_reader._token_indexers["tokens"]
+    assert (indexer.namespace, indexer.lowercase_tokens) == ("tokens", False)
+    assert model.unknown_tokens(["film", "FILM", "zzzqqq"]) == [False, True, True]
+    indexer.lowercase_tokens = True  # a model whose indexer lower-cases
+    assert model.unknown_tokens(["film", "FILM", "zzzqqq"]) == [False, False, True]
+    indexer.namespace = "labels"  # and reads another namespace
+    assert model.unknown_tokens(["positive", "film"]) == [False, True]
 
 
 def test_a_comparison_needs_an_archive_and_room_for_a_word(compared_archives):
