@@ -21,6 +21,11 @@ from tests.cli import in_process, last_line
 
 MEASURES = ["gradient_x_input", "gradient_x_input_detached", "gradient_norm", "gradient_norm_detached",
             "leave_one_out", "integrated_gradients", "integrated_gradients_detached"]
+TITLES = {"gradient_x_input": "gradient × input (the paper's)",
+          "gradient_x_input_detached": "gradient × input, attention detached", "gradient_norm": "gradient norm",
+          "gradient_norm_detached": "gradient norm, attention detached", "leave_one_out": "leave one out",
+          "integrated_gradients": "integrated gradients",
+          "integrated_gradients_detached": "integrated gradients, attention detached"}
 TEXT = "a gorgeous , witty film about mary , who went to the kitchen ."
 QUESTION = "where is mary ?"
 
@@ -71,8 +76,12 @@ def test_one_request_answers_every_model_with_the_numbers_predict_gives(compared
     assert response.status_code == 200, response.text
     answer = response.json()
     assert [model["name"] for model in answer["models"]] == ["vanilla", "iat", "babi"]
+    assert {key: value for key, value in answer.items() if key != "models"} == {
+        "text": TEXT, "question": QUESTION, "measure": measure, "measure_title": TITLES[measure], "notices": []}
     for model in answer["models"]:
         pair = model["name"] == "babi"
+        assert (model["archive"], model["model_type"]) == (
+            compared_archives[model["name"]], "AttentionPairClassifier" if pair else "AttentionClassifier")
         predict_input = {"passage": TEXT, "question": QUESTION} if pair else {"sentence": TEXT}
         # What `allennlp predict ARCHIVE INPUT --predictor attention_saliency --overrides ...` runs.
         predictor = Predictor.from_path(compared_archives[model["name"]], predictor_name="attention_saliency",
@@ -195,7 +204,8 @@ def test_a_text_of_unknown_words_only_is_answered_with_a_notice(client):
     answer = client.get("/api/compare", params={"text": "zxqv blorft", "question": "qwzz ?"}).json()
     for model in answer["models"]:
         assert model["unknown_tokens"] == [True, True]
-        assert model["notices"][-1].startswith("no word of this text is in the model's vocabulary")
+        assert model["notices"][-1] == ("no word of this text is in the model's vocabulary: it sees only unknown-word "
+                                        "embeddings, so its prediction says nothing about the words")
     known = client.get("/api/compare", params={"text": "zxqv film"}).json()["models"][0]
     assert known["unknown_tokens"] == [True, False] and known["notices"] == []
 
@@ -248,12 +258,7 @@ def test_the_page_is_self_contained_and_lists_the_examples(compared_archives, tm
                     "takes_pairs": False},
                    {"name": "B", "archive": compared_archives["babi"], "model_type": "AttentionPairClassifier",
                     "takes_pairs": True}],
-        "measures": [{"name": name, "title": title} for name, title in (
-            ("gradient_x_input", "gradient × input (the paper's)"),
-            ("gradient_x_input_detached", "gradient × input, attention detached"),
-            ("gradient_norm", "gradient norm"), ("gradient_norm_detached", "gradient norm, attention detached"),
-            ("leave_one_out", "leave one out"), ("integrated_gradients", "integrated gradients"),
-            ("integrated_gradients_detached", "integrated gradients, attention detached"))],
+        "measures": [{"name": name, "title": title} for name, title in TITLES.items()],
         "default_measure": "gradient_x_input", "takes_pairs": True, "max_words": 300,
         "examples": listed, "example_count": 2,
     }

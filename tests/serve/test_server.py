@@ -81,3 +81,13 @@ def test_a_batcher_left_open_does_not_keep_its_process_alive():
     script = "from attention_perturb.serve.batching import MicroBatcher; MicroBatcher(lambda items: items).submit(1)"
     result = subprocess.run([sys.executable, "-c", script], env=os.environ, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("missing, package", [("CHROMIUM", "chromium"), ("CHROMEDRIVER", "chromium-driver")])
+def test_a_missing_browser_names_the_package_that_installs_it(tmp_path, monkeypatch, missing, package):
+    from attention_perturb.serve import browser
+
+    monkeypatch.setattr(browser, missing, str(tmp_path / "absent"))
+    with pytest.raises(FileNotFoundError) as raised:
+        browser.headless_chromium()
+    assert str(raised.value) == f"{tmp_path / 'absent'} is missing: `make install` installs Debian's {package} package"
