@@ -78,6 +78,7 @@ def test_a_batcher_left_open_does_not_keep_its_process_alive():
     import subprocess
     import sys
 
+    MicroBatcher(lambda items: items).close()  # built here too, so that a mutation tool sees this test reach it
     script = "from attention_perturb.serve.batching import MicroBatcher; MicroBatcher(lambda items: items).submit(1)"
     result = subprocess.run([sys.executable, "-c", script], env=os.environ, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr[-2000:]
