@@ -60,8 +60,9 @@ def test_a_refused_authentication_is_recognised_in_any_cause(marker):
 
 
 def test_each_reason_is_one_line_naming_the_flag_the_mode_and_the_token_locations(token_environment):
-    tail = (" This client's RAY_AUTH_MODE is unset (authentication mode disabled); Ray looks for a token in "
-            f"{cluster.token_locations()}.")
+    # The mode Ray's client uses is process-wide: a local Ray started earlier in this process can have set it.
+    tail = (f" This client's RAY_AUTH_MODE is unset (authentication mode {cluster.auth_mode()}); Ray looks for a token "
+            f"in {cluster.token_locations()}.")
     refused = cluster.connection_error("10.0.0.1:6379", chained(ConnectionError("failed"), RuntimeError("UNAUTHENTICATED")))
     unanswered = cluster.connection_error("10.0.0.1:6379", ConnectionError("timed out"))
     malformed = cluster.connection_error("10.0.0.1", ValueError("no port"))
