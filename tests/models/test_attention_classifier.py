@@ -376,25 +376,31 @@ def test_a_further_measure_is_computed_for_the_predicted_labels_and_agrees_by_it
     assert not torch.allclose(output["importance_gradient_norm"], output["gradient_importance"].abs())
 
 
+def classifier_from_parts(monkeypatch, **settings):
+    """An attention classifier built in Python from a tiny model's modules, with `settings` (objects
+    a config could not pass, and values its parser would convert)."""
+    from attention_perturb.models import AttentionClassifier
+
+    model = classifier_with_labels(monkeypatch, ["negative", "positive"])
+    return AttentionClassifier(model.vocab, model._text_field_embedder, model._encoder, model._attention, **settings)
+
+
 def test_a_perturbation_with_a_target_no_model_has_is_refused_when_the_model_is_built(monkeypatch):
     from allennlp.common.checks import ConfigurationError
 
-    from attention_perturb.models import AttentionClassifier
     from attention_perturb.perturbations import Perturbation
 
     class OnTheLogits(Perturbation):
         target = "logits"
 
-    model = classifier_with_labels(monkeypatch, ["negative", "positive"])
-    parts = (model.vocab, model._text_field_embedder, model._encoder, model._attention)
     with pytest.raises(ConfigurationError) as refused:
-        AttentionClassifier(*parts, perturbation=OnTheLogits())
+        classifier_from_parts(monkeypatch, perturbation=OnTheLogits())
     assert str(refused.value).strip("'\"") == (
         "model.perturbation: OnTheLogits adds δ to 'logits'; a model adds it to 'attention' or 'embedding' "
         "(or trains without, None)")
     for target in (None, "attention", "embedding"):
         OnTheLogits.target = target
-        assert AttentionClassifier(*parts, perturbation=OnTheLogits())._perturbation.target == target
+        assert classifier_from_parts(monkeypatch, perturbation=OnTheLogits())._perturbation.target == target
 
 
 def test_an_evaluation_that_measures_no_agreement_builds_no_graph(monkeypatch):
@@ -419,16 +425,12 @@ def test_an_evaluation_that_measures_no_agreement_builds_no_graph(monkeypatch):
 def test_a_weight_or_k_the_model_cannot_use_is_refused_in_one_line_naming_its_key(monkeypatch, setting, value, message):
     from allennlp.common.checks import ConfigurationError
 
-    from attention_perturb.models import AttentionClassifier
-
     from attention_perturb.interpret.word_importance import GradientNorm, LeaveOneOut
 
     if value == "twice":
         value = [GradientNorm(), LeaveOneOut(), GradientNorm()]
-    model = classifier_with_labels(monkeypatch, ["negative", "positive"])
-    parts = (model.vocab, model._text_field_embedder, model._encoder, model._attention)
     with pytest.raises(ConfigurationError) as refused:
-        AttentionClassifier(*parts, **{setting: value})
+        classifier_from_parts(monkeypatch, **{setting: value})
     assert str(refused.value).strip("'\"") == message
 
 

@@ -1,6 +1,9 @@
 """The server under the page, with a one-route application: where it listens (IPv4 and IPv6
 loopback), what it prints while serving (warnings only, no line per request) and the micro-batcher's
 shutdown."""
+import os
+import subprocess
+import sys
 import urllib.request
 
 import pytest
@@ -56,10 +59,6 @@ def test_the_page_is_read_as_utf8_in_an_ascii_locale_too():
     """page.html holds non-ASCII text ("Kendall τ"): read with the locale's encoding, a machine whose
     locale is ASCII would fail to serve it. Read here, and in a Python that runs in the C locale
     without UTF-8 mode (which, under a mutant, runs the same mutant: mutmut's variable is inherited)."""
-    import os
-    import subprocess
-    import sys
-
     from attention_perturb.serve.app import page_template
 
     assert "Kendall τ" in page_template()
@@ -74,10 +73,6 @@ def test_the_page_is_read_as_utf8_in_an_ascii_locale_too():
 
 def test_a_batcher_left_open_does_not_keep_its_process_alive():
     """Its worker is a daemon thread: a command stopped before it closes the batcher (Ctrl-C) exits."""
-    import os
-    import subprocess
-    import sys
-
     MicroBatcher(lambda items: items).close()  # built here too, so that a mutation tool sees this test reach it
     script = "from attention_perturb.serve.batching import MicroBatcher; MicroBatcher(lambda items: items).submit(1)"
     result = subprocess.run([sys.executable, "-c", script], env=os.environ, capture_output=True, text=True, timeout=60)
