@@ -1,5 +1,4 @@
 import argparse
-import os
 import shlex
 import sys
 
@@ -30,7 +29,8 @@ class Sweep(Subcommand):
         run = verbs.add_parser("run", help="train (or resume) every cell and seed of a grid")
         run.add_argument("--grid", required=True, help="the grid file (JSON)")
         run.add_argument("-o", "--output-dir", required=True)
-        run.add_argument("--num-cpus", type=int, default=os.cpu_count() or 1, help="CPUs the local Ray may use")
+        run.add_argument("--num-cpus", type=int, default=None,
+                         help="CPUs the local Ray may use (default: every CPU Ray finds on this machine)")
         run.add_argument("--cpus-per-trial", type=int, default=1,
                          help="CPUs (and torch threads) of each training; trainings run side by side")
         run.add_argument("--ray-address", default=None, help=RAY_ADDRESS_HELP)
