@@ -1,11 +1,17 @@
 """`allennlp serve-compare` through the framework's test client: the answers, their agreement with
 the `attention_saliency` predictor, batching, bad input and the command's start-up errors."""
 import json
+import os
 import re
+import signal
 import socket
 import threading
+import time
+import urllib.parse
+import urllib.request
 
 import pytest
+import torch
 from allennlp.common.checks import ConfigurationError
 from allennlp.predictors import Predictor
 from fastapi.testclient import TestClient
@@ -481,3 +487,85 @@ def test_a_command_that_exits_before_serving_is_reported_with_its_stderr(tmp_pat
     with pytest.raises(RuntimeError, match=r"^serve-compare exited \(1\) before serving:\n(.|\n)*no such model archive"):
         with serve_compare_process([missing]):
             pass
+
+
+def serving_in_this_process(arguments, ask):
+    """`allennlp serve-compare ARGUMENTS` run in this process (its main thread, as a user's), while
+    another thread waits for its page, calls `ask(base_url)` and then stops it as Ctrl-C does;
+    returns the command's result, what `ask` returned and the base URL. A command that ends before serving ends
+    the wait."""
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    base_url, answered, ended = f"http://127.0.0.1:{port}", {}, threading.Event()
+
+    def client():
+        deadline = time.monotonic() + 120
+        while not ended.is_set() and time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(base_url + "/", timeout=5).read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            return
+        try:
+            answered["value"] = ask(base_url)
+        finally:
+            os.kill(os.getpid(), signal.SIGINT)  # Python runs the handler (uvicorn's) in the main thread
+
+    asker = threading.Thread(target=client)
+    asker.start()
+    threads = torch.get_num_threads()
+    try:
+        result = in_process("serve-compare", *arguments, "--port", str(port), check=False)
+    finally:
+        ended.set()
+        asker.join()
+        torch.set_num_threads(threads)
+    return result, answered.get("value"), base_url
+
+
+def test_the_command_in_this_process_serves_its_models_names_examples_and_threads_until_ctrl_c(compared_archives, tmp_path):
+    examples = tmp_path / "examples.jsonl"
+    examples.write_text('{"sentence": "a fine film .", "label": "1"}\n{"sentence": "a dull film ."}\n')
+    archives = [compared_archives["vanilla"], compared_archives["iat"], compared_archives["babi"]]
+
+    def ask(base_url):
+        page = urllib.request.urlopen(base_url + "/").read().decode()
+        config = json.loads(re.search(r"const CONFIG = (.*?);\n", page).group(1))
+        started = {thread.ident for thread in threading.enumerate() if thread.name.startswith("serve-compare-model")}
+        query = urllib.parse.urlencode({"text": "a fine film about mary , who went to the kitchen .", "question": QUESTION})
+        answer = json.loads(urllib.request.urlopen(f"{base_url}/api/compare?{query}").read())
+        models_threads = {thread.ident for thread in threading.enumerate()
+                          if thread.name.startswith("serve-compare-model")} - started
+        return config, answer, len(models_threads), torch.get_num_threads()
+
+    result, (config, answer, models_threads, torch_threads), base_url = serving_in_this_process(
+        [*archives, "--names", "plain", "iat", "qa", "--examples", examples, "--max-words", "5", "--threads", "2"], ask)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout == f"serving 3 model(s) at {base_url}/ (Ctrl-C stops)\n"
+    assert result.stderr.rstrip().splitlines()[-1] == "stopped" and "warning:" not in result.stderr
+    assert [model["name"] for model in config["models"]] == ["plain", "iat", "qa"]
+    assert config["example_count"] == 2 and [e["text"] for e in config["examples"]] == ["a fine film .", "a dull film ."]
+    assert config["max_words"] == 5
+    assert [model["name"] for model in answer["models"]] == ["plain", "iat", "qa"]
+    assert answer["notices"][0].startswith("the text has 12 words: the models read its first 5 ")
+    assert models_threads == 2  # --threads: the three models run on two threads
+    assert torch_threads == 1  # each model's operations on one thread
+
+
+def test_the_command_loads_its_models_on_the_device_asked(compared_archives):
+    from tests.devices import on_the_first_gpu
+
+    def serve_on_the_first_gpu():
+        result, devices, _ = serving_in_this_process([compared_archives["vanilla"], "--cuda-device", "0"],
+                                                  lambda base_url: "served")
+        if devices is None:  # torch's refusal, which the package's commands leave a traceback
+            refusal = last_line(result)
+            if not re.match(r"(RuntimeError|AssertionError): .*(CUDA|NVIDIA)", refusal):
+                pytest.fail(f"serve-compare --cuda-device 0 failed otherwise: {result.stderr[-2000:]}")
+            raise RuntimeError(refusal)
+        return result
+
+    on_the_first_gpu(serve_on_the_first_gpu)
