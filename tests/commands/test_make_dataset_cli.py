@@ -1,6 +1,7 @@
 """`allennlp make-dataset`, then `train` with a shipped config and `evaluate`, through allennlp's own
 command-line entry point (tests/cli.py)."""
 import json
+import shutil
 from collections import Counter
 
 from attention_perturb.data.tokenizers import JainWallaceTokenizer
@@ -74,3 +75,20 @@ def test_shipped_agnews_config_trains_on_made_splits_in_process(tmp_path):
     known = set(model.vocab.get_token_to_index_vocabulary("tokens")) - {"@@PADDING@@", "@@UNKNOWN@@"}
     assert known == {word for word, count in counts.items() if count >= 5}
     assert min(counts.values()) < 5 and "qq" in known
+
+
+def test_the_command_passes_its_seed_task_and_skip_invalid_to_the_builder(tmp_path):
+    out = tmp_path / "babi"
+    made = in_process("make-dataset", "babi", "fixtures/babi", "-o", str(out), "--seed", "5", "--task", "2")
+    meta = json.loads((out / "meta.json").read_text())
+    assert (meta["seed"], meta["task"], meta["dataset"]) == (5, 2, "babi")
+    assert made.stdout == f"wrote {out}: " + ", ".join(f"{split} {size}" for split, size in meta["sizes"].items()) + "\n"
+
+    raw = tmp_path / "agnews"
+    shutil.copytree("fixtures/agnews", raw)
+    with open(raw / "ag_news_csv" / "train.csv", "a") as table:
+        table.write('"5","Title","Text"\n')
+    refused = in_process("make-dataset", "agnews", str(raw), "-o", str(tmp_path / "strict"), check=False)
+    assert refused.stderr.strip().splitlines()[-1].startswith(f"error: {raw / 'ag_news_csv' / 'train.csv'}:")
+    lenient = in_process("make-dataset", "agnews", str(raw), "-o", str(tmp_path / "lenient"), "--skip-invalid")
+    assert json.loads((tmp_path / "lenient" / "meta.json").read_text())["sizes"]["train"] == 18, lenient.stdout

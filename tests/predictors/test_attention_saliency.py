@@ -1,4 +1,8 @@
+import io
 import json
+import os
+import shutil
+import sys
 
 import numpy
 import scipy.stats
@@ -68,6 +72,10 @@ def test_further_measures_come_with_their_importance_and_agreements(archive):
         scipy.stats.kendalltau(result["attention"], importance).statistic, abs=1e-9)
 
 
+def png_height(path):
+    return int.from_bytes(path.read_bytes()[20:24], "big")  # in the IHDR chunk, after the width
+
+
 def test_predict_and_visualize_through_the_cli(archive, tmp_path):
     inputs = tmp_path / "inputs.jsonl"
     lines = ['{"sentence": "a gorgeous , witty film ."}', '{"sentence": "dull and far too long ."}']
@@ -88,6 +96,11 @@ def test_predict_and_visualize_through_the_cli(archive, tmp_path):
     assert page.count('class="heatmap"') == 3 and "gorgeous" in page
     png = tmp_path / "figures" / "heatmaps.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 1000
+    assert result.stdout == f"wrote {tmp_path / 'figures' / 'heatmaps.html'} and {png}\n"
+    result = cli("visualize", *dumps, "-o", str(tmp_path / "two"), "--max-sentences", "2")
+    assert result.returncode == 0, result.stderr[-2000:]
+    # The PNG (not the page) shows the first --max-sentences sentences: a shorter figure.
+    assert png_height(tmp_path / "two" / "heatmaps.png") < png_height(png)
 
 
 def test_bad_predict_input_names_the_line_and_skipping_is_opt_in(archive, tmp_path):
@@ -223,3 +236,31 @@ def test_padded_pearson_counts_the_batchs_padding_as_zeros(archive):
         numpy.corrcoef(short["attention"] + padding, short["gradient_importance"] + padding)[0, 1], abs=1e-6)
     assert short["pearson_padded"] != pytest.approx(short["pearson"], abs=1e-3)
     assert long["pearson_padded"] == pytest.approx(long["pearson"], abs=1e-9)
+
+
+def test_predict_prints_each_input_and_prediction_and_stages_its_output_beside_it(archive, tmp_path, monkeypatch):
+    # The staging file is renamed onto --output-file: beside it, not in the system's temporary folder
+    # (maybe another file system, where the rename would fail), and hidden while it is written.
+    inputs = ['{"sentence": "a gorgeous , witty film ."}', '{"sentence": "dull ."}']
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(inputs) + "\n"))
+    output = tmp_path / "out" / "predictions.jsonl"
+    output.parent.mkdir()
+    staged = []
+    monkeypatch.setattr(os, "replace", lambda source, target: staged.append(source) or shutil.move(source, target))
+    result = cli("predict", str(archive), "-", "--predictor", "attention_saliency", "--output-file", str(output))
+    assert result.returncode == 0, result.stderr[-2000:]
+    written = output.read_text().splitlines()
+    assert len(written) == 2 and json.loads(written[1])["tokens"] == ["dull", "."]
+    read = [json.dumps({**json.loads(line), "_line": number}) for number, line in enumerate(inputs, start=1)]
+    assert result.stdout.splitlines() == [f"input 0:  {read[0]}", f"prediction:  {written[0]}", "",
+                                          f"input 1:  {read[1]}", f"prediction:  {written[1]}", ""]
+    assert len(staged) == 1 and os.path.dirname(staged[0]) == str(output.parent)
+    assert os.path.basename(staged[0]).startswith(".predictions.jsonl.")
+    assert sorted(path.name for path in tmp_path.rglob("*")) == ["out", "predictions.jsonl"]
+
+
+def test_predicting_empty_standard_input_names_it(archive, tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n"))
+    result = cli("predict", str(archive), "-", "--predictor", "attention_saliency", "--output-file", str(tmp_path / "o.jsonl"))
+    assert result.stderr.strip().splitlines()[-1] == "error: standard input: nothing to predict: it holds no example"
+    assert list(tmp_path.iterdir()) == []
