@@ -70,7 +70,7 @@ VERDICTS = REPO / "benchmarks" / "mutation" / "verdicts"
 SAVE_EVERY_SECONDS = 300
 # What the tests read besides the package and tests/ (mutmut copies tests/ and setup.cfg itself);
 # .allennlp_plugins makes `python -m allennlp` in a test's subprocess (run from mutants/) load the mutated package.
-ALSO_COPY = ["fixtures/", "training_configs/", "data/", "benchmarks/", ".allennlp_plugins"]
+ALSO_COPY = ["fixtures/", "training_configs/", "data/", "benchmarks/", "docs/", ".allennlp_plugins"]
 MUTMUT = [sys.executable, "-c", "import sys; from mutmut.__main__ import cli; sys.exit(cli())"]
 # Forked from a fork server, not from the process that ran the suite: torch's thread pools do not
 # survive a fork (every mutant then hangs until its timeout). One thread per mutant, as the run

@@ -517,9 +517,13 @@ def serving_in_this_process(arguments, ask):
     asker = threading.Thread(target=client)
     asker.start()
     threads = torch.get_num_threads()
+    # Ctrl-C's handler as in a user's interpreter, which uvicorn restores and calls again once it has
+    # stopped: a process started in the background (as CI's and mutmut's can be) ignores SIGINT.
+    handler = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         result = in_process("serve-compare", *arguments, "--port", str(port), check=False)
     finally:
+        signal.signal(signal.SIGINT, handler)
         ended.set()
         asker.join()
         torch.set_num_threads(threads)
