@@ -27,8 +27,8 @@ class CheckedPredictManager(_PredictManager):
     `--output-file`, renamed onto it only when every input was predicted. An input without any
     example, or a line the predictor cannot read, is an error naming the file."""
 
-    def __init__(self, predictor, input_file: str, output_file: Optional[str], *args, **kwargs) -> None:
-        super().__init__(predictor, input_file, None, *args, **kwargs)
+    def __init__(self, predictor, input_file: str, output_file: Optional[str], *args) -> None:
+        super().__init__(predictor, input_file, None, *args)
         self._final_output_file = output_file
         self._predictions = 0
         if output_file is not None:

@@ -7,6 +7,7 @@ terminal. `tests/commands/test_reference.py` checks that the file is current; af
 import argparse
 import os
 from typing import Iterator, List
+from unittest import mock
 
 from allennlp.commands import ArgumentParserWithDefaults
 from allennlp.commands.subcommand import Subcommand
@@ -38,20 +39,12 @@ def parsers_of(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentPar
 
 
 def cli_reference() -> str:
-    root = ArgumentParserWithDefaults(prog="allennlp")
-    subparsers = root.add_subparsers(title="Commands", metavar="")
-    saved_columns = os.environ.get("COLUMNS")
-    os.environ["COLUMNS"] = str(WIDTH + 2)  # argparse wraps at the terminal's columns less 2
-    try:
-        sections = []
+    subparsers = ArgumentParserWithDefaults(prog="allennlp").add_subparsers()
+    sections = []
+    with mock.patch.dict(os.environ, {"COLUMNS": str(WIDTH + 2)}):  # argparse wraps at the terminal's columns less 2
         for name in package_commands():
             for parser in parsers_of(Subcommand.by_name(name)().add_subparser(subparsers)):
                 sections.append(f"## {parser.prog}\n\n```text\n{parser.format_help().rstrip()}\n```\n")
-    finally:
-        if saved_columns is None:
-            del os.environ["COLUMNS"]
-        else:
-            os.environ["COLUMNS"] = saved_columns
     return "\n".join([HEADER] + sections)
 
 

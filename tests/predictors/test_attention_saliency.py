@@ -264,3 +264,27 @@ def test_predicting_empty_standard_input_names_it(archive, tmp_path, monkeypatch
     result = cli("predict", str(archive), "-", "--predictor", "attention_saliency", "--output-file", str(tmp_path / "o.jsonl"))
     assert result.stderr.strip().splitlines()[-1] == "error: standard input: nothing to predict: it holds no example"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_predict_passes_its_batch_size_logging_and_reader_flags_to_allennlp(archive, tmp_path, monkeypatch):
+    from allennlp.common import logging as common_logging
+
+    from attention_perturb.predictors.attention_saliency import AttentionSaliencyPredictor
+
+    inputs = tmp_path / "inputs.jsonl"
+    inputs.write_text("".join(f'{{"sentence": "film number {n} ."}}\n' for n in range(5)))
+    batches = []
+    predict_batch_json = AttentionSaliencyPredictor.predict_batch_json
+    monkeypatch.setattr(AttentionSaliencyPredictor, "predict_batch_json",
+                        lambda self, batch: batches.append(len(batch)) or predict_batch_json(self, batch))
+    monkeypatch.setattr(common_logging, "FILE_FRIENDLY_LOGGING", False)
+    result = cli("predict", str(archive), str(inputs), "--predictor", "attention_saliency", "--batch-size", "2",
+                 "--output-file", str(tmp_path / "out.jsonl"), "--silent", "--file-friendly-logging")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert batches == [2, 2, 1] and common_logging.FILE_FRIENDLY_LOGGING is True
+    # allennlp's own checks of --multitask-head see whether the dataset reader is used, and the head.
+    for flags, refusal in [(["--multitask-head", "a"], "You must use a dataset reader when using --multitask-head."),
+                           (["--multitask-head", "a", "--use-dataset-reader"],
+                            "--multitask-head only works with a multitask dataset reader.")]:
+        result = cli("predict", str(archive), str(inputs), "--predictor", "attention_saliency", *flags)
+        assert result.stderr.strip().splitlines()[-1] == f"error: {refusal}"

@@ -405,6 +405,8 @@ def test_cli_max_instances_max_candidates_and_metrics_file(archive_file, archive
                       "--max-candidates", "1", "--metrics-file", metrics_file, "--output-file", output)
     written = json.loads(metrics_file.read_text())
     assert json.loads(printed[printed.index("{"):]) == written
+    # Both are to be read by a person too: indented, the file ending in a newline.
+    assert metrics_file.read_text() == json.dumps(written, indent=2) + "\n" and printed.endswith(metrics_file.read_text())
     assert written["instances"] == 6 and len(output.read_text().splitlines()) == 6
     expected = attack_instances(archive.model, instances[:6], "synonym", substitutions=wordnet, max_candidates=1).metrics()
     assert written == pytest.approx(expected, abs=1e-6)

@@ -319,7 +319,8 @@ def test_the_command_warns_when_it_would_serve_beyond_this_machine_and_names_a_p
     result = in_process("serve-compare", compared_archives["vanilla"], "--host", "192.0.2.1", "--port", "8000", check=False)
     assert result.returncode == 1
     lines = [line for line in result.stderr.splitlines() if line.startswith(("warning:", "error:"))]
-    assert lines[0].startswith("warning: --host 192.0.2.1: the page and its models answer anyone")
+    assert lines[0] == ("warning: --host 192.0.2.1: the page and its models answer anyone who can reach this machine "
+                        "at that address; there is no authentication")
     assert lines[1] == "error: --host: 192.0.2.1, port 8000: cannot listen there (Cannot assign requested address)"
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
