@@ -37,7 +37,7 @@ def one_line(error: BaseException, parser: Optional[argparse.ArgumentParser] = N
     if isinstance(error, SettingError):
         message = f"{flag_of(parser, error.setting)}: {error.message}"
     else:
-        message = str(error.message if isinstance(error, ConfigurationError) else error)
+        message = str(error)  # a ConfigurationError's is its message
     return "error: " + " ".join(message.split())
 
 

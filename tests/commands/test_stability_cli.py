@@ -34,7 +34,7 @@ def test_stability_end_to_end(tmp_path, vanilla_archive, second_seed_archive):  
                        "--top-k", "3", "--output-file", str(output))
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(output.read_text())
-    assert json.loads(result.stdout) == report
+    assert output.read_text() == json.dumps(report, indent=2) + "\n" == result.stdout  # indented, as printed
     assert report["instances"] == 12
     # Every option reached the measures: the same call in this process gives the same report.
     expected = stability_file(vanilla_archive, DATA, second_archive=second_seed_archive, noise_std=0.1, top_k=3)
@@ -213,3 +213,9 @@ def test_batch_size_groups_the_noise_draws_and_nothing_else(archive_with_synonym
     assert expected["noise_jsd"] != pytest.approx(whole["noise_jsd"], rel=1e-3)
     for name in ("synonym_jsd", "synonym_tvd", "accuracy"):
         assert expected[name] == pytest.approx(whole[name], rel=1e-4), name
+
+
+def test_pgd_clip_adds_the_clipped_pgd_measures(archive_with_synonyms):
+    assert "pgd_clip_tvd" not in stability_in_process(archive_with_synonyms, DATA, "--max-instances", "2")
+    clipped = stability_in_process(archive_with_synonyms, DATA, "--max-instances", "2", "--pgd-clip")
+    assert {"pgd_clip_jsd", "pgd_clip_tvd"} <= set(clipped)

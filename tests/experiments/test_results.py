@@ -53,9 +53,11 @@ def results(*args):
 
 
 def test_sections_are_made_from_the_record_and_a_check_then_finds_nothing(folder):
-    assert results(folder, "--check").returncode == 1  # the stale section
+    stale = results(folder, "--check")
+    assert stale.returncode == 1 and stale.stdout == f"would change: {folder / 'study.md'}\n"
     assert (folder / "study.md").read_text() == PAGE  # --check writes nothing
-    assert results(folder).returncode == 0
+    rewritten = results(folder)
+    assert rewritten.returncode == 0 and rewritten.stdout == f"rewritten: {folder / 'study.md'}\n"
     text = (folder / "study.md").read_text()
     assert text.startswith("# A study\n\nProse stays as written.\n\n<!-- begin table2 record=study.json -->\nSST: test F1")
     assert "stale" not in text
@@ -69,7 +71,11 @@ def test_sections_are_made_from_the_record_and_a_check_then_finds_nothing(folder
     assert "| Vanilla | 3 | 0.200 ± 0.248 | - |" in text
     assert "| Attention iAT | 3 | 0.200 ± 0.000 | +0.000 ± 0.248 |" in text
     assert text.count("Provenance: commit 0123456; torch threads 1;") == 2 and "seeds 1, 2, 3." in text
-    assert results(folder, "--check").returncode == 0
+    current = results(folder, "--check")
+    assert current.returncode == 0 and current.stdout == f"{folder}: every generated section matches its record\n"
+    assert results(folder).stdout == current.stdout  # nothing rewritten
+    missing = results(folder / "missing")
+    assert missing.returncode == 1 and missing.stderr.strip().splitlines()[-1] == f"error: {folder / 'missing'}: no such results folder"
     # A hand edit of a generated number is found.
     (folder / "study.md").write_text(text.replace("82.00 ± 2.00", "82.10 ± 2.00"))
     check = results(folder, "--check")
