@@ -1,4 +1,5 @@
-"""Each flag of the commands that start trainings reaches the library function under its own name.
+"""Each flag of the commands that start trainings, and of their report verbs, reaches the library
+function under its own name.
 
 The library functions are tested on their own (real searches, sweeps and tables take a minute each);
 here each is replaced by a recorder of its arguments, bound to its real signature, so that a flag
@@ -10,6 +11,9 @@ import sys
 import pytest
 
 import attention_perturb.commands.robustness_table
+import attention_perturb.experiments.sweep_report
+import attention_perturb.tune.plot
+import attention_perturb.tune.report
 import attention_perturb.tune.search
 import attention_perturb.tune.sweep_run
 from tests.cli import run_cli
@@ -109,3 +113,30 @@ def test_robustness_table_passes_every_flag(monkeypatch, capsys, flags, expected
                       "-o", "table.md", *flags)
     assert calls == [{"folders": ["a", "b"], "data_file": "test.txt", "output_file": "table.md", **expected}]
     assert printed == "| the table |\n"
+
+
+def test_sweep_report_passes_its_flags_and_the_command_as_typed(monkeypatch, capsys):
+    calls = recorder(monkeypatch, attention_perturb.experiments.sweep_report, "report_sweep", returns=["one", "two"])
+    printed = run_cli(monkeypatch, capsys, "sweep", "report", "-o", "my study", "--metric", "accuracy", "--record", "r.json")
+    assert calls == [{"output_dir": "my study", "record": "r.json", "metric": "accuracy",
+                      "command": "allennlp sweep report -o 'my study' --metric accuracy --record r.json"}]
+    assert printed == "one\ntwo\n"
+
+
+def test_tune_report_and_plot_pass_every_flag(monkeypatch, capsys):
+    reports = recorder(monkeypatch, attention_perturb.tune.report, "report", returns=["a table"])
+    assert run_cli(monkeypatch, capsys, "tune", "report", "--logdir", "logs/eps", "--performance_metric", "best_f1",
+                   "--model", "iAT", "--throttle", "50") == "a table\n"
+    assert reports == [{"log_dir": "logs/eps", "model": "iAT", "throttle": 50, "performance_metric": "best_f1"}]
+    plots = recorder(monkeypatch, attention_perturb.tune.plot, "plot")
+    printed = run_cli(monkeypatch, capsys, "tune", "plot", "--result-file", "a.jsonl", "b.jsonl", "--output-file", "f.png",
+                      "--data-name", "SST", "--x", "epsilon", "--performance-metric-field", "best_f1",
+                      "--performance-metric", "F1", "--model-field", "method", "--duration-field", "seconds",
+                      "--x-axis-time", "--no-errorbar", "--logx", "--legend-location", "upper left", "--fontsize", "9",
+                      "--linestyle", ":", "--linewidth", "1.5", "--subplots", "1", "2", "--figsize", "8", "4")
+    assert plots == [{"result_files": ["a.jsonl", "b.jsonl"], "output_file": "f.png", "subplots": [1, 2],
+                      "figsize": [8.0, 4.0], "data_name": "SST", "x": "epsilon", "model_field": "method",
+                      "performance_metric_field": "best_f1", "performance_metric": "F1", "duration_field": "seconds",
+                      "x_axis_time": True, "errorbar": False, "logx": True, "legend_location": "upper left",
+                      "fontsize": 9, "linestyle": ":", "linewidth": 1.5}]
+    assert printed == "saving to f.png\n"
