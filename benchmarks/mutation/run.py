@@ -22,7 +22,8 @@ mutmut's verdicts of a module are also kept in the committed record
 benchmarks/mutation/verdicts/<module>.json (the commit checked out when it was saved, the test
 files, and mutmut's own `.meta` files: per source file, each function's hash and each mutant's exit
 code), saved every few minutes while mutmut runs and when it stops, and put back into a fresh
-workdir before mutmut starts: a sitting without runs/ resumes where the last one stopped, and mutmut tests again only the mutants of functions whose code changed since.
+workdir before mutmut starts: a sitting without runs/ resumes where the last one stopped, and
+mutmut tests again only the mutants of functions whose code changed since.
 """
 import argparse
 import json

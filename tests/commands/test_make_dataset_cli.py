@@ -1,11 +1,11 @@
 """`allennlp make-dataset`, then `train` with a shipped config and `evaluate`, through allennlp's own
 command-line entry point (tests/cli.py)."""
 import json
-import shutil
 from collections import Counter
 
 from attention_perturb.data.tokenizers import JainWallaceTokenizer
 from tests.cli import in_process
+from tests.data.test_builders import bad_agnews
 
 
 def test_make_dataset_then_train_and_evaluate_the_shipped_cnn_config(tmp_path):
@@ -84,10 +84,7 @@ def test_the_command_passes_its_seed_task_and_skip_invalid_to_the_builder(tmp_pa
     assert (meta["seed"], meta["task"], meta["dataset"]) == (5, 2, "babi")
     assert made.stdout == f"wrote {out}: " + ", ".join(f"{split} {size}" for split, size in meta["sizes"].items()) + "\n"
 
-    raw = tmp_path / "agnews"
-    shutil.copytree("fixtures/agnews", raw)
-    with open(raw / "ag_news_csv" / "train.csv", "a") as table:
-        table.write('"5","Title","Text"\n')
+    raw = bad_agnews(tmp_path, '"5","Title","Text"\n')
     refused = in_process("make-dataset", "agnews", str(raw), "-o", str(tmp_path / "strict"), check=False)
     assert refused.stderr.strip().splitlines()[-1].startswith(f"error: {raw / 'ag_news_csv' / 'train.csv'}:")
     lenient = in_process("make-dataset", "agnews", str(raw), "-o", str(tmp_path / "lenient"), "--skip-invalid")

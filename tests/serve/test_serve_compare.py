@@ -36,6 +36,11 @@ TEXT = "a gorgeous , witty film about mary , who went to the kitchen ."
 QUESTION = "where is mary ?"
 
 
+def page_config(html):
+    """The configuration the page's script reads, as the server wrote it into the page."""
+    return json.loads(re.search(r"const CONFIG = (.*);\n", html).group(1))
+
+
 def measure_overrides(measure):
     """`--overrides` of `allennlp predict` for a measure, written out here rather than taken from the server."""
     if measure == "gradient_x_input":
@@ -258,7 +263,7 @@ def test_the_page_is_self_contained_and_lists_the_examples(compared_archives, tm
     with TestClient(create_app(comparison, listed)) as client:
         html = client.get("/").text
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)  # nothing from the network
-    config = json.loads(re.search(r"const CONFIG = (.*);\n", html).group(1))
+    config = page_config(html)
     assert config == {  # what the page's script reads, whole
         "models": [{"name": "A", "archive": compared_archives["vanilla"], "model_type": "AttentionClassifier",
                     "takes_pairs": False},
@@ -538,7 +543,7 @@ def test_the_command_in_this_process_serves_its_models_names_examples_and_thread
 
     def ask(base_url):
         page = urllib.request.urlopen(base_url + "/").read().decode()
-        config = json.loads(re.search(r"const CONFIG = (.*?);\n", page).group(1))
+        config = page_config(page)
         started = {thread.ident for thread in threading.enumerate() if thread.name.startswith("serve-compare-model")}
         query = urllib.parse.urlencode({"text": "a fine film about mary , who went to the kitchen .", "question": QUESTION})
         answer = json.loads(urllib.request.urlopen(f"{base_url}/api/compare?{query}").read())
