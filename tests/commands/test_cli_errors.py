@@ -157,6 +157,10 @@ CASES = [
      "error: --epsilon vanilla=3: method must be one of ['word_at', 'word_iat', 'attention_rp', 'attention_at', "
      "'attention_iat']"),
     ((*REPRODUCE, "--epsilon", "word_at=big"), "error: --epsilon word_at=big: 'big' is not a number"),
+    ((*REPRODUCE, "--epsilon", "attention_iat=3=4"), "error: --epsilon attention_iat=3=4: '3=4' is not a number"),
+    ((*REPRODUCE, "--methods", "nonesuch", "vanilla", "other"),
+     "error: --methods: nonesuch, other not among the registered methods trained by a perturbation (vanilla, word_at, "
+     "word_iat, attention_rp, attention_at, attention_iat; training_configs/lib/methods.libsonnet)"),
     ((*REPRODUCE, "--seeds", "0"), "error: --seeds: must be at least 1, got 0"),
     ((*REPRODUCE, "--jobs", "0"), "error: --jobs: must be at least 1, got 0"),
     ((*REPRODUCE, "--threads-per-job", "0"), "error: --threads-per-job: must be at least 1, got 0"),
