@@ -72,12 +72,25 @@ def _process_state_restored(env: Dict[str, str]):
         os.environ.update(saved_environ)
 
 
+class FlushedLines(io.StringIO):
+    """Captured output that also keeps what was flushed (`flushed`): what a pipe or a log file read
+    meanwhile would have shown."""
+
+    def __init__(self):
+        super().__init__()
+        self.flushed = ""
+
+    def flush(self):
+        self.flushed = self.getvalue()
+
+
 def in_process(*args, env: Optional[Dict[str, str]] = None, check: bool = True) -> subprocess.CompletedProcess:
     """`allennlp ARGS` through `allennlp.commands.main`, its exit status, stdout and stderr captured
     as the interpreter would leave them: an uncaught exception goes to `sys.excepthook` (a traceback
     on stderr, or what a hook the command installed prints) with status 1, `sys.exit(message)`
-    prints the message (status 1), argparse's errors keep their status 2."""
-    stdout, stderr = io.StringIO(), io.StringIO()
+    prints the message (status 1), argparse's errors keep their status 2. While it runs, `sys.stdout`
+    is a `FlushedLines`."""
+    stdout, stderr = FlushedLines(), io.StringIO()
     returncode = 0
     with _process_state_restored(env or {}), contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
         # `python -m allennlp` logs INFO to stderr (allennlp/__main__.py's basicConfig).

@@ -5,7 +5,6 @@ The library functions are tested on their own (real searches, sweeps and tables 
 here each is replaced by a recorder of its arguments, bound to its real signature, so that a flag
 passed to the wrong parameter, or not at all, is seen at once."""
 import inspect
-import io
 import sys
 
 import pytest
@@ -16,7 +15,7 @@ import attention_perturb.tune.plot
 import attention_perturb.tune.report
 import attention_perturb.tune.search
 import attention_perturb.tune.sweep_run
-from tests.cli import run_cli
+from tests.cli import FlushedLines, run_cli
 
 
 def recorder(monkeypatch, module, name, returns=None):
@@ -31,17 +30,6 @@ def recorder(monkeypatch, module, name, returns=None):
 
     monkeypatch.setattr(module, name, record)
     return calls
-
-
-class FlushedLines(io.StringIO):
-    """Standard output that keeps only what was flushed."""
-
-    def __init__(self):
-        super().__init__()
-        self.flushed = ""
-
-    def flush(self):
-        self.flushed = self.getvalue()
 
 
 def without_report(arguments, monkeypatch):

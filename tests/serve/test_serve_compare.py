@@ -5,6 +5,7 @@ import os
 import re
 import signal
 import socket
+import sys
 import threading
 import time
 import urllib.parse
@@ -549,12 +550,13 @@ def test_the_command_in_this_process_serves_its_models_names_examples_and_thread
         answer = json.loads(urllib.request.urlopen(f"{base_url}/api/compare?{query}").read())
         models_threads = {thread.ident for thread in threading.enumerate()
                           if thread.name.startswith("serve-compare-model")} - started
-        return config, answer, len(models_threads), torch.get_num_threads()
+        # The start-up line is flushed before the page serves: a pipe or a log read meanwhile shows it.
+        return config, answer, len(models_threads), torch.get_num_threads(), sys.stdout.flushed
 
-    result, (config, answer, models_threads, torch_threads), base_url = serving_in_this_process(
+    result, (config, answer, models_threads, torch_threads, flushed), base_url = serving_in_this_process(
         [*archives, "--names", "plain", "iat", "qa", "--examples", examples, "--max-words", "5", "--threads", "2"], ask)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout == f"serving 3 model(s) at {base_url}/ (Ctrl-C stops)\n"
+    assert result.stdout == flushed == f"serving 3 model(s) at {base_url}/ (Ctrl-C stops)\n"
     assert result.stderr.rstrip().splitlines()[-1] == "stopped" and "warning:" not in result.stderr
     assert [model["name"] for model in config["models"]] == ["plain", "iat", "qa"]
     assert config["example_count"] == 2 and [e["text"] for e in config["examples"]] == ["a fine film .", "a dull film ."]
