@@ -55,7 +55,8 @@ MODULE_TESTS = {
                  "tests/experiments/test_results.py", "tests/experiments/test_sweep.py",
                  "tests/experiments/test_reproduce_table2.py", "tests/tune/test_tune_cli.py", "tests/tune/test_report.py",
                  "tests/predictors/test_attention_saliency.py"],  # predict's, beside the predictor's
-    "tune": ["tests/tune/", "tests/experiments/test_sweep.py"],  # `sweep run`'s trials are Ray Tune trials (sweep_run.py)
+    # `sweep run`'s trials are Ray Tune trials (sweep_run.py); the CLI's error table holds the search's refusals.
+    "tune": ["tests/tune/", "tests/experiments/test_sweep.py", "tests/commands/test_cli_errors.py"],
     "data": ["tests/data/"],
     "models": ["tests/models/"],
     "modules": ["tests/modules/"],
