@@ -1,6 +1,8 @@
 """`train_trial`, what each Ray Tune trial of a search or sweep runs, called in this process: Ray
-runs it in a worker, where neither coverage nor mutmut sees it (the CLI tests drive it there)."""
+runs it in a worker, where neither coverage nor mutmut sees it (the CLI tests drive it there); and
+`search` itself on one trial, in seconds rather than the CLI tests' minutes."""
 import json
+import re
 
 import pytest
 
@@ -89,3 +91,56 @@ def test_a_node_without_the_search_folders_is_named_and_nothing_is_written(tmp_p
                                           "cluster, the working directory and --log-dir must be on a file system"):
         train_trial(trial(directory), {**settings(), "cwd": str(cwd)}, NODE)
     assert not (directory / "node.json").exists() and not (directory / "train.log").exists()
+
+
+@pytest.mark.long(seconds=40)
+def test_a_one_trial_search_in_this_process_reports_its_plan_its_trial_and_its_end(tmp_path, monkeypatch, capsys):
+    """`search` itself (the CLI tests run it through a Ctrl-C and a resume, minutes): its plan, the trial's
+    progress line with the node it ran on, its end, the trials' settings on a CPU-only Ray, and a rerun
+    that finds nothing to train and starts no Ray."""
+    from attention_perturb.tune.search import search
+    from tests.tune.loopback_cluster import RAY_ENVIRONMENT
+
+    for name, value in RAY_ENVIRONMENT.items():
+        monkeypatch.setenv(name, value)
+    lines = []
+    arguments = dict(experiment_name="tiny", base_config="fixtures/tune/sst_tiny_search.jsonnet",
+                     search_space="fixtures/tune/search_space.json", log_dir=str(tmp_path), num_samples=1,
+                     random_seed=4, num_cpus=1, num_gpus=0, include_packages=["attention_perturb"], report=lines.append)
+    search(**arguments)
+    experiment = tmp_path / "tiny"
+    assert lines == [f"{experiment}: 0 of 1 trials finished, running 1",
+                     f"all 1 trials finished; next: allennlp tune report --log-dir {experiment}"]
+    environment = json.loads((experiment / "run_000" / "environment.json").read_text())
+    assert set(environment) == {"EPSILON", "SEED", "CUDA_DEVICE", "NUM_EPOCHS"}
+    metrics = json.loads((experiment / "run_000" / "trial" / "metrics.json").read_text())
+    node = json.loads((experiment / "run_000" / "node.json").read_text())
+    progress = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[")]  # less Ray Tune's table
+    assert len(progress) == 1 and re.fullmatch(
+        rf"\[1/1\] run_000 finished after \d+ s on node {re.escape(node['node_ip'])} \({node['node_id'][:8]}\): "
+        + " ".join(f"{key}={re.escape(value)}" for key, value in environment.items())
+        + re.escape(f" -> best_validation_accuracy={metrics['best_validation_accuracy']:.4f}, "  # no loss
+                    f"best_validation_f1={metrics['best_validation_f1']:.4f}, "
+                    f"best_validation_macro_f1={metrics['best_validation_macro_f1']:.4f}"), progress[0]), progress
+    assert "best_validation_loss" in metrics
+    config = trained_config(experiment / "run_000")
+    assert config["trainer"]["cuda_device"] == -1 and config["random_seed"] == int(environment["SEED"])
+
+    lines.clear()
+    search(**arguments)
+    assert lines == [f"{experiment}: 1 of 1 trials finished, running 0",
+                     f"all 1 trials finished; next: allennlp tune report --log-dir {experiment}"]
+    assert capsys.readouterr().out == ""
+
+
+def test_without_gpus_every_trial_trains_on_the_cpu_and_keeps_the_overrides_given():
+    from attention_perturb.errors import SettingError
+    from attention_perturb.tune.search import trial_overrides
+
+    assert json.loads(trial_overrides("", 0)) == {"trainer.cuda_device": -1}
+    assert json.loads(trial_overrides('{"trainer.num_epochs": 2}', 0)) == {"trainer.num_epochs": 2,
+                                                                            "trainer.cuda_device": -1}
+    assert json.loads(trial_overrides('{"trainer.num_epochs": 2}', 1)) == {"trainer.num_epochs": 2}
+    assert trial_overrides("", 2) == ""  # no overrides at all, as allentune passes none
+    with pytest.raises(SettingError, match=r"^overrides: not valid JSON \(Expecting"):
+        trial_overrides("{trainer", 0)
