@@ -123,12 +123,24 @@ def checked_out_commit() -> str:
     return head + ("+uncommitted" if changed else "")
 
 
+def read_meta(path: Path, attempts: int = 20) -> dict:
+    """A mutmut `.meta` file, read again while it is half written: mutmut rewrites it in place
+    after each verdict, and a save every few minutes can read it in between."""
+    for attempt in range(attempts):
+        try:
+            return json.loads(path.read_text())
+        except json.JSONDecodeError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.25)
+
+
 def save_verdicts(module: str, workdir: Path) -> None:
     """mutmut's `.meta` files of the module's workdir into its committed record (only files with
     verdicts), under the commit checked out when saved and the test files the module's mutants ran
     against. Each verdict holds for the code whose hash its `.meta` file keeps beside it: mutmut tests
     again every mutant of a function whose code changed since."""
-    metas = {str(meta.relative_to(workdir / "mutants")): json.loads(meta.read_text())
+    metas = {str(meta.relative_to(workdir / "mutants")): read_meta(meta)
              for meta in sorted((workdir / "mutants").rglob("*.py.meta"))}
     if metas:
         record = {"commit": checked_out_commit(), "tests": MODULE_TESTS[module], "meta_files": metas}

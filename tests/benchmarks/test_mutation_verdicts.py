@@ -117,3 +117,19 @@ def test_a_mutant_runs_the_quickest_tests_first(tmp_path):
     assert len(in_file_order) > 3 and in_file_order[-1].endswith("test_text_is_utf8_whatever_the_locale")
     slowest_first = {test: float(len(in_file_order) - index) for index, test in enumerate(in_file_order)}
     assert collected("attention_perturb.files.x_write_atomically__mutmut_1", slowest_first) == in_file_order[::-1]
+
+
+def test_a_meta_file_read_while_mutmut_rewrites_it_is_read_again(tmp_path, monkeypatch):
+    """mutmut rewrites a `.meta` file in place after each verdict; the runner's save every few
+    minutes can read it empty or cut short (a crash that stopped a run) and reads it again."""
+    monkeypatch.setattr(run, "VERDICTS", tmp_path / "verdicts")
+    meta = tmp_path / "mutants" / "attention_perturb" / "checks.py.meta"
+    meta.parent.mkdir(parents=True)
+    meta.write_text(json.dumps(META))
+    reads = iter(["", json.dumps(META)[:40], json.dumps(META)])  # as three reads in turn find it
+    with monkeypatch.context() as rewritten:
+        rewritten.setattr(run.Path, "read_text", lambda path: next(reads))
+        rewritten.setattr(run.time, "sleep", lambda seconds: None)
+        run.save_verdicts("top", tmp_path)
+    record = json.loads((tmp_path / "verdicts" / "top.json").read_text())
+    assert record["meta_files"] == {"attention_perturb/checks.py.meta": META}
