@@ -70,7 +70,7 @@ def merge(recorded: Runs, finished: Runs) -> Runs:
 
 def write_record(path: Path, identity: Dict[str, Any], runs: Runs) -> None:
     plain = {group: {str(seed): {key: value for key, value in run.items() if key != FROM_RECORD}
-                     for seed, run in sorted(seeds.items())} for group, seeds in sorted(runs.items())}
+                     for seed, run in seeds.items()} for group, seeds in runs.items()}
     write_atomically(path, json.dumps({"identity": identity, "runs": plain}, indent=1, sort_keys=True) + "\n")
 
 

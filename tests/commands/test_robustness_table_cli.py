@@ -66,6 +66,21 @@ def test_robustness_table_end_to_end(tmp_path, vanilla_archive, second_seed_arch
         for key, value in report.items():
             assert row[key] == pytest.approx(value, abs=1e-9), key
     assert first["test_score"] == first["f1"]
+    assert [row["measured_by"]["torch_threads"] for row in (first, second, only)] == [1, 1, 1]  # one thread a job
+
+
+def test_two_archives_with_two_jobs_are_measured_in_spawned_processes(tmp_path):
+    """Two tasks already go to the pool (and its first failure is raised here, with the spawned
+    process's traceback as its cause)."""
+    import concurrent.futures.process
+
+    from attention_perturb.experiments.robustness_table import measured_rows
+
+    tasks = [("vanilla", seed, (str(tmp_path / f"seed_{seed}.tar.gz"), DATA, None)) for seed in (1, 2)]
+    with pytest.raises(Exception) as raised:
+        list(measured_rows(tasks, 2, {"budget": 1}))
+    assert "seed_1.tar.gz" in str(raised.value) or "seed_2.tar.gz" in str(raised.value)
+    assert isinstance(raised.value.__cause__, concurrent.futures.process._RemoteTraceback)
 
 
 def test_a_record_keeps_each_seeds_measures_across_sittings(tmp_path, vanilla_archive, second_seed_archive):  # noqa: F811
@@ -83,7 +98,22 @@ def test_a_record_keeps_each_seeds_measures_across_sittings(tmp_path, vanilla_ar
                "-o", tmp_path / "first.md", "--json-file", measures)
     first, second = json.loads(measures.read_text())["vanilla"]["seeds"]
     assert first == {"test_score": 0.25, "pearson": 0.5}  # from the record, not measured again
-    assert "after_attack_accuracy" in second and "seed_jsd" in second  # measured, against seed 1's archive
+    # Measured in this process (one job), each value the single-purpose tools', against seed 1's archive.
+    for kind in ("synonym", "antonym"):
+        attack = attack_file(second_seed_archive, DATA, kind, budget=30, max_instances=4).metrics()
+        assert second[f"{kind}_attack_success_rate"] == attack[f"{kind}_attack_success_rate"]
+        if kind == "synonym":
+            assert second["after_attack_accuracy"] == attack["after_attack_accuracy"]
+            assert "attention_kendall_tau" not in attack  # no word changed here: the primary test's archive has them
+            assert not any(key.startswith("adversarial_") for key in second)
+    models = [load_archive(archive) for archive in (second_seed_archive, vanilla_archive)]
+    instances = [list(archive.validation_dataset_reader.read(DATA))[:4] for archive in models]
+    report = stability_report(models[0].model, instances[0], second_model=models[1].model,
+                              second_instances=instances[1])
+    assert "seed_jsd" in report and "pgd_clip_tvd" not in report
+    for key, value in report.items():
+        assert second[key] == pytest.approx(value, abs=1e-9), key
+    assert second["test_score"] == second["f1"] and "pgd_clip_tvd" not in second
     # Each measured seed names what trained its archive (the run's own provenance.json and config) and what measured it.
     trained = json.loads((Path(second_seed_archive).parent / "provenance.json").read_text())
     assert second["provenance"]["processes"] == trained and second["provenance"]["seeds"]["random_seed"] == 8
@@ -135,6 +165,11 @@ def test_seed_summary_and_cells_by_hand():
     line = markdown_table({"vanilla": summary}).splitlines()[2]
     assert line == "| vanilla | 2 | 0.850 ± 0.071 | 0.600 ± 0.141 |"
     assert markdown_table({"flat": seed_summary(rows[:1])}).splitlines()[2] == "| flat | 1 | 0.800 | 0.500 |"
+    # A method with no valid measure on any seed (all NaN): no seed counted, a dash in every column.
+    table = markdown_table({"flat": seed_summary(rows[:1]), "bat": seed_summary([{"pearson": math.nan}])})
+    assert table.splitlines()[3] == "| bat | 0 | – | – |"
+    assert [format_value(value) for value in (0.0004, -0.0004, 0.001, None, math.nan, 12.3456)] == [
+        "0.0004", "-0.0004", "0.001", "–", "–", "12.346"]
 
 
 def test_a_method_folder_with_both_layouts_is_refused(tmp_path):
@@ -151,8 +186,44 @@ def test_a_method_folder_with_both_layouts_is_refused(tmp_path):
 
 
 def test_a_folder_without_archives_is_refused(tmp_path):
-    with pytest.raises(SettingError, match="^archives: no <method>/model.tar.gz or <method>/seed_<n>/model.tar.gz under"):
-        found_archives([str(tmp_path)])
+    (tmp_path / "aaa" / "seed_1").mkdir(parents=True)  # a method folder without an archive is passed over
+    (tmp_path / "aaa" / "notes").mkdir()
+    (tmp_path / "notes.txt").write_text("")
+    with pytest.raises(SettingError) as raised:
+        found_archives([str(tmp_path), str(tmp_path / "aaa")])
+    assert str(raised.value) == (f"archives: no <method>/model.tar.gz or <method>/seed_<n>/model.tar.gz under "
+                                 f"{tmp_path}, {tmp_path / 'aaa'}")
+    assert found_archives([str(tmp_path)], allow_none=True) == {}
+    (tmp_path / "vanilla").mkdir()
+    (tmp_path / "vanilla" / "model.tar.gz").write_bytes(b"")
+    assert found_archives([str(tmp_path)]) == {"vanilla": [tmp_path / "vanilla" / "model.tar.gz"]}
+    with pytest.raises(SettingError) as raised:
+        found_archives([str(tmp_path / "notes.txt")])
+    assert str(raised.value) == f"archives: {tmp_path / 'notes.txt'} is not a folder"
+
+
+def test_one_method_in_two_folders_is_refused_naming_both_archives(tmp_path):
+    for folder in ("first", "second"):
+        (tmp_path / folder / "vanilla" / "seed_1").mkdir(parents=True)
+        (tmp_path / folder / "vanilla" / "seed_1" / "model.tar.gz").write_bytes(b"")
+    (tmp_path / "second" / "vanilla" / "seed_2").mkdir()
+    (tmp_path / "second" / "vanilla" / "seed_2" / "model.tar.gz").write_bytes(b"")
+    with pytest.raises(SettingError) as raised:
+        found_archives([str(tmp_path / "first"), str(tmp_path / "second")])
+    first, second = (tmp_path / folder / "vanilla" / "seed_1" / "model.tar.gz" for folder in ("first", "second"))
+    assert str(raised.value) == f"archives: two archives for vanilla: {first} and {second}"
+
+
+def test_a_record_needs_each_archive_in_its_seed_folder():
+    from attention_perturb.experiments.robustness_table import seed_of, seed_or_position
+
+    assert seed_of(Path("m/vanilla/seed_12/model.tar.gz")) == 12
+    assert seed_or_position(Path("m/vanilla/seed_12/model.tar.gz"), 0) == 12
+    assert seed_or_position(Path("m/vanilla/model.tar.gz"), 3) == 3
+    with pytest.raises(SettingError) as raised:
+        seed_of(Path("m/vanilla/model.tar.gz"))
+    assert str(raised.value) == ("record: m/vanilla/model.tar.gz is not in a seed_<n> folder; a record keeps "
+                                 "measures by seed, so use the <method>/seed_<n>/model.tar.gz layout")
 
 
 def test_differences_to_vanilla_are_paired_by_seed_and_computed_by_hand(tmp_path):
@@ -198,6 +269,15 @@ def test_the_table_measures_the_primary_agreement_alone(tmp_path):
     row = robustness_row(archive, DATA, budget=5, max_instances=None)
     assert row["pearson"] == pytest.approx(metrics["pearson"], abs=1e-9)
     assert not any(key.endswith("leave_one_out") for key in row)
+    attack = attack_file(archive, DATA, "synonym", budget=5).metrics()  # the defaults: top 5
+    for name in ("attention", "gradient"):  # FLAT's consistency, where some attack changed a word
+        assert row[f"adversarial_{name}_kendall_tau"] == attack[f"{name}_kendall_tau"]
+        assert row[f"adversarial_{name}_top_k_intersection"] == attack[f"{name}_top5_intersection"]
+    model = load_archive(archive).model
+    report = stability_report(model, list(load_archive(archive).validation_dataset_reader.read(DATA)))
+    for key, value in report.items():  # noise 0.01, batches of 64, no second model, no clipped PGD
+        assert row[key] == pytest.approx(value, abs=1e-9), key
+    assert "seed_jsd" not in row and "pgd_clip_tvd" not in row
 
 
 def test_seeds_are_measured_in_turn_so_that_an_interrupted_sitting_keeps_whole_seeds(tmp_path, vanilla_archive):  # noqa: F811
@@ -216,3 +296,10 @@ def test_seeds_are_measured_in_turn_so_that_an_interrupted_sitting_keeps_whole_s
     # vanilla's first seed, then attention_iat's first (which failed): vanilla's second was not reached.
     assert list(json.loads(record.read_text())["runs"]["vanilla"]) == ["1"]
     assert not (tmp_path / "table.md").exists()
+
+
+def test_a_records_identity_is_the_data_the_second_archives_and_every_measuring_option():
+    options = {"noise_std": 0.01, "top_k": 5, "budget": 30, "batch_size": 64, "pgd_clip": True, "jobs": 2}
+    assert record_identity("data.txt", True, options) == {
+        "command": "robustness-table", "data": "data.txt", "second_archives": True, "noise_std": 0.01, "top_k": 5,
+        "budget": 30, "max_instances": None, "batch_size": 64, "pgd_clip": True, "stability_precision": "float64"}

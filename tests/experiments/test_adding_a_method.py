@@ -107,3 +107,27 @@ def test_the_step_time_benchmark_times_it(checkout):
     assert result.returncode == 0, result.stderr[-2000:]
     lines = [line.split()[0] for line in result.stdout.splitlines() if line.split()]
     assert "toy_noise" in lines and lines.index("vanilla") < lines.index("toy_noise")
+
+
+def test_method_names_by_family_in_the_registrys_order(checkout, monkeypatch):
+    from attention_perturb.experiments.methods import method_names
+
+    monkeypatch.chdir(checkout)
+    assert method_names() == ["vanilla", "word_at", "word_iat", "attention_rp", "attention_at", "attention_iat",
+                              "seat", "flat", "bat", "toy_noise"]
+    assert method_names("attention") == ["attention_rp", "attention_at", "attention_iat", "toy_noise"]
+    assert method_names("neighbour") == ["seat", "flat", "bat"]
+
+
+@pytest.mark.parametrize("entry", ["{ name: 'x', title: 'X', family: 'other' }", "{ name: 'x', family: 'word' }",
+                                   "{ title: 'X', family: 'word' }"])
+def test_a_registry_entry_without_its_keys_is_refused_naming_its_position(tmp_path, entry):
+    from attention_perturb.errors import SettingError
+    from attention_perturb.experiments.methods import methods
+
+    registry = tmp_path / "methods.libsonnet"
+    registry.write_text("{ registry: [ { name: 'vanilla', title: 'Vanilla', family: 'baseline' }, %s ] }" % entry)
+    with pytest.raises(SettingError) as raised:
+        methods(registry)
+    assert str(raised.value).startswith("registry[1]: ") and f"{registry}: needs a 'name', a 'title' and a " \
+           "'family' among ('baseline', 'word', 'attention', 'neighbour'), got {" in str(raised.value)

@@ -131,3 +131,42 @@ def test_robustness_table_from_its_record_is_the_table_from_the_archives(tmp_pat
     assert json.loads(measures)["vanilla"]["seed_numbers"] == [1, 2]
     assert math.isnan(json.loads(measures)["attention_iat"]["seeds"][0]["pgd_jsd"])
     assert json.loads(measures)["vanilla"]["seeds"][0]["test_score"] == pytest.approx(0.8123456789012345, abs=0)
+
+
+def test_a_record_file_is_sorted_indented_json_without_the_in_memory_mark(tmp_path):
+    from attention_perturb.experiments.record import FROM_RECORD, read_record, write_record
+
+    path = tmp_path / "record.json"
+    write_record(path, {"dataset": "sst", "config": "c"},
+                 {"word_at": {2: {"f1": 0.5, FROM_RECORD: True}}, "vanilla": {10: {"f1": 0.25}, 9: {"f1": 0.75}}})
+    assert path.read_text() == (  # sorted: diffs of a record between sittings show only what changed
+        '{\n "identity": {\n  "config": "c",\n  "dataset": "sst"\n },\n "runs": {\n  "vanilla": {\n'
+        '   "10": {\n    "f1": 0.25\n   },\n   "9": {\n    "f1": 0.75\n   }\n  },\n'
+        '  "word_at": {\n   "2": {\n    "f1": 0.5\n   }\n  }\n }\n}\n')
+    assert read_record(path, {"dataset": "sst", "config": "c"}) == {
+        "vanilla": {9: {"f1": 0.75, FROM_RECORD: True}, 10: {"f1": 0.25, FROM_RECORD: True}},
+        "word_at": {2: {"f1": 0.5, FROM_RECORD: True}}}
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("[1", "not a record of runs (not valid JSON: Expecting"),
+    (b"\xff", "not a record of runs (not valid JSON: 'utf-8' codec can't decode"),
+    ('{"identity": {}}', "not a record of runs (it needs an 'identity' and a 'runs' object)"),
+    ('{"identity": [], "runs": {}}', "not a record of runs (it needs an 'identity' and a 'runs' object)"),
+    ('[]', "not a record of runs (it needs an 'identity' and a 'runs' object)"),
+    ('{"identity": {"dataset": "imdb", "config": "c", "seeds": 3}, "runs": {}}',
+     "this record's runs were made with another dataset, seeds; use the settings it was made with or choose "
+     "another --record"),
+])
+def test_a_record_that_cannot_be_read_or_was_made_otherwise_is_refused_in_one_line(tmp_path, text, problem):
+    from attention_perturb.experiments.record import RecordError, read_identity, read_record
+
+    path = tmp_path / "record.json"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(RecordError) as raised:
+        read_record(path, {"dataset": "sst", "config": "c"})
+    assert str(raised.value).startswith(f"{path}: {problem}") and "\n" not in str(raised.value)
+    if "another" not in problem:
+        with pytest.raises(RecordError):
+            read_identity(path)
+    assert read_identity(tmp_path / "none.json") is None and read_record(tmp_path / "none.json", {}) == {}

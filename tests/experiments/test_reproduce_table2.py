@@ -193,6 +193,22 @@ def test_seconds_over_every_process_adds_up_each_process_clock():
     assert seconds_over_every_process([60.0, 130.0, 50.0, 120.0, 40.0]) == 130.0 + 120.0 + 40.0
     assert seconds_over_every_process([60.0, 130.0]) == 130.0
     assert seconds_over_every_process([]) == 0.0
+    assert seconds_over_every_process([60.0, 60.0]) == 60.0  # an equal clock is the same process
+
+
+def test_epoch_costs_need_both_values_in_every_epochs_file(tmp_path):
+    from attention_perturb.experiments.epochs import epoch_costs
+
+    for epoch, clock in enumerate(["0:01:00", "0:02:10"]):  # just the two values: nothing else is needed
+        (tmp_path / f"metrics_epoch_{epoch}.json").write_text(json.dumps(
+            {"training_duration": clock, "peak_worker_0_memory_MB": 100.0 + epoch}))
+    assert epoch_costs(tmp_path, 1) == [{"training_duration": 60.0, "peak_worker_0_memory_MB": 100.0},
+                                        {"training_duration": 130.0, "peak_worker_0_memory_MB": 101.0}]
+    assert epoch_costs(tmp_path, 0) == [{"training_duration": 60.0, "peak_worker_0_memory_MB": 100.0}]
+    assert epoch_costs(tmp_path, None) is None
+    assert epoch_costs(tmp_path, 2) is None  # metrics_epoch_2.json missing
+    (tmp_path / "metrics_epoch_1.json").write_text(json.dumps({"training_duration": "0:02:10", "epoch": 1}))
+    assert epoch_costs(tmp_path, 1) is None
 
 
 def test_durations_are_read_as_allennlp_writes_them():

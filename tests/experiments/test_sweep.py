@@ -138,6 +138,9 @@ def test_report_means_confidence_intervals_and_paired_differences_by_hand(tmp_pa
     text = write_report(out, grid, results, "f1", "allennlp sweep report -o out")
     # Vanilla F1 80, 82, 84: mean 82, s = 2, CI = t·2/√3.
     assert mean_ci([80.0, 82.0, 84.0]).half_width == pytest.approx(T_975_2 * 2 / 3 ** 0.5)
+    assert mean_ci([80.0, None, float("nan"), 84.0]) == (82.0, pytest.approx(T_975_1 * 2), 2)  # s = 2√2, s/√2 = 2
+    assert mean_ci([80.0, None]) == (80.0, None, 1)
+    assert mean_ci([None]).count == 0 and mean_ci([]).half_width is None
     assert f"| vanilla | 3 | 82.00 ± {T_975_2 * 2 / 3 ** 0.5:.2f} |" in text
     # ε = 0.1 minus vanilla, per seed: F1 +1, +2, -1 (mean 2/3, s = √(7/3)); Pearson -.1, -.15, -.15.
     f1_ci = T_975_2 * (7 / 3) ** 0.5 / 3 ** 0.5
