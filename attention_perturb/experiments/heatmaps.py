@@ -106,9 +106,7 @@ def visualize(dump_paths: Sequence[str], output_dir: str, names=None, max_senten
     if len(names) != len(dump_paths):
         raise SettingError("names", f"{len(names)} names for {len(dump_paths)} dumps")
     dumps = aligned_dumps(dump_paths)
-    output = Path(output_dir)
-    output.mkdir(parents=True, exist_ok=True)
-    html_path, png_path = output / "heatmaps.html", output / "heatmaps.png"
+    html_path, png_path = Path(output_dir) / "heatmaps.html", Path(output_dir) / "heatmaps.png"
     page = render_html(names, dumps)
     write_atomically(html_path, page)
     write_atomically(png_path, lambda p: render_png(names, dumps, p, max_sentences))

@@ -89,3 +89,52 @@ def test_visualize_writes_the_page_and_a_png_of_the_first_sentences(tmp_path):
     with pytest.raises(SettingError, match="^names: 1 names for 2 dumps$"):
         heatmaps.visualize([first, second], str(tmp_path / "never"), names=["V"])
     assert not (tmp_path / "never").exists()
+
+
+def test_the_pages_style_sheet_styles_each_class_it_uses():
+    import re
+
+    page = heatmaps.render_html(["A"], [[FIRST]])
+    assert page.startswith("<!DOCTYPE html><html><head><meta charset='utf-8'><title>Attention and gradient "
+                           "importance</title><style>") and page.endswith("</table></div></body></html>")
+    head, body = page.split("</style></head><body>")
+    rules = re.findall(r"([^{}]+)\{([^{}]*)\}", head.split("<style>")[1])
+    assert "".join(f"{selector}{{{declarations}}}" for selector, declarations in rules) == head.split("<style>")[1]
+    assert [selector for selector, _ in rules] == ["body", ".heatmap", "th", ".kind", ".tok", ".meta td"]
+    assert all(re.fullmatch(r"([a-z-]+:[^;:]+;)*[a-z-]+:[^;:]+", declarations) for _, declarations in rules)
+    assert body.startswith('<h1>Attention (red) and gradient importance (blue)</h1><div class="heatmap" '
+                           'id="sentence-1"><table><tr><th>A</th><td class="kind">attention</td><td><span')
+    assert body.count("<tr>") + body.count('<tr class="meta">') == body.count("</tr>") == 3
+
+
+def test_the_png_draws_each_row_scaled_and_labelled_under_its_tokens(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)  # keeps the figure to read it
+    long = {**FIRST, "tokens": [f"w{index}" for index in range(10)], "attention": [0.1] * 9 + [0.2],
+            "gradient_importance": [0.5] + [0.25] * 9}
+    heatmaps.render_png(["V", "I"], [[long, FIRST], [long, FIRST]], str(tmp_path / "h.png"), max_sentences=2)
+    assert png_size(tmp_path / "h.png") == (900, int((0.42 * 4 * 2 + 0.5) * 120))  # (0.55 × 10 + 2) in × 120 dpi
+    (figure,) = figures
+    axis = figure.axes[0]
+    image = axis.get_images()[0]
+    assert image.get_cmap().name == "Reds" and image.get_clim() == (0, 1) and axis.get_aspect() == "auto"
+    assert image.get_array()[0].tolist() == pytest.approx([0.5] * 9 + [1.0])  # V attention, scaled to its peak
+    assert image.get_array()[1].tolist() == pytest.approx([1.0] + [0.5] * 9)  # V gradient
+    assert [label.get_text() for label in axis.get_yticklabels()] == ["V attention", "V gradient", "I attention",
+                                                                      "I gradient"]
+    ticks = axis.get_xticklabels()
+    assert [label.get_text() for label in ticks] == long["tokens"]
+    assert {(label.get_rotation(), label.get_horizontalalignment(), label.get_fontsize()) for label in ticks} == {
+        (45.0, "right", 7.0)}
+    assert {label.get_fontsize() for label in axis.get_yticklabels()} == {7.0}
+    assert [label.get_text() for label in figure.axes[1].get_xticklabels()] == FIRST["tokens"]
+    plt.close("all")
+
+
+def test_visualize_draws_ten_sentences_unless_told(tmp_path, monkeypatch):
+    drawn = []
+    monkeypatch.setattr(heatmaps, "render_png", lambda names, dumps, path, max_sentences: drawn.append(max_sentences))
+    heatmaps.visualize([dump(tmp_path / "a.jsonl", FIRST)], str(tmp_path / "figures"))
+    assert drawn == [10]
