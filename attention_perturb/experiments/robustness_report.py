@@ -231,7 +231,7 @@ def tradeoff_section(folder: Path, output: Path, record: str, methods: str, base
 def format_ratio(value: Optional[float]) -> str:
     if value is None:
         return "–"
-    return f"{value:#.3g}×" if value < 1000 else f"{value:.2e}×"
+    return f"{value:#.3g}×"  # three digits; from 1,000 on in exponent form (1.02e+03×)
 
 
 # Wrapped by a call, not a decorator: mutation testing (mutmut) leaves decorated functions unmutated.

@@ -129,3 +129,60 @@ def test_further_columns_asked_for_are_shown_with_their_differences(tmp_path):
     (tmp_path / "page.md").write_text("<!-- begin robustness record=six.json -->\n<!-- end robustness -->\n")
     assert results(tmp_path).returncode == 0
     assert "Kendall" not in (tmp_path / "page.md").read_text()
+
+
+def write_record(folder, runs, name="record.json"):
+    (folder / name).write_text(json.dumps({"identity": {"command": "robustness-table"}, "runs": runs}))
+    return name
+
+
+def test_the_tradeoff_boundaries_meet_the_rule(tmp_path):
+    """A mean Δ score of exactly −within and a ratio of exactly the factor meet it; a setting's zero
+    target value gives no ratio for its seed (rather than a division by zero)."""
+    from attention_perturb.experiments.robustness_report import tradeoff_section
+
+    row = lambda score, tvd: {"test_score": score, "pgd_tvd": tvd}  # noqa: E731
+    record = write_record(tmp_path, {
+        "vanilla": {"1": row(0.75, 0.5), "2": row(0.75, 0.5)},
+        "edge": {"1": row(0.5, 0.25), "2": row(0.5, 0.25)},  # Δ −0.25, ratios 2
+        "zero": {"1": row(0.75, 0.0), "2": row(0.75, 0.0009765625)},  # seed 1 no ratio; seed 2 ratio 512
+        "far": {"1": row(0.75, 0.00048828125), "2": row(0.75, 0.00048828125)},  # ratios 1,024
+    })
+    text = tradeoff_section(tmp_path, tmp_path, record, methods="edge,zero,far", target="pgd_tvd", factor="2",
+                            within="0.25", seeds="2")
+    assert "| edge | 2 | -0.250 ± 0.000 * | 0.250 ± 0.000 | 1: 2.00×, 2: 2.00× | 2.00× |" in text
+    assert "| zero | 2 | 0.000 ± 0.000 | 0.000488 ± 0.000691 | 2: 512.× | 512.× |" in text
+    assert "| far | 2 | 0.000 ± 0.000 | 0.000488 ± 0.000 | 1: 1.02e+03×, 2: 1.02e+03× | 1.02e+03× |" in text
+    assert "in the order given: edge, zero, far; the first is **edge**." in text
+    text = tradeoff_section(tmp_path, tmp_path, record, methods="edge", target="pgd_tvd", factor="2.5", within="0.2",
+                            seeds="3")
+    assert "Not met: edge (2 of 3 seeds; Δ test_score -0.250 < −0.200; pgd_tvd ratio 2.00× < 2.5×)." in text
+
+
+def test_what_measured_the_rows_is_one_sentence(tmp_path):
+    from attention_perturb.experiments.robustness_report import measured_summary
+
+    rows = {"vanilla": {1: {"measured_by": {"commit": "0123456789", "dirty": True, "torch_threads": 2}},
+                        2: {"measured_by": {"commit": "fedcba9876", "torch_threads": 1}},
+                        3: {"measured_by": {"torch_threads": 1}}},
+            "flat": {1: {}}}
+    assert measured_summary(rows, ["vanilla", "flat"]) == (
+        "Measured by commit 0123456 (dirty), fedcba9, unknown; torch threads 1, 2; 1 of 4 rows without a record of it.")
+    assert measured_summary(rows, ["vanilla"]).endswith("torch threads 1, 2.")
+    assert measured_summary(rows, ["flat"]) == "Measured: not recorded."
+
+
+def test_a_section_is_pending_while_any_record_it_reads_is_missing(tmp_path):
+    from attention_perturb.experiments.robustness_report import when_made
+
+    def section(folder, output, record, **settings):
+        """The section's own docstring."""
+        return f"made from {record} with {settings}"
+
+    wrapped = when_made(section)
+    assert wrapped.__doc__ == "The section's own docstring."
+    record = write_record(tmp_path, {"vanilla": {}})
+    assert wrapped(tmp_path, tmp_path, record, pending="make it", extra="later.json,,other.json") == (
+        "Pending: `later.json`, `other.json` not made yet; `make it` makes it.\n")
+    assert wrapped(tmp_path, tmp_path, record, pending="make it") == "made from record.json with {}"
+    assert wrapped(tmp_path, tmp_path, record, extra="later.json") == "made from record.json with {'extra': 'later.json'}"
