@@ -56,7 +56,7 @@ class Cell(NamedTuple):
 
 
 def short_key(key: str) -> str:
-    return key.rsplit(".", 1)[-1]
+    return key.split(".")[-1]
 
 
 def cell_name(method: str, setting: Dict[str, Any], variant: str) -> str:
@@ -165,7 +165,7 @@ def shared_runs(runs: Dict[str, Dict[int, Any]], grid: Dict[str, Any], other_gri
 
     def trials(of_grid: Dict[str, Any]) -> Dict[str, Any]:
         return {trial.name: (trial.config, trial.environment, json.loads(trial.overrides))
-                for trial in plan_trials(Path("."), {**of_grid, "seeds": seeds})}
+                for trial in plan_trials(Path(), {**of_grid, "seeds": seeds})}  # folders unread
 
     mine, theirs = trials(grid), trials(other_grid)
     shared: Dict[str, Dict[int, Any]] = {}
@@ -273,14 +273,15 @@ def choose_epsilons(cells: Sequence[Cell], results, selection_metric: str) -> Di
     """Per method with an ε grid (default variant): the cell of best mean `selection_metric` (e.g.
     best_validation_f1, the highest; a loss, the lowest) over its seeds, the first on ties, as the
     paper picks ε by validation score."""
-    sign = -1.0 if lower_is_better(selection_metric) else 1.0
     chosen: Dict[str, Cell] = {}
     best: Dict[str, float] = {}
     for cell in cells:
         if cell.variant != DEFAULT_VARIANT or not any(short_key(k) == "epsilon" for k in cell.setting):
             continue
         runs = results.get(cell.name, {})
-        score = sign * mean_ci([run[selection_metric] for run in runs.values() if selection_metric in run]).mean
+        score = mean_ci([run[selection_metric] for run in runs.values() if selection_metric in run]).mean
+        if lower_is_better(selection_metric):
+            score = -score
         if runs and not math.isnan(score) and score > best.get(cell.method, -math.inf):
             chosen[cell.method], best[cell.method] = cell, score
     return chosen

@@ -73,6 +73,18 @@ def test_sweep_report_chooses_epsilon_by_mean_validation_score(tmp_path):
         assert report["chosen_epsilon"] == {"attention_at": "attention_at__epsilon=0.1"}, metric
 
 
+@pytest.mark.parametrize("metric", ["best_validation_f1", "best_validation_loss"])
+def test_sweep_takes_the_first_epsilon_of_a_tie(metric):
+    from attention_perturb.experiments.sweep import choose_epsilons, plan_cells
+
+    grid = {"methods": ["attention_at"], "seeds": [1, 2], "grid": {"model.perturbation.epsilon": [0.1, 1, 10]}}
+    first, second, third = plan_cells(grid)
+    results = {first.name: {1: {metric: 0.25}, 2: {metric: 0.75}}, second.name: {1: {metric: 0.5}, 2: {metric: 0.5}},
+               third.name: {1: {metric: 0.5, "test_f1": 0.9}, 2: {metric: 0.5}}}  # the same mean, 0.5
+    assert choose_epsilons([first, second, third], results, metric) == {"attention_at": first}
+    assert choose_epsilons([third, second], results, metric) == {"attention_at": third}
+
+
 def write_experiment(experiment, validation_metric, trials):
     for run, epsilon, metrics in trials:
         finished_trial(experiment, run, epsilon, validation_metric, **metrics)

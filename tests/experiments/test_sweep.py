@@ -97,12 +97,79 @@ def test_bad_grid_files_are_named(tmp_path, change, message):
         read_grid(path)
 
 
+@pytest.mark.parametrize("change, message", [
+    ({"config": None}, "no 'config'"),
+    ({"methods": None}, "no 'methods'"),
+    ({"seeds": ["1"]}, "'seeds' must be a count or a list of integers, got ['1']"),
+    ({"seeds": 0}, "'seeds' must be a count or a list of integers, got 0"),
+    ({"grid": {"model.dropout": []}}, "grid['model.dropout'] needs a non-empty list of values"),
+    ({"grid": {"model.dropout": {"values": 0.1}}}, "grid['model.dropout'] needs a non-empty list of values"),
+    ({"grid": {"model.dropout": {"methods": ["vanilla"]}}}, "grid['model.dropout'] needs a non-empty list of values"),
+    ({"overrides": {"random_seed": 1, "pytorch_seed": 2}},
+     "overrides sets random_seed, pytorch_seed: each run's seeds are its seed of 'seeds'"),
+    ({"grid": {"numpy_seed": [1, 2]}}, "grid sets numpy_seed: each run's seeds are its seed of 'seeds'"),
+    ({"variants": {"seeded": {"overrides": {"random_seed": 3}, "methods": ["vanilla"]}}},
+     "variants['seeded'] sets random_seed: each run's seeds are its seed of 'seeds'"),
+    ({"variants": {"two-words": {}}}, "variant name 'two-words' must be letters, digits and _ and not 'default'"),
+])
+def test_each_bad_grid_file_is_one_line_naming_the_file_and_key(tmp_path, change, message):
+    path = write_grid(tmp_path, {key: value for key, value in {**GRID, **change}.items() if value is not None})
+    with pytest.raises(ValueError) as raised:
+        read_grid(path)
+    assert str(raised.value) == f"{path}: {message}"
+
+
+def test_a_grid_without_seeds_runs_three_and_a_variant_may_be_named_in_capitals(tmp_path):
+    grid = read_grid(write_grid(tmp_path, {key: value for key, value in GRID.items() if key != "seeds"}
+                                | {"variants": {"Std_2": {}}}))
+    assert grid["seeds"] == [1, 2, 3]
+    assert [cell.name for cell in plan_cells(grid)][:2] == ["vanilla", "vanilla__Std_2"]
+    assert read_grid(write_grid(tmp_path, {**GRID, "seeds": [5, 3]}))["seeds"] == [5, 3]
+    with pytest.raises(ValueError) as raised:
+        read_grid(tmp_path)
+    assert str(raised.value) == f"grid: {tmp_path} is not a file"
+
+
 def test_a_folder_refuses_another_grid(tmp_path):
     grid = read_grid(write_grid(tmp_path))
     save_grid(tmp_path / "out", grid)
     save_grid(tmp_path / "out", grid)  # the same grid resumes
     with pytest.raises(ValueError, match="started with another grid"):
         save_grid(tmp_path / "out", {**grid, "seeds": [1, 2, 3]})
+
+
+def test_a_saved_grid_is_indented_json_and_a_grid_without_a_dataset_runs_with_an_empty_one(tmp_path):
+    grid = {"config": "training_configs/sst_{method}.jsonnet", "methods": ["vanilla"], "seeds": [1]}
+    save_grid(tmp_path / "out", grid)
+    assert (tmp_path / "out" / "sweep.json").read_text() == json.dumps(grid, indent=2) + "\n"
+    (trial,) = plan_trials(tmp_path / "out", grid)
+    assert trial.environment == {"METHOD": "vanilla", "DATASET": ""}
+    assert trial.config == "training_configs/sst_vanilla.jsonnet"
+
+
+def test_runs_of_seeds_beyond_the_grids_are_shared_too(tmp_path):
+    grid = read_grid(write_grid(tmp_path, {**GRID, "grid": {}, "variants": {}}))  # seeds 1, 2
+    runs = {"vanilla": {7: {"test_f1": 0.8}}}  # a later sitting's seed 7
+    assert shared_runs(runs, grid, {**grid, "seeds": [1]}) == runs
+
+
+def test_a_run_reads_its_validation_curve_in_epoch_order_and_a_resumed_log_of_any_bytes(tmp_path):
+    from attention_perturb.experiments.sweep import read_run
+
+    trial = tmp_path / "seed_1" / "trial"
+    trial.mkdir(parents=True)
+    (trial / "metrics.json").write_text(json.dumps({"test_f1": 0.5}))
+    (trial / "config.json").write_text(json.dumps({"random_seed": 1}))
+    for epoch in range(11):  # metrics_epoch_10 sorts after 9, not after 1
+        (trial / f"metrics_epoch_{epoch}.json").write_text(json.dumps(
+            {"validation_f1": epoch / 10, "training_loss": 1.0, "validation_note": "text", "epoch": epoch}))
+    (tmp_path / "seed_1" / "train.log").write_bytes(b"\xff\xfe INFO - Recovering from prior training at x\n")
+    run = read_run(trial)
+    assert run["validation_curve"] == {"f1": [epoch / 10 for epoch in range(11)]}
+    assert run["resumed"] is True and run["test_f1"] == 0.5
+    assert run["provenance"]["seeds"] == {"random_seed": 1, "numpy_seed": None, "pytorch_seed": None}
+    (tmp_path / "seed_1" / "train.log").unlink()
+    assert read_run(trial)["resumed"] is False
 
 
 def finished_run(directory, f1, pearson, validation_f1, curve):
