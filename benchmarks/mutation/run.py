@@ -61,10 +61,10 @@ MODULE_TESTS = {
     "models": ["tests/models/"],
     "modules": ["tests/modules/"],
     "substitutions": ["tests/substitutions/"],
-    # The table and sweep commands' tests, and the seeds' and configs' tables, drive these functions too.
+    # The table and sweep commands' tests, the user errors', seeds' and configs' tables drive these functions too.
     "experiments": ["tests/experiments/", "tests/commands/test_robustness_table_cli.py",
-                    "tests/commands/test_flags_reach_the_library.py", "tests/test_seeds.py",
-                    "tests/test_training_configs_table.py"],
+                    "tests/commands/test_cli_errors.py", "tests/commands/test_flags_reach_the_library.py",
+                    "tests/test_seeds.py", "tests/test_training_configs_table.py"],
     "serve": ["tests/serve/"],
 }
 # What each module's row mutates: its folder, or the top-level helpers for `top`.

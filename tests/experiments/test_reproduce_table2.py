@@ -1,5 +1,8 @@
 import datetime
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -422,3 +425,50 @@ def test_bad_job_counts_are_named(tmp_path):
                              check=False)
         assert refused.returncode == 1
         assert refused.stderr.strip().splitlines()[-1] == f"error: {flag}: must be at least 1, got 0"
+
+
+def test_a_training_that_fails_names_its_log_and_a_resumed_one_how_to_start_afresh(tmp_path, monkeypatch):
+    """`train`'s `allennlp train` process: its command, environment and log (appended to when
+    resuming), and the one-line error when it fails."""
+    from attention_perturb.experiments import reproduce_table2
+    from attention_perturb.experiments.table2 import EpsilonChoice, Run
+
+    calls = []
+
+    def allennlp_train(command, env, stdout, stderr):
+        stdout.write("allennlp's output\n")
+        calls.append((command, {key: env[key] for key in ("METHOD", "DATASET", "OMP_NUM_THREADS", "MKL_NUM_THREADS")},
+                      stderr))
+        return subprocess.CompletedProcess(command, 3)
+
+    monkeypatch.setattr(reproduce_table2.subprocess, "run", allennlp_train)
+    run = Run("attention_iat", 2, EpsilonChoice(1.0, "config default"), tmp_path / "attention_iat" / "seed_2")
+    log = tmp_path / "attention_iat" / "seed_2.log"
+    with pytest.raises(RuntimeError) as raised:
+        reproduce_table2.train(run, "c.jsonnet", "sst", '{"random_seed": 2}', ["toy_method", "other"], 3)
+    assert str(raised.value) == f"attention_iat seed 2: allennlp train exited with 3; see {log}"
+    command, environment, stderr = calls[0]
+    assert command == [sys.executable, "-m", "allennlp", "train", "c.jsonnet", "-s", str(run.directory), "-o",
+                       '{"random_seed": 2}', "--include-package", "toy_method", "--include-package", "other"]
+    assert environment == {"METHOD": "attention_iat", "DATASET": "sst", "OMP_NUM_THREADS": "3", "MKL_NUM_THREADS": "3"}
+    assert stderr == subprocess.STDOUT and log.read_text() == "allennlp's output\n"
+    run.directory.mkdir(parents=True)
+    (run.directory / "config.json").write_text("{}")  # interrupted after allennlp wrote its config: resumed
+    with pytest.raises(RuntimeError) as raised:
+        reproduce_table2.train(run, "c.jsonnet", "sst", "{}", [], 1)
+    assert str(raised.value) == (f"attention_iat seed 2: allennlp train exited with 3; see {log}; it was resuming "
+                                 f"{run.directory}: remove that folder to train afresh")
+    assert calls[1][0][-1] == "--recover" and log.read_text() == "allennlp's output\n" * 2
+    monkeypatch.setattr(reproduce_table2.subprocess, "run", lambda command, **_: subprocess.CompletedProcess(command, 0))
+    with pytest.raises(RuntimeError, match="exited with 0; see"):  # exited cleanly without finishing the run
+        reproduce_table2.train(run, "c.jsonnet", "sst", "{}", [], 1)
+
+
+def test_each_training_gets_the_cpus_shared_among_the_jobs_unless_told(monkeypatch):
+    from attention_perturb.experiments.reproduce_table2 import threads_per_job_of
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert [threads_per_job_of(jobs, None) for jobs in (1, 2, 3, 16)] == [8, 4, 2, 1]
+    assert threads_per_job_of(2, 5) == 5
+    monkeypatch.setattr(os, "cpu_count", lambda: None)  # unknown: one each
+    assert threads_per_job_of(2, None) == 1 and threads_per_job_of(1, None) == 1

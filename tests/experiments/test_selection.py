@@ -71,6 +71,9 @@ def test_sweep_report_chooses_epsilon_by_mean_validation_score(tmp_path):
         in_process("sweep", "report", "-o", out, "--metric", metric)
         report = json.loads((out / "report.json").read_text())
         assert report["chosen_epsilon"] == {"attention_at": "attention_at__epsilon=0.1"}, metric
+        extreme = {"f1": "highest", "loss": "lowest"}[metric]
+        assert (f"ε chosen per method by mean `best_validation_{metric}` over seeds (the {extreme}):\n\n"
+                "- attention_at: attention_at__epsilon=0.1\n") in (out / "report.md").read_text()
 
 
 @pytest.mark.parametrize("metric", ["best_validation_f1", "best_validation_loss"])
