@@ -108,3 +108,46 @@ def test_the_committed_results_regenerate_from_their_committed_records():
 
     check = results(REPO_ROOT / "benchmarks" / "results", "--check")
     assert check.returncode == 0, check.stdout[-2000:] + check.stderr[-2000:]
+
+
+def test_a_check_compares_every_page_and_every_figure_byte_for_byte(tmp_path):
+    """A page without sections sorted first is passed over, not the end of the check; a figure a
+    section writes is compared byte for byte with the committed one, and one missing is named."""
+    from attention_perturb.experiments.results import regenerate
+    from tests.experiments.test_robustness_report import ROBUSTNESS
+
+    (tmp_path / "neighbours.json").write_text(json.dumps(ROBUSTNESS))
+    (tmp_path / "a_notes.md").write_text("# Notes without a generated section\n")
+    page = "<!-- begin robustness record=neighbours.json methods=vanilla,seat_l2_10 figure=pareto.png -->\n" \
+           "<!-- end robustness -->\n"
+    (tmp_path / "b_neighbours.md").write_text(page)
+    assert regenerate(tmp_path, check=True) == [tmp_path / "b_neighbours.md", tmp_path / "pareto.png"]
+    assert regenerate(tmp_path) == [tmp_path / "b_neighbours.md"]
+    assert regenerate(tmp_path, check=True) == []
+    figure = (tmp_path / "pareto.png").read_bytes()
+    (tmp_path / "pareto.png").write_bytes(figure[:-1] + bytes([figure[-1] ^ 1]))  # same size, one bit off
+    assert regenerate(tmp_path, check=True) == [tmp_path / "pareto.png"]
+
+
+def test_a_section_argument_may_hold_an_equals_sign(tmp_path):
+    (tmp_path / "page.md").write_text("<!-- begin tradeoff record=later.json methods=a pending='make RECORD=later.json' "
+                                      "-->\n<!-- end tradeoff -->\n")
+    assert results(tmp_path).returncode == 0
+    assert "`make RECORD=later.json` makes it." in (tmp_path / "page.md").read_text()
+
+
+def test_measures_pair_only_equal_seeds_and_show_no_interval_for_one():
+    from attention_perturb.experiments.results import measures_markdown
+
+    def runs(**pearson_by_seed):
+        return {int(seed[1:]): {"metrics": {"test_pearson": value}} for seed, value in pearson_by_seed.items()}
+
+    text = measures_markdown({"vanilla": runs(s1=0.5, s2=0.7), "attention_iat": runs(s2=0.75), "word_at": runs(s5=0.1)})
+    assert text.splitlines()[2:7] == [
+        "| method | seeds | pearson | Δ pearson |", "|---|---|---|---|",
+        "| Vanilla | 2 | 0.600 ± 1.271 | - |",  # t(1)·s/√2 = 12.706 · 0.1414 / 1.414
+        "| Word AT | 1 | 0.100 | - |",  # no seed in common with vanilla
+        "| Attention iAT | 1 | 0.750 | +0.050 |"]  # one common seed: no interval
+    assert "kendall" not in text and "top5" not in text  # agreements no run reported: no empty tables
+    without_vanilla = measures_markdown({"attention_iat": runs(s2=0.75)})
+    assert "| Attention iAT | 1 | 0.750 | - |" in without_vanilla
