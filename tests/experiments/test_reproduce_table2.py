@@ -472,3 +472,22 @@ def test_each_training_gets_the_cpus_shared_among_the_jobs_unless_told(monkeypat
     assert threads_per_job_of(2, 5) == 5
     monkeypatch.setattr(os, "cpu_count", lambda: None)  # unknown: one each
     assert threads_per_job_of(2, None) == 1 and threads_per_job_of(1, None) == 1
+
+
+def test_json_values_compare_as_allennlp_reads_them():
+    from attention_perturb.experiments.table2 import same_json
+
+    assert same_json(1, 1.0) and same_json({"a": [1, {"b": 2.0}]}, {"a": [1.0, {"b": 2}]})
+    assert not same_json(True, 1) and not same_json(1, True) and same_json(False, False)
+    assert not same_json([1, 2], [1, 3]) and not same_json([1, 2], [1, 2, 3]) and not same_json([1], 1)
+    assert not same_json({"a": 1}, {"a": 2}) and not same_json({"a": 1}, {"a": 1, "b": 1}) and not same_json({"a": 1}, 1)
+    assert not same_json({"a": [True]}, {"a": [1]})
+
+
+def test_methods_outside_the_registry_come_after_it_by_name(tmp_path):
+    from attention_perturb.experiments.methods import title
+    from attention_perturb.experiments.table2 import in_registry_order
+
+    assert in_registry_order(["zeta", "attention_iat", "alpha", "vanilla"]) == ["vanilla", "attention_iat", "alpha",
+                                                                              "zeta"]
+    assert title("attention_iat") == "Attention iAT" and title("zeta") == "zeta"
