@@ -252,6 +252,46 @@ def test_the_epoch_curve_goes_on_over_the_runs_still_training(tmp_path):
     assert (tmp_path / "epoch.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def kept_figures(monkeypatch):
+    from attention_perturb.experiments import sweep_report
+
+    figures = []
+    monkeypatch.setattr(sweep_report.plt, "close", figures.append)  # keeps each figure to read it
+    return figures
+
+
+def test_the_epoch_figure_marks_each_epoch_up_to_thirty(tmp_path, monkeypatch):
+    figures = kept_figures(monkeypatch)
+    for epochs in (30, 31):
+        results = {"vanilla": {1: {"validation_curve": {"pearson": [0.5] * epochs}}}}
+        plot_against_epoch(tmp_path / "epoch.png", [Cell("vanilla", "vanilla", {}, "default", {})], results, "pearson")
+    assert [figure.axes[0].get_lines()[0].get_marker() for figure in figures] == ["o", "None"]
+    assert figures[0].axes[0].get_ylabel() == "validation pearson (dotted: the runs still training)"
+    assert figures[0].axes[0].get_xlabel() == "epoch"
+
+
+@pytest.mark.parametrize("metric, scale, label", [("best_validation_accuracy", 100, "best validation_accuracy (%)"),
+                                                  ("best_validation_f1", 100, "best validation_f1 (%)"),
+                                                  ("best_validation_loss", 1, "best validation_loss")])
+def test_figure_4_shows_scores_in_percent_and_a_loss_as_it_is(tmp_path, monkeypatch, metric, scale, label):
+    from attention_perturb.experiments.sweep_report import plot_validation_against_epsilon
+
+    figures = kept_figures(monkeypatch)
+    plot_validation_against_epsilon(tmp_path / "f4.png", {"vanilla": [(None, {1: 0.5, 2: 0.75})],
+                                                          "attention_at": [(0.1, {1: 0.25, 2: 0.75}), (1.0, {1: 0.5})]},
+                                    metric)
+    axis = figures[0].axes[0]
+    assert axis.get_ylabel() == label and axis.get_xlabel() == "ε" and axis.get_xscale() == "log"
+    assert axis.get_title() == "points: one run each (seeds 1, 2); lines: means"
+    baseline_lines = [line.get_ydata()[0] for line in axis.get_lines()[:3]]
+    assert baseline_lines == pytest.approx([0.5 * scale, 0.75 * scale, 0.625 * scale])  # dotted runs, dashed mean
+    assert [line.get_linestyle() for line in axis.get_lines()[:3]] == [":", ":", "--"]
+    assert list(axis.get_lines()[3].get_ydata()) == pytest.approx([0.5 * scale, 0.5 * scale])
+    assert axis.collections[0].get_offsets()[:, 1].tolist() == pytest.approx([0.25 * scale, 0.75 * scale, 0.5 * scale])
+    assert [text.get_text() for text in axis.get_legend().get_texts()] == [
+        "vanilla (mean; dotted: its 2 runs)", "attention_at"]
+
+
 def test_a_record_carries_finished_runs_into_a_later_sitting(tmp_path):
     grid_file = write_grid(tmp_path, {**GRID, "variants": {}})
     grid = read_grid(grid_file)
