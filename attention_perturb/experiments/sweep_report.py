@@ -277,7 +277,6 @@ def report_sweep(output_dir: str, record: Optional[str], metric: str, command: s
         grid = grid_of_record(Path(record)) if record else None
         if grid is None:
             raise SettingError("output_dir", f"{grid_file} does not exist (not a sweep folder?)")
-        output_dir.mkdir(parents=True, exist_ok=True)
     results = update_record(Path(record), output_dir, grid) if record else collect(output_dir, grid)
     if not results:
         raise SettingError("output_dir", f"{output_dir} has no finished runs yet")

@@ -328,7 +328,11 @@ def test_a_record_carries_finished_runs_into_a_later_sitting(tmp_path):
     assert sorted(json.loads(record.read_text())["runs"]["attention_at__epsilon=0.1"]) == ["1", "2"]
     assert "from_record" not in record.read_text()
     # The record alone, without any run folder, still reports.
-    assert "| vanilla | 2 | 82.00" in in_process("sweep", "report", "-o", tmp_path / "third", "--record", record).stdout
+    alone = in_process("sweep", "report", "-o", tmp_path / "third", "--record", record).stdout
+    assert "| vanilla | 2 | 82.00" in alone
+    assert alone.splitlines()[-2:] == [f"written to {tmp_path / 'third' / 'report.md'}",
+                                       f"4 finished runs of this grid's seeds in {record}"]
+    assert (tmp_path / "third" / "report.md").is_file()
     # A later sitting may add seeds; another grid is refused in one line, before anything trains.
     (tmp_path / "grids").mkdir()
     more_seeds = write_grid(tmp_path / "grids", {**GRID, "variants": {}, "seeds": 3})
