@@ -69,7 +69,6 @@ def plot_against_field(axis, frame: pd.DataFrame, model_field: str, metric_field
     """One scatter per model of `x_field` against `metric_field`, with a line through the means of
     six equal-width bins of x to show the trend."""
     for model, group in frame.groupby(model_field, sort=True):
-        group = group.sort_values(x_field)
         points = axis.scatter(group[x_field], group[metric_field], s=14, alpha=0.6, label=str(model))
         bins = pd.cut(group[x_field], bins=min(6, len(group)))
         means = group.groupby(bins, observed=True)[[x_field, metric_field]].mean()
