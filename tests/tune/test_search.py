@@ -133,6 +133,28 @@ def test_a_one_trial_search_in_this_process_reports_its_plan_its_trial_and_its_e
     assert capsys.readouterr().out == ""
 
 
+@pytest.mark.long(seconds=40)
+def test_a_search_whose_trials_fail_names_each_and_its_log_once_all_have_ended(tmp_path, monkeypatch, capsys):
+    from attention_perturb.tune.search import search
+    from tests.tune.loopback_cluster import RAY_ENVIRONMENT
+
+    for name, value in RAY_ENVIRONMENT.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(TrialFailed) as raised:
+        search(experiment_name="broken", base_config="fixtures/tune/sst_tiny_search.jsonnet",
+               search_space="fixtures/tune/search_space.json", log_dir=str(tmp_path), num_samples=2, random_seed=4,
+               overrides=json.dumps({"trainer.num_epochs": "two"}), num_cpus=2, num_gpus=0,
+               include_packages=["attention_perturb"], report=lambda line: None)
+    logs = [tmp_path / "broken" / run / "train.log" for run in ("run_000", "run_001")]
+    assert str(raised.value) == f"2 of 2 trials failed:\nrun_000: see {logs[0]}\nrun_001: see {logs[1]}"
+    printed = capsys.readouterr().out.splitlines()
+    assert sorted(line for line in printed if " FAILED; see " in line) == [f"run_000 FAILED; see {logs[0]}",
+                                                                          f"run_001 FAILED; see {logs[1]}"]
+    assert all("two" in log.read_text() for log in logs)  # allennlp's own error, in each trial's log
+    assert json.loads((tmp_path / "broken" / "run_001" / "environment.json").read_text())["NUM_EPOCHS"] == "1"
+    assert (tmp_path / "broken" / "run_000" / "environment.json").read_text().startswith('{\n  "EPSILON": ')
+
+
 def test_without_gpus_every_trial_trains_on_the_cpu_and_keeps_the_overrides_given():
     from attention_perturb.errors import SettingError
     from attention_perturb.tune.search import trial_overrides
