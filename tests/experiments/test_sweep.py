@@ -378,18 +378,30 @@ def test_sweep_run_records_each_trial_as_it_finishes_not_at_the_end(tmp_path, mo
     def recorded_cells():
         return sorted(json.loads(record.read_text())["runs"]) if record.exists() else []
 
+    calls = []
+
     def run_trials(output_dir, trials, settings, resources, total, after_each_trial):
+        calls.append((output_dir, settings, resources, total, [trial.environment for trial in trials]))
         for trial in trials:
             recorded_before[trial.name] = recorded_cells()
             finished_run(trial.directory, 0.80, 0.5, 0.8, [0.5])
             after_each_trial()
 
-    monkeypatch.setattr(search, "start_ray", lambda *args: None)
+    monkeypatch.setattr(search, "start_ray", lambda *args: calls.append(args))
     monkeypatch.setattr(search, "run_trials", run_trials)
-    in_process("sweep", "run", "--grid", grid_file, "-o", out, "--record", record)
+    printed = in_process("sweep", "--include-package", "attention_perturb", "run", "--grid", grid_file, "-o", out,
+                         "--record", record, "--num-cpus", "3", "--cpus-per-trial", "2").stdout
     assert recorded_before == {"vanilla__seed_1": [], "attention_at__epsilon=0.1__seed_1": ["vanilla"],
                                "attention_at__epsilon=1__seed_1": ["attention_at__epsilon=0.1", "vanilla"]}
     assert recorded_cells() == ["attention_at__epsilon=0.1", "attention_at__epsilon=1", "vanilla"]
+    # A local Ray of 3 CPUs and no GPU; each trial 2 CPUs and as many torch threads, trained from here.
+    assert calls[0] == (None, 3, 0)
+    output_dir, settings, resources, total, environments = calls[1]
+    assert output_dir == out.resolve() and resources == {"cpu": 2} and total == 3
+    assert settings == {"base_config": None, "include_packages": ["attention_perturb"], "overrides": "", "cwd": os.getcwd()}
+    assert environments[0] == {"METHOD": "vanilla", "DATASET": "sst", "OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2"}
+    assert printed.splitlines() == [f"{out.resolve()}: 0 of 3 runs finished, 3 to run",
+                                    f"all 3 runs finished; next: allennlp sweep report -o {out.resolve()} --record {record}"]
 
 
 def test_methods_trains_only_the_named_methods_cells_and_leaves_the_rest_for_later(tmp_path):
