@@ -90,3 +90,65 @@ def test_a_malformed_address_fails_at_once_with_ray_s_reason(token_environment):
     assert "notaport" in message.split("(", 1)[1] and "; give the head's host:port" in message
     assert message.endswith(f"Ray looks for a token in {cluster.token_locations()}.")
     assert isinstance(raised.value.__cause__, ValueError) and not ray.is_initialized()
+
+
+class RayInit:
+    """Stands in for `ray.init` against a cluster that refuses the first `refusals` connections:
+    the retry logic is this package's, the refusal Ray's (test_cluster.py meets a real one)."""
+
+    def __init__(self, refusals):
+        self.refusals, self.calls = refusals, []
+
+    def __call__(self, **arguments):
+        import os
+
+        self.calls.append((arguments, os.environ.get("RAY_AUTH_MODE")))
+        if len(self.calls) <= self.refusals:
+            raise ConnectionError(f"UNAUTHENTICATED: refusal {len(self.calls)}")
+
+
+@pytest.fixture
+def refusing_cluster(token_environment, monkeypatch):
+    def make(refusals, token=True):
+        init, switched = RayInit(refusals), []
+        monkeypatch.setattr(cluster.ray, "init", init)
+        monkeypatch.setattr(cluster, "token_available", lambda: token)
+        monkeypatch.setattr(cluster, "_use_token_authentication", lambda: switched.append("token"))
+        return init, switched
+    return make
+
+
+def test_a_refused_client_connects_again_with_token_authentication(refusing_cluster, caplog):
+    init, switched = refusing_cluster(1)
+    with caplog.at_level("WARNING", logger=cluster.__name__):
+        cluster.connect("10.0.0.1:6379")
+    assert [arguments for arguments, _ in init.calls] == [{"address": "10.0.0.1:6379", "log_to_driver": False}] * 2
+    assert switched == ["token"]
+    assert caplog.messages == ["10.0.0.1:6379 refused a client without token authentication (after 0 s): connecting "
+                               "again with RAY_AUTH_MODE=token"]
+
+
+@pytest.mark.parametrize("mode, token, calls", [(None, True, 2), ("token", True, 1), (None, False, 1)])
+def test_a_client_is_retried_only_where_its_mode_is_open_and_a_token_is_there(refusing_cluster, monkeypatch, mode,
+                                                                              token, calls):
+    if mode:
+        monkeypatch.setenv("RAY_AUTH_MODE", mode)
+    init, switched = refusing_cluster(2, token=token)
+    with pytest.raises(SettingError) as raised:
+        cluster.connect("10.0.0.1:6379")
+    assert len(init.calls) == calls and len(switched) == calls - 1
+    assert str(raised.value.__cause__) == f"UNAUTHENTICATED: refusal {calls}"  # the last refusal's
+    assert "the cluster refused this client's authentication" in str(raised.value)
+
+
+def test_a_token_in_the_environment_is_available(token_environment, monkeypatch):
+    from ray._raylet import AuthenticationTokenLoader
+
+    AuthenticationTokenLoader.instance().reset_cache()
+    assert not cluster.token_available()
+    monkeypatch.setenv("RAY_AUTH_TOKEN", "0123456789abcdef0123456789abcdef")
+    AuthenticationTokenLoader.instance().reset_cache()
+    assert cluster.token_available()
+    monkeypatch.delenv("RAY_AUTH_TOKEN")
+    AuthenticationTokenLoader.instance().reset_cache()
+    assert cluster.auth_mode() in ("disabled", "token")
