@@ -91,3 +91,56 @@ def test_search_refuses_to_resume_with_other_settings(tmp_path, monkeypatch, cap
                 "fixtures/tune/search_space.json", "--base-config", "fixtures/tune/sst_tiny_search.jsonnet",
                 "--log-dir", str(tmp_path), "--search-strategy", "hyperopt", "--traceback")
     assert not (tmp_path / "x").exists()
+
+
+def test_the_trainers_minimised_metric_ranks_by_the_lowest_value():
+    import pandas as pd
+
+    from attention_perturb.tune.report import best_trial, default_performance_metric, lower_is_better
+
+    frame = pd.DataFrame({"trainer.validation_metric": ["-perplexity", "-perplexity", None],
+                          "best_validation_perplexity": [3.0, 2.0, 4.0], "best_validation_loss": [0.1, 0.3, 0.2],
+                          "best_validation_f1": [0.2, 0.1, 0.3]})
+    assert lower_is_better(frame, "best_validation_perplexity") and lower_is_better(frame, "perplexity")
+    assert lower_is_better(frame, "best_validation_loss") and not lower_is_better(frame, "best_validation_f1")
+    assert not lower_is_better(frame.drop(columns="trainer.validation_metric"), "best_validation_perplexity")
+    assert not lower_is_better(pd.DataFrame({"trainer.validation_metric": ["+perplexity"]}), "best_validation_perplexity")
+    assert best_trial(frame, "best_validation_perplexity")["best_validation_f1"] == 0.1
+    assert best_trial(frame, "best_validation_f1")["best_validation_perplexity"] == 4.0
+    assert default_performance_metric(frame) == "best_validation_perplexity"
+    from attention_perturb.errors import SettingError
+
+    with pytest.raises(SettingError) as raised:
+        default_performance_metric(frame.drop(columns="trainer.validation_metric"))
+    assert str(raised.value) == "performance_metric: needed, as the trials' trainer.validation_metric is []"
+
+
+def test_a_search_takes_the_epsilon_of_its_first_best_validation_trial(tmp_path):
+    from attention_perturb.errors import SettingError
+    from attention_perturb.experiments.table2 import EpsilonChoice
+    from attention_perturb.tune.best_trial import best_trial_epsilon, choose_epsilons
+
+    searches = tmp_path / "searches"
+    for name, f1, epsilon in (("run_000", 0.70, 3.0), ("run_001", 0.80, 12.5), ("run_002", 0.80, 20.0)):
+        trial(searches / "sst_attention_at", name, f1, epsilon)
+    (searches / "sst_vanilla").mkdir()  # a search of vanilla is never read: vanilla has no ε
+    experiment = searches / "sst_attention_at"
+    assert best_trial_epsilon(experiment, "f1") == EpsilonChoice(12.5, f"best of 3 trials in {experiment}: run_001")
+    assert choose_epsilons("sst", ["vanilla", "attention_at", "attention_iat", "word_at"], {"word_at": 3.0}, searches) == {
+        "vanilla": EpsilonChoice(None, "no perturbation"),
+        "attention_at": EpsilonChoice(12.5, f"best of 3 trials in {experiment}: run_001"),
+        "attention_iat": EpsilonChoice(None, "config default"), "word_at": EpsilonChoice(3.0, "--epsilon")}
+    assert choose_epsilons("sst", ["attention_at"], {}, None) == {"attention_at": EpsilonChoice(None, "config default")}
+    with pytest.raises(SettingError) as raised:
+        best_trial_epsilon(experiment, "accuracy_top3")
+    assert str(raised.value) == f"search_log_dir: {experiment / 'run_000' / 'trial' / 'metrics.json'} has no " \
+                                "best_validation_accuracy_top3"
+    (searches / "empty").mkdir()
+    with pytest.raises(SettingError) as raised:
+        best_trial_epsilon(searches / "empty", "f1")
+    assert str(raised.value) == f"search_log_dir: {searches / 'empty'} has no finished trials"
+    config = experiment / "run_001" / "trial" / "config.json"
+    config.write_text(json.dumps({"model": {"perturbation": {"type": "none"}}}))
+    with pytest.raises(SettingError) as raised:
+        best_trial_epsilon(experiment, "f1")
+    assert str(raised.value) == f"search_log_dir: {config}: model.perturbation has no epsilon"
