@@ -30,6 +30,13 @@ def pytest_configure(config):
     it and removed it under each other's tests, which then failed: false kills. Each test session
     gets its own."""
     allennlp_test_case.TEST_DIR = tempfile.mkdtemp(prefix="allennlp_tests")
+    # mutmut's stats run (MUTANT_UNDER_TEST=stats) records which tests reach which functions, in this
+    # process. A Ray Tune trial's worker inheriting the variable tried to record too, from a folder
+    # without mutmut's configuration, and failed its trial. mutmut keeps a process-local copy, so
+    # this process goes on recording; child processes run the code unmutated, as no stats come back
+    # from them anyway.
+    if os.environ.get("MUTANT_UNDER_TEST") == "stats":
+        del os.environ["MUTANT_UNDER_TEST"]
 
 
 def pytest_collection_modifyitems(items):
