@@ -404,23 +404,30 @@ def test_sweep_run_records_each_trial_as_it_finishes_not_at_the_end(tmp_path, mo
                                     f"all 3 runs finished; next: allennlp sweep report -o {out.resolve()} --record {record}"]
 
 
-def test_methods_trains_only_the_named_methods_cells_and_leaves_the_rest_for_later(tmp_path):
+def test_methods_trains_only_the_named_methods_cells_and_leaves_the_rest_for_later(tmp_path, monkeypatch):
+    from attention_perturb.tune import search
+
     grid_file = write_grid(tmp_path, {**GRID, "variants": {}, "seeds": 2})
     out = tmp_path / "out"
     save_grid(out, read_grid(grid_file))
     finished_run(out / "vanilla" / "seed_1", 0.80, 0.5, 0.8, [0.5])
     plan = in_process("sweep", "run", "--grid", grid_file, "-o", out, "--methods", "vanilla", "--dry-run").stdout
-    assert "1 of 6 runs finished, 1 to run, 4 of other methods left for a later run" in plan
+    assert plan.splitlines()[0] == f"{out}: 1 of 6 runs finished, 1 to run, 4 of other methods left for a later run"
     assert [line.split(":")[0].strip() for line in plan.splitlines() if line.startswith("  ")] == ["vanilla__seed_2"]
-    # Every vanilla run finished: nothing trains (no Ray starts), and the rest is named as left, not failed.
-    finished_run(out / "vanilla" / "seed_2", 0.82, 0.5, 0.8, [0.5])
+    # The trials' progress counts the runs of this time's methods alone: 2 (one of them finished).
+    totals = []
+    monkeypatch.setattr(search, "start_ray", lambda *args: None)
+    monkeypatch.setattr(search, "run_trials", lambda output_dir, trials, settings, resources, total, after:
+                        totals.append(total) or finished_run(trials[0].directory, 0.82, 0.5, 0.8, [0.5]))
+    # Every vanilla run finished: the rest is named as left, not failed.
     done = in_process("sweep", "run", "--grid", grid_file, "-o", out, "--methods", "vanilla", "vanilla")
     assert done.returncode == 0 and done.stdout.splitlines()[-1] == (
         "every run of vanilla finished; 4 runs of other methods are left: rerun without --methods to train them")
-    refused = in_process("sweep", "run", "--grid", grid_file, "-o", out, "--methods", "vanilla", "word_at",
+    assert totals == [2]
+    refused = in_process("sweep", "run", "--grid", grid_file, "-o", out, "--methods", "word_at", "vanilla", "seat",
                          "--dry-run", check=False)
     assert refused.returncode == 1 and refused.stderr.strip().splitlines()[-1] == (
-        "error: --methods: word_at not among the grid's methods (vanilla, attention_at)")
+        "error: --methods: seat, word_at not among the grid's methods (vanilla, attention_at)")
 
 
 def test_a_sweep_record_that_cannot_be_read_is_named_in_one_line(tmp_path):

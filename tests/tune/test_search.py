@@ -166,3 +166,67 @@ def test_without_gpus_every_trial_trains_on_the_cpu_and_keeps_the_overrides_give
     assert trial_overrides("", 2) == ""  # no overrides at all, as allentune passes none
     with pytest.raises(SettingError, match=r"^overrides: not valid JSON \(Expecting"):
         trial_overrides("{trainer", 0)
+
+
+def test_each_finished_trial_is_one_line_with_its_time_node_settings_and_best_scores(tmp_path, monkeypatch, capsys):
+    import types
+
+    from attention_perturb.tune import search
+
+    clock = iter([100.0, 164.4, 200.0])
+    monkeypatch.setattr(search.time, "time", lambda: next(clock))
+    progress = search.TrialProgress(total=3, already_finished=1)
+    (tmp_path / "run_001" / "trial").mkdir(parents=True)
+    (tmp_path / "run_001" / "node.json").write_text(json.dumps({**NODE, "node_id": "0f3a9c8b7e6d5a4c"}))
+    finished = types.SimpleNamespace(
+        config={"trial": {"run": "run_001", "environment": {"EPSILON": "2.5", "SEED": "7"},
+                          "directory": str(tmp_path / "run_001")}},
+        last_result={"best_validation_f1": 0.8125, "best_validation_loss": 0.25, "best_validation_accuracy": 0.75,
+                     "best_epoch": 2, "validation_f1": 0.5})
+    progress.on_trial_complete(0, [], finished)
+    (tmp_path / "run_001" / "node.json").unlink()  # a trial run before nodes were recorded
+    progress.on_trial_complete(0, [], finished)
+    assert capsys.readouterr().out.splitlines() == [
+        "[2/3] run_001 finished after 64 s on node 10.0.0.7 (0f3a9c8b): EPSILON=2.5 SEED=7 -> "
+        "best_validation_accuracy=0.7500, best_validation_f1=0.8125",
+        "[3/3] run_001 finished after 100 s: EPSILON=2.5 SEED=7 -> best_validation_accuracy=0.7500, "
+        "best_validation_f1=0.8125"]
+
+
+def test_after_each_trial_calls_its_action_once_per_finished_trial():
+    from attention_perturb.tune.search import AfterEachTrial
+
+    calls = []
+    callback = AfterEachTrial(lambda: calls.append("recorded"))
+    for _ in range(2):
+        callback.on_trial_complete(0, [], None)
+    assert calls == ["recorded", "recorded"]
+
+
+def test_a_search_by_its_defaults_plans_one_trial_of_seed_0_and_refuses_to_resume_with_another_seed(tmp_path):
+    """Every trial already finished, so no Ray starts: the plan file's settings and trials, in full."""
+    from attention_perturb.errors import SettingError
+    from attention_perturb.tune.search import search
+    from attention_perturb.tune.search_space import read_search_space, sample_assignment
+
+    for name in ("metrics.json", "model.tar.gz"):
+        (tmp_path / "tiny" / "run_000" / "trial").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "tiny" / "run_000" / "trial" / name).write_text("{}")
+    lines = []
+    search("tiny", "fixtures/tune/sst_tiny_search.jsonnet", "fixtures/tune/search_space.json", str(tmp_path),
+           report=lines.append)
+    plan_file = tmp_path / "tiny" / "search.json"
+    plan = {"settings": {"base_config": str(REPO_ROOT / "fixtures" / "tune" / "sst_tiny_search.jsonnet"),
+                         "search_space": json.loads((REPO_ROOT / "fixtures" / "tune" / "search_space.json").read_text()),
+                         "overrides": "", "random_seed": 0},
+            "trials": [{"run": "run_000", "environment": sample_assignment(
+                read_search_space("fixtures/tune/search_space.json"), 0, 0)}]}
+    assert plan_file.read_text() == json.dumps(plan, indent=2) + "\n"
+    assert lines == [f"{tmp_path / 'tiny'}: 1 of 1 trials finished, running 0",
+                     f"all 1 trials finished; next: allennlp tune report --log-dir {tmp_path / 'tiny'}"]
+    for setting, value in (("random_seed", 1), ("overrides", '{"trainer.num_epochs": 2}')):
+        with pytest.raises(SettingError) as raised:
+            search("tiny", "fixtures/tune/sst_tiny_search.jsonnet", "fixtures/tune/search_space.json", str(tmp_path),
+                   report=lines.append, **{setting: value})
+        assert str(raised.value) == (f"{setting}: {value!r} differs from {plan['settings'][setting]!r} that {plan_file} "
+                                     "was started with; rerun with the same value or choose another experiment name")
