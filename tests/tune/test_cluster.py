@@ -130,7 +130,27 @@ def test_without_ray_address_a_new_local_ray_starts_whatever_ray_address_says(mo
     monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{free_ports(1)[0]}")  # nothing listens there
     start_ray(None, num_cpus=1, num_gpus=0)
     try:
-        assert ray.cluster_resources()["CPU"] == 1
+        assert ray.cluster_resources()["CPU"] == 1 and "GPU" not in ray.cluster_resources()
+        assert ray.cluster_resources()["object_store_memory"] == 100 * 1024 * 1024  # trials exchange only metrics
         assert ray.get_runtime_context().gcs_address != os.environ["RAY_ADDRESS"]
+        trial_on_this_node(monkeypatch)
     finally:
         ray.shutdown()
+
+
+def trial_on_this_node(monkeypatch):
+    """`run_trial`, the trainable Ray runs in a worker, called here on the driver's node: it gives
+    `train_trial` the node it runs on and reports the metrics it returns."""
+    import socket
+
+    import ray
+
+    from attention_perturb.tune import search
+
+    trained, reported = [], []
+    monkeypatch.setattr(search, "train_trial", lambda *arguments: trained.append(arguments) or {"best_epoch": 1})
+    monkeypatch.setattr(search.tune, "report", reported.append)
+    search.run_trial({"trial": {"run": "run_000"}, "settings": {"cwd": "."}})
+    node = {"node_id": ray.get_runtime_context().get_node_id(), "node_ip": ray.util.get_node_ip_address(),
+            "hostname": socket.gethostname()}
+    assert trained == [({"run": "run_000"}, {"cwd": "."}, node)] and reported == [{"best_epoch": 1}]
