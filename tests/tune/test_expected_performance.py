@@ -44,3 +44,13 @@ def test_rejects_empty_or_nan_scores():
         expected_max_performance([])
     with pytest.raises(ValueError):
         expected_max_performance([0.5, float("nan")])
+
+
+def test_a_loss_expects_its_lowest_value_by_hand():
+    # Losses 0.5, 0.7, 0.9: the least of n draws is 0.5 with P = 1 − (2/3)^n, 0.7 with (2/3)^n − (1/3)^n, 0.9 with (1/3)^n.
+    result = expected_max_performance([0.9, 0.5, 0.7], lower_is_better=True)
+    assert result.mean == pytest.approx([0.7, (5 * 0.5 + 3 * 0.7 + 1 * 0.9) / 9, (19 * 0.5 + 7 * 0.7 + 0.9) / 27])
+    assert result.std[0] == pytest.approx(math.sqrt(0.08 / 3)) and result.best == 0.5
+    from attention_perturb.tune.expected_performance import max_probabilities
+
+    assert max_probabilities(2).ravel().tolist() == pytest.approx([0.5, 0.5, 0.25, 0.75])  # with replacement by default

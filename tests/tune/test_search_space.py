@@ -91,3 +91,24 @@ def test_shipped_search_space_is_the_papers():
     space = read_search_space("training_configs/search_spaces/epsilon.json")
     assert (space["EPSILON"].lower, space["EPSILON"].upper) == (0, 30)
     assert {"SEED", "CUDA_DEVICE", "NUM_EPOCHS"} <= set(space)
+
+
+@pytest.mark.parametrize("content, message", [
+    ({"EPSILON": {"sampling strategy": "uniform", "bounds": [1, 1]}}, 'EPSILON: "bounds" need lo < hi, got [1, 1]'),
+    ({"1X": 1}, "1X: not a valid environment-variable name"),
+    ({"": 1}, "not a valid environment-variable name"),
+    ({"EPSILON": {"sampling strategy": "uniform", "bounds": [0, True]}},
+     'EPSILON: "bounds" must be [lo, hi] numbers, got [0, True]'),
+    ({"LR": {"sampling strategy": "loguniform", "bounds": [-1, 1]}},
+     'LR: "bounds" of a loguniform must be positive, got [-1, 1]'),
+])
+def test_each_bad_entry_is_named_in_full(tmp_path, content, message):
+    path = write(tmp_path, content)
+    with pytest.raises(SearchSpaceError) as error:
+        read_search_space(path)
+    assert str(error.value) == f"{path}: {message}"
+
+
+def test_a_name_may_hold_underscores_and_digits_after_its_first_letter(tmp_path):
+    space = read_search_space(write(tmp_path, {"NUM_EPOCHS_2": 3, "A1": True}))
+    assert space == {"NUM_EPOCHS_2": "3", "A1": "true"}
