@@ -144,3 +144,20 @@ def test_a_search_takes_the_epsilon_of_its_first_best_validation_trial(tmp_path)
     with pytest.raises(SettingError) as raised:
         best_trial_epsilon(experiment, "f1")
     assert str(raised.value) == f"search_log_dir: {config}: model.perturbation has no epsilon"
+
+
+def test_report_by_its_defaults_names_its_file_count_table_and_best_and_keeps_text_settings(tmp_path):
+    from attention_perturb.tune.report import report
+
+    experiment = tmp_path / "sst_attention_at"
+    trial(experiment, "run_000", 0.70, 3.0)
+    (experiment / "run_000" / "environment.json").write_text(json.dumps({"ENCODER": "lstm", "EPSILON": "3.0"}))
+    lines = report(str(experiment), throttle=200)
+    assert lines[0] == f"results written to {experiment / 'results.jsonl'}" and lines[1] == "total experiments: 1"
+    assert lines[2].splitlines()[:2] == ["| trial | best_validation_f1 | training_duration |", "|---|---|---|"]
+    assert lines[3] == "best perf: 0.7 (run_000)"
+    (record,) = [json.loads(line) for line in (experiment / "results.jsonl").read_text().splitlines()]
+    assert record["ENCODER"] == "lstm" and record["EPSILON"] == 3.0  # text stays text, numbers are numbers
+    assert record["dataset_reader.sample"] == 200 and record["model"] == "sst_attention_at"
+    assert "dataset_reader.sample" not in json.loads(report(str(experiment))[0] and
+                                                     (experiment / "results.jsonl").read_text())
