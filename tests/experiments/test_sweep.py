@@ -390,12 +390,14 @@ def test_sweep_run_records_each_trial_as_it_finishes_not_at_the_end(tmp_path, mo
     monkeypatch.setattr(search, "start_ray", lambda *args: calls.append(args))
     monkeypatch.setattr(search, "run_trials", run_trials)
     printed = in_process("sweep", "--include-package", "attention_perturb", "run", "--grid", grid_file, "-o", out,
-                         "--record", record, "--num-cpus", "3", "--cpus-per-trial", "2").stdout
+                         "--record", record, "--num-cpus", "3", "--cpus-per-trial", "2", "--ray-address",
+                         "10.0.0.1:6379").stdout
     assert recorded_before == {"vanilla__seed_1": [], "attention_at__epsilon=0.1__seed_1": ["vanilla"],
                                "attention_at__epsilon=1__seed_1": ["attention_at__epsilon=0.1", "vanilla"]}
     assert recorded_cells() == ["attention_at__epsilon=0.1", "attention_at__epsilon=1", "vanilla"]
-    # A local Ray of 3 CPUs and no GPU; each trial 2 CPUs and as many torch threads, trained from here.
-    assert calls[0] == (None, 3, 0)
+    # The cluster asked for (3 CPUs, had it been a local Ray), no GPU; each trial 2 CPUs and as many torch
+    # threads, trained from here.
+    assert calls[0] == ("10.0.0.1:6379", 3, 0)
     output_dir, settings, resources, total, environments = calls[1]
     assert output_dir == out.resolve() and resources == {"cpu": 2} and total == 3
     assert settings == {"base_config": None, "include_packages": ["attention_perturb"], "overrides": "", "cwd": os.getcwd()}

@@ -47,7 +47,7 @@ def test_a_trial_trains_its_own_config_from_the_search_folder_and_returns_the_nu
     assert isinstance(written["training_duration"], str)  # what must be left out
     assert metrics == {key: value for key, value in written.items() if key != "training_duration"}
     assert metrics["best_epoch"] == 0 and "best_validation_accuracy" in metrics
-    assert json.loads((directory / "node.json").read_text()) == NODE
+    assert (directory / "node.json").read_text() == json.dumps(NODE, indent=2) + "\n"
     assert "best_validation_accuracy" in (directory / "train.log").read_text()
 
 
@@ -74,9 +74,11 @@ def test_an_interrupted_trial_continues_its_run_and_its_log(tmp_path):
 def test_a_failed_training_names_the_trial_its_exit_code_and_its_log(tmp_path):
     directory = tmp_path / "trial_3"
     directory.mkdir()
+    (directory / "train.log").write_text("a log left by a run stopped before allennlp wrote its config\n")
     with pytest.raises(TrialFailed, match=rf"^trial_3: allennlp train exited with 1; see {directory / 'train.log'}$"):
         train_trial(trial(directory, method="no_such_method"), settings(), NODE)
     assert "no_such_method" in (directory / "train.log").read_text()
+    assert not (directory / "train.log").read_text().startswith("a log left")  # a fresh run, a fresh log
     assert not (directory / "trial" / "metrics.json").exists()
 
 
@@ -87,9 +89,11 @@ def test_a_node_without_the_search_folders_is_named_and_nothing_is_written(tmp_p
     cwd.mkdir()
     absent = {"directory": directory, "cwd": cwd}[missing]
     absent.rmdir()
-    with pytest.raises(TrialFailed, match=rf"^trial_3: {absent} does not exist on node 10\.0\.0\.7 \(node-7\); on a "
-                                          "cluster, the working directory and --log-dir must be on a file system"):
+    with pytest.raises(TrialFailed) as raised:
         train_trial(trial(directory), {**settings(), "cwd": str(cwd)}, NODE)
+    assert str(raised.value) == (f"trial_3: {absent} does not exist on node 10.0.0.7 (node-7); on a cluster, the "
+                                 "working directory and --log-dir must be on a file system every node mounts at the "
+                                 "same path")
     assert not (directory / "node.json").exists() and not (directory / "train.log").exists()
 
 
@@ -173,7 +177,11 @@ def test_each_finished_trial_is_one_line_with_its_time_node_settings_and_best_sc
 
     from attention_perturb.tune import search
 
-    clock = iter([100.0, 164.4, 200.0])
+    import contextlib
+
+    from tests.cli import FlushedLines
+
+    clock = iter([100.0, 164.4, 200.0, 210.0])
     monkeypatch.setattr(search.time, "time", lambda: next(clock))
     progress = search.TrialProgress(total=3, already_finished=1)
     (tmp_path / "run_001" / "trial").mkdir(parents=True)
@@ -186,6 +194,12 @@ def test_each_finished_trial_is_one_line_with_its_time_node_settings_and_best_sc
     progress.on_trial_complete(0, [], finished)
     (tmp_path / "run_001" / "node.json").unlink()  # a trial run before nodes were recorded
     progress.on_trial_complete(0, [], finished)
+    failing = types.SimpleNamespace(config=finished.config)
+    with contextlib.redirect_stdout(FlushedLines()) as printed:  # each line flushed as printed: a log shows it
+        progress.on_trial_complete(0, [], finished)
+        assert printed.flushed == printed.getvalue() != ""
+        progress.on_trial_error(0, [], failing)
+        assert printed.flushed.endswith(f"run_001 FAILED; see {tmp_path / 'run_001' / 'train.log'}\n")
     assert capsys.readouterr().out.splitlines() == [
         "[2/3] run_001 finished after 64 s on node 10.0.0.7 (0f3a9c8b): EPSILON=2.5 SEED=7 -> "
         "best_validation_accuracy=0.7500, best_validation_f1=0.8125",
