@@ -244,3 +244,17 @@ def test_a_search_by_its_defaults_plans_one_trial_of_seed_0_and_refuses_to_resum
                    report=lines.append, **{setting: value})
         assert str(raised.value) == (f"{setting}: {value!r} differs from {plan['settings'][setting]!r} that {plan_file} "
                                      "was started with; rerun with the same value or choose another experiment name")
+
+
+def test_a_training_that_exits_cleanly_without_finishing_its_run_fails_the_trial(tmp_path, monkeypatch):
+    """An `allennlp train` stopped by a signal it handles can exit 0 with no model: not a finished trial."""
+    import sys
+
+    from attention_perturb.tune import search
+
+    monkeypatch.setattr(search, "train_command", lambda *arguments: [sys.executable, "-c", "pass"])
+    directory = tmp_path / "trial_3"
+    directory.mkdir()
+    with pytest.raises(TrialFailed) as raised:
+        train_trial(trial(directory), settings(), NODE)
+    assert str(raised.value) == f"trial_3: allennlp train exited with 0; see {directory / 'train.log'}"
