@@ -39,6 +39,19 @@ def pytest_configure(config):
         del os.environ["MUTANT_UNDER_TEST"]
 
 
+@pytest.fixture
+def kept_figures(monkeypatch):
+    """The matplotlib figures the code under test closes, kept open so that the test can read them
+    back (what each axis plotted, its labels, limits and colours); closed after the test."""
+    import matplotlib.pyplot as plt
+
+    close, figures = plt.close, []
+    monkeypatch.setattr(plt, "close", figures.append)
+    yield figures
+    for figure in figures:
+        close(figure)
+
+
 def pytest_collection_modifyitems(items):
     """Tests marked `long` start first, the longest (`seconds`, as measured in the suite) first of all.
     `make test`'s workers (--dist load --maxschedchunk 1) each start with two consecutive tests of

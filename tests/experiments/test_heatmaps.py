@@ -107,16 +107,12 @@ def test_the_pages_style_sheet_styles_each_class_it_uses():
     assert body.count("<tr>") + body.count('<tr class="meta">') == body.count("</tr>") == 3
 
 
-def test_the_png_draws_each_row_scaled_and_labelled_under_its_tokens(tmp_path, monkeypatch):
-    import matplotlib.pyplot as plt
-
-    figures = []
-    monkeypatch.setattr(plt, "close", figures.append)  # keeps the figure to read it
+def test_the_png_draws_each_row_scaled_and_labelled_under_its_tokens(tmp_path, kept_figures):
     long = {**FIRST, "tokens": [f"w{index}" for index in range(10)], "attention": [0.1] * 9 + [0.2],
             "gradient_importance": [0.5] + [0.25] * 9}
     heatmaps.render_png(["V", "I"], [[long, FIRST], [long, FIRST]], str(tmp_path / "h.png"), max_sentences=2)
     assert png_size(tmp_path / "h.png") == (900, int((0.42 * 4 * 2 + 0.5) * 120))  # (0.55 × 10 + 2) in × 120 dpi
-    (figure,) = figures
+    (figure,) = kept_figures
     axis = figure.axes[0]
     image = axis.get_images()[0]
     assert image.get_cmap().name == "Reds" and image.get_clim() == (0, 1) and axis.get_aspect() == "auto"
@@ -130,7 +126,6 @@ def test_the_png_draws_each_row_scaled_and_labelled_under_its_tokens(tmp_path, m
         (45.0, "right", 7.0)}
     assert {label.get_fontsize() for label in axis.get_yticklabels()} == {7.0}
     assert [label.get_text() for label in figure.axes[1].get_xticklabels()] == FIRST["tokens"]
-    plt.close("all")
 
 
 def test_visualize_draws_ten_sentences_unless_told(tmp_path, monkeypatch):

@@ -108,20 +108,15 @@ def test_every_label_is_nearer_its_own_point_than_any_other(tmp_path):
                     assert box_distance(box, point) > box_distance(box, own), (name, label, other)
 
 
-def test_a_single_point_gets_limits_around_it_and_a_missing_measure_is_one_line(tmp_path, monkeypatch):
-    import matplotlib.pyplot as plt
-
+def test_a_single_point_gets_limits_around_it_and_a_missing_measure_is_one_line(tmp_path, kept_figures):
     from attention_perturb.errors import SettingError
 
-    figures = []
-    monkeypatch.setattr(plt, "close", figures.append)  # keeps the figure to read its limits
     rows = {"vanilla": {1: {"test_score": 0.8, "after_attack_accuracy": 0.4, "pgd_jsd": 0.01, "pearson": 0.5}}}
     pareto_figure(rows, str(tmp_path / "one.png"), panels=["after_attack_accuracy", "pgd_jsd"])
-    linear, log = figures[0].axes[:2]
+    linear, log = kept_figures[0].axes[:2]
     assert linear.get_xlim() == pytest.approx((0.8 - 0.0018, 0.8 + 0.0018))  # a span of 0.01 where there is none
     assert linear.get_ylim() == pytest.approx((0.4 - 0.0015, 0.4 + 0.0015))
     assert log.get_ylim() == pytest.approx((0.01 / 10 ** 0.15, 0.01 * 10 ** 0.15))  # one decade on a log axis
-    plt.close("all")
     with pytest.raises(SettingError) as raised:
         pareto_figure(rows, str(tmp_path / "none.png"), panels=["pgd_tvd"])
     assert str(raised.value) == "figure: no method has both a test score and pgd_tvd"

@@ -119,18 +119,16 @@ def test_tune_report_ranks_trials_by_the_trainers_validation_metric(tmp_path, va
     assert f"best perf: {best} ({order[0]})" in output
 
 
-def test_expected_performance_of_a_minimised_metric_is_the_expected_minimum(tmp_path, monkeypatch, capsys):
+def test_expected_performance_of_a_minimised_metric_is_the_expected_minimum(tmp_path, monkeypatch, capsys,
+                                                                           kept_figures):
     """Dodge et al.'s expected best of n trials, for a loss the expected lowest: over the losses
     .1, .2, .3, .4, n = 1 gives their mean .25; n = 4 (with replacement) Σ v_(i)·P(v_(i) is the
     least of four draws) = Σ v_(i)·((1 − (i−1)/4)⁴ − (1 − i/4)⁴) = (.1·175 + .2·65 + .3·15 + .4·1)/256."""
-    from attention_perturb.tune import plot
-
     records = [{"model": "m", "trial": f"run_{i}", "best_validation_loss": loss, "trainer.validation_metric": "-loss",
                 "training_duration": 10.0} for i, loss in enumerate([0.3, 0.1, 0.4, 0.2])]
     results = tmp_path / "results.jsonl"
     results.write_text("".join(json.dumps(record) + "\n" for record in records))
-    figures = []
-    monkeypatch.setattr(plot.plt, "close", figures.append)  # keeps the figure to read its line
+    figures = kept_figures
     run_cli(monkeypatch, capsys, "tune", "plot", "--result-file", str(results), "--output-file",
             str(tmp_path / "expected.png"), "--data-name", "SST")
     curve = figures[0].axes[0].get_lines()[0].get_ydata()

@@ -252,16 +252,8 @@ def test_the_epoch_curve_goes_on_over_the_runs_still_training(tmp_path):
     assert (tmp_path / "epoch.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def kept_figures(monkeypatch):
-    from attention_perturb.experiments import sweep_report
-
-    figures = []
-    monkeypatch.setattr(sweep_report.plt, "close", figures.append)  # keeps each figure to read it
-    return figures
-
-
-def test_the_epoch_figure_marks_each_epoch_up_to_thirty(tmp_path, monkeypatch):
-    figures = kept_figures(monkeypatch)
+def test_the_epoch_figure_marks_each_epoch_up_to_thirty(tmp_path, kept_figures):
+    figures = kept_figures
     for epochs in (30, 31):
         results = {"vanilla": {1: {"validation_curve": {"pearson": [0.5] * epochs}}}}
         plot_against_epoch(tmp_path / "epoch.png", [Cell("vanilla", "vanilla", {}, "default", {})], results, "pearson")
@@ -273,10 +265,10 @@ def test_the_epoch_figure_marks_each_epoch_up_to_thirty(tmp_path, monkeypatch):
 @pytest.mark.parametrize("metric, scale, label", [("best_validation_accuracy", 100, "best validation_accuracy (%)"),
                                                   ("best_validation_f1", 100, "best validation_f1 (%)"),
                                                   ("best_validation_loss", 1, "best validation_loss")])
-def test_figure_4_shows_scores_in_percent_and_a_loss_as_it_is(tmp_path, monkeypatch, metric, scale, label):
+def test_figure_4_shows_scores_in_percent_and_a_loss_as_it_is(tmp_path, kept_figures, metric, scale, label):
     from attention_perturb.experiments.sweep_report import plot_validation_against_epsilon
 
-    figures = kept_figures(monkeypatch)
+    figures = kept_figures
     plot_validation_against_epsilon(tmp_path / "f4.png", {"vanilla": [(None, {1: 0.5, 2: 0.75})],
                                                           "attention_at": [(0.1, {1: 0.25, 2: 0.75}), (1.0, {1: 0.5})]},
                                     metric)
