@@ -273,8 +273,8 @@ def test_the_table_measures_the_primary_agreement_alone(tmp_path):
     for name in ("attention", "gradient"):  # FLAT's consistency, where some attack changed a word
         assert row[f"adversarial_{name}_kendall_tau"] == attack[f"{name}_kendall_tau"]
         assert row[f"adversarial_{name}_top_k_intersection"] == attack[f"{name}_top5_intersection"]
-    model = load_archive(archive).model
-    report = stability_report(model, list(load_archive(archive).validation_dataset_reader.read(DATA)))
+    loaded = load_archive(archive)
+    report = stability_report(loaded.model, list(loaded.validation_dataset_reader.read(DATA)))
     for key, value in report.items():  # noise 0.01, batches of 64, no second model, no clipped PGD
         assert row[key] == pytest.approx(value, abs=1e-9), key
     assert "seed_jsd" not in row and "pgd_clip_tvd" not in row

@@ -24,6 +24,12 @@ LOOPBACK = "127.0.0.1"
 RAY_ENVIRONMENT = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_DEDUP_LOGS": "0", "RAY_worker_niceness": "0"}
 
 
+def use_ray_environment(monkeypatch) -> None:
+    """RAY_ENVIRONMENT in this process's environment for one test: a Ray started here inherits it."""
+    for name, value in RAY_ENVIRONMENT.items():
+        monkeypatch.setenv(name, value)
+
+
 def free_ports(count: int) -> List[int]:
     """Distinct ports the kernel says are free on 127.0.0.1 right now."""
     sockets = []

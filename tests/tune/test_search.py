@@ -103,10 +103,9 @@ def test_a_one_trial_search_in_this_process_reports_its_plan_its_trial_and_its_e
     progress line with the node it ran on, its end, the trials' settings on a CPU-only Ray, and a rerun
     that finds nothing to train and starts no Ray."""
     from attention_perturb.tune.search import search
-    from tests.tune.loopback_cluster import RAY_ENVIRONMENT
+    from tests.tune.loopback_cluster import use_ray_environment
 
-    for name, value in RAY_ENVIRONMENT.items():
-        monkeypatch.setenv(name, value)
+    use_ray_environment(monkeypatch)
     lines = []
     arguments = dict(experiment_name="tiny", base_config="fixtures/tune/sst_tiny_search.jsonnet",
                      search_space="fixtures/tune/search_space.json", log_dir=str(tmp_path), num_samples=1,
@@ -140,10 +139,9 @@ def test_a_one_trial_search_in_this_process_reports_its_plan_its_trial_and_its_e
 @pytest.mark.long(seconds=40)
 def test_a_search_whose_trials_fail_names_each_and_its_log_once_all_have_ended(tmp_path, monkeypatch, capsys):
     from attention_perturb.tune.search import search
-    from tests.tune.loopback_cluster import RAY_ENVIRONMENT
+    from tests.tune.loopback_cluster import use_ray_environment
 
-    for name, value in RAY_ENVIRONMENT.items():
-        monkeypatch.setenv(name, value)
+    use_ray_environment(monkeypatch)
     with pytest.raises(TrialFailed) as raised:
         search(experiment_name="broken", base_config="fixtures/tune/sst_tiny_search.jsonnet",
                search_space="fixtures/tune/search_space.json", log_dir=str(tmp_path), num_samples=2, random_seed=4,

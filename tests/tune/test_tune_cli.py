@@ -13,7 +13,7 @@ from typing import List
 import pytest
 
 from tests.cli import run_cli
-from tests.tune.loopback_cluster import RAY_ENVIRONMENT
+from tests.tune.loopback_cluster import RAY_ENVIRONMENT, use_ray_environment
 
 
 def search_command(log_dir, num_samples, num_cpus=2):
@@ -92,8 +92,7 @@ def test_search_resume_report_and_plot(tmp_path, monkeypatch, capsys):
     # Resumed, widened to 3 trials: run_000 is kept, run_001 trained again, run_002 trained. In this
     # process, as the first search ran in its own: the driver's plan, Ray Tune run and progress lines
     # are then the tests' own calls (the trials still train in Ray's workers).
-    for name, value in RAY_ENVIRONMENT.items():
-        monkeypatch.setenv(name, value)
+    use_ray_environment(monkeypatch)
     output = run_cli(monkeypatch, capsys, *search_command(tmp_path, 3)[3:])
     assert "1 of 3 trials finished, running 2" in output
     assert "run_000 finished" not in output
